@@ -1,0 +1,512 @@
+"""Typed stack configuration for labstack, read from `pulumi.Config` and validated before any resource exists.
+
+Every key lives in the `labstack:` namespace of `stacks/Pulumi.<stack>.yaml`, except the region, which is the AWS
+provider's own `aws:region`. Parsing collects *all* problems and reports them together, one line each, naming the
+key, the bad value and the fix, so a scientist fixes their stack file in one go instead of one `pulumi up` per typo.
+
+Two phases:
+  * `load_stack_config(raw)` checks everything that can be checked offline (shapes, ranges, files on disk).
+  * `resolve_cloud_facts(cfg)` asks AWS (through Pulumi invokes) for what only AWS knows — the AMI behind an SSM
+    path and its root volume size, the hosted zone of the DNS host, the VPC of an existing subnet — and turns a
+    miss into the same kind of message. Both run before the first resource is declared.
+"""
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+import pulumi
+
+NAMESPACE = "labstack"
+DEFAULT_AMI_SSM_PATH = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+DEFAULT_INSTANCE_TYPE = "m7i.large"
+DEFAULT_STORAGE_GB = 32
+MAX_STORAGE_GB = 16384  # gp3 limit
+DEFAULT_INGRESS_PORTS = (22, 80, 443, 5000)
+DEFAULT_VPC_CIDR = "10.42.0.0/16"
+LOGIN_USER = "ubuntu"  # the login user of Canonical's Ubuntu AMIs
+
+SERVER_NAME_RE = re.compile(r"^[a-z0-9-]+$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
+# family (letters, generation digit, attribute letters) "." size, e.g. t3.micro, m7i.large, c6gn.16xlarge, u-6tb1.metal
+INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$")
+AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
+SSM_PATH_RE = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
+KEY_PAIR_NAME_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+SECURITY_GROUP_ID_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")
+SUBNET_ID_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,32}$")
+DNS_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Graviton families end their family name in "g" (t4g, m7g, c6gn, r8gd): they cannot boot an amd64 AMI.
+ARM_FAMILY_RE = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*$")
+ARM_FAMILY_PREFIXES = ("a1",)
+
+
+class ConfigError(pulumi.RunError):
+    """All the problems of one stack file; `pulumi up` prints it without a Python traceback."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"labstack: the stack configuration has {len(problems)} problem(s):\n{lines}")
+
+
+@dataclass(frozen=True)
+class KeyPairConfig:
+    existing_name: Optional[str] = None  # an EC2 key pair that already exists in the region
+    pem_path: Optional[Path] = None  # the seeds' server_pem: a local private key whose public half we import
+    public_key: Optional[str] = None  # OpenSSH public key derived from pem_path
+
+
+@dataclass(frozen=True)
+class FirewallConfig:
+    existing_id: Optional[str] = None
+    ports: tuple[int, ...] = DEFAULT_INGRESS_PORTS
+    cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    ipv6_cidrs: tuple[str, ...] = ("::/0",)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    mode: str = "default"  # default | create | subnet
+    subnet_id: Optional[str] = None
+    vpc_cidr: str = DEFAULT_VPC_CIDR
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    host: Optional[str] = None
+    zone_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    project: str
+    server_name: str
+    region: str
+    instance_type: str
+    storage_gb: int
+    desired_state: str
+    ami: str  # an ami-… id or an SSM parameter path
+    key_pair: KeyPairConfig
+    firewall: FirewallConfig
+    network: NetworkConfig
+    dns: DnsConfig
+    creator: str
+    user_tags: Mapping[str, str] = field(default_factory=dict)
+
+    def tags(self, role: str) -> dict[str, str]:
+        """User tags plus labstack's own; ours win so inventory and cost reports can trust them."""
+        return {
+            **self.user_tags,
+            "Name": self.server_name if role == "server" else f"{self.server_name}-{role}",
+            "labstack:stack": self.stack,
+            "labstack:project": self.project,
+            "labstack:role": role,
+            "labstack:creator": self.creator,
+        }
+
+
+@dataclass(frozen=True)
+class CloudFacts:
+    """What AWS told us before we declared anything."""
+
+    ami_id: str
+    ami_root_size_gb: int
+    ami_architecture: str
+    zone_id: Optional[str]
+    zone_name: Optional[str]
+    vpc_id: Optional[str]  # only known up front for an existing subnet
+
+
+class _Reader:
+    """Reads raw config values and collects problems instead of failing at the first one."""
+
+    def __init__(self, raw: Mapping[str, Any]):
+        self.raw = raw
+        self.problems: list[str] = []
+
+    def fail(self, key: str, value: Any, fix: str) -> None:
+        shown = value if isinstance(value, str) else json.dumps(value)
+        self.problems.append(f"{key} = {shown!r}: {fix}")
+
+    def get(self, key: str) -> Any:
+        return self.raw.get(key)
+
+    def string(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        value = self.raw.get(key)
+        if value is None or value == "":
+            return default
+        if not isinstance(value, str):
+            self.fail(key, value, "expected a text value")
+            return default
+        return value.strip()
+
+    def integer(self, key: str, default: int, low: int, high: int, unit: str = "") -> int:
+        value = self.raw.get(key)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            self.fail(key, value, f"expected a whole number{unit}, e.g. `pulumi config set {key} {default}`")
+            return default
+        if not low <= number <= high:
+            self.fail(key, value, f"must be between {low} and {high}{unit}")
+            return default
+        return number
+
+    def string_list(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str):  # `pulumi config set labstack:ingressCidrs 1.2.3.0/24,5.6.7.0/24`
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+            self.fail(key, value, "expected a list, e.g. `pulumi config set --path 'KEY[0]' VALUE` or a comma list")
+            return default
+        return tuple(str(v).strip() for v in value)
+
+
+def raw_config_from_pulumi() -> dict[str, Any]:
+    """Everything in the `labstack:` namespace plus `aws:region`, with structured values decoded."""
+    raw: dict[str, Any] = {}
+    for full_key, value in pulumi.runtime.config.CONFIG.get().items():
+        namespace, _, key = full_key.partition(":")
+        if namespace == NAMESPACE or full_key == "aws:region":
+            raw[f"{namespace}:{key}"] = _decode(value)
+    return raw
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands structured config (lists, maps) to Python as JSON text."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+KNOWN_KEYS = {
+    "aws:region",
+    "labstack:serverName", "labstack:instanceType", "labstack:storageGb", "labstack:desiredState",
+    "labstack:ami", "labstack:keyPair", "labstack:serverPem", "labstack:securityGroup", "labstack:ingressPorts",
+    "labstack:ingressCidrs", "labstack:ingressIpv6Cidrs", "labstack:network", "labstack:vpcCidr",
+    "labstack:dnsHost", "labstack:dnsZoneId", "labstack:tags", "labstack:creator",
+}
+
+
+def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labstack") -> StackConfig:
+    """Parse and validate everything that can be checked offline. Raises ConfigError listing every problem."""
+    r = _Reader(raw)
+    for key in sorted(raw):
+        if key.startswith(f"{NAMESPACE}:") and key not in KNOWN_KEYS:
+            close = [k for k in KNOWN_KEYS if k.lower() == key.lower()]
+            hint = f"did you mean {close[0]}?" if close else "not a labstack setting; see the README's config table"
+            r.fail(key, raw[key], f"unknown key: {hint}")
+
+    server_name = r.string("labstack:serverName", default=stack) or stack
+    if not SERVER_NAME_RE.match(server_name):
+        r.fail("labstack:serverName", server_name,
+               "use lower-case letters, digits and dashes only (as Dallinger), e.g. paris-batch2")
+
+    region = r.string("aws:region")
+    if region is None:
+        r.problems.append("aws:region is not set: run `pulumi config set aws:region eu-west-3` (or your region)")
+    elif not REGION_RE.match(region):
+        r.fail("aws:region", region, "expected an AWS region code such as eu-west-3 or us-east-1")
+
+    instance_type = r.string("labstack:instanceType", DEFAULT_INSTANCE_TYPE) or DEFAULT_INSTANCE_TYPE
+    if not INSTANCE_TYPE_RE.match(instance_type):
+        r.fail("labstack:instanceType", instance_type,
+               f"expected an EC2 instance type such as {DEFAULT_INSTANCE_TYPE} or t3.medium")
+
+    storage_gb = r.integer("labstack:storageGb", DEFAULT_STORAGE_GB, 8, MAX_STORAGE_GB, " GB")
+
+    desired_state = r.string("labstack:desiredState", "running")
+    if desired_state not in ("running", "stopped"):
+        r.fail("labstack:desiredState", desired_state, "must be `running` or `stopped`")
+
+    ami = r.string("labstack:ami", DEFAULT_AMI_SSM_PATH) or DEFAULT_AMI_SSM_PATH
+    if not (AMI_ID_RE.match(ami) or SSM_PATH_RE.match(ami)):
+        r.fail("labstack:ami", ami,
+               "expected an AMI id such as ami-0123456789abcdef0 or an SSM parameter path starting with /")
+    elif ami == DEFAULT_AMI_SSM_PATH and INSTANCE_TYPE_RE.match(instance_type) and _is_arm(instance_type):
+        r.fail("labstack:instanceType", instance_type,
+               "this is an ARM (Graviton) type but the default AMI is amd64: choose an x86 type such as "
+               f"{DEFAULT_INSTANCE_TYPE}, or set labstack:ami to the arm64 SSM path "
+               f"({DEFAULT_AMI_SSM_PATH.replace('/amd64/', '/arm64/')})")
+
+    key_pair = _key_pair(r)
+    firewall = _firewall(r)
+    network = _network(r)
+    dns = _dns(r)
+
+    tags = r.get("labstack:tags") or {}
+    user_tags: dict[str, str] = {}
+    if not isinstance(tags, dict):
+        r.fail("labstack:tags", tags, "expected a map of tag names to values, e.g. `pulumi config set --path "
+               "'labstack:tags.team' psych-lab`")
+    else:
+        for name, value in tags.items():
+            if name.lower().startswith(("aws:", "labstack:")) or name == "Name":
+                r.fail(f"labstack:tags.{name}", value,
+                       "tag names starting with aws: or labstack:, and Name, are reserved; pick another name")
+            elif len(name) > 128 or len(str(value)) > 256:
+                r.fail(f"labstack:tags.{name}", value, "AWS limits tag names to 128 and values to 256 characters")
+            else:
+                user_tags[str(name)] = str(value)
+
+    creator = r.string("labstack:creator") or _local_user()
+
+    if r.problems:
+        raise ConfigError(r.problems)
+    return StackConfig(
+        stack=stack, project=project, server_name=server_name, region=region or "", instance_type=instance_type,
+        storage_gb=storage_gb, desired_state=desired_state or "running", ami=ami, key_pair=key_pair,
+        firewall=firewall, network=network, dns=dns, creator=creator, user_tags=user_tags,
+    )
+
+
+def _is_arm(instance_type: str) -> bool:
+    family = instance_type.split(".", 1)[0]
+    return family.startswith(ARM_FAMILY_PREFIXES) or bool(ARM_FAMILY_RE.match(family))
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _key_pair(r: _Reader) -> KeyPairConfig:
+    name = r.string("labstack:keyPair")
+    pem = r.string("labstack:serverPem")
+    if name and pem:
+        r.problems.append("labstack:keyPair and labstack:serverPem are both set: keep keyPair to use an existing EC2 "
+                          "key pair, or serverPem to import your local key — not both")
+        return KeyPairConfig()
+    if not name and not pem:
+        r.problems.append("no SSH key: set labstack:serverPem to your private key file (its public half is imported, "
+                          "e.g. `pulumi config set labstack:serverPem ~/.ssh/id_ed25519`) or labstack:keyPair to an "
+                          "existing EC2 key pair name")
+        return KeyPairConfig()
+    if name:
+        if not KEY_PAIR_NAME_RE.match(name):
+            r.fail("labstack:keyPair", name, "EC2 key pair names are 1-255 printable ASCII characters")
+        return KeyPairConfig(existing_name=name)
+    path = Path(os.path.expanduser(pem or ""))
+    public_key = read_public_key(path, lambda fix: r.fail("labstack:serverPem", pem, fix))
+    return KeyPairConfig(pem_path=path, public_key=public_key)
+
+
+def read_public_key(path: Path, fail: Callable[[str], None]) -> Optional[str]:
+    """The OpenSSH public half of a local private key, after the checks ssh itself would make."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+
+    if not path.is_file():
+        fail(f"no such file {path}; create one with `ssh-keygen -t ed25519 -f {path}`")
+        return None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        fail(f"the key is readable by others (mode {mode:o}); ssh will refuse it: run `chmod 400 {path}`")
+        return None
+    data = path.read_bytes()
+    key = None
+    for loader in (serialization.load_ssh_private_key, serialization.load_pem_private_key):
+        try:
+            key = loader(data, password=None)
+            break
+        except TypeError:  # encrypted: cryptography asks for the password
+            fail("the key is protected by a passphrase; labstack cannot read it: import its .pub as an EC2 key pair "
+                 "and set labstack:keyPair instead, or use an unencrypted deploy key")
+            return None
+        except (ValueError, serialization.UnsupportedAlgorithm):
+            continue
+    if key is None:
+        fail("not a private key labstack can read (expected OpenSSH or PEM format)")
+        return None
+    if isinstance(key, dsa.DSAPrivateKey):
+        fail("DSA keys are refused: EC2 does not accept them and OpenSSH disabled them as too weak; "
+             f"make an Ed25519 key with `ssh-keygen -t ed25519 -f {path.with_name('labstack_ed25519')}`")
+        return None
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < 2048:
+        fail(f"RSA key of {key.key_size} bits is too weak; use at least 2048 bits or `ssh-keygen -t ed25519`")
+        return None
+    if not isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey)):
+        fail(f"unsupported key type {type(key).__name__}; use Ed25519, RSA (2048+) or ECDSA")
+        return None
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return public.decode()
+
+
+def _firewall(r: _Reader) -> FirewallConfig:
+    existing = r.string("labstack:securityGroup")
+    if existing:
+        if not SECURITY_GROUP_ID_RE.match(existing):
+            r.fail("labstack:securityGroup", existing, "expected a security group id such as sg-0123456789abcdef0")
+        for key in ("labstack:ingressPorts", "labstack:ingressCidrs", "labstack:ingressIpv6Cidrs"):
+            if r.get(key) is not None:
+                r.fail(key, r.get(key), "has no effect with an existing labstack:securityGroup; remove one of them")
+        return FirewallConfig(existing_id=existing)
+
+    ports: list[int] = []
+    for value in r.string_list("labstack:ingressPorts", tuple(map(str, DEFAULT_INGRESS_PORTS))):
+        if not value.isdigit() or not 1 <= int(value) <= 65535:
+            r.fail("labstack:ingressPorts", value, "each port must be a number from 1 to 65535")
+        else:
+            ports.append(int(value))
+    if len(set(ports)) != len(ports):
+        r.fail("labstack:ingressPorts", ports, "lists a port twice; remove the duplicate")
+    cidrs = _cidrs(r, "labstack:ingressCidrs", ("0.0.0.0/0",), ipaddress.IPv4Network)
+    ipv6 = _cidrs(r, "labstack:ingressIpv6Cidrs", ("::/0",), ipaddress.IPv6Network)
+    return FirewallConfig(ports=tuple(dict.fromkeys(ports)), cidrs=cidrs, ipv6_cidrs=ipv6)
+
+
+def _cidrs(r: _Reader, key: str, default: tuple[str, ...], kind: type) -> tuple[str, ...]:
+    good: list[str] = []
+    for value in r.string_list(key, default):
+        try:
+            good.append(str(kind(value, strict=True)))
+        except ValueError:
+            try:
+                suggestion = f"; did you mean {kind(value, strict=False)}?"
+            except ValueError:
+                suggestion = ""
+            family = "IPv4" if kind is ipaddress.IPv4Network else "IPv6"
+            r.fail(key, value, f"expected an {family} network in CIDR form such as "
+                               f"{'203.0.113.0/24' if family == 'IPv4' else '2001:db8::/32'}{suggestion}")
+    return tuple(good)
+
+
+def _network(r: _Reader) -> NetworkConfig:
+    value = r.string("labstack:network", "default") or "default"
+    vpc_cidr = r.string("labstack:vpcCidr", DEFAULT_VPC_CIDR) or DEFAULT_VPC_CIDR
+    if r.get("labstack:vpcCidr") is not None and value != "create":
+        r.fail("labstack:vpcCidr", vpc_cidr, "only used with labstack:network = create; remove it or set network")
+    try:
+        net = ipaddress.IPv4Network(vpc_cidr, strict=True)
+        if not 16 <= net.prefixlen <= 24:
+            r.fail("labstack:vpcCidr", vpc_cidr, "AWS VPCs must be between /16 and /24")
+    except ValueError:
+        r.fail("labstack:vpcCidr", vpc_cidr, f"expected an IPv4 network such as {DEFAULT_VPC_CIDR}")
+    if value in ("default", "create"):
+        return NetworkConfig(mode=value, vpc_cidr=vpc_cidr)
+    if SUBNET_ID_RE.match(value):
+        return NetworkConfig(mode="subnet", subnet_id=value)
+    r.fail("labstack:network", value,
+           "expected `default` (the region's default VPC), `create` (a new VPC and public subnet) or an existing "
+           "subnet id such as subnet-0123456789abcdef0")
+    return NetworkConfig()
+
+
+def _dns(r: _Reader) -> DnsConfig:
+    host = r.string("labstack:dnsHost")
+    zone_id = r.string("labstack:dnsZoneId")
+    if host is not None:
+        host = host.rstrip(".").lower()
+        labels = host.split(".")
+        if host.startswith("*."):
+            r.fail("labstack:dnsHost", host, "give the plain host; labstack adds the *.host wildcard record itself")
+        elif len(labels) < 2 or len(host) > 253 or not all(DNS_LABEL_RE.match(label) for label in labels):
+            r.fail("labstack:dnsHost", host, "expected a DNS name such as elif.my-experiments.org "
+                                             "(letters, digits and dashes, at least two labels)")
+    if zone_id is not None:
+        if host is None:
+            r.fail("labstack:dnsZoneId", zone_id, "only used with labstack:dnsHost; set the host too")
+        elif not ZONE_ID_RE.match(zone_id):
+            r.fail("labstack:dnsZoneId", zone_id, "expected a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+    return DnsConfig(host=host, zone_id=zone_id)
+
+
+def zone_candidates(host: str) -> list[str]:
+    """Suffixes of the host, longest first: the hosted zone is the longest one that exists."""
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+
+
+def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
+    """Ask AWS what only AWS knows, before any resource is declared; misses become ConfigError lines."""
+    import pulumi_aws as aws
+
+    problems: list[str] = []
+    ami_id = cfg.ami
+    if not AMI_ID_RE.match(cfg.ami):
+        try:
+            ami_id = aws.ssm.get_parameter(name=cfg.ami).value
+        except Exception as error:  # noqa: BLE001 - any invoke failure becomes one clear line
+            raise ConfigError([f"labstack:ami = {cfg.ami!r}: the SSM parameter could not be read in {cfg.region} "
+                               f"({_first_line(error)}); check the path and region"]) from None
+    try:
+        image = aws.ec2.get_ami(owners=["self", "amazon", "aws-marketplace", "099720109477"],
+                                filters=[aws.ec2.GetAmiFilterArgs(name="image-id", values=[ami_id])])
+    except Exception as error:  # noqa: BLE001
+        raise ConfigError([f"labstack:ami = {cfg.ami!r}: image {ami_id} not found in {cfg.region} "
+                           f"({_first_line(error)}); AMI ids are per region"]) from None
+    root_size = 0
+    for mapping in image.block_device_mappings or []:
+        if mapping.device_name == image.root_device_name:
+            ebs = dict(mapping.ebs or {})
+            root_size = max(root_size, int(ebs.get("volume_size") or 0))
+    if root_size and cfg.storage_gb < root_size:
+        problems.append(f"labstack:storageGb = '{cfg.storage_gb}': smaller than the image's root volume "
+                        f"({root_size} GB); set it to at least {root_size}")
+    if image.architecture == "arm64" and not _is_arm(cfg.instance_type):
+        problems.append(f"labstack:instanceType = {cfg.instance_type!r}: the AMI {ami_id} is arm64; choose a Graviton "
+                        "type such as m7g.large or an amd64 AMI")
+    elif image.architecture == "x86_64" and _is_arm(cfg.instance_type):
+        problems.append(f"labstack:instanceType = {cfg.instance_type!r}: an ARM type cannot boot the x86_64 AMI "
+                        f"{ami_id}; choose an x86 type such as {DEFAULT_INSTANCE_TYPE}")
+
+    zone_id = zone_name = None
+    if cfg.dns.host:
+        if cfg.dns.zone_id:
+            try:
+                zone = aws.route53.get_zone(zone_id=cfg.dns.zone_id)
+                zone_id, zone_name = zone.zone_id, zone.name.rstrip(".")
+                if not (cfg.dns.host == zone_name or cfg.dns.host.endswith("." + zone_name)):
+                    problems.append(f"labstack:dnsZoneId = {cfg.dns.zone_id!r}: zone {zone_name} cannot hold "
+                                    f"{cfg.dns.host}; use that domain's zone id or remove the key")
+            except Exception as error:  # noqa: BLE001
+                problems.append(f"labstack:dnsZoneId = {cfg.dns.zone_id!r}: no such hosted zone "
+                                f"({_first_line(error)}); check `aws route53 list-hosted-zones`")
+        else:
+            for candidate in zone_candidates(cfg.dns.host):
+                try:
+                    zone = aws.route53.get_zone(name=candidate, private_zone=False)
+                except Exception:  # noqa: BLE001 - "no matching zone" is the expected miss while walking up
+                    continue
+                zone_id, zone_name = zone.zone_id, zone.name.rstrip(".")
+                break
+            else:
+                problems.append(f"labstack:dnsHost = {cfg.dns.host!r}: no public Route53 hosted zone found for any of "
+                                f"{', '.join(zone_candidates(cfg.dns.host))}; create the zone, set "
+                                "labstack:dnsZoneId, or remove dnsHost to use the server's IP")
+
+    vpc_id = None
+    if cfg.network.mode == "subnet":
+        try:
+            vpc_id = aws.ec2.get_subnet(id=cfg.network.subnet_id).vpc_id
+        except Exception as error:  # noqa: BLE001
+            problems.append(f"labstack:network = {cfg.network.subnet_id!r}: subnet not found in {cfg.region} "
+                            f"({_first_line(error)})")
+    if problems:
+        raise ConfigError(problems)
+    return CloudFacts(ami_id=ami_id, ami_root_size_gb=root_size, ami_architecture=image.architecture or "x86_64",
+                      zone_id=zone_id, zone_name=zone_name, vpc_id=vpc_id)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__

@@ -1,0 +1,64 @@
+"""The EC2 instance itself, its Elastic IP and its desired power state."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass
+class ServerArgs:
+    ami_id: str
+    instance_type: str
+    storage_gb: int
+    desired_state: str  # running | stopped
+    key_name: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[Optional[str]] = None
+    user_data: pulumi.Input[Optional[str]] = None
+    tags: dict[str, str] = field(default_factory=dict)
+    volume_tags: dict[str, str] = field(default_factory=dict)
+
+
+class Server(pulumi.ComponentResource):
+    instance_id: pulumi.Output[str]
+    public_ip: pulumi.Output[str]
+    private_ip: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("labstack:index:Server", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        instance = aws.ec2.Instance(
+            f"{name}-instance",
+            ami=args.ami_id,
+            instance_type=args.instance_type,
+            key_name=args.key_name,
+            vpc_security_group_ids=[args.security_group_id],
+            subnet_id=args.subnet_id,
+            user_data=args.user_data,
+            # A new cloud-init payload (e.g. new host keys) only takes effect on a fresh instance.
+            user_data_replace_on_change=True,
+            # IMDSv2 only: a request forged through the experiment's web app cannot read the instance's credentials.
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required", http_endpoint="enabled",
+                                                                 http_put_response_hop_limit=2),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_size=args.storage_gb, volume_type="gp3", encrypted=True, delete_on_termination=True,
+                # Volumes carry the same tags as the instance so cost reports and inventory find them.
+                tags=args.volume_tags),
+            tags=args.tags,
+            opts=child,
+        )
+        # An Elastic IP keeps the address (and so DNS, known_hosts and firewall allow-lists) across stop/start.
+        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id, tags=args.tags, opts=child)
+        # Power state is its own resource so `invoke stop` is a config change, not a replacement. (The provider
+        # files aws_ec2_instance_state under the ec2transitgateway module, for historical reasons.)
+        aws.ec2transitgateway.InstanceState(f"{name}-state", instance_id=instance.id, state=args.desired_state, opts=child)
+
+        self.instance_id = instance.id
+        self.public_ip = address.public_ip
+        self.private_ip = instance.private_ip
+        self.register_outputs({"instanceId": self.instance_id, "publicIp": self.public_ip,
+                               "privateIp": self.private_ip})

@@ -1,0 +1,193 @@
+"""Run the real Pulumi program offline, under Pulumi's mocks, and record every resource it declares.
+
+This is what `invoke check` runs and what the test suites assert on. It executes `__main__.py` itself — the same
+file `pulumi up` runs — with Pulumi's mock monitor standing in for the engine and a small fake of the AWS lookups
+(`FakeAws`). No AWS credentials, no Pulumi CLI, no network. It is *not* a `pulumi preview`: AWS is never asked
+whether the AMI, zone or subnet exist, so those answers come from `FakeAws`.
+"""
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import ipaddress
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_DIR / "__main__.py"
+STACKS_DIR = PROJECT_DIR / "stacks"
+UBUNTU_OWNER = "099720109477"  # Canonical's AWS account
+
+
+class LookupMiss(Exception):
+    """What a provider function answers when the thing asked for does not exist."""
+
+
+@dataclass
+class FakeAws:
+    """The answers AWS would give to the program's lookups. Defaults suit `invoke check` of any stack file."""
+
+    ami_root_size_gb: int = 8
+    # None: every parent domain of a DNS host counts as a hosted zone (offline we cannot know better).
+    zones: Optional[dict[str, str]] = None  # zone name -> zone id
+    subnets: dict[str, str] = field(default_factory=dict)  # subnet id -> vpc id; empty: any subnet exists
+    missing_ssm_paths: set[str] = field(default_factory=set)
+    ssm_paths: dict[str, str] = field(default_factory=dict)  # fake ami id -> the SSM path it came from
+
+    def ami_for(self, path: str) -> str:
+        return "ami-" + hashlib.sha256(path.encode()).hexdigest()[:17]
+
+    def call(self, token: str, args: dict) -> dict:
+        if token == "aws:ssm/getParameter:getParameter":
+            if args["name"] in self.missing_ssm_paths:
+                raise LookupMiss(f"ParameterNotFound: {args['name']}")
+            return {"name": args["name"], "value": self.ami_for(args["name"]), "type": "String"}
+        if token == "aws:ec2/getAmi:getAmi":
+            image_id = args["filters"][0]["values"][0]
+            arm = "arm64" in self.ssm_paths.get(image_id, "")
+            return {"id": image_id, "imageId": image_id, "architecture": "arm64" if arm else "x86_64",
+                    "ownerId": UBUNTU_OWNER, "rootDeviceName": "/dev/sda1",
+                    "blockDeviceMappings": [{"deviceName": "/dev/sda1",
+                                             "ebs": {"volume_size": str(self.ami_root_size_gb),
+                                                     "volume_type": "gp3"}}]}
+        if token == "aws:route53/getZone:getZone":
+            return self._zone(args)
+        if token == "aws:ec2/getSubnet:getSubnet":
+            if self.subnets and args["id"] not in self.subnets:
+                raise LookupMiss(f"InvalidSubnetID.NotFound: {args['id']}")
+            vpc = self.subnets.get(args["id"]) or "vpc-" + hashlib.sha256(args["id"].encode()).hexdigest()[:17]
+            return {"id": args["id"], "vpcId": vpc, "availabilityZone": "a"}
+        raise LookupMiss(f"offline evaluation has no answer for {token}")
+
+    def remember_path(self, path: str) -> None:
+        self.ssm_paths[self.ami_for(path)] = path
+
+    def _zone(self, args: dict) -> dict:
+        if self.zones is None:
+            wanted = args.get("name") or ""
+            # Offline guess: the registrable domain (last two labels) is the hosted zone.
+            if args.get("zoneId"):
+                raise LookupMiss("offline evaluation cannot look up zone ids; the zone is assumed to exist")
+            if wanted.count(".") != 1:
+                raise LookupMiss(f"no matching Route53Zone found for {wanted}")
+            return {"zoneId": "Z" + hashlib.sha256(wanted.encode()).hexdigest()[:20].upper(), "name": wanted}
+        for zone_name, zone_id in self.zones.items():
+            if args.get("zoneId") == zone_id or args.get("name") == zone_name:
+                return {"zoneId": zone_id, "name": zone_name}
+        raise LookupMiss("no matching Route53Zone found")
+
+
+@dataclass
+class Declared:
+    """One resource the program declared, with the inputs it gave and the outputs the mocks answered."""
+
+    type: str
+    name: str
+    inputs: dict
+    outputs: dict
+    custom: bool
+
+
+class RecordingMocks(Mocks):
+    """Pulumi mocks that remember every resource, in the order the program declared them."""
+
+    def __init__(self, aws: FakeAws):
+        self.aws = aws
+        self.declared: list[Declared] = []
+        self._addresses = ipaddress.IPv4Network("203.0.113.0/24").hosts()  # TEST-NET-3: never routed
+
+    def call(self, args: MockCallArgs):
+        # A miss is answered as a provider failure, as the engine does, so the program can catch it.
+        try:
+            return self.aws.call(args.token, args.args)
+        except LookupMiss as miss:
+            return {}, [("", str(miss))]
+
+    def new_resource(self, args: MockResourceArgs):
+        outputs = dict(args.inputs)
+        resource_id = f"{args.name}-id"
+        digest = hashlib.sha256(args.name.encode()).hexdigest()
+        if args.typ == "aws:ec2/instance:Instance":
+            resource_id = "i-" + digest[:17]
+            outputs.update(privateIp="10.42.0.10", arn=f"arn:aws:ec2:::instance/{resource_id}")
+        elif args.typ == "aws:ec2/eip:Eip":
+            resource_id = "eipalloc-" + digest[:17]
+            outputs.update(publicIp=str(next(self._addresses)), allocationId=resource_id)
+        elif args.typ == "aws:ec2/securityGroup:SecurityGroup":
+            resource_id = "sg-" + digest[:17]
+        elif args.typ == "aws:ec2/keyPair:KeyPair":
+            resource_id = args.inputs.get("keyName") or args.name
+            outputs.setdefault("keyName", resource_id)
+        elif args.typ == "aws:ec2/vpc:Vpc":
+            resource_id = "vpc-" + digest[:17]
+        elif args.typ == "aws:ec2/subnet:Subnet":
+            resource_id = "subnet-" + digest[:17]
+        self.declared.append(Declared(args.typ, args.name, dict(args.inputs), outputs, bool(args.custom)))
+        return resource_id, outputs
+
+
+@dataclass
+class Evaluation:
+    stack: str
+    resources: list[Declared]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_token: str) -> list[Declared]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: Optional[str] = None) -> Declared:
+        found = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_token} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+
+def evaluate(config: dict[str, Any], stack: str, aws: Optional[FakeAws] = None) -> Evaluation:
+    """Run __main__.py under mocks with this stack config (keys like `labstack:instanceType`)."""
+    aws = aws or FakeAws()
+    for value in config.values():
+        if isinstance(value, str) and value.startswith("/"):
+            aws.remember_path(value)
+    # A fresh context per evaluation: Pulumi keeps its settings, config and root stack in context variables.
+    return contextvars.Context().run(_evaluate, config, stack, aws)
+
+
+def _evaluate(config: dict[str, Any], stack: str, aws: FakeAws) -> Evaluation:
+    import json
+
+    mocks = RecordingMocks(aws)
+    pulumi.runtime.set_mocks(mocks, project="labstack", stack=stack, preview=False)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    root = pulumi.runtime.get_root_resource()
+    outputs = {}
+    for key, value in root.outputs.items():
+        outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
+    return Evaluation(stack=stack, resources=mocks.declared, outputs=outputs)
+
+
+def stack_file(stack: str) -> Path:
+    return STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def list_stacks() -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+def read_stack_config(stack: str) -> dict[str, Any]:
+    """The `config:` map of stacks/Pulumi.<stack>.yaml. Secure values stay encrypted placeholders."""
+    path = stack_file(stack)
+    if not path.is_file():
+        known = ", ".join(list_stacks()) or "none"
+        raise FileNotFoundError(f"no stack file {path.relative_to(PROJECT_DIR)} (stacks here: {known}); "
+                                f"copy an example: `cp stacks/Pulumi.paris-batch2.yaml {path.relative_to(PROJECT_DIR)}`")
+    data = yaml.safe_load(path.read_text()) or {}
+    return dict(data.get("config") or {})
