@@ -312,6 +312,7 @@ def _key_pair(r: _Reader) -> KeyPairConfig:
 
 def read_public_key(path: Path, fail: Callable[[str], None]) -> Optional[str]:
     """The OpenSSH public half of a local private key, after the checks ssh itself would make."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
@@ -332,7 +333,7 @@ def read_public_key(path: Path, fail: Callable[[str], None]) -> Optional[str]:
             fail("the key is protected by a passphrase; labstack cannot read it: import its .pub as an EC2 key pair "
                  "and set labstack:keyPair instead, or use an unencrypted deploy key")
             return None
-        except (ValueError, serialization.UnsupportedAlgorithm):
+        except (ValueError, UnsupportedAlgorithm):
             continue
     if key is None:
         fail("not a private key labstack can read (expected OpenSSH or PEM format)")

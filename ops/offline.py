@@ -11,6 +11,7 @@ import contextvars
 import hashlib
 import ipaddress
 import runpy
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -20,6 +21,9 @@ import yaml
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+# pulumi-aws warns about its own deprecated modules on import; that is noise for our users.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\..*")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_DIR / "__main__.py"
@@ -94,6 +98,8 @@ class Declared:
     inputs: dict
     outputs: dict
     custom: bool
+    id: str = ""
+    urn: str = ""  # carries the parent chain: ...::labstack:index:Server$aws:ec2/instance:Instance::name
 
 
 class RecordingMocks(Mocks):
@@ -130,7 +136,8 @@ class RecordingMocks(Mocks):
             resource_id = "vpc-" + digest[:17]
         elif args.typ == "aws:ec2/subnet:Subnet":
             resource_id = "subnet-" + digest[:17]
-        self.declared.append(Declared(args.typ, args.name, dict(args.inputs), outputs, bool(args.custom)))
+        self.declared.append(Declared(args.typ, args.name, dict(args.inputs), outputs, bool(args.custom),
+                                      id=resource_id))
         return resource_id, outputs
 
 
@@ -139,6 +146,12 @@ class Evaluation:
     stack: str
     resources: list[Declared]
     outputs: dict[str, Any]
+    error: Optional[BaseException] = None  # what the program raised, e.g. a ConfigError
+
+    def ok(self) -> "Evaluation":
+        if self.error is not None:
+            raise self.error
+        return self
 
     def of_type(self, type_token: str) -> list[Declared]:
         return [r for r in self.resources if r.type == type_token]
@@ -166,7 +179,14 @@ def _evaluate(config: dict[str, Any], stack: str, aws: FakeAws) -> Evaluation:
     mocks = RecordingMocks(aws)
     pulumi.runtime.set_mocks(mocks, project="labstack", stack=stack, preview=False)
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    except Exception as error:  # noqa: BLE001 - handed to the caller with what was declared before it
+        return Evaluation(stack=stack, resources=mocks.declared, outputs={}, error=error)
+    urns = {(urn.rsplit("::", 1)[1], urn.split("::")[2].split("$")[-1]): urn
+            for urn in pulumi.runtime.settings.SETTINGS.monitor.resources}
+    for declared in mocks.declared:
+        declared.urn = urns.get((declared.name, declared.type), "")
     root = pulumi.runtime.get_root_resource()
     outputs = {}
     for key, value in root.outputs.items():
@@ -187,7 +207,7 @@ def read_stack_config(stack: str) -> dict[str, Any]:
     path = stack_file(stack)
     if not path.is_file():
         known = ", ".join(list_stacks()) or "none"
-        raise FileNotFoundError(f"no stack file {path.relative_to(PROJECT_DIR)} (stacks here: {known}); "
-                                f"copy an example: `cp stacks/Pulumi.paris-batch2.yaml {path.relative_to(PROJECT_DIR)}`")
+        raise FileNotFoundError(f"unknown stack {stack!r}: no file {path} (stacks there: {known}); start one from "
+                                f"the example: `cp stacks/Pulumi.paris-batch2.yaml stacks/Pulumi.{stack}.yaml`")
     data = yaml.safe_load(path.read_text()) or {}
     return dict(data.get("config") or {})

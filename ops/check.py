@@ -1,0 +1,54 @@
+"""`invoke check`: evaluate stack files offline and show what they would declare, or what is wrong with them."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Optional
+
+from rich.console import Console
+from rich.table import Table
+
+from components.config import ConfigError
+from ops.offline import evaluate, list_stacks, read_stack_config
+
+NOT_A_PREVIEW = ("This is an offline check under Pulumi mocks, not a `pulumi preview`: AWS was not contacted, so "
+                 "AMIs, hosted zones and subnets are assumed to exist. Run `pulumi preview -s {stack}` for that.")
+
+
+def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None) -> bool:
+    """Evaluate one stack file (or all of them); print a summary; return True when every one is valid."""
+    console = console or Console()
+    stacks = [stack] if stack else list_stacks()
+    all_ok = True
+    for name in stacks:
+        try:
+            config = read_stack_config(name)
+        except FileNotFoundError as missing:
+            console.print(f"[red]✗ {name}[/red]: {missing}", soft_wrap=True)
+            all_ok = False
+            continue
+        result = evaluate(config, name)
+        if result.error is None:
+            _print_resources(console, name, result)
+        elif isinstance(result.error, ConfigError):
+            all_ok = False
+            console.print(f"[red]✗ {name}[/red]: stacks/Pulumi.{name}.yaml has "
+                          f"{len(result.error.problems)} problem(s):")
+            for problem in result.error.problems:
+                console.print(f"    - {problem}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            all_ok = False
+            console.print(f"[red]✗ {name}[/red]: the program failed: {result.error}", markup=False)
+        console.print(NOT_A_PREVIEW.format(stack=name), style="dim")
+    return all_ok
+
+
+def _print_resources(console: Console, stack: str, result) -> None:
+    custom = [r for r in result.resources if r.custom]
+    counts = Counter(r.type for r in custom)
+    console.print(f"[green]✓ {stack}[/green]: the config is valid; it would declare {len(custom)} resources:")
+    table = Table("count", "resource type", "first name", box=None, pad_edge=False)
+    for type_token, count in counts.items():
+        table.add_row(str(count), type_token.split(":")[-1], next(r.name for r in custom if r.type == type_token))
+    console.print(table)
+    for key, value in result.outputs.items():
+        console.print(f"    output {key}: {value}", markup=False, highlight=False)

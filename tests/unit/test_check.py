@@ -1,0 +1,56 @@
+"""`invoke check` accepts good stack files, rejects broken ones with clear messages, and says it is no preview."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+import ops.offline
+from ops.check import check_stacks
+from tests.unit.helpers import write_private_key
+
+
+@pytest.fixture
+def stacks(tmp_path, monkeypatch):
+    monkeypatch.setattr(ops.offline, "STACKS_DIR", tmp_path)
+    key = tmp_path / "id_ed25519"
+    write_private_key(key)
+    (tmp_path / "Pulumi.good.yaml").write_text(
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:instanceType: t3.small\n")
+    (tmp_path / "Pulumi.broken.yaml").write_text(
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:storageGb: '2'\n"
+        "  labstack:desiredState: asleep\n")
+    return tmp_path
+
+
+def run_check(stack=None):
+    out = io.StringIO()
+    ok = check_stacks(stack, Console(file=out, width=200))
+    return ok, out.getvalue()
+
+
+def test_good_stack_lists_resources_and_says_not_a_preview(stacks):
+    ok, text = run_check("good")
+    assert ok
+    assert "✓ good" in text and "Instance" in text and "SecurityGroupIngressRule" in text
+    assert "not a `pulumi preview`" in text and "AWS was not contacted" in text
+
+
+def test_broken_stack_names_each_key_and_fails(stacks):
+    ok, text = run_check("broken")
+    assert not ok
+    assert "2 problem(s)" in text
+    assert "labstack:storageGb = '2': must be between 8 and 16384 GB" in text
+    assert "labstack:desiredState = 'asleep': must be `running` or `stopped`" in text
+
+
+def test_all_stacks_fail_when_one_is_broken(stacks):
+    ok, text = run_check()
+    assert not ok and "✓ good" in text and "✗ broken" in text
+
+
+def test_unknown_stack_lists_known_ones(stacks):
+    ok, text = run_check("nope")
+    assert not ok and "unknown stack 'nope'" in text
+    assert "broken, good" in text and "cp stacks/Pulumi.paris-batch2.yaml stacks/Pulumi.nope.yaml" in text

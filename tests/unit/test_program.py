@@ -1,0 +1,184 @@
+"""The resource graph of __main__.py under Pulumi mocks (preview=False, so every apply runs), values asserted."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from components.config import DEFAULT_AMI_SSM_PATH
+from ops.offline import FakeAws, evaluate, list_stacks, read_stack_config
+from tests.unit.helpers import base_config, pem, write_private_key  # noqa: F401 (pem is a fixture)
+
+INSTANCE = "aws:ec2/instance:Instance"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+RECORD = "aws:route53/record:Record"
+ZONES = {"my-experiments.org": "ZMYEXPERIMENTS"}
+
+
+def run(config, **aws):
+    return evaluate(config, "paris-batch2", FakeAws(zones=ZONES, **aws)).ok()
+
+
+@pytest.fixture
+def paris(pem):
+    return run(base_config(pem, tags={"team": "psych"}))
+
+
+def test_ingress_rules_cover_each_port_for_ipv4_and_ipv6(paris):
+    rules = {(r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"],
+              r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")) for r in paris.of_type(INGRESS)}
+    expected = {(p, p, "tcp", cidr) for p in (22, 80, 443, 5000) for cidr in ("0.0.0.0/0", "::/0")}
+    assert rules == expected
+    group_id = paris.one("aws:ec2/securityGroup:SecurityGroup").id
+    assert {r.inputs["securityGroupId"] for r in paris.of_type(INGRESS) + paris.of_type(EGRESS)} == {group_id}
+    assert paris.one(INSTANCE).inputs["vpcSecurityGroupIds"] == [group_id]
+    assert {(r.inputs["ipProtocol"], r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6"))
+            for r in paris.of_type(EGRESS)} == {("-1", "0.0.0.0/0"), ("-1", "::/0")}
+
+
+def test_custom_ports_and_cidrs(pem):
+    result = run(base_config(pem, ingressPorts=[22, 8443], ingressCidrs=["198.51.100.0/24"], ingressIpv6Cidrs=[]))
+    assert {(r.inputs["fromPort"], r.inputs["cidrIpv4"]) for r in result.of_type(INGRESS)} == {
+        (22, "198.51.100.0/24"), (8443, "198.51.100.0/24")}
+
+
+def test_instance_uses_ami_from_ssm_parameter_with_imdsv2_and_encrypted_gp3(paris):
+    instance = paris.one(INSTANCE)
+    assert instance.inputs["ami"] == FakeAws().ami_for(DEFAULT_AMI_SSM_PATH)
+    assert instance.inputs["instanceType"] == "m7i.large"
+    assert instance.inputs["metadataOptions"]["httpTokens"] == "required"
+    root = instance.inputs["rootBlockDevice"]
+    assert (root["encrypted"], root["volumeType"], root["volumeSize"]) == (True, "gp3", 32)
+
+
+def test_explicit_ami_id_and_storage(pem):
+    instance = run(base_config(pem, ami="ami-0123456789abcdef0", storageGb="100")).one(INSTANCE)
+    assert instance.inputs["ami"] == "ami-0123456789abcdef0"
+    assert instance.inputs["rootBlockDevice"]["volumeSize"] == 100
+
+
+@pytest.mark.parametrize("resource", ["instance", "volume"])
+def test_instance_and_volume_tags(paris, resource):
+    instance = paris.one(INSTANCE)
+    tags = instance.inputs["tags"] if resource == "instance" else instance.inputs["rootBlockDevice"]["tags"]
+    assert tags["Name"] == "paris-batch2"
+    assert tags["labstack:stack"] == "paris-batch2"
+    assert tags["labstack:project"] == "labstack"
+    assert tags["labstack:role"] == "server"
+    assert tags["labstack:creator"]
+    assert tags["team"] == "psych"
+
+
+def test_key_pair_imports_public_half_of_local_ed25519_key(tmp_path):
+    key_file = tmp_path / "server.pem"
+    public = write_private_key(key_file)
+    result = run(base_config(key_file))
+    imported = result.one("aws:ec2/keyPair:KeyPair")
+    assert imported.inputs["publicKey"] == public and public.startswith("ssh-ed25519 ")
+    assert result.one(INSTANCE).inputs["keyName"] == imported.outputs["keyName"]
+    assert result.outputs["sshCommand"] == f"ssh -i {key_file} ubuntu@elif.my-experiments.org"
+
+
+def test_existing_key_pair_and_security_group_are_used_not_created(pem):
+    config = base_config(pem, serverPem=None, keyPair="lab-shared", securityGroup="sg-0123456789abcdef0")
+    result = run(config)
+    assert result.of_type("aws:ec2/keyPair:KeyPair") == []
+    assert result.of_type("aws:ec2/securityGroup:SecurityGroup") == [] and result.of_type(INGRESS) == []
+    instance = result.one(INSTANCE)
+    assert instance.inputs["keyName"] == "lab-shared"
+    assert instance.inputs["vpcSecurityGroupIds"] == ["sg-0123456789abcdef0"]
+
+
+def test_dns_records_point_host_and_wildcard_at_elastic_ip(paris):
+    eip = paris.one("aws:ec2/eip:Eip")
+    records = {r.inputs["name"]: r.inputs for r in paris.of_type(RECORD)}
+    assert set(records) == {"elif.my-experiments.org", "*.elif.my-experiments.org"}
+    for record in records.values():
+        assert record["type"] == "A" and record["zoneId"] == "ZMYEXPERIMENTS"
+        assert record["records"] == [eip.outputs["publicIp"]]
+    assert eip.inputs["instance"] == paris.outputs["instanceId"]
+
+
+def test_zone_found_by_longest_matching_suffix(pem):
+    zones = {"my-experiments.org": "ZPARENT", "elif.my-experiments.org": "ZCHILD"}
+    result = evaluate(base_config(pem), "s", FakeAws(zones=zones)).ok()
+    assert {r.inputs["zoneId"] for r in result.of_type(RECORD)} == {"ZCHILD"}
+
+
+def test_no_dns_host_means_no_records_and_ip_url(pem):
+    result = run(base_config(pem, dnsHost=None))
+    assert result.of_type(RECORD) == []
+    ip = result.one("aws:ec2/eip:Eip").outputs["publicIp"]
+    assert result.outputs["url"] == f"https://{ip}" and result.outputs["dnsHost"] == ip
+
+
+@pytest.mark.parametrize("state", ["running", "stopped"])
+def test_desired_state_through_instance_state(pem, state):
+    result = run(base_config(pem, desiredState=state))
+    power = result.one("aws:ec2transitgateway/instanceState:InstanceState")
+    assert power.inputs["state"] == state
+    assert power.inputs["instanceId"] == result.outputs["instanceId"]
+
+
+def test_outputs(paris):
+    assert paris.outputs["instanceId"].startswith("i-")
+    assert paris.outputs["publicIp"] == paris.one("aws:ec2/eip:Eip").outputs["publicIp"]
+    assert paris.outputs["dnsHost"] == "elif.my-experiments.org"
+    assert paris.outputs["url"] == "https://elif.my-experiments.org"
+    assert paris.outputs["region"] == "eu-west-3" and paris.outputs["instanceType"] == "m7i.large"
+
+
+def test_network_create_builds_public_subnet(pem):
+    result = run(base_config(pem, network="create", vpcCidr="10.9.0.0/16"))
+    vpc = result.one("aws:ec2/vpc:Vpc")
+    subnet = result.one("aws:ec2/subnet:Subnet")
+    routes = result.one("aws:ec2/routeTable:RouteTable")
+    assert vpc.inputs["cidrBlock"] == "10.9.0.0/16"
+    assert subnet.inputs["cidrBlock"] == "10.9.0.0/24" and subnet.inputs["mapPublicIpOnLaunch"] is True
+    assert routes.inputs["routes"][0]["cidrBlock"] == "0.0.0.0/0"
+    assert routes.inputs["routes"][0]["gatewayId"] == result.one("aws:ec2/internetGateway:InternetGateway").id
+    association = result.one("aws:ec2/routeTableAssociation:RouteTableAssociation")
+    assert (association.inputs["subnetId"], association.inputs["routeTableId"]) == (subnet.id, routes.id)
+    assert result.one(INSTANCE).inputs["subnetId"] == subnet.id
+    assert result.one("aws:ec2/securityGroup:SecurityGroup").inputs["vpcId"] == vpc.id
+
+
+def test_existing_subnet_uses_its_vpc(pem):
+    result = run(base_config(pem, network="subnet-0123456789abcdef0"),
+                 subnets={"subnet-0123456789abcdef0": "vpc-0aaaaaaaaaaaaaaaa"})
+    assert result.one(INSTANCE).inputs["subnetId"] == "subnet-0123456789abcdef0"
+    assert result.one("aws:ec2/securityGroup:SecurityGroup").inputs["vpcId"] == "vpc-0aaaaaaaaaaaaaaaa"
+    assert result.of_type("aws:ec2/vpc:Vpc") == []
+
+
+def test_default_network_declares_no_vpc(paris):
+    assert paris.of_type("aws:ec2/vpc:Vpc") == [] and "subnetId" not in paris.one(INSTANCE).inputs
+
+
+def test_every_child_is_parented_to_a_labstack_component(paris):
+    for resource in paris.resources:
+        if resource.custom:
+            assert "labstack:index:" in resource.urn.split("::")[2], resource.urn
+
+
+@pytest.mark.parametrize("stack", list_stacks())
+def test_every_stack_file_evaluates_cleanly(stack, tmp_path, monkeypatch):
+    # The example stacks name keys under ~/.ssh; give this test a home where they exist, as a user would.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = read_stack_config(stack)
+    if "labstack:serverPem" in config:
+        pem_path = tmp_path / ".ssh" / config["labstack:serverPem"].removeprefix("~/.ssh/")
+        pem_path.parent.mkdir()
+        write_private_key(pem_path)
+    result = evaluate(config, stack).ok()
+    assert result.one(INSTANCE).inputs["instanceType"] == config.get("labstack:instanceType", "m7i.large")
+    assert result.outputs["region"] == config["aws:region"]
+
+
+def test_stack_files_hold_no_plaintext_secrets():
+    for stack in list_stacks():
+        for key, value in read_stack_config(stack).items():
+            lowered = key.lower()
+            if any(word in lowered for word in ("password", "secret", "token")):
+                assert isinstance(value, dict) and "secure" in value, f"{stack}: {key} must be a pulumi secret"
