@@ -61,8 +61,11 @@ class ConfigError(pulumi.RunError):
 @dataclass(frozen=True)
 class KeyPairConfig:
     existing_name: Optional[str] = None  # an EC2 key pair that already exists in the region
-    pem_path: Optional[Path] = None  # the seeds' server_pem: a local private key whose public half we import
-    public_key: Optional[str] = None  # OpenSSH public key derived from pem_path
+    pem_path: Optional[Path] = None  # the seeds' server_pem: the local private key labstack connects with
+    public_key: Optional[str] = None  # OpenSSH public key derived from pem_path; imported unless existing_name
+
+    def private_key(self) -> Optional[str]:
+        return self.pem_path.read_text() if self.pem_path else None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,43 @@ class DnsConfig:
 
 
 @dataclass(frozen=True)
+class AppConfig:
+    """One docker-compose app on the server (web + workers, with its own Postgres and Redis)."""
+
+    name: str
+    image: str  # repo@sha256:… — pinned, so a redeploy happens only when the digest changes
+    port: int = 5000
+    command: Optional[str] = None  # web command; None keeps the image's CMD
+    workers: int = 0
+    worker_command: Optional[str] = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    host: Optional[str] = None  # "@" (the DNS host), a label (<label>.<dns host>) or a full name
+    health_path: str = "/health"
+    health_timeout_seconds: int = 120
+    postgres: bool = True
+    redis: bool = True
+    build: Optional[str] = None  # build context for `invoke build`, relative to the project
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    tls: str = "acme"  # acme | internal
+    acme_email: Optional[str] = None
+    dashboard_user: str = "admin"
+    dashboard_path: str = "/dashboard"
+
+
+@dataclass(frozen=True)
+class ExistingServerConfig:
+    """A server the operator already controls (the seeds' docker-ssh mode): no EC2 resources are declared."""
+
+    host: str
+    host_key: str  # OpenSSH public host key, pinned
+    user: str = LOGIN_USER
+    port: int = 22
+
+
+@dataclass(frozen=True)
 class StackConfig:
     stack: str
     project: str
@@ -102,6 +142,18 @@ class StackConfig:
     dns: DnsConfig
     creator: str
     user_tags: Mapping[str, str] = field(default_factory=dict)
+    apps: tuple[AppConfig, ...] = ()
+    proxy: ProxyConfig = ProxyConfig()
+    existing_server: Optional[ExistingServerConfig] = None
+
+    def app_host(self, app: AppConfig, address: str) -> str:
+        """The public name an app is served under; `address` is the server's IP when there is no DNS host."""
+        base = self.dns.host or f"{address}.nip.io"  # nip.io resolves <ip>.nip.io to <ip>: HTTPS without DNS
+        if app.host and "." in app.host:
+            return app.host
+        if app.host == "@" or (app.host is None and len(self.apps) == 1):
+            return base
+        return f"{app.host or app.name}.{base}"
 
     def tags(self, role: str) -> dict[str, str]:
         """User tags plus labstack's own; ours win so inventory and cost reports can trust them."""
@@ -202,7 +254,19 @@ KNOWN_KEYS = {
     "labstack:ami", "labstack:keyPair", "labstack:serverPem", "labstack:securityGroup", "labstack:ingressPorts",
     "labstack:ingressCidrs", "labstack:ingressIpv6Cidrs", "labstack:network", "labstack:vpcCidr",
     "labstack:dnsHost", "labstack:dnsZoneId", "labstack:tags", "labstack:creator",
+    "labstack:apps", "labstack:appSecrets", "labstack:tls", "labstack:acmeEmail", "labstack:dashboardUser",
+    "labstack:dashboardPassword", "labstack:dashboardPath", "labstack:existingServer",
 }
+APP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+# registry[:port]/path[:tag]@sha256:<64 hex>, as `docker pull` accepts it
+PINNED_IMAGE_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(\.[a-z0-9-]+)*(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+                             r"(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HEALTH_PATH_RE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+APP_KEYS = {"image", "port", "command", "workers", "workerCommand", "env", "host", "healthPath",
+            "healthTimeoutSeconds", "postgres", "redis", "build"}
+RESERVED_ENV = {"DATABASE_URL", "REDIS_URL", "LABSTACK_APP", "LABSTACK_DATA_DIR", "PORT"}
 
 
 def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labstack") -> StackConfig:
@@ -220,7 +284,9 @@ def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labsta
                "use lower-case letters, digits and dashes only (as Dallinger), e.g. paris-batch2")
 
     region = r.string("aws:region")
-    if region is None:
+    if region is None and raw.get("labstack:existingServer") is not None:
+        region = ""  # nothing is made in AWS for a server the operator already has
+    elif region is None:
         r.problems.append("aws:region is not set: run `pulumi config set aws:region eu-west-3` (or your region)")
     elif not REGION_RE.match(region):
         r.fail("aws:region", region, "expected an AWS region code such as eu-west-3 or us-east-1")
@@ -267,6 +333,19 @@ def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labsta
                 user_tags[str(name)] = str(value)
 
     creator = r.string("labstack:creator") or _local_user()
+    existing_server = _existing_server(r)
+    if existing_server is not None:
+        for key in ("labstack:network", "labstack:securityGroup", "labstack:dnsZoneId", "labstack:keyPair"):
+            if r.get(key) is not None:
+                r.fail(key, r.get(key), "has no effect with labstack:existingServer (no AWS resources are made); "
+                                        "remove it")
+        if key_pair.pem_path is None and not r.problems:
+            r.problems.append("labstack:existingServer needs labstack:serverPem: the private key to log in with")
+    apps = _apps(r)
+    if apps and key_pair.pem_path is None and key_pair.existing_name:
+        r.problems.append(f"labstack:serverPem is not set: labstack deploys apps over SSH and needs the private key "
+                          f"of key pair {key_pair.existing_name!r}: `pulumi config set labstack:serverPem <path>`")
+    proxy = _proxy(r)
 
     if r.problems:
         raise ConfigError(r.problems)
@@ -274,7 +353,124 @@ def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labsta
         stack=stack, project=project, server_name=server_name, region=region or "", instance_type=instance_type,
         storage_gb=storage_gb, desired_state=desired_state or "running", ami=ami, key_pair=key_pair,
         firewall=firewall, network=network, dns=dns, creator=creator, user_tags=user_tags,
+        apps=apps, proxy=proxy, existing_server=existing_server,
     )
+
+
+def _apps(r: _Reader) -> tuple[AppConfig, ...]:
+    raw_apps = r.get("labstack:apps") or {}
+    if not isinstance(raw_apps, dict):
+        r.fail("labstack:apps", raw_apps, "expected a map of app name to settings; see the README's apps section")
+        return ()
+    secrets = r.get("labstack:appSecrets") or {}
+    if not isinstance(secrets, dict) or not all(isinstance(v, dict) for v in secrets.values()):
+        r.fail("labstack:appSecrets", "[secret]", "expected a map app -> {NAME: value}: `pulumi config set --secret "
+                                                 "--path 'labstack:appSecrets.<app>.<NAME>' <value>`")
+        secrets = {}
+    for app_name in secrets:
+        if app_name not in raw_apps:
+            r.fail(f"labstack:appSecrets.{app_name}", "[secret]", "names no app in labstack:apps; fix the app name")
+    apps = []
+    for name, spec in raw_apps.items():
+        key = f"labstack:apps.{name}"
+        if not APP_NAME_RE.match(str(name)):
+            r.fail(key, name, "app names are lower-case letters, digits and dashes, starting with a letter, "
+                              "at most 31 characters")
+            continue
+        if not isinstance(spec, dict):
+            r.fail(key, spec, "expected the app's settings as a map with at least `image`")
+            continue
+        for unknown in sorted(set(spec) - APP_KEYS):
+            r.fail(f"{key}.{unknown}", spec[unknown], f"unknown app setting; known: {', '.join(sorted(APP_KEYS))}")
+        apps.append(_app(r, key, str(name), spec, secrets.get(name) or {}))
+    return tuple(apps)
+
+
+def _app(r: _Reader, key: str, name: str, spec: dict, secrets: dict) -> AppConfig:
+    sub = _Reader({k: v for k, v in spec.items()})
+    image = sub.string("image")
+    if not image:
+        r.problems.append(f"{key}.image is not set: build and pin one with `invoke build push -s <stack> --app {name}`")
+    elif not PINNED_IMAGE_RE.match(image):
+        r.fail(f"{key}.image", image, "must be pinned by digest (repo@sha256:<64 hex>) so a redeploy is exact: "
+                                      f"run `invoke build push -s <stack> --app {name}` to pin it")
+    port = sub.integer("port", 5000, 1, 65535)
+    workers = sub.integer("workers", 0, 0, 64)
+    timeout = sub.integer("healthTimeoutSeconds", 120, 5, 3600, " seconds")
+    health_path = sub.string("healthPath", "/health") or "/health"
+    if not HEALTH_PATH_RE.match(health_path):
+        sub.fail("healthPath", health_path, "expected a URL path such as /health")
+    env = spec.get("env") or {}
+    if not isinstance(env, dict):
+        sub.fail("env", env, "expected a map of variable names to values")
+        env = {}
+    for var, value in {**env, **secrets}.items():
+        if not ENV_NAME_RE.match(str(var)):
+            sub.fail(f"env.{var}", value, "variable names are letters, digits and underscores, not starting with a "
+                                          "digit")
+        elif var in RESERVED_ENV:
+            sub.fail(f"env.{var}", value, f"is set by labstack itself ({', '.join(sorted(RESERVED_ENV))}); rename it")
+        elif var in env and var in secrets:
+            sub.fail(f"env.{var}", value, "is also in labstack:appSecrets; keep it in one place")
+    host = sub.string("host")
+    if host is not None and host != "@" and not all(DNS_LABEL_RE.match(label) for label in host.lower().split(".")):
+        sub.fail("host", host, "expected `@` (the DNS host itself), a label such as `elif`, or a full DNS name")
+    worker_command = sub.string("workerCommand")
+    if workers and not worker_command:
+        sub.problems.append(f"workers = {workers} but workerCommand is not set: give the command the workers run, "
+                            "e.g. `python worker.py`")
+    flags = {}
+    for flag in ("postgres", "redis"):
+        value = spec.get(flag, True)
+        if not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
+            sub.fail(flag, value, "expected true or false")
+        flags[flag] = value if isinstance(value, bool) else str(value).lower() == "true"
+    r.problems.extend(f"{key}.{problem}" for problem in sub.problems)
+    return AppConfig(name=name, image=image or "", port=port, command=sub.string("command"), workers=workers,
+                     worker_command=worker_command, env={str(k): str(v) for k, v in env.items()}, host=host,
+                     health_path=health_path, health_timeout_seconds=timeout, postgres=flags["postgres"],
+                     redis=flags["redis"], build=sub.string("build"))
+
+
+def _proxy(r: _Reader) -> ProxyConfig:
+    tls = r.string("labstack:tls", "acme") or "acme"
+    if tls not in ("acme", "internal"):
+        r.fail("labstack:tls", tls, "must be `acme` (Let's Encrypt certificates) or `internal` (Caddy's own CA, for "
+                                    "tests and servers without a public name)")
+    email = r.string("labstack:acmeEmail")
+    if email is not None and not EMAIL_RE.match(email):
+        r.fail("labstack:acmeEmail", email, "expected an email address for certificate expiry notices")
+    user = r.string("labstack:dashboardUser", "admin") or "admin"
+    if not re.match(r"^[A-Za-z0-9._-]{1,64}$", user):
+        r.fail("labstack:dashboardUser", user, "use letters, digits, dot, dash or underscore")
+    path = r.string("labstack:dashboardPath", "/dashboard") or "/dashboard"
+    if not HEALTH_PATH_RE.match(path):
+        r.fail("labstack:dashboardPath", path, "expected a URL path such as /dashboard")
+    return ProxyConfig(tls=tls, acme_email=email, dashboard_user=user, dashboard_path=path.rstrip("/") or "/")
+
+
+def _existing_server(r: _Reader) -> Optional[ExistingServerConfig]:
+    spec = r.get("labstack:existingServer")
+    if spec is None:
+        return None
+    key = "labstack:existingServer"
+    if not isinstance(spec, dict) or not spec.get("host") or not spec.get("hostKey"):
+        r.fail(key, spec, "expected {host: <name or IP>, hostKey: <its ssh-ed25519 public host key>, user: ubuntu}; "
+                          "read the host key on the server with `cat /etc/ssh/ssh_host_ed25519_key.pub`")
+        return None
+    host_key = str(spec["hostKey"]).strip()
+    try:
+        from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+        load_ssh_public_key(" ".join(host_key.split()[:2]).encode())
+    except (ValueError, IndexError):
+        r.fail(f"{key}.hostKey", host_key, "expected an OpenSSH public key line such as `ssh-ed25519 AAAA…`, as in "
+                                          "the server's /etc/ssh/ssh_host_ed25519_key.pub")
+    sub = _Reader(spec)
+    port = sub.integer("port", 22, 1, 65535)
+    user = sub.string("user", LOGIN_USER) or LOGIN_USER
+    r.problems.extend(f"{key}.{problem}" for problem in sub.problems)
+    return ExistingServerConfig(host=str(spec["host"]).strip(), host_key=" ".join(host_key.split()[:2]),
+                                user=user, port=port)
 
 
 def _is_arm(instance_type: str) -> bool:
@@ -292,22 +488,19 @@ def _local_user() -> str:
 def _key_pair(r: _Reader) -> KeyPairConfig:
     name = r.string("labstack:keyPair")
     pem = r.string("labstack:serverPem")
-    if name and pem:
-        r.problems.append("labstack:keyPair and labstack:serverPem are both set: keep keyPair to use an existing EC2 "
-                          "key pair, or serverPem to import your local key — not both")
-        return KeyPairConfig()
     if not name and not pem:
         r.problems.append("no SSH key: set labstack:serverPem to your private key file (its public half is imported, "
                           "e.g. `pulumi config set labstack:serverPem ~/.ssh/id_ed25519`) or labstack:keyPair to an "
                           "existing EC2 key pair name")
         return KeyPairConfig()
-    if name:
-        if not KEY_PAIR_NAME_RE.match(name):
-            r.fail("labstack:keyPair", name, "EC2 key pair names are 1-255 printable ASCII characters")
+    if name and not KEY_PAIR_NAME_RE.match(name):
+        r.fail("labstack:keyPair", name, "EC2 key pair names are 1-255 printable ASCII characters")
+    if not pem:
         return KeyPairConfig(existing_name=name)
-    path = Path(os.path.expanduser(pem or ""))
+    # With keyPair set too, serverPem is that key pair's private half: used for SSH, not imported.
+    path = Path(os.path.expanduser(pem))
     public_key = read_public_key(path, lambda fix: r.fail("labstack:serverPem", pem, fix))
-    return KeyPairConfig(pem_path=path, public_key=public_key)
+    return KeyPairConfig(existing_name=name, pem_path=path, public_key=public_key)
 
 
 def read_public_key(path: Path, fail: Callable[[str], None]) -> Optional[str]:

@@ -23,7 +23,7 @@ BAD_INPUTS = [
     ({"storageGb": "4"}, "labstack:storageGb", "between 8 and 16384"),
     ({"desiredState": "paused"}, "labstack:desiredState", "`running` or `stopped`"),
     ({"ami": "ubuntu-24.04"}, "labstack:ami", "ami-0123456789abcdef0"),
-    ({"keyPair": "lab", }, "labstack:keyPair and labstack:serverPem", "not both"),
+    ({"keyPair": "lab\tkey"}, "labstack:keyPair", "printable ASCII"),
     ({"serverPem": None}, "no SSH key", "labstack:serverPem"),
     ({"serverPem": "/nonexistent/id_ed25519"}, "labstack:serverPem", "ssh-keygen -t ed25519"),
     ({"securityGroup": "default"}, "labstack:securityGroup", "sg-0123456789abcdef0"),
