@@ -314,8 +314,8 @@ class TestbedHost:
         Pulumi program generated and cloud-init would install); default: a fresh one."""
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", name):
             raise ValueError(f"host name {name!r}: use 1-12 of [a-z0-9-], starting with a letter")
-        ensure_user()
         with bed_lock():
+            ensure_user()
             states = read_states()
             if any(s["name"] == name for s in states):
                 raise TestbedError(f"test bed host {name!r} already exists (state in {RUN_ROOT / name})")
@@ -654,3 +654,37 @@ def cleanup_leftovers(log=print) -> list[str]:
     for n in notes:
         log(f"testbed: cleaned leftover {n}")
     return notes
+
+
+def traces_of(state: dict) -> list[str]:
+    """What is still on the machine from one host (empty list = nothing): used by the teardown self-test."""
+    found = []
+    for rec in state.get("procs", []):
+        if proc_alive(rec):
+            found.append(f"process {rec['role']} pid {rec['pid']} still running")
+    stray = processes_in(state.get("netns_ino"), state.get("mntns_ino")) if Path(
+        f"/run/netns/{state.get('netns')}").exists() else []
+    if stray:
+        found.append(f"processes in the host's namespaces: {stray}")
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError):
+                if state["data_dir"].encode() in (d / "cmdline").read_bytes():
+                    found.append(f"process {d.name} refers to {state['data_dir']}")
+    if Path(f"/run/netns/{state['netns']}").exists():
+        found.append(f"netns {state['netns']}")
+    if sh(["ip", "link", "show", state["veth"]], check=False).returncode == 0:
+        found.append(f"link {state['veth']}")
+    mounts = Path("/proc/self/mountinfo").read_text()
+    for needle in (state["netns"], state["data_dir"], state["run_dir"]):
+        if needle in mounts:
+            found.append(f"mount mentioning {needle}")
+    for key in ("data_dir", "run_dir"):
+        if Path(state[key]).exists():
+            found.append(f"directory {state[key]}")
+    cg = state.get("cgroup_parent")
+    if cg and Path("/sys/fs/cgroup").is_dir():
+        for ctl in Path("/sys/fs/cgroup").iterdir():
+            if (ctl / cg).is_dir():
+                found.append(f"cgroup {ctl / cg}")
+    return found
