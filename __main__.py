@@ -1,45 +1,77 @@
 """labstack: one stack = one experiment server. Reads the typed stack config, composes the components, exports."""
 import pulumi
 
+from components.app import App, AppArgs
 from components.config import LOGIN_USER, load_stack_config, raw_config_from_pulumi, resolve_cloud_facts
 from components.dns import Dns, DnsArgs
+from components.docker_host import DockerHost, DockerHostArgs, connection
 from components.firewall import Firewall, FirewallArgs
+from components.host_key import HostKey
 from components.keypair import KeyPair, KeyPairArgs
 from components.network import Network, NetworkArgs
 from components.server import Server, ServerArgs
 
-cfg = load_stack_config(raw_config_from_pulumi(), stack=pulumi.get_stack(), project=pulumi.get_project())
-facts = resolve_cloud_facts(cfg)
+raw = raw_config_from_pulumi()
+cfg = load_stack_config(raw, stack=pulumi.get_stack(), project=pulumi.get_project())
 name = cfg.server_name
 
-network = Network(name, NetworkArgs(mode=cfg.network.mode, vpc_cidr=cfg.network.vpc_cidr,
-                                    subnet_id=cfg.network.subnet_id, subnet_vpc_id=facts.vpc_id,
-                                    tags=cfg.tags("network")))
-if cfg.firewall.existing_id:
-    security_group_id = pulumi.Output.from_input(cfg.firewall.existing_id)
+if cfg.existing_server:
+    # The seeds' docker-ssh mode: deploy to a server the operator already has; nothing is made in AWS.
+    existing = cfg.existing_server
+    address = pulumi.Output.from_input(existing.host)
+    host_public_key = pulumi.Output.from_input(existing.host_key)
+    login = connection(existing.host, existing.user, cfg.key_pair.private_key(), existing.host_key, existing.port)
+    login_user = existing.user
 else:
-    security_group_id = Firewall(name, FirewallArgs(
-        description=f"labstack {cfg.stack}: ssh, http, https and the app port",
-        ports=cfg.firewall.ports, cidrs=cfg.firewall.cidrs, ipv6_cidrs=cfg.firewall.ipv6_cidrs,
-        vpc_id=network.vpc_id, tags=cfg.tags("firewall"))).security_group_id
-key_pair = KeyPair(name, KeyPairArgs(existing_name=cfg.key_pair.existing_name,
-                                     public_key=cfg.key_pair.public_key, tags=cfg.tags("key")))
-server = Server(name, ServerArgs(
-    ami_id=facts.ami_id, instance_type=cfg.instance_type, storage_gb=cfg.storage_gb,
-    desired_state=cfg.desired_state, key_name=key_pair.key_name, security_group_id=security_group_id,
-    subnet_id=network.subnet_id, tags=cfg.tags("server"), volume_tags=cfg.tags("server")))
-
-if cfg.dns.host and facts.zone_id:
-    Dns(name, DnsArgs(host=cfg.dns.host, zone_id=facts.zone_id, address=server.public_ip))
-    address = pulumi.Output.from_input(cfg.dns.host)
-else:
+    facts = resolve_cloud_facts(cfg)
+    network = Network(name, NetworkArgs(mode=cfg.network.mode, vpc_cidr=cfg.network.vpc_cidr,
+                                        subnet_id=cfg.network.subnet_id, subnet_vpc_id=facts.vpc_id,
+                                        tags=cfg.tags("network")))
+    if cfg.firewall.existing_id:
+        security_group_id = pulumi.Output.from_input(cfg.firewall.existing_id)
+    else:
+        security_group_id = Firewall(name, FirewallArgs(
+            description=f"labstack {cfg.stack}: ssh, http, https and the app port",
+            ports=cfg.firewall.ports, cidrs=cfg.firewall.cidrs, ipv6_cidrs=cfg.firewall.ipv6_cidrs,
+            vpc_id=network.vpc_id, tags=cfg.tags("firewall"))).security_group_id
+    key_pair = KeyPair(name, KeyPairArgs(existing_name=cfg.key_pair.existing_name,
+                                         public_key=cfg.key_pair.public_key, tags=cfg.tags("key")))
+    host_key = HostKey(name)
+    server = Server(name, ServerArgs(
+        ami_id=facts.ami_id, instance_type=cfg.instance_type, storage_gb=cfg.storage_gb,
+        desired_state=cfg.desired_state, key_name=key_pair.key_name, security_group_id=security_group_id,
+        subnet_id=network.subnet_id, user_data=host_key.cloud_init(), tags=cfg.tags("server"),
+        volume_tags=cfg.tags("server")))
+    if cfg.dns.host and facts.zone_id:
+        Dns(name, DnsArgs(host=cfg.dns.host, zone_id=facts.zone_id, address=server.public_ip))
     address = server.public_ip
+    host_public_key = host_key.public_key
+    login_user = LOGIN_USER
+    login = connection(server.public_ip, LOGIN_USER, cfg.key_pair.private_key(), host_key.public_key)
+    pulumi.export("instanceId", server.instance_id)
+    pulumi.export("region", cfg.region)
+    pulumi.export("instanceType", cfg.instance_type)
+
+ssh_host = pulumi.Output.from_input(cfg.dns.host) if cfg.dns.host else address
+app_urls = {}
+if cfg.apps and cfg.desired_state == "running":
+    docker_host = DockerHost(name, DockerHostArgs(connection=login, login_user=login_user, storage_gb=cfg.storage_gb,
+                                                  proxy=cfg.proxy))
+    secrets = raw.get("labstack:appSecrets") or {}
+    for app in cfg.apps:
+        deployed = App(f"{name}-{app.name}", AppArgs(
+            app=app, connection=login, host=address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
+            proxy=cfg.proxy, secrets=pulumi.Output.secret(secrets.get(app.name) or {}),
+            dashboard_password=pulumi.Output.secret(raw.get("labstack:dashboardPassword")),
+            depends_on=docker_host.ready))
+        app_urls[app.name] = deployed.url
 
 key_file = str(cfg.key_pair.pem_path) if cfg.key_pair.pem_path else f"~/.ssh/{cfg.key_pair.existing_name}.pem"
-pulumi.export("instanceId", server.instance_id)
-pulumi.export("publicIp", server.public_ip)
-pulumi.export("dnsHost", cfg.dns.host or server.public_ip)
-pulumi.export("url", address.apply(lambda host: f"https://{host}"))
-pulumi.export("sshCommand", address.apply(lambda host: f"ssh -i {key_file} {LOGIN_USER}@{host}"))
-pulumi.export("region", cfg.region)
-pulumi.export("instanceType", cfg.instance_type)
+pulumi.export("publicIp", address)
+pulumi.export("dnsHost", cfg.dns.host or address)
+pulumi.export("url", ssh_host.apply(lambda host: f"https://{host}"))
+pulumi.export("sshCommand", ssh_host.apply(lambda host: f"ssh -i {key_file} {login_user}@{host}"))
+# For ~/.ssh/known_hosts: operators verify the server exactly as labstack's own connections do.
+pulumi.export("knownHosts", pulumi.Output.all(ssh_host, address, host_public_key).apply(
+    lambda v: f"{','.join(dict.fromkeys([v[0], v[1]]))} {v[2]}"))
+pulumi.export("appUrls", app_urls)

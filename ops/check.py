@@ -37,7 +37,8 @@ def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None)
                 console.print(f"    - {problem}", markup=False, highlight=False, soft_wrap=True)
         else:
             all_ok = False
-            console.print(f"[red]✗ {name}[/red]: the program failed: {result.error}", markup=False)
+            console.print(f"[red]✗ {name}[/red]: the program failed: ", end="")
+            console.print(str(result.error), markup=False, soft_wrap=True)
         console.print(NOT_A_PREVIEW.format(stack=name), style="dim")
     return all_ok
 

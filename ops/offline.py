@@ -45,6 +45,8 @@ class FakeAws:
     subnets: dict[str, str] = field(default_factory=dict)  # subnet id -> vpc id; empty: any subnet exists
     missing_ssm_paths: set[str] = field(default_factory=set)
     ssm_paths: dict[str, str] = field(default_factory=dict)  # fake ami id -> the SSM path it came from
+    # Elastic IPs handed out in order; the e2e tests put a test bed host's address here.
+    public_ips: list[str] = field(default_factory=list)
 
     def ami_for(self, path: str) -> str:
         return "ami-" + hashlib.sha256(path.encode()).hexdigest()[:17]
@@ -108,7 +110,9 @@ class RecordingMocks(Mocks):
     def __init__(self, aws: FakeAws):
         self.aws = aws
         self.declared: list[Declared] = []
-        self._addresses = ipaddress.IPv4Network("203.0.113.0/24").hosts()  # TEST-NET-3: never routed
+        # TEST-NET-3 addresses are never routed, unless the caller hands out real (test bed) ones.
+        documentation = [str(a) for a in ipaddress.IPv4Network("203.0.113.0/24").hosts()]
+        self._addresses = iter(list(aws.public_ips) + documentation)
 
     def call(self, args: MockCallArgs):
         # A miss is answered as a provider failure, as the engine does, so the program can catch it.
@@ -132,6 +136,8 @@ class RecordingMocks(Mocks):
         elif args.typ == "aws:ec2/keyPair:KeyPair":
             resource_id = args.inputs.get("keyName") or args.name
             outputs.setdefault("keyName", resource_id)
+        elif args.typ == "tls:index/privateKey:PrivateKey":
+            outputs.update(_real_key_pair())  # a real key, so the e2e tests can install and pin it
         elif args.typ == "aws:ec2/vpc:Vpc":
             resource_id = "vpc-" + digest[:17]
         elif args.typ == "aws:ec2/subnet:Subnet":
@@ -139,6 +145,20 @@ class RecordingMocks(Mocks):
         self.declared.append(Declared(args.typ, args.name, dict(args.inputs), outputs, bool(args.custom),
                                       id=resource_id))
         return resource_id, outputs
+
+
+def _real_key_pair() -> dict[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    return {
+        "privateKeyOpenssh": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                               serialization.NoEncryption()).decode(),
+        "publicKeyOpenssh": key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                          serialization.PublicFormat.OpenSSH).decode() + "\n",
+        "algorithm": "ED25519",
+    }
 
 
 @dataclass

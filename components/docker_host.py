@@ -1,0 +1,75 @@
+"""Prepares a server for apps over SSH: hooks installed, boot finished, Docker present, disk grown, proxy running."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+
+from components.bundle import directory_files, make_bundle
+from components.config import ProxyConfig
+from components.render import HOOKS_DIR, proxy_files
+
+REMOTE_HOOKS = "/opt/labstack/hooks"
+# EC2 reports "running" well before sshd answers; 60 dials of 10 s cover a slow first boot.
+DIAL_ERROR_LIMIT = 60
+PER_DIAL_TIMEOUT_SECONDS = 10
+
+
+def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str], host_key: pulumi.Input[str],
+               port: int = 22) -> command.remote.ConnectionArgs:
+    """SSH connection that pins the server's host key: without host_key the provider trusts any key."""
+    return command.remote.ConnectionArgs(host=host, user=user, port=port, private_key=pulumi.Output.secret(private_key),
+                                         host_key=host_key, dial_error_limit=DIAL_ERROR_LIMIT,
+                                         per_dial_timeout=PER_DIAL_TIMEOUT_SECONDS)
+
+
+def hook(name: str, *args: str) -> str:
+    """The command line that runs one hook on the server, as an operator would by hand."""
+    return " ".join(["sudo", "-n", f"{REMOTE_HOOKS}/{name}", *args])
+
+
+@dataclass
+class DockerHostArgs:
+    connection: command.remote.ConnectionArgs
+    login_user: str
+    storage_gb: int
+    proxy: ProxyConfig
+
+
+class DockerHost(pulumi.ComponentResource):
+    """`ready` is what app deployments depend on: every step here has run when it is done."""
+
+    ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: DockerHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("labstack:index:DockerHost", name, None, opts)
+
+        def step(step_name: str, create: str, after: list[pulumi.Resource], **kwargs) -> command.remote.Command:
+            return command.remote.Command(
+                f"{name}-{step_name}", connection=args.connection, create=create,
+                # Outputs of earlier runs in the environment can exceed the kernel's limit (E2BIG).
+                add_previous_output_in_env=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after), **kwargs)
+
+        hooks = directory_files(HOOKS_DIR)
+        # Unpacks the hooks so every later step (and an operator, by hand) runs the same scripts on the server.
+        installed = step("hooks", f"sudo -n mkdir -p {REMOTE_HOOKS} && base64 -d | sudo -n tar -xzf - -C {REMOTE_HOOKS}"
+                                  " --no-same-owner", [], stdin=make_bundle(hooks, modes=_modes(hooks)))
+        ready = step("ready", hook("wait-ready.sh", "600"), [installed])
+        docker = step("docker", hook("install-docker.sh", args.login_user), [ready])
+        # Only a bigger volume needs the filesystem grown, so the size is the trigger.
+        grown = step("grow-fs", hook("grow-fs.sh"), [ready], triggers=[args.storage_gb])
+        proxy = step("proxy", hook("proxy-up.sh"), [docker], stdin=make_bundle(proxy_files(args.proxy)))
+        self.ready = [docker, grown, proxy]
+        self.register_outputs({"hooksVersion": _version(hooks)})
+
+
+def _modes(files: dict[str, bytes]) -> dict[str, int]:
+    return {path: 0o755 if path.endswith(".sh") and path != "lib.sh" else 0o644 for path in files}
+
+
+def _version(files: dict[str, bytes]) -> str:
+    return hashlib.sha256(b"".join(files[path] for path in sorted(files))).hexdigest()[:12]

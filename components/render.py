@@ -1,0 +1,125 @@
+"""The files a server receives: Caddy configuration and each app's compose files, rendered from the stack config.
+
+Compose files are built as data and dumped as YAML, never assembled from strings, so an env value with quotes,
+colons or newlines cannot break them. `$` is doubled because compose interpolates `${...}` in the file.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Optional
+
+import bcrypt
+import yaml
+
+from components.config import AppConfig, ProxyConfig
+
+HOOKS_DIR = Path(__file__).resolve().parent.parent / "hooks"
+APP_DATA_ROOT = "/srv/labstack/apps"
+POSTGRES_IMAGE = "postgres:16"
+REDIS_IMAGE = "redis:7"
+
+
+def proxy_files(proxy: ProxyConfig) -> dict[str, str]:
+    options = []
+    if proxy.tls == "internal":
+        options.append("local_certs")  # Caddy's own CA: for tests and servers without a public name
+    elif proxy.acme_email:
+        options.append(f"email {proxy.acme_email}")
+    caddyfile = "# Managed by labstack (proxy-up.sh); one site file per app in sites/.\n"
+    if options:
+        caddyfile += "{\n" + "".join(f"\t{option}\n" for option in options) + "}\n"
+    caddyfile += "import /etc/caddy/sites/*.caddy\n"
+    return {"Caddyfile": caddyfile, "compose.yaml": (HOOKS_DIR / "templates" / "proxy.compose.yaml").read_text()}
+
+
+def site_file(host: str, proxy: ProxyConfig, dashboard_hash: Optional[str]) -> str:
+    """Caddy site for one app; the deploy hook fills in {{UPSTREAM}} with the release that passed its health check."""
+    lines = [f"{host} {{"]
+    if dashboard_hash:
+        lines += [f"\t@dashboard path {proxy.dashboard_path} {proxy.dashboard_path}/*",
+                  "\tbasicauth @dashboard {", f"\t\t{proxy.dashboard_user} {dashboard_hash}", "\t}"]
+    lines += ["\treverse_proxy {{UPSTREAM}}", "}", ""]
+    return "\n".join(lines)
+
+
+def dashboard_password_hash(password: str, app: str) -> str:
+    """bcrypt hash with a salt derived from the password and app, so the same password renders the same site file
+    (a random salt would redeploy every app on every `pulumi up`)."""
+    salt_source = hashlib.sha256(f"labstack-dashboard:{app}:{password}".encode()).digest()
+    alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    # bcrypt salts are 22 chars of its base64 alphabet; the last one may only carry 4 bits, so keep it in ".Oeu".
+    salt = "".join(alphabet[b % 64] for b in salt_source[:21]) + ".Oeu"[salt_source[21] % 4]
+    return bcrypt.hashpw(password.encode(), f"$2b$12${salt}".encode()).decode()
+
+
+def _escape(value: str) -> str:
+    return value.replace("$", "$$")
+
+
+def app_environment(app: AppConfig, secrets: dict[str, str]) -> dict[str, str]:
+    env = {name: _escape(value) for name, value in {**app.env, **secrets}.items()}
+    env.update(LABSTACK_APP=app.name, LABSTACK_DATA_DIR="/data", PORT=str(app.port))
+    if app.postgres:
+        # Interpolated by compose from db.env on the server: the password never leaves the server.
+        env["DATABASE_URL"] = f"postgresql://{app.name}:${{LABSTACK_DB_PASSWORD}}@postgres:5432/{app.name}"
+    if app.redis:
+        env["REDIS_URL"] = "redis://redis:6379/0"
+    return env
+
+
+def app_compose(app: AppConfig, secrets: dict[str, str]) -> str:
+    environment = app_environment(app, secrets)
+    common = {
+        "image": app.image,
+        "restart": "unless-stopped",  # back after a reboot or an engine restart
+        "environment": environment,
+        "volumes": [f"{APP_DATA_ROOT}/{app.name}/data:/data"],
+    }
+    web = dict(common, networks={"app": {}, "proxy": {"aliases": [f"{app.name}-${{LABSTACK_COLOR}}-web"]}})
+    if app.command:
+        web["command"] = ["sh", "-c", _escape(app.command)]
+    services = {"web": web}
+    if app.workers:
+        services["worker"] = dict(common, command=["sh", "-c", _escape(app.worker_command or "")],
+                                  networks=["app"], scale=app.workers)
+    return yaml.safe_dump({
+        "services": services,
+        "networks": {"app": {"name": f"labstack-{app.name}", "external": True},
+                     "proxy": {"name": "labstack", "external": True}},
+    }, sort_keys=False, width=1000)
+
+
+def data_compose(app: AppConfig) -> str:
+    services = {}
+    if app.postgres:
+        services["postgres"] = {
+            "image": POSTGRES_IMAGE, "restart": "unless-stopped",
+            "environment": {"POSTGRES_USER": app.name, "POSTGRES_DB": app.name,
+                            "POSTGRES_PASSWORD": "${LABSTACK_DB_PASSWORD}",
+                            "PGDATA": "/var/lib/postgresql/data/pgdata"},
+            "volumes": [f"{APP_DATA_ROOT}/{app.name}/postgres:/var/lib/postgresql/data"],
+            "networks": {"app": {"aliases": ["postgres"]}},
+        }
+    if app.redis:
+        services["redis"] = {
+            "image": REDIS_IMAGE, "restart": "unless-stopped",
+            "command": ["redis-server", "--appendonly", "yes", "--dir", "/data"],
+            "volumes": [f"{APP_DATA_ROOT}/{app.name}/redis:/data"],
+            "networks": {"app": {"aliases": ["redis"]}},
+        }
+    return yaml.safe_dump({"services": services,
+                           "networks": {"app": {"name": f"labstack-{app.name}", "external": True}}},
+                          sort_keys=False, width=1000)
+
+
+def release_conf(app: AppConfig, host: str) -> str:
+    hooks_version = hashlib.sha256(b"".join((HOOKS_DIR / name).read_bytes()
+                                            for name in ("lib.sh", "deploy-app.sh"))).hexdigest()[:12]
+    values = {
+        "IMAGE": app.image, "PORT": app.port, "HEALTH_PATH": app.health_path,
+        "HEALTH_TIMEOUT": app.health_timeout_seconds, "HOST": host, "WORKERS": app.workers,
+        "POSTGRES": str(app.postgres).lower(), "REDIS": str(app.redis).lower(),
+        "HOOKS_VERSION": hooks_version,  # a fixed deploy hook redeploys (blue/green, so safely)
+    }
+    return "".join(f"{key}={value}\n" for key, value in values.items())

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Deploy one app with a blue/green swap: the new release must pass its health check before Caddy sends it
+# traffic; if it fails, the running release keeps serving and this script fails with the new one's logs.
+# Usage: sudo deploy-app.sh APP < bundle
+#   bundle: base64 tar.gz with release.conf, app.compose.yaml, data.compose.yaml, site.caddy
+set -euo pipefail
+# shellcheck source=hooks/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_root "$@"
+app=${1:?usage: deploy-app.sh APP < bundle}
+valid_app_name "$app"
+
+bundle=$(unpack_stdin_bundle)
+trap 'rm -rf "$bundle"' EXIT
+read_conf "$bundle/release.conf"
+etc=$LABSTACK_ETC/apps/$app
+srv=$LABSTACK_SRV/apps/$app
+install -d -m 0700 "$etc"
+install -d -m 0755 "$srv" "$srv/data" "$srv/postgres" "$srv/redis"
+
+# The database password is made here once and never leaves the server (nor Pulumi's state).
+if [ ! -s "$etc/db.env" ]; then
+  (umask 077 && printf 'LABSTACK_DB_PASSWORD=%s\n' "$(openssl rand -hex 24)" > "$etc/db.env")
+fi
+release=$(cat "$bundle/release.conf" "$bundle/app.compose.yaml" "$bundle/data.compose.yaml" "$bundle/site.caddy" \
+  | sha256sum | cut -c1-16)
+for file in app.compose.yaml data.compose.yaml site.caddy release.conf; do
+  install -m 0600 "$bundle/$file" "$etc/$file"
+done
+
+ensure_network "$PROXY_NETWORK"
+ensure_network "labstack-$app"
+if ! docker image inspect "$CONF_IMAGE" >/dev/null 2>&1; then
+  log "pulling $CONF_IMAGE"
+  docker pull -q "$CONF_IMAGE" >/dev/null || die "cannot pull $CONF_IMAGE; is the registry reachable and logged in?"
+fi
+
+# The colour names the release's network alias (<app>-<colour>-web) that Caddy proxies to.
+compose_app() { LABSTACK_COLOR=${1##*-} compose -p "$1" -f "$etc/app.compose.yaml" --env-file "$etc/db.env" "${@:2}"; }
+
+if [ "$CONF_POSTGRES" = true ] || [ "$CONF_REDIS" = true ]; then
+  log "starting data services"
+  compose -p "$app-data" -f "$etc/data.compose.yaml" --env-file "$etc/db.env" up -d --remove-orphans
+fi
+if [ "$CONF_POSTGRES" = true ]; then
+  for attempt in $(seq 1 60); do
+    if compose -p "$app-data" -f "$etc/data.compose.yaml" --env-file "$etc/db.env" \
+        exec -T postgres pg_isready -q -U "$app" -d "$app" 2>/dev/null; then
+      break
+    fi
+    [ "$attempt" -lt 60 ] || die "Postgres of $app did not become ready in 60s"
+    sleep 1
+  done
+fi
+
+active=$(cat "$etc/active-color" 2>/dev/null || true)
+if [ -n "$active" ] && [ "$(cat "$etc/active-release" 2>/dev/null)" = "$release" ] \
+    && [ -n "$(compose_app "$app-$active" ps -q web)" ]; then
+  compose_app "$app-$active" up -d
+  log "$app: release $release is already serving ($active)"
+  exit 0
+fi
+next=blue
+[ "$active" = blue ] && next=green
+
+log "$app: starting release $release as $next"
+compose_app "$app-$next" up -d --force-recreate --remove-orphans
+web=$(compose_app "$app-$next" ps -q web)
+address=$(docker inspect -f "{{with index .NetworkSettings.Networks \"$PROXY_NETWORK\"}}{{.IPAddress}}{{end}}" "$web")
+url="http://$address:$CONF_PORT$CONF_HEALTH_PATH"
+log "$app: waiting up to ${CONF_HEALTH_TIMEOUT}s for $CONF_HEALTH_PATH to answer 2xx"
+deadline=$((SECONDS + CONF_HEALTH_TIMEOUT))
+healthy=false
+while [ "$SECONDS" -lt "$deadline" ]; do
+  if curl -fsS -o /dev/null --max-time 5 "$url" 2>/dev/null; then
+    healthy=true
+    break
+  fi
+  if [ "$(docker inspect -f '{{.State.Running}}' "$web")" != true ] \
+      && [ "$(docker inspect -f '{{.RestartCount}}' "$web")" -ge 3 ]; then
+    break  # crash-looping: waiting longer will not help
+  fi
+  sleep 2
+done
+if ! $healthy; then
+  log "$app: the new release failed its health check ($url); its last logs:"
+  compose_app "$app-$next" logs --no-color --tail 60 >&2 || true
+  compose_app "$app-$next" down --remove-orphans >/dev/null 2>&1 || true
+  if [ -n "$active" ]; then
+    die "$app: kept the previous release serving ($active); fix the image and run pulumi up again"
+  fi
+  die "$app: the first release is unhealthy; nothing is serving"
+fi
+
+# Point the app's site at the new release, then retire the old one: Caddy's reload is graceful,
+# so requests in flight finish on the old containers.
+sed "s/{{UPSTREAM}}/$app-$next-web:$CONF_PORT/" "$etc/site.caddy" > "$LABSTACK_ETC/proxy/sites/$app.caddy.new"
+mv "$LABSTACK_ETC/proxy/sites/$app.caddy.new" "$LABSTACK_ETC/proxy/sites/$app.caddy"
+reload_proxy
+printf '%s\n' "$next" > "$etc/active-color"
+printf '%s\n' "$release" > "$etc/active-release"
+printf '%s %s %s\n' "$(date -u +%FT%TZ)" "$release" "$CONF_IMAGE" >> "$etc/releases.log"
+if [ -n "$active" ] && [ "$active" != "$next" ]; then
+  compose_app "$app-$active" down --remove-orphans >/dev/null 2>&1 || true
+fi
+log "$app: release $release ($CONF_IMAGE) is serving https://$CONF_HOST"
