@@ -22,7 +22,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-# pulumi-aws warns about its own deprecated modules on import; that is noise for our users.
+# pulumi-aws and pulumi-command warn about their own deprecated modules on import: noise for our users.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\..*")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -4,8 +4,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -29,10 +27,3 @@ def base_config(pem: Path, **overrides) -> dict:
     config.update({k if ":" in k else f"labstack:{k}": v for k, v in overrides.items()})
     return {k: v for k, v in config.items() if v is not None}
 
-
-@pytest.fixture
-def pem(tmp_path):
-    """A fresh Ed25519 private key file with safe permissions."""
-    path = tmp_path / "id_ed25519"
-    write_private_key(path)
-    return path

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from components.config import (DEFAULT_AMI_SSM_PATH, DEFAULT_INSTANCE_TYPE, ConfigError, load_stack_config,
                                zone_candidates)
 from ops.offline import FakeAws, evaluate
-from tests.unit.helpers import base_config, pem, write_private_key  # noqa: F401 (pem is a fixture)
+from tests.unit.helpers import base_config, write_private_key
 
 # (overrides, key named in the message, fragment of the fix)
 BAD_INPUTS = [

@@ -1,13 +1,11 @@
 """The resource graph of __main__.py under Pulumi mocks (preview=False, so every apply runs), values asserted."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from components.config import DEFAULT_AMI_SSM_PATH
 from ops.offline import FakeAws, evaluate, list_stacks, read_stack_config
-from tests.unit.helpers import base_config, pem, write_private_key  # noqa: F401 (pem is a fixture)
+from tests.unit.helpers import base_config, write_private_key
 
 INSTANCE = "aws:ec2/instance:Instance"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

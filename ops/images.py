@@ -1,0 +1,141 @@
+"""Build and push experiment images with docker-py: content-hash tags, registry digests, clear failures.
+
+The tag is a hash of everything the Dockerfile can see (the build context minus .dockerignore), so any code
+change gives a new tag and an unchanged context reuses the image already built. After a push, the registry's
+digest is what the stack pins (`repo@sha256:…`): `pulumi up` then deploys exactly those bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from docker.utils.build import exclude_paths
+
+SOURCE_HASH_LABEL = "org.labstack.source-hash"
+Progress = Callable[[str], None]
+
+
+class ImageError(RuntimeError):
+    """A build or push failed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    repository: str
+    tag: str
+    source_hash: str
+    reused: bool
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+def dockerignore_patterns(context: Path) -> list[str]:
+    ignore = context / ".dockerignore"
+    if not ignore.is_file():
+        return []
+    return [line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def context_files(context: Path, dockerfile: str = "Dockerfile") -> list[str]:
+    """The files `docker build` would send, sorted, honouring .dockerignore exactly as docker-py does."""
+    return sorted(p for p in exclude_paths(str(context), dockerignore_patterns(context), dockerfile=dockerfile)
+                  if (context / p).is_file())
+
+
+def source_hash(context: Path, dockerfile: str = "Dockerfile", build_args: Optional[dict] = None) -> str:
+    """sha256 over each visible file's path, executable bit and bytes, plus the build args."""
+    digest = hashlib.sha256()
+    for relative in context_files(context, dockerfile):
+        path = context / relative
+        executable = bool(path.stat().st_mode & stat.S_IXUSR)
+        digest.update(f"{relative}\0{int(executable)}\0{path.stat().st_size}\0".encode())
+        digest.update(path.read_bytes())
+    for key, value in sorted((build_args or {}).items()):
+        digest.update(f"arg\0{key}={value}\0".encode())
+    return digest.hexdigest()
+
+
+def build(client, context: Path, repository: str, *, dockerfile: str = "Dockerfile", build_args: Optional[dict] = None,
+          force: bool = False, progress: Progress = lambda line: None) -> BuiltImage:
+    import docker.errors
+
+    context = context.resolve()
+    if not (context / dockerfile).is_file():
+        raise ImageError(f"no {dockerfile} in {context}: add one or point the app's `build` setting at the folder "
+                         "that has it")
+    source = source_hash(context, dockerfile, build_args)
+    tag = f"src-{source[:16]}"
+    if not force:
+        try:
+            client.images.get(f"{repository}:{tag}")
+            progress(f"reusing {repository}:{tag} (same source; --force rebuilds)")
+            return BuiltImage(repository, tag, source, reused=True)
+        except docker.errors.ImageNotFound:
+            pass
+    progress(f"building {repository}:{tag} from {context}")
+    stream = client.api.build(path=str(context), dockerfile=dockerfile, tag=f"{repository}:{tag}", rm=True,
+                              forcerm=True, decode=True, buildargs=build_args or {},
+                              labels={SOURCE_HASH_LABEL: source})
+    log: list[str] = []
+    for chunk in stream:
+        if "stream" in chunk and chunk["stream"].strip():
+            log.append(chunk["stream"].rstrip())
+            progress(chunk["stream"].rstrip())
+        if "error" in chunk or "errorDetail" in chunk:
+            message = chunk.get("error") or chunk["errorDetail"].get("message", "")
+            tail = "\n".join(log[-15:])
+            raise ImageError(f"docker build of {context} failed: {message.strip()}\n{tail}")
+    return BuiltImage(repository, tag, source, reused=False)
+
+
+def push(client, image: BuiltImage, progress: Progress = lambda line: None) -> str:
+    """Push and return the pinned reference `repository@sha256:…` read from the registry's answer."""
+    progress(f"pushing {image.reference}")
+    digest = None
+    # docker-py does not raise on registry errors: they arrive as items of the stream.
+    for chunk in client.api.push(image.repository, tag=image.tag, stream=True, decode=True):
+        if "error" in chunk or "errorDetail" in chunk:
+            raise ImageError(_push_failure(image.repository, chunk.get("error") or chunk["errorDetail"]["message"]))
+        aux = chunk.get("aux") or {}
+        if aux.get("Digest"):
+            digest = aux["Digest"]
+        if chunk.get("status") and chunk.get("id"):
+            progress(f"{chunk['id']}: {chunk['status']}")
+    if not digest:
+        raise ImageError(f"the registry did not report a digest for {image.reference}; the push may not have "
+                         "completed: run it again")
+    return f"{image.repository}@{digest}"
+
+
+def _push_failure(repository: str, message: str) -> str:
+    registry = registry_of(repository)
+    lowered = message.lower()
+    if any(word in lowered for word in ("unauthorized", "denied", "authentication required", "no basic auth",
+                                        "forbidden")):
+        return f"push to {registry} was refused ({message.strip()}).\n{login_help(registry)}"
+    return f"push of {repository} failed: {message.strip()}"
+
+
+def registry_of(repository: str) -> str:
+    first = repository.split("/", 1)[0]
+    if "/" in repository and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def login_help(registry: str) -> str:
+    if registry.endswith(".amazonaws.com") and ".dkr.ecr." in registry:
+        region = registry.split(".")[3]
+        return (f"Log in to ECR: aws ecr get-login-password --region {region} | docker login --username AWS "
+                f"--password-stdin {registry}")
+    if registry == "ghcr.io":
+        return ("Log in to GitHub's registry with a token that has write:packages: "
+                "echo $GITHUB_TOKEN | docker login ghcr.io -u <github-user> --password-stdin")
+    if registry == "docker.io":
+        return "Log in to Docker Hub: docker login (use an access token as the password)"
+    return f"Log in first: docker login {registry}"
