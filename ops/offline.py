@@ -23,7 +23,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 # pulumi-aws and pulumi-command warn about their own deprecated modules on import: noise for our users.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\..*")
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_(aws|command)\..*")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_DIR / "__main__.py"
@@ -47,6 +47,9 @@ class FakeAws:
     ssm_paths: dict[str, str] = field(default_factory=dict)  # fake ami id -> the SSM path it came from
     # Elastic IPs handed out in order; the e2e tests put a test bed host's address here.
     public_ips: list[str] = field(default_factory=list)
+    # Private keys (OpenSSH text) the tls provider "generates", by resource name. Filled on first use, so
+    # evaluating again with the same FakeAws gives the same keys, as Pulumi's state would.
+    private_keys: dict[str, str] = field(default_factory=dict)
 
     def ami_for(self, path: str) -> str:
         return "ami-" + hashlib.sha256(path.encode()).hexdigest()[:17]
@@ -137,7 +140,7 @@ class RecordingMocks(Mocks):
             resource_id = args.inputs.get("keyName") or args.name
             outputs.setdefault("keyName", resource_id)
         elif args.typ == "tls:index/privateKey:PrivateKey":
-            outputs.update(_real_key_pair())  # a real key, so the e2e tests can install and pin it
+            outputs.update(_real_key_pair(self.aws.private_keys, args.name))  # real: e2e tests install and pin it
         elif args.typ == "aws:ec2/vpc:Vpc":
             resource_id = "vpc-" + digest[:17]
         elif args.typ == "aws:ec2/subnet:Subnet":
@@ -147,11 +150,14 @@ class RecordingMocks(Mocks):
         return resource_id, outputs
 
 
-def _real_key_pair() -> dict[str, str]:
+def _real_key_pair(known: dict[str, str], name: str) -> dict[str, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    key = ed25519.Ed25519PrivateKey.generate()
+    if name not in known:
+        known[name] = ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
+    key = serialization.load_ssh_private_key(known[name].encode(), password=None)
     return {
         "privateKeyOpenssh": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                                serialization.NoEncryption()).decode(),

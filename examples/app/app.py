@@ -89,8 +89,10 @@ def visits():
 
 @app.get("/env/<name>")
 def env(name):
-    # Lets tests check that env values (quotes, $, spaces, newlines) reach the container verbatim.
-    # It shows secrets such as DATABASE_URL too: drop it from any app built on this one.
+    # Lets tests check that env values (quotes, $, spaces, newlines) reach the container verbatim. It would show
+    # secrets such as DATABASE_URL too, so it answers only where EXAMPLE_DEBUG_ENV=1 is set on purpose.
+    if os.environ.get("EXAMPLE_DEBUG_ENV") != "1":
+        abort(404)
     value = os.environ.get(name)
     if value is None:
         abort(404)
