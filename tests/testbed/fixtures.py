@@ -87,12 +87,17 @@ class Testbed:
 
     def new_host(self, name: str | None = None, images=imagemod.STANDARD_IMAGES,
                  host_key: str | None = None) -> TestbedHost:
-        h = TestbedHost.start(name or self._next_name(), host_key=host_key, log=_log)
+        """Start a host with `images` present: stand-in names come from a cached engine seed (no load);
+        anything else (a `docker save` tarball path) is loaded after start."""
+        stand_ins = [i for i in images if str(i) in imagemod.RECIPES]
+        others = [i for i in images if str(i) not in imagemod.RECIPES]
+        seed = hostmod.ensure_engine_seed(stand_ins, log=_log) if stand_ins else None
+        h = TestbedHost.start(name or self._next_name(), host_key=host_key, log=_log, seed=seed)
         with self._lock:
             self.hosts.append(h)
         try:
-            for img in images:
-                h.load_image(self.images.get(img) or img)
+            for img in others:
+                h.load_image(img)
         except BaseException:
             self.stop_host(h)
             raise
@@ -149,7 +154,8 @@ def testbed():
     cleanup_service_leftovers(log=_log)
     iptables_before = _iptables_snapshot()
     try:
-        imgs = imagemod.ensure_images((*imagemod.STANDARD_IMAGES, "debian:bookworm-slim"), log=_log)
+        imgs = imagemod.ensure_images(imagemod.STANDARD_IMAGES, log=_log)
+        hostmod.ensure_engine_seed(imagemod.STANDARD_IMAGES, log=_log)
     except Exception as e:  # a broken mirror or debootstrap is an unavailable test bed, not a green run
         testbed_unavailable(f"building the stand-in images failed: {e}")
     tb = Testbed(imgs)

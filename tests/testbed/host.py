@@ -309,9 +309,11 @@ class TestbedHost:
 
     # ----------------------------------------------------------------------------------------- lifecycle
     @classmethod
-    def start(cls, name: str, host_key: str | None = None, log=print) -> "TestbedHost":
+    def start(cls, name: str, host_key: str | None = None, log=print, seed: Path | None = None) -> "TestbedHost":
         """Start a host. host_key: an OpenSSH private key text to use as the ed25519 host key (e.g. the key the
-        Pulumi program generated and cloud-init would install); default: a fresh one."""
+        Pulumi program generated and cloud-init would install); default: a fresh one. seed: a stopped engine's
+        data root (see ensure_engine_seed) cloned into this host before its dockerd starts, so images are there
+        without a `docker load`."""
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", name):
             raise ValueError(f"host name {name!r}: use 1-12 of [a-z0-9-], starting with a letter")
         with bed_lock():
@@ -334,7 +336,7 @@ class TestbedHost:
             _write_state(state)  # recorded before anything is created, so a crash at any point is cleanable
         host = cls(state)
         try:
-            host._create(host_key)
+            host._create(host_key, seed)
         except BaseException:
             host.stop()
             raise
@@ -349,7 +351,7 @@ class TestbedHost:
         self._save()
         return rec
 
-    def _create(self, host_key: str | None) -> None:
+    def _create(self, host_key: str | None, seed: Path | None = None) -> None:
         st = self.state
         # ---- directories
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -429,6 +431,8 @@ class TestbedHost:
         wait_for(lambda: _tcp_open(self.ip, 22), f"sshd on {self.ip}:22", 15,
                  log=self.data_dir / "logs/sshd.log")
         # ---- dockerd
+        if seed:
+            clone_data_root(seed, self.data_dir / "var-lib-docker")
         self.start_docker()
 
     def _nsenter(self, net: bool = True, mnt: bool = True) -> list[str]:
@@ -688,3 +692,66 @@ def traces_of(state: dict) -> list[str]:
             if (ctl / cg).is_dir():
                 found.append(f"cgroup {ctl / cg}")
     return found
+
+
+# ------------------------------------------------------------------------------------------- engine seeds
+def clone_data_root(src: Path, dst: Path) -> None:
+    """Clone a stopped engine's data root in about a second: image layer contents (overlay2/<id>/diff/**) are
+    hard-linked, because overlayfs never writes to lower layers and removing an image only unlinks; every other
+    file (bolt databases written in place, json state) becomes a private copy."""
+    sh(["cp", "-al", f"{src}/.", f"{dst}/"])
+    for dirpath, dirnames, filenames in os.walk(dst):
+        rel = os.path.relpath(dirpath, dst).split(os.sep)
+        if len(rel) == 2 and rel[0] == "overlay2" and "diff" in dirnames:
+            dirnames.remove("diff")
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            st = os.lstat(p)
+            if stat_is_reg(st.st_mode) and st.st_nlink > 1:
+                tmp = p + ".lstb-copy"
+                shutil.copy2(p, tmp)
+                os.chown(tmp, st.st_uid, st.st_gid)
+                os.replace(tmp, p)
+
+
+def stat_is_reg(mode: int) -> bool:
+    import stat as _stat
+    return _stat.S_ISREG(mode)
+
+
+def ensure_engine_seed(image_names, log=print) -> Path | None:
+    """A stopped engine data root with the given stand-in images loaded, cached per image set and recipe,
+    built once (on a throw-away host) and reused by every host, test and run."""
+    from . import images
+    names = tuple(sorted(set(image_names)))
+    if not names:
+        return None
+    paths = images.ensure_images(names, log)
+    import hashlib
+    dockerd_version = sh(["dockerd", "--version"]).stdout.strip()
+    key = hashlib.sha256(repr((names, [str(paths[n]) for n in names], dockerd_version, "seed-v1")).encode())
+    d = images.CACHE_DIR / "engines" / key.hexdigest()[:16]
+    if (d / "done").exists():
+        return d / "docker"
+    d.parent.mkdir(parents=True, exist_ok=True)
+    with open(d.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (d / "done").exists():
+            return d / "docker"
+        t = time.monotonic()
+        log(f"testbed: preparing an engine with {', '.join(names)} (once; cached in {d})")
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir()
+        h = TestbedHost.start(f"seed{os.getpid() % 100000}", log=log)
+        try:
+            for n in names:
+                h.load_image(paths[n])
+            h.stop_docker()
+            # the data root moves to the cache before the host's directories are removed
+            os.rename(h.data_dir / "var-lib-docker", d / "docker")
+            # network state (docker0's bip) belongs to the seed host's index; each host's engine makes its own
+            shutil.rmtree(d / "docker" / "network", ignore_errors=True)
+        finally:
+            h.stop()
+        (d / "done").write_text(f"{time.monotonic() - t:.0f}s\n")
+        return d / "docker"

@@ -112,7 +112,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     ),
 ]}
 
-STANDARD_IMAGES = ("postgres:16", "redis:7", "caddy:2", "python:3.11-slim")
+STANDARD_IMAGES = ("postgres:16", "redis:7", "caddy:2", "python:3.11-slim", "debian:bookworm-slim")
 
 
 def debian_mirrors() -> tuple[str, str | None]:
@@ -157,10 +157,17 @@ def base_key() -> str:
     return h.hexdigest()[:16]
 
 
+# Bump when the way images are assembled changes (layer format, exclusions, chroot script semantics).
+FORMAT_VERSION = "1"
+
+
 def recipe_key(recipe: Recipe) -> str:
-    """Hash of everything that shapes an image: this module's source, the recipe and its files, the base."""
+    """Hash of everything that shapes an image: build format, chroot script, exclusions, recipe and its files,
+    base. (Not this whole module: editing unrelated code must not force a rebuild on every machine.)"""
     h = hashlib.sha256()
-    h.update(Path(__file__).read_bytes())
+    h.update(FORMAT_VERSION.encode())
+    h.update(_CHROOT_SCRIPT.encode())
+    h.update(repr(_EXCLUDE_PREFIXES).encode())
     h.update(base_key().encode())
     h.update(repr(recipe).encode())
     if recipe.directory:
@@ -403,5 +410,5 @@ def ensure_images(names=STANDARD_IMAGES, log=print) -> dict[str, Path]:
 
 if __name__ == "__main__":  # `python -m tests.testbed.images` warms the cache (used by .ci/testbed-setup.sh)
     import sys
-    for n, p in ensure_images(sys.argv[1:] or (*STANDARD_IMAGES, "debian:bookworm-slim")).items():
+    for n, p in ensure_images(sys.argv[1:] or STANDARD_IMAGES).items():
         print(f"{n}\t{p}\t{p.stat().st_size // (1 << 20)} MiB")

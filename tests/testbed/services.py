@@ -125,8 +125,8 @@ def cleanup_service_leftovers(log=print) -> list[str]:
             p.unlink(missing_ok=True)
             continue
         owner = rec.get("owner")
-        if owner and proc_alive(owner) and owner["pid"] != os.getpid():
-            continue  # a live session on this machine owns it
+        if owner and proc_alive(owner):
+            continue  # a live session on this machine (maybe this one) owns it
         if proc_alive(rec["proc"]):
             kill_record(rec["proc"], wait=10)
             notes.append(f"stopped {rec['proc']['role']} pid {rec['proc']['pid']}")

@@ -240,7 +240,7 @@ def test_two_hosts_reach_each_other_and_share_nothing(testbed_hosts):
     a, b = testbed_hosts(2, images=("redis:7",))
     assert a.ip != b.ip
     # a -> b over the test bed link, and a published container port on b
-    b.run("docker run -d --name r -p 6379:6379 redis:7")
+    b.run("docker run -d --name rds -p 6379:6379 redis:7")
     assert "SSH-2.0" in a.run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{b.ip}/22; head -c 7 <&3'").stdout
     pong = retry(lambda: a.run(f"docker run --rm redis:7 redis-cli -h {b.ip} ping").stdout.strip(), "redis a->b", 20)
     assert pong == "PONG"
@@ -251,10 +251,10 @@ def test_two_hosts_reach_each_other_and_share_nothing(testbed_hosts):
     assert not Path("/srv/labstack/who").exists() and not Path("/etc/labstack/who").exists()
     # the default socket inside each host is that host's own engine
     assert a.run("docker ps -a --format '{{.Names}}'").stdout.split() == []
-    assert b.run("docker ps --format '{{.Names}}'").stdout.split() == ["r"]
+    assert b.run("docker ps --format '{{.Names}}'").stdout.split() == ["rds"]
     assert a.run("sudo docker ps --format '{{.Names}}'").stdout.split() == []
     # the machine-side URL reaches the same engine
-    assert [c.name for c in b.docker_client().containers.list()] == ["r"]
+    assert [c.name for c in b.docker_client().containers.list()] == ["rds"]
     # docker networks live in 169.254.192.0/18 only
     for h in (a, b):
         nets = h.docker_client().networks.list()
