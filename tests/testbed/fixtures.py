@@ -131,8 +131,9 @@ atexit.register(_atexit_cleanup)
 
 
 def _sigterm_to_exit(signum, frame):
-    # make `kill PID` of pytest run the finalizers/atexit cleanup instead of dying with hosts left running
-    raise SystemExit(128 + signum)
+    # make `kill PID` of pytest (e.g. a CI timeout) behave like Ctrl-C: pytest stops, fixture finalizers and
+    # atexit run, and the hosts go away instead of living on until the next session's leftover cleanup
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _iptables_snapshot() -> str:

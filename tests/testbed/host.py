@@ -753,5 +753,6 @@ def ensure_engine_seed(image_names, log=print) -> Path | None:
             shutil.rmtree(d / "docker" / "network", ignore_errors=True)
         finally:
             h.stop()
+        (d / "images.txt").write_text("".join(f"{paths[n]}\n" for n in names))
         (d / "done").write_text(f"{time.monotonic() - t:.0f}s\n")
         return d / "docker"

@@ -408,7 +408,34 @@ def ensure_images(names=STANDARD_IMAGES, log=print) -> dict[str, Path]:
     return {n: ensure_image(n, log) for n in names}
 
 
-if __name__ == "__main__":  # `python -m tests.testbed.images` warms the cache (used by .ci/testbed-setup.sh)
+def prune_cache(log=print) -> None:
+    """Remove cache entries of recipes that no longer exist (old bases, images, engine seeds built from them)."""
+    with _cache_lock():
+        keep_base = CACHE_DIR / f"base-{base_key()}"
+        for d in CACHE_DIR.glob("base-*"):
+            if d != keep_base:
+                log(f"testbed: pruning {d}")
+                shutil.rmtree(d, ignore_errors=True)
+        current = {f"{re.sub(r'[^A-Za-z0-9_.-]', '_', n)}-{recipe_key(r)}" for n, r in RECIPES.items()}
+        for d in (CACHE_DIR / "images").glob("*"):
+            if d.name not in current:
+                log(f"testbed: pruning {d}")
+                shutil.rmtree(d, ignore_errors=True)
+    (CACHE_DIR / "engines").mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / "engines" / ".lock", "w") as lock:  # the lock ensure_engine_seed takes
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for d in (p for p in (CACHE_DIR / "engines").glob("*") if p.is_dir()):
+            listed = (d / "images.txt").read_text().split() if (d / "images.txt").exists() else []
+            if not listed or not all(Path(p).exists() for p in listed):
+                log(f"testbed: pruning {d}")
+                shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":  # `python -m tests.testbed.images [--prune] [NAME...]` warms the cache (CI setup)
     import sys
-    for n, p in ensure_images(sys.argv[1:] or STANDARD_IMAGES).items():
+    args = sys.argv[1:]
+    if "--prune" in args:
+        args.remove("--prune")
+        prune_cache()
+    for n, p in ensure_images(args or STANDARD_IMAGES).items():
         print(f"{n}\t{p}\t{p.stat().st_size // (1 << 20)} MiB")
