@@ -104,7 +104,8 @@ class Declared:
     outputs: dict
     custom: bool
     id: str = ""
-    urn: str = ""  # carries the parent chain: ...::labstack:index:Server$aws:ec2/instance:Instance::name
+    urn: str = ""
+    secret_inputs: frozenset = frozenset()  # top-level inputs that held a Pulumi secret (anywhere inside)  # carries the parent chain: ...::labstack:index:Server$aws:ec2/instance:Instance::name
 
 
 class RecordingMocks(Mocks):
@@ -125,7 +126,9 @@ class RecordingMocks(Mocks):
             return {}, [("", str(miss))]
 
     def new_resource(self, args: MockResourceArgs):
-        outputs = dict(args.inputs)
+        secret_inputs = frozenset(key for key, value in args.inputs.items() if _holds_secret(value))
+        inputs = {key: _unwrap(value) for key, value in args.inputs.items()}
+        outputs = dict(inputs)
         resource_id = f"{args.name}-id"
         digest = hashlib.sha256(args.name.encode()).hexdigest()
         if args.typ == "aws:ec2/instance:Instance":
@@ -145,9 +148,36 @@ class RecordingMocks(Mocks):
             resource_id = "vpc-" + digest[:17]
         elif args.typ == "aws:ec2/subnet:Subnet":
             resource_id = "subnet-" + digest[:17]
-        self.declared.append(Declared(args.typ, args.name, dict(args.inputs), outputs, bool(args.custom),
-                                      id=resource_id))
+        self.declared.append(Declared(args.typ, args.name, inputs, outputs, bool(args.custom), id=resource_id,
+                                      secret_inputs=secret_inputs))
         return resource_id, outputs
+
+
+SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")  # Pulumi's wire marker
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG[0]) == SECRET_SIG[1]
+
+
+def _holds_secret(value: Any) -> bool:
+    if _is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
+
+
+def _unwrap(value: Any) -> Any:
+    if _is_secret(value):
+        return _unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
 
 
 def _real_key_pair(known: dict[str, str], name: str) -> dict[str, str]:
@@ -159,8 +189,7 @@ def _real_key_pair(known: dict[str, str], name: str) -> dict[str, str]:
             serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
     key = serialization.load_ssh_private_key(known[name].encode(), password=None)
     return {
-        "privateKeyOpenssh": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                               serialization.NoEncryption()).decode(),
+        "privateKeyOpenssh": known[name],
         "publicKeyOpenssh": key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                                           serialization.PublicFormat.OpenSSH).decode() + "\n",
         "algorithm": "ED25519",

@@ -41,7 +41,7 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
     assert json.loads(body)["db_visits"] == first["db_visits"] + 1
     assert json.loads(body)["redis_visits"] == first["redis_visits"] + 1
     assert stack.status_and_body("/env/APP_GREETING") == (200, "bonjour")
-    assert stack.status_and_body("/files/notes.txt", method="POST", data="kept")[0] == 200
+    assert stack.status_and_body("/files/notes.txt", method="POST", data="kept")[0] == 201
 
     # Plain HTTP redirects to HTTPS.
     redirect = stack.host.run(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' "
