@@ -1,0 +1,64 @@
+"""`invoke up` runs exactly these pulumi commands, with the local backend and a passphrase file."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+import ops.pulumi_cli as cli
+
+
+@pytest.fixture
+def recording_pulumi(tmp_path, monkeypatch):
+    """A `pulumi` on PATH that records each call's argv, cwd and backend settings."""
+    log = tmp_path / "calls.jsonl"
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text("#!/usr/bin/env python3\nimport json, os, sys\n"
+                    f"open({str(log)!r}, 'a').write(json.dumps({{'argv': sys.argv[1:], 'cwd': os.getcwd(), "
+                    "'backend': os.environ.get('PULUMI_BACKEND_URL'), "
+                    "'passphrase_file': os.environ.get('PULUMI_CONFIG_PASSPHRASE_FILE')}) + '\\n')\n"
+                    "sys.exit(int(os.environ.get('FAKE_PULUMI_EXIT', '0')))\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cli, "STATE_DIR", tmp_path / "state")
+    monkeypatch.setattr(cli, "PASSPHRASE_FILE", tmp_path / "home" / ".config" / "labstack" / "pulumi-passphrase")
+    return lambda: [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_up_selects_or_creates_the_stack_then_runs_pulumi_up(recording_pulumi, tmp_path):
+    notes = []
+    runner = cli.PulumiCli()
+    runner.environment(announce=notes.append)
+    runner.up("paris-batch2", yes=True)
+    calls = recording_pulumi()
+    assert [c["argv"] for c in calls] == [["stack", "select", "--create", "--stack", "paris-batch2"],
+                                          ["up", "--stack", "paris-batch2", "--yes"]]
+    assert all(c["cwd"] == str(cli.PROJECT_DIR) for c in calls)
+    assert all(c["backend"] == f"file://{tmp_path / 'state'}" for c in calls)
+    passphrase = cli.PASSPHRASE_FILE
+    assert all(c["passphrase_file"] == str(passphrase) for c in calls)
+    assert stat.S_IMODE(passphrase.stat().st_mode) == 0o600 and len(passphrase.read_text().strip()) >= 32
+    assert any("Back it up" in note for note in notes)
+
+
+def test_an_operators_backend_choice_is_kept(recording_pulumi, monkeypatch):
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://lab-pulumi-state")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "from-the-vault")
+    cli.PulumiCli().up("paris-batch2")
+    calls = recording_pulumi()
+    assert calls[-1]["argv"] == ["up", "--stack", "paris-batch2"]
+    assert {c["backend"] for c in calls} == {"s3://lab-pulumi-state"} and not cli.PASSPHRASE_FILE.exists()
+
+
+def test_failure_and_missing_cli_are_clear(recording_pulumi, monkeypatch):
+    monkeypatch.setenv("FAKE_PULUMI_EXIT", "3")
+    with pytest.raises(cli.PulumiError, match=r"`pulumi stack select --create --stack x` failed \(exit 3\)"):
+        cli.PulumiCli().up("x")
+    with pytest.raises(cli.PulumiError, match="Pulumi CLI is not installed"):
+        cli.PulumiCli(binary="pulumi-not-here").up("x")
