@@ -459,10 +459,11 @@ def _existing_server(r: _Reader) -> Optional[ExistingServerConfig]:
                           "read the host key on the server with `cat /etc/ssh/ssh_host_ed25519_key.pub`")
         return None
     host_key = str(spec["hostKey"]).strip()
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
     try:
-        from cryptography.hazmat.primitives.serialization import load_ssh_public_key
         load_ssh_public_key(" ".join(host_key.split()[:2]).encode())
-    except (ValueError, IndexError):
+    except (ValueError, UnsupportedAlgorithm):
         r.fail(f"{key}.hostKey", host_key, "expected an OpenSSH public key line such as `ssh-ed25519 AAAA…`, as in "
                                           "the server's /etc/ssh/ssh_host_ed25519_key.pub")
     sub = _Reader(spec)

@@ -101,3 +101,68 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
     stack.host.restart_docker()
     stack.wait_serving("/health", seconds=120)
     assert json.loads(stack.status_and_body("/visits")[1])["db_visits"] == first["db_visits"] + 1
+
+
+def test_two_apps_on_one_host_and_removal_keeps_data(make_stack, example_images):
+    apps = {"elif": {"image": example_images.v1, "env": {"EXAMPLE_DEBUG_ENV": "1", "WHO": "elif"}},
+            "pilot": {"image": example_images.v1, "host": "pilot", "redis": False,
+                      "env": {"EXAMPLE_DEBUG_ENV": "1", "WHO": "pilot"}}}
+    stack = make_stack(apps)
+    stack.up()
+    elif_host, pilot_host = "elif.elif.my-experiments.org", "pilot.elif.my-experiments.org"
+    stack.wait_serving("/env/WHO", host=elif_host)
+    assert stack.status_and_body("/env/WHO", host=elif_host) == (200, "elif")
+    assert stack.status_and_body("/env/WHO", host=pilot_host) == (200, "pilot")
+    assert stack.status_and_body("/visits", host=elif_host, method="POST")[0] == 200
+    assert stack.status_and_body("/files/keep.txt", host=pilot_host, method="POST", data="pilot data")[0] == 201
+    # Each app has its own database and redis (pilot has none): separate compose projects on the host.
+    projects = stack.host.run("docker ps --format '{{.Label \"com.docker.compose.project\"}}' | sort -u").stdout
+    assert set(projects.split()) == {"labstack-proxy", "elif-data", "elif-blue", "pilot-data", "pilot-blue"}
+    assert "pilot-data-redis" not in stack.host.run("docker ps --format '{{.Names}}'").stdout
+
+    # Removing an app from the config stops it and removes its site; its data stays on the host.
+    stack.config["labstack:apps"] = {"elif": apps["elif"]}
+    runs = stack.up()
+    assert [(r.resource, r.phase) for r in runs] == [("paris-batch2-pilot-deploy", "delete")]
+    assert "data is kept" in runs[0].result.stderr
+    assert stack.status_and_body("/env/WHO", host=elif_host) == (200, "elif")
+    assert stack.status_and_body("/env/WHO", host=pilot_host)[0] != 200
+    assert stack.host.run("sudo cat /srv/labstack/apps/pilot/data/keep.txt").stdout == "pilot data"
+    assert stack.host.run("sudo test -s /srv/labstack/apps/pilot/postgres/pgdata/PG_VERSION", check=False).returncode == 0
+
+    # Adding it back finds its data again.
+    stack.config["labstack:apps"] = apps
+    stack.up()
+    stack.wait_serving("/env/WHO", host=pilot_host)
+    assert stack.status_and_body("/files/keep.txt", host=pilot_host) == (200, "pilot data")
+
+
+def test_wrong_host_key_is_refused_before_anything_runs(make_stack, example_images):
+    stack = make_stack(elif_app(example_images.v1))
+    # The program's key differs from the one the server really has (say, a server that was replaced).
+    stack.aws.private_keys["paris-batch2-host-key"] = _other_private_key()
+    with pytest.raises(CommandFailed) as failed:
+        stack.up()
+    assert failed.value.resource == "paris-batch2-hooks"
+    assert "Host key verification failed" in failed.value.result.stderr
+    assert stack.host.run("test -e /opt/labstack/hooks", check=False).returncode == 1
+
+
+def test_existing_server_mode_deploys_without_aws(make_stack, example_images):
+    stack = make_stack(elif_app(example_images.v1))
+    stack.config.pop("aws:region")
+    stack.config["labstack:existingServer"] = {"host": stack.host.ip, "user": "ubuntu",
+                                               "hostKey": stack.host.host_public_key}
+    evaluation = stack.evaluate()
+    assert [r.type for r in evaluation.resources if r.type.startswith(("aws:", "tls:"))] == []
+    stack.engine.apply(evaluation)
+    stack.wait_serving("/health")
+    assert evaluation.outputs["knownHosts"] == f"elif.my-experiments.org,{stack.host.ip} {stack.host.host_public_key}"
+
+
+def _other_private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()

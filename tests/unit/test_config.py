@@ -11,6 +11,8 @@ from components.config import (DEFAULT_AMI_SSM_PATH, DEFAULT_INSTANCE_TYPE, Conf
 from ops.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config, write_private_key
 
+PINNED = "registry.example.org/lab/elif@sha256:" + "0f" * 32
+
 # (overrides, key named in the message, fragment of the fix)
 BAD_INPUTS = [
     ({"serverName": "Paris_Batch2"}, "labstack:serverName", "lower-case letters"),
@@ -45,6 +47,22 @@ BAD_INPUTS = [
     ({"tags": {"Name": "x"}}, "labstack:tags.Name", "reserved"),
     ({"instanceTyp": "t3.micro"}, "labstack:instanceTyp", "unknown key"),
     ({"instancetype": "t3.micro"}, "labstack:instancetype", "did you mean labstack:instanceType"),
+    ({"apps": {"elif": {"image": "lab/elif:latest"}}}, "labstack:apps.elif.image", "invoke build push"),
+    ({"apps": {"elif": {}}}, "labstack:apps.elif.image is not set", "invoke build push"),
+    ({"apps": {"Elif": {"image": PINNED}}}, "labstack:apps.Elif", "lower-case letters"),
+    ({"apps": {"elif": {"image": PINNED, "port": "web"}}}, "labstack:apps.elif.port", "whole number"),
+    ({"apps": {"elif": {"image": PINNED, "workers": 2}}}, "labstack:apps.elif.workers", "workerCommand"),
+    ({"apps": {"elif": {"image": PINNED, "env": {"DATABASE_URL": "x"}}}}, "labstack:apps.elif.env.DATABASE_URL",
+     "set by labstack"),
+    ({"apps": {"elif": {"image": PINNED, "env": {"2FA": "x"}}}}, "labstack:apps.elif.env.2FA", "letters, digits"),
+    ({"apps": {"elif": {"image": PINNED, "healthPath": "health"}}}, "labstack:apps.elif.healthPath", "/health"),
+    ({"apps": {"elif": {"image": PINNED, "replicas": 2}}}, "labstack:apps.elif.replicas", "unknown app setting"),
+    ({"appSecrets": {"other": {"TOKEN": "x"}}}, "labstack:appSecrets.other", "names no app"),
+    ({"tls": "letsencrypt"}, "labstack:tls", "`acme`"),
+    ({"acmeEmail": "lab"}, "labstack:acmeEmail", "email address"),
+    ({"existingServer": {"host": "lab.example.org"}}, "labstack:existingServer", "hostKey"),
+    ({"existingServer": {"host": "lab.example.org", "hostKey": "not a key"}}, "labstack:existingServer.hostKey",
+     "ssh-ed25519"),
 ]
 
 

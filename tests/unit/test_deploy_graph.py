@@ -1,0 +1,145 @@
+"""The deploy layer under mocks: remote commands, their order, pinning, secrets, and the files they carry."""
+from __future__ import annotations
+
+import yaml
+
+from components.bundle import read_bundle
+from ops.offline import FakeAws, evaluate
+from tests.unit.helpers import base_config
+
+COMMAND = "command:remote:Command"
+DIGEST = "sha256:" + "ab" * 32
+IMAGE = f"registry.example.org/psychlab/elif@{DIGEST}"
+
+
+def deploy(pem, apps=None, **overrides):
+    apps = apps if apps is not None else {"elif": {"image": IMAGE, "workers": 2, "workerCommand": "python worker.py",
+                                                   "env": {"mode": "live", "PRICE": "5$ each"}}}
+    config = base_config(pem, apps=apps, **overrides)
+    return evaluate(config, "paris-batch2", FakeAws(zones={"my-experiments.org": "ZMYEXP"})).ok()
+
+
+def commands(result):
+    return {r.name: r for r in result.of_type(COMMAND)}
+
+
+def bundle_of(result, name="paris-batch2-elif-deploy"):
+    return {k: v.decode() for k, v in read_bundle(commands(result)[name].inputs["stdin"]).items()}
+
+
+def test_steps_in_dependency_order_with_pinned_host_key(pem):
+    result = deploy(pem)
+    names = [r.name for r in result.of_type(COMMAND)]
+    assert names == ["paris-batch2-hooks", "paris-batch2-ready", "paris-batch2-docker", "paris-batch2-grow-fs",
+                     "paris-batch2-proxy", "paris-batch2-elif-deploy"]
+    host_key = result.one("tls:index/privateKey:PrivateKey")
+    assert host_key.inputs["algorithm"] == "ED25519"
+    eip = result.one("aws:ec2/eip:Eip").outputs["publicIp"]
+    for command in result.of_type(COMMAND):
+        connection = command.inputs["connection"]
+        assert connection["host"] == eip and connection["user"] == "ubuntu"
+        assert connection["hostKey"] == " ".join(host_key.outputs["publicKeyOpenssh"].split()[:2])
+        assert connection["privateKey"] == pem.read_text()
+        assert connection["dialErrorLimit"] == 60 and connection["perDialTimeout"] == 10
+        assert command.inputs["addPreviousOutputInEnv"] is False
+        assert "connection" in command.secret_inputs  # the private key is a secret in state
+
+
+def test_cloud_init_delivers_the_host_key_and_is_secret(pem):
+    result = deploy(pem)
+    instance = result.one("aws:ec2/instance:Instance")
+    cloud = yaml.safe_load(instance.inputs["userData"])
+    key = result.one("tls:index/privateKey:PrivateKey").outputs
+    assert cloud["ssh_keys"] == {"ed25519_private": key["privateKeyOpenssh"],
+                                 "ed25519_public": " ".join(key["publicKeyOpenssh"].split()[:2])}
+    assert cloud["ssh_deletekeys"] is True and cloud["ssh_genkeytypes"] == []
+    assert "userData" in instance.secret_inputs
+    assert instance.inputs["userDataReplaceOnChange"] is True
+    assert result.outputs["knownHosts"] == f"elif.my-experiments.org,{result.outputs['publicIp']} " \
+                                           f"{cloud['ssh_keys']['ed25519_public']}"
+
+
+def test_hook_commands_and_triggers(pem):
+    cmds = commands(deploy(pem, storageGb="64"))
+    assert cmds["paris-batch2-ready"].inputs["create"] == "sudo -n /opt/labstack/hooks/wait-ready.sh 600"
+    assert cmds["paris-batch2-docker"].inputs["create"] == "sudo -n /opt/labstack/hooks/install-docker.sh ubuntu"
+    assert cmds["paris-batch2-grow-fs"].inputs["triggers"] == [64]
+    app = cmds["paris-batch2-elif-deploy"].inputs
+    assert app["create"] == "sudo -n /opt/labstack/hooks/deploy-app.sh elif"
+    assert app["delete"] == "sudo -n /opt/labstack/hooks/remove-app.sh elif"
+    assert "triggers" not in app  # a replacement would delete the app right after deploying it
+    hooks = read_bundle(cmds["paris-batch2-hooks"].inputs["stdin"])
+    assert {"deploy-app.sh", "remove-app.sh", "wait-ready.sh", "lib.sh", "proxy-up.sh"} <= set(hooks)
+
+
+def test_app_bundle_is_secret_and_renders_compose(pem):
+    result = deploy(pem)
+    assert "stdin" in commands(result)["paris-batch2-elif-deploy"].secret_inputs
+    files = bundle_of(result)
+    compose = yaml.safe_load(files["app.compose.yaml"])
+    web, worker = compose["services"]["web"], compose["services"]["worker"]
+    assert web["image"] == IMAGE and worker["image"] == IMAGE
+    assert web["environment"]["mode"] == "live"  # lower-case names keep their case
+    assert web["environment"]["PRICE"] == "5$$ each"  # compose would interpolate a single $
+    assert web["environment"]["DATABASE_URL"] == "postgresql://elif:${LABSTACK_DB_PASSWORD}@postgres:5432/elif"
+    assert web["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert web["volumes"] == ["/srv/labstack/apps/elif/data:/data"] == worker["volumes"]
+    assert web["networks"]["proxy"]["aliases"] == ["elif-${LABSTACK_COLOR}-web"]
+    assert worker["scale"] == 2 and worker["command"] == ["sh", "-c", "python worker.py"]
+    assert "ports" not in web  # only Caddy is published
+    data = yaml.safe_load(files["data.compose.yaml"])["services"]
+    assert data["postgres"]["environment"]["POSTGRES_DB"] == "elif"
+    assert data["postgres"]["volumes"] == ["/srv/labstack/apps/elif/postgres:/var/lib/postgresql/data"]
+    conf = dict(line.split("=", 1) for line in files["release.conf"].splitlines())
+    assert (conf["IMAGE"], conf["PORT"], conf["HEALTH_PATH"], conf["HOST"]) == (
+        IMAGE, "5000", "/health", "elif.my-experiments.org")
+
+
+def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
+    result = deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2")
+    files = bundle_of(result)
+    assert yaml.safe_load(files["app.compose.yaml"])["services"]["web"]["environment"]["API_TOKEN"] == "s3cr3t"
+    site = files["site.caddy"]
+    assert "basicauth @dashboard" in site and "admin $2b$12$" in site and "hunter2" not in site
+    assert "s3cr3t" not in repr(result.outputs) and "hunter2" not in repr(result.outputs)
+    # Same password, same hash: an unchanged stack does not redeploy.
+    again = bundle_of(deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2"))
+    assert again["site.caddy"] == site
+
+
+def test_app_hosts(pem):
+    apps = {"elif": {"image": IMAGE}, "pilot": {"image": IMAGE, "host": "@"},
+            "other": {"image": IMAGE, "host": "survey.other-lab.org"}}
+    result = deploy(pem, apps=apps)
+    hosts = {name.split("-")[2]: dict(line.split("=", 1) for line in bundle_of(result, name)["release.conf"]
+                                      .splitlines())["HOST"]
+             for name in commands(result) if name.endswith("-deploy")}
+    assert hosts == {"elif": "elif.elif.my-experiments.org", "pilot": "elif.my-experiments.org",
+                     "other": "survey.other-lab.org"}
+    assert result.outputs["appUrls"]["pilot"] == "https://elif.my-experiments.org"
+
+
+def test_without_dns_apps_get_a_nip_io_name(pem):
+    result = deploy(pem, dnsHost=None)
+    ip = result.outputs["publicIp"]
+    assert dict(line.split("=", 1) for line in bundle_of(result)["release.conf"].splitlines())["HOST"] == f"{ip}.nip.io"
+
+
+def test_proxy_tls_modes(pem):
+    internal = read_bundle(commands(deploy(pem, tls="internal"))["paris-batch2-proxy"].inputs["stdin"])
+    assert "local_certs" in internal["Caddyfile"].decode()
+    acme = read_bundle(commands(deploy(pem, acmeEmail="lab@uni.example"))["paris-batch2-proxy"].inputs["stdin"])
+    assert "email lab@uni.example" in acme["Caddyfile"].decode() and b"local_certs" not in acme["Caddyfile"]
+    assert b"import /etc/caddy/sites/*.caddy" in acme["Caddyfile"]
+
+
+def test_no_apps_or_stopped_server_means_no_remote_commands(pem):
+    assert deploy(pem, apps={}).of_type(COMMAND) == []
+    assert deploy(pem, desiredState="stopped").of_type(COMMAND) == []
+
+
+def test_bundles_are_deterministic(pem):
+    assert bundle_of(deploy(pem)) == bundle_of(deploy(pem))
+    first, second = deploy(pem), deploy(pem)
+    assert commands(first)["paris-batch2-elif-deploy"].inputs["stdin"] == \
+        commands(second)["paris-batch2-elif-deploy"].inputs["stdin"]
