@@ -287,6 +287,7 @@ class TestbedHost:
         self.docker_sock = self.run_dir / "run" / "docker.sock"
         self.docker_url = f"unix://{self.docker_sock}"
         self.netns = state["netns"]
+        self.hostname = "ip-" + self.ip.replace(".", "-")
         self._stopped = False
 
     def __repr__(self) -> str:
@@ -409,8 +410,8 @@ class TestbedHost:
         st["netns_ino"] = _ns_inode(f"/run/netns/{self.netns}")
         # ---- mount namespace holder
         holder = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{self.netns}", "--", "unshare", "--mount", "--propagation", "private",
-             "--", "sleep", "infinity"],
+            ["nsenter", f"--net=/run/netns/{self.netns}", "--", "unshare", "--mount", "--uts",
+             "--propagation", "private", "--", "sleep", "infinity"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, cwd="/")
         self._add_proc(holder.pid, "holder")
@@ -424,6 +425,14 @@ class TestbedHost:
         for inside, sub, _mode, _owner in PRIVATE_DIRS:
             src = run if sub is None else self.data_dir / sub
             binds.append(f"mount --bind {src} {inside}")
+        # EC2-style hostname (ip-a-b-c-d) in the host's own UTS namespace, resolvable through its own /etc/hosts
+        # (sudo warns on stderr when the hostname does not resolve)
+        self.hostname = "ip-" + self.ip.replace(".", "-")
+        hosts = self.data_dir / "etc-hosts"
+        hosts.write_text(Path("/etc/hosts").read_text() + f"\n{self.ip}\t{self.hostname}\n")
+        hosts.chmod(0o644)
+        binds.append(f"mount --bind {hosts} /etc/hosts")
+        binds.append(f"hostname {self.hostname}")
         sh(self._nsenter(net=False) + ["sh", "-euc", " && ".join(binds)])
         # ---- sshd
         self._write_sshd_config()
@@ -442,6 +451,7 @@ class TestbedHost:
             cmd.append(f"--net=/proc/{pid}/ns/net")
         if mnt:
             cmd.append(f"--mount=/proc/{pid}/ns/mnt")
+            cmd.append(f"--uts=/proc/{pid}/ns/uts")
         return cmd + ["--"]
 
     def _holder_pid(self) -> int:
@@ -575,6 +585,10 @@ LogLevel VERBOSE
         if self._stopped:
             return
         self._stopped = True
+        keep = os.environ.get("LABSTACK_TESTBED_LOGS")  # e.g. CI artifacts: sshd/dockerd logs per host
+        if keep and (self.data_dir / "logs").is_dir():
+            with contextlib.suppress(OSError):
+                shutil.copytree(self.data_dir / "logs", Path(keep) / self.name, dirs_exist_ok=True)
         cleanup_state(self.state)
 
 

@@ -49,14 +49,16 @@ def test_ssh_login_as_ubuntu_with_pinned_host_key(testbed_host):
     assert h.host_public_key.startswith("ssh-ed25519 ")
     assert Path(h.known_hosts_path).read_text().strip() == h.known_hosts_line()
     r = h.run("id -un; id -Gn; echo $HOME; sudo -n true && echo SUDO_OK; docker compose version; "
-              "docker info --format '{{.Name}} {{.DockerRootDir}}'")
+              "docker info --format '{{.Name}} {{.DockerRootDir}}'; hostname")
+    assert r.stderr == ""  # e.g. no "sudo: unable to resolve host"
     lines = r.stdout.splitlines()
     assert lines[0] == "ubuntu"
     assert "docker" in lines[1].split()
     assert lines[2] == "/home/ubuntu"
     assert lines[3] == "SUDO_OK"
     assert lines[4].startswith("Docker Compose version v2")
-    assert lines[5].endswith(" /var/lib/docker")
+    assert lines[5] == f"{h.hostname} /var/lib/docker"
+    assert lines[6] == h.hostname == "ip-" + h.ip.replace(".", "-")
 
 
 def test_wrong_pinned_host_key_is_refused(testbed_host, tmp_path):
