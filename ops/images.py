@@ -47,8 +47,9 @@ def context_files(context: Path, dockerfile: str = "Dockerfile") -> list[str]:
                   if (context / p).is_file())
 
 
-def source_hash(context: Path, dockerfile: str = "Dockerfile", build_args: Optional[dict] = None) -> str:
-    """sha256 over each visible file's path, executable bit and bytes, plus the build args."""
+def source_hash(context: Path, dockerfile: str = "Dockerfile", build_args: Optional[dict] = None,
+                extra: bytes = b"") -> str:
+    """sha256 over each visible file's path, executable bit and bytes, plus the build args (and `extra`)."""
     digest = hashlib.sha256()
     for relative in context_files(context, dockerfile):
         path = context / relative
@@ -57,18 +58,61 @@ def source_hash(context: Path, dockerfile: str = "Dockerfile", build_args: Optio
         digest.update(path.read_bytes())
     for key, value in sorted((build_args or {}).items()):
         digest.update(f"arg\0{key}={value}\0".encode())
+    if extra:
+        digest.update(b"generated\0" + extra)
     return digest.hexdigest()
 
 
+GENERATED_DOCKERFILE = ".labstack.Dockerfile"  # added to the context sent to the engine, never to the folder
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+PREPARE_SCRIPT = "prepare_docker_image.sh"  # Dallinger's name for an experiment's own image preparation step
+
+
+def generated_dockerfile(context: Path, base_image: str = DEFAULT_BASE_IMAGE) -> str:
+    """A Dockerfile for an experiment folder that has none: base image, its requirements, its prepare script.
+
+    Requirements are installed before the code is copied so that code changes reuse the dependency layer.
+    """
+    lines = [f"FROM {base_image}", "WORKDIR /app", "ENV PYTHONUNBUFFERED=1"]
+    requirements = (context / "requirements.txt").is_file()
+    constraints = (context / "constraints.txt").is_file()
+    if requirements or constraints:
+        copied = [name for name, present in (("requirements.txt", requirements), ("constraints.txt", constraints))
+                  if present]
+        lines.append(f"COPY {' '.join(copied)} ./")
+        # constraints.txt alone (Dallinger's frozen set) is installed as the requirement list itself.
+        install = "-r requirements.txt -c constraints.txt" if requirements and constraints else (
+            "-r requirements.txt" if requirements else "-r constraints.txt")
+        lines.append(f"RUN pip install --no-cache-dir {install}")
+    if (context / PREPARE_SCRIPT).is_file():
+        lines += [f"COPY {PREPARE_SCRIPT} ./", f"RUN sh ./{PREPARE_SCRIPT}"]
+    lines += ["COPY . .", "ENV PORT=5000", "EXPOSE 5000",
+              'CMD exec gunicorn --bind "0.0.0.0:${PORT}" --workers 2 --access-logfile - app:app']
+    return "\n".join(lines) + "\n"
+
+
 def build(client, context: Path, repository: str, *, dockerfile: str = "Dockerfile", build_args: Optional[dict] = None,
-          force: bool = False, progress: Progress = lambda line: None) -> BuiltImage:
+          force: bool = False, base_image: str = DEFAULT_BASE_IMAGE,
+          progress: Progress = lambda line: None) -> BuiltImage:
+    """Build `repository:src-<hash>` from `context`, or reuse it when an image with that tag exists.
+
+    Without a Dockerfile in the context, one is generated (see generated_dockerfile) and its text is part of the
+    hash, so changing the base image changes the tag too.
+    """
     import docker.errors
+    from docker.utils.build import tar
 
     context = context.resolve()
+    if not context.is_dir():
+        raise ImageError(f"build context {context} is not a folder: point the app's `build` setting at the folder "
+                         "with its code")
+    generated = None
     if not (context / dockerfile).is_file():
-        raise ImageError(f"no {dockerfile} in {context}: add one or point the app's `build` setting at the folder "
-                         "that has it")
-    source = source_hash(context, dockerfile, build_args)
+        if dockerfile != "Dockerfile":
+            raise ImageError(f"no {dockerfile} in {context}: add it, or remove the dockerfile option to let "
+                             "labstack generate one")
+        generated = generated_dockerfile(context, base_image)
+    source = source_hash(context, dockerfile, build_args, extra=generated.encode() if generated else b"")
     tag = f"src-{source[:16]}"
     if not force:
         try:
@@ -77,19 +121,27 @@ def build(client, context: Path, repository: str, *, dockerfile: str = "Dockerfi
             return BuiltImage(repository, tag, source, reused=True)
         except docker.errors.ImageNotFound:
             pass
-    progress(f"building {repository}:{tag} from {context}")
-    stream = client.api.build(path=str(context), dockerfile=dockerfile, tag=f"{repository}:{tag}", rm=True,
-                              forcerm=True, decode=True, buildargs=build_args or {},
-                              labels={SOURCE_HASH_LABEL: source})
+    progress(f"building {repository}:{tag} from {context}" + (" (generated Dockerfile)" if generated else ""))
+    options = dict(tag=f"{repository}:{tag}", rm=True, forcerm=True, decode=True, buildargs=build_args or {},
+                   labels={SOURCE_HASH_LABEL: source}, nocache=force)
+    if generated:
+        archive = tar(str(context), exclude=dockerignore_patterns(context),
+                      dockerfile=(GENERATED_DOCKERFILE, generated))
+        stream = client.api.build(fileobj=archive, custom_context=True, dockerfile=GENERATED_DOCKERFILE, **options)
+    else:
+        stream = client.api.build(path=str(context), dockerfile=dockerfile, **options)
     log: list[str] = []
-    for chunk in stream:
-        if "stream" in chunk and chunk["stream"].strip():
-            log.append(chunk["stream"].rstrip())
-            progress(chunk["stream"].rstrip())
-        if "error" in chunk or "errorDetail" in chunk:
-            message = chunk.get("error") or chunk["errorDetail"].get("message", "")
-            tail = "\n".join(log[-15:])
-            raise ImageError(f"docker build of {context} failed: {message.strip()}\n{tail}")
+    try:
+        for chunk in stream:
+            if "stream" in chunk and chunk["stream"].strip():
+                log.append(chunk["stream"].rstrip())
+                progress(chunk["stream"].rstrip())
+            if "error" in chunk or "errorDetail" in chunk:
+                message = chunk.get("error") or chunk["errorDetail"].get("message", "")
+                tail = "\n".join(log[-15:])
+                raise ImageError(f"docker build of {context} failed: {message.strip()}\n{tail}")
+    except docker.errors.APIError as error:  # e.g. a bad build arg or an unreachable engine
+        raise ImageError(f"docker build of {context} failed: {error.explanation or error}") from None
     return BuiltImage(repository, tag, source, reused=False)
 
 
@@ -139,3 +191,12 @@ def login_help(registry: str) -> str:
     if registry == "docker.io":
         return "Log in to Docker Hub: docker login (use an access token as the password)"
     return f"Log in first: docker login {registry}"
+
+
+def repository_of(reference: str) -> str:
+    """`registry:5000/lab/app:tag@sha256:…` -> `registry:5000/lab/app` (a port's colon is not a tag's)."""
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return name

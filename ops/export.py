@@ -1,0 +1,258 @@
+"""Export an app's data from its server: the Postgres database and the data directory, verified, with a manifest.
+
+Layout on the server (hooks/deploy-app.sh): Postgres runs in compose project `<app>-data`, service `postgres`,
+database and user both named `<app>`; the app's files live in /srv/labstack/apps/<app>/data.
+
+Locally: exports/<stack>/<app>/<UTC timestamp>/ holding db.dump (pg_dump custom format), data.tar.gz and
+manifest.json. Everything is written into `<timestamp>.partial/` first and renamed only once every file is complete
+and verified; a failed export is renamed `<timestamp>.failed/` (with FAILED.txt saying why) so nothing incomplete
+ever looks like a finished export, and nothing already exported is touched.
+
+Consistency: the per-table row counts and the dump come from one database snapshot (a REPEATABLE READ transaction
+exports its snapshot and pg_dump --snapshot uses it), so the app may keep writing during the export and the counts
+still describe exactly what the dump holds. Verification restores the dump into a scratch database in the same
+Postgres (as the server's Postgres, so same version) and compares the counts; the scratch database is always dropped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+from ops.offline import PROJECT_DIR
+from ops.remote import RemoteError, SshTarget, quote
+
+EXPORTS_DIR = PROJECT_DIR / "exports"
+APP_ETC = "/etc/labstack/apps"
+APP_SRV = "/srv/labstack/apps"
+DUMP_FILE = "db.dump"
+DATA_FILE = "data.tar.gz"
+MANIFEST = "manifest.json"
+Progress = Callable[[str], None]
+
+# Exact row counts of every user table, one `schema.table|rows` line each. query_to_xml runs a count(*) per table
+# inside this one statement, so all counts come from the statement's (here: the exported) snapshot.
+COUNT_ROWS_SQL = (
+    "SELECT format('%I.%I', table_schema, table_name) || '|' || "
+    "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), "
+    "false, true, '')))[1]::text FROM information_schema.tables "
+    "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1;"
+)
+END_MARK = "__labstack_end__"
+
+
+class ExportError(RuntimeError):
+    """The export failed; nothing named like a complete export was left behind."""
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    manifest: dict
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def postgres_container(target: SshTarget, app: str) -> str:
+    ids = target.text(f"sudo -n docker ps -q --filter label=com.docker.compose.project={app}-data "
+                      "--filter label=com.docker.compose.service=postgres", what="finding the Postgres container").split()
+    if not ids:
+        raise ExportError(f"the Postgres of app {app!r} is not running on {target.host}; bring the stack up "
+                          f"(`pulumi up -s {target.stack or '<stack>'}`) before exporting")
+    return ids[0]
+
+
+class SnapshotSession:
+    """A psql session over SSH holding a REPEATABLE READ transaction whose snapshot pg_dump can share."""
+
+    def __init__(self, target: SshTarget, container: str, app: str):
+        command = quote(["sudo", "-n", "docker", "exec", "-i", container, "psql", "-X", "-q", "-At",
+                         "-v", "ON_ERROR_STOP=1", "-U", app, "-d", app])
+        self.process = subprocess.Popen(target.ssh_argv(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.target = target
+
+    def query(self, sql: str, timeout: float = 600) -> list[str]:
+        assert self.process.stdin and self.process.stdout
+        self.process.stdin.write(f"{sql}\n\\echo {END_MARK}\n")
+        self.process.stdin.flush()
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:  # psql ended: ON_ERROR_STOP, or ssh failed
+                stderr = self.process.stderr.read() if self.process.stderr else ""
+                raise ExportError(f"the database session on {self.target.host} ended: {stderr.strip()[-500:]}")
+            if line.rstrip("\n") == END_MARK:
+                return lines
+            lines.append(line.rstrip("\n"))
+        raise ExportError(f"the database on {self.target.host} did not answer within {timeout:.0f}s")
+
+    def close(self) -> None:
+        try:
+            if self.process.stdin and not self.process.stdin.closed:
+                self.process.stdin.write("COMMIT;\n\\q\n")
+                self.process.stdin.close()
+            self.process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+
+
+def parse_counts(lines: list[str]) -> dict[str, int]:
+    counts = {}
+    for line in lines:
+        table, _, rows = line.rpartition("|")
+        if table:
+            counts[table] = int(rows)
+    return counts
+
+
+def row_counts(target: SshTarget, container: str, user: str, database: str) -> dict[str, int]:
+    command = quote(["sudo", "-n", "docker", "exec", "-i", container, "psql", "-X", "-q", "-At", "-v",
+                     "ON_ERROR_STOP=1", "-U", user, "-d", database])
+    return parse_counts(target.text(command, input=COUNT_ROWS_SQL.encode(), what=f"counting rows in {database}")
+                        .splitlines())
+
+
+def dump_database(target: SshTarget, container: str, app: str, destination: Path,
+                  progress: Progress) -> dict[str, int]:
+    """Stream `pg_dump -Fc` into `destination`; returns the row counts of the snapshot it dumped."""
+    session = SnapshotSession(target, container, app)
+    try:
+        session.query("BEGIN ISOLATION LEVEL REPEATABLE READ;")
+        snapshot = session.query("SELECT pg_export_snapshot();")[-1].strip()
+        counts = parse_counts(session.query(COUNT_ROWS_SQL))
+        progress(f"{app}: dumping the database ({len(counts)} tables, {sum(counts.values())} rows)")
+        command = quote(["sudo", "-n", "docker", "exec", container, "pg_dump", "-Fc", "-U", app, "-d", app,
+                         f"--snapshot={snapshot}"])
+        with open(destination, "wb") as out:
+            # -Fc is compressed already: no ssh compression on top.
+            target.run(command, stdout=out, timeout=6 * 3600, what=f"pg_dump of {app}")
+    finally:
+        session.close()
+    return counts
+
+
+def verify_dump(target: SshTarget, container: str, app: str, dump: Path, expected: dict[str, int],
+                scratch: str, progress: Progress) -> dict[str, int]:
+    """Restore `dump` into a scratch database next to the live one and compare every table's row count."""
+    progress(f"{app}: verifying the dump by restoring it into scratch database {scratch}")
+    as_root = ["sudo", "-n", "docker", "exec", "-i", container]
+    target.run(quote(as_root + ["createdb", "-U", app, scratch]), what=f"creating scratch database {scratch}")
+    try:
+        with open(dump, "rb") as source:
+            result = target.run(quote(as_root + ["pg_restore", "-U", app, "-d", scratch, "--no-owner",
+                                                 "--no-privileges", "--exit-on-error"]),
+                                stdin=source, check=False, timeout=6 * 3600, what="pg_restore")
+        if result.returncode != 0:
+            reason = (result.stderr or b"").decode(errors="replace").strip().splitlines()
+            raise ExportError(f"{app}: the dump does not restore ({reason[-1] if reason else 'pg_restore failed'}); "
+                              "it is damaged or incomplete")
+        restored = row_counts(target, container, app, scratch)
+    finally:
+        target.run(quote(as_root + ["dropdb", "-U", app, "--if-exists", scratch]), check=False,
+                   what=f"dropping scratch database {scratch}")
+    if restored != expected:
+        differences = [f"{table}: {expected.get(table, 'missing')} live, {restored.get(table, 'missing')} restored"
+                       for table in sorted(set(expected) | set(restored)) if expected.get(table) != restored.get(table)]
+        raise ExportError(f"{app}: the restored dump differs from the database: {'; '.join(differences[:5])}")
+    return restored
+
+
+def archive_data(target: SshTarget, app: str, destination: Path) -> int:
+    """tar+gzip the data directory on the server, streamed into `destination`; returns the number of entries."""
+    command = quote(["sudo", "-n", "tar", "-C", f"{APP_SRV}/{app}", "--numeric-owner", "-czf", "-", "data"])
+    with open(destination, "wb") as out:
+        target.run(command, stdout=out, timeout=6 * 3600, what=f"archiving {APP_SRV}/{app}/data")
+    try:  # reading every member to the end checks gzip's CRC and the tar structure
+        with tarfile.open(destination, "r:gz") as archive:
+            return sum(1 for _ in archive)
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise ExportError(f"{app}: the data archive arrived damaged ({error})") from None
+
+
+def deployed_image(target: SshTarget, app: str) -> Optional[str]:
+    lines = target.text(f"sudo -n tail -n 1 {APP_ETC}/{app}/releases.log 2>/dev/null || true").split()
+    return lines[2] if len(lines) >= 3 else None
+
+
+def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True, image: Optional[str] = None,
+               exports_dir: Path = EXPORTS_DIR, progress: Progress = lambda line: None,
+               now: Optional[datetime] = None) -> ExportResult:
+    """Export one app of a stack; the deploy hooks call this too before a destroy."""
+    now = now or datetime.now(timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    final = exports_dir / stack / app / stamp
+    partial = final.with_name(stamp + ".partial")
+    if final.exists() or partial.exists():
+        raise ExportError(f"{final} already exists; wait a second and run the export again")
+    found = target.text(f"if sudo -n test -d {APP_ETC}/{app}; then echo yes; else echo no; fi", what="looking for the app")
+    if found.strip() != "yes":
+        raise ExportError(f"app {app!r} is not deployed on {target.host} ({APP_ETC}/{app} is missing)")
+    partial.mkdir(parents=True)
+    os.chmod(partial, 0o700)  # research data: readable by the operator only
+    try:
+        files = {}
+        database = None
+        if postgres:
+            container = postgres_container(target, app)
+            counts = dump_database(target, container, app, partial / DUMP_FILE, progress)
+            scratch = "labstack_verify_" + re.sub(r"[^a-z0-9]", "", stamp.lower())
+            verify_dump(target, container, app, partial / DUMP_FILE, counts, scratch, progress)
+            database = {"format": "pg_dump custom (-Fc)", "database": app, "tables": counts,
+                        "verified": f"restored into a scratch database; {len(counts)} table row counts match"}
+            files[DUMP_FILE] = partial / DUMP_FILE
+        progress(f"{app}: archiving the data directory")
+        entries = archive_data(target, app, partial / DATA_FILE)
+        files[DATA_FILE] = partial / DATA_FILE
+        manifest = {
+            "stack": stack, "app": app, "host": target.host, "created": now.isoformat(timespec="seconds"),
+            "image": deployed_image(target, app) or image,
+            "files": {name: {"bytes": path.stat().st_size, "sha256": sha256_of(path)} for name, path in files.items()},
+            "database": database,
+            "data": {"source": f"{APP_SRV}/{app}/data", "entries": entries},
+        }
+        with open(partial / MANIFEST, "w") as out:
+            json.dump(manifest, out, indent=2)
+            out.write("\n")
+        for path in partial.iterdir():  # on disk before the rename makes it look complete
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.rename(partial, final)
+        progress(f"{app}: exported to {final}")
+        return ExportResult(final, manifest)
+    except (ExportError, RemoteError, OSError) as error:
+        failed = final.with_name(stamp + ".failed")
+        os.rename(partial, failed)
+        (failed / "FAILED.txt").write_text(f"{error}\n")
+        raise ExportError(f"{error} (the incomplete files are kept in {failed})") from None
+    except BaseException:
+        os.rename(partial, final.with_name(stamp + ".failed"))  # Ctrl-C: same rule, nothing looks complete
+        raise
+
+
+def export_stack(target: SshTarget, stack: str, apps: dict[str, dict], only: Optional[str] = None,
+                 **options) -> list[ExportResult]:
+    """Export every app of the stack (or only one); stops at the first failure."""
+    names = [only] if only else list(apps)
+    return [export_app(target, stack, name, postgres=_flag(apps[name].get("postgres", True)),
+                       image=apps[name].get("image"), **options) for name in names]
+
+
+def _flag(value) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() != "false"

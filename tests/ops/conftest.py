@@ -1,0 +1,82 @@
+"""Fixtures for the operator tasks' tests: stack files in a temporary stacks/, a Postgres app on a test bed host."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import ops.offline
+from ops.remote import SshTarget
+
+STACK_FILE = """\
+# The Paris replication, batch 2 (test copy).
+config:
+  aws:region: eu-west-3
+  labstack:serverPem: {pem}  # the lab's deploy key
+  labstack:storageGb: "40"
+  labstack:apps:
+    elif:
+      # pinned by `invoke build push`
+      image: {image}
+      build: {build}
+      workers: 1
+      workerCommand: python worker.py
+    survey:
+      image: registry.example.org/lab/survey@sha256:{digest}
+      postgres: false
+"""
+
+
+@pytest.fixture
+def stacks_dir(tmp_path, monkeypatch):
+    """An empty stacks/ folder the ops modules read and write instead of the project's."""
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    monkeypatch.setattr(ops.offline, "STACKS_DIR", folder)
+    return folder
+
+
+@pytest.fixture
+def write_stack(stacks_dir, tmp_path):
+    def write(name: str = "paris-batch2", image: str = "127.0.0.1:5000/lab/elif@sha256:" + "a" * 64,
+              build: str = "examples/app", pem: str = "~/.ssh/labstack_ed25519", text: str | None = None) -> Path:
+        path = stacks_dir / f"Pulumi.{name}.yaml"
+        path.write_text(text if text is not None else
+                        STACK_FILE.format(image=image, build=build, pem=pem, digest="b" * 64))
+        return path
+    return write
+
+
+DATA_COMPOSE = """services:
+  postgres:
+    image: postgres:16
+    environment: {{POSTGRES_USER: {app}, POSTGRES_DB: {app}, POSTGRES_PASSWORD: not-used-locally,
+                  PGDATA: /var/lib/postgresql/data/pgdata}}
+    volumes: ["/srv/labstack/apps/{app}/postgres:/var/lib/postgresql/data"]
+"""
+
+
+def start_app_postgres(host, app: str = "elif") -> None:
+    """The layout deploy-app.sh makes for an app's data: compose project <app>-data, service postgres."""
+    host.run(f"sudo mkdir -p /etc/labstack/apps/{app} /srv/labstack/apps/{app}/data /srv/labstack/apps/{app}/postgres")
+    host.run(f"sudo tee /etc/labstack/apps/{app}/data.compose.yaml >/dev/null", input=DATA_COMPOSE.format(app=app))
+    host.run(f"sudo docker compose -p {app}-data -f /etc/labstack/apps/{app}/data.compose.yaml up -d")
+    for _ in range(60):
+        if host.run(f"sudo docker compose -p {app}-data -f /etc/labstack/apps/{app}/data.compose.yaml exec -T "
+                    f"postgres pg_isready -q -U {app} -d {app}", check=False).returncode == 0:
+            return
+        time.sleep(1)
+    raise AssertionError(f"Postgres of {app} did not become ready")
+
+
+def psql(host, app: str, sql: str, database: str | None = None) -> str:
+    cid = host.run(f"sudo docker ps -q --filter label=com.docker.compose.project={app}-data "
+                   "--filter label=com.docker.compose.service=postgres").stdout.strip()
+    return host.run(f"sudo docker exec -i {cid} psql -X -q -At -v ON_ERROR_STOP=1 -U {app} -d {database or app}",
+                    input=sql).stdout
+
+
+def target_of(host, stack: str = "paris-batch2") -> SshTarget:
+    return SshTarget(host=host.ip, user=host.user, key_path=Path(host.key_path), known_hosts=host.known_hosts_line(),
+                     stack=stack)
