@@ -100,7 +100,8 @@ class AppConfig:
     workers: int = 0
     worker_command: Optional[str] = None
     env: Mapping[str, str] = field(default_factory=dict)
-    host: Optional[str] = None  # "@" (the DNS host), a label (<label>.<dns host>) or a full name
+    host: Optional[str] = None  # "@" (the DNS host), a label (<label>.<dns host>; default: the app's name) or a
+    # full name. Explicit, so adding or removing another app never moves this one.
     health_path: str = "/health"
     health_timeout_seconds: int = 120
     postgres: bool = True
@@ -151,7 +152,7 @@ class StackConfig:
         base = self.dns.host or f"{address}.nip.io"  # nip.io resolves <ip>.nip.io to <ip>: HTTPS without DNS
         if app.host and "." in app.host:
             return app.host
-        if app.host == "@" or (app.host is None and len(self.apps) == 1):
+        if app.host == "@":
             return base
         return f"{app.host or app.name}.{base}"
 

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
 
 def elif_app(image: str, **settings) -> dict:
-    return {"elif": {"image": image, "workers": 1, "workerCommand": "python worker.py",
+    return {"elif": {"image": image, "host": "@", "workers": 1, "workerCommand": "python worker.py",
                      "env": {"APP_GREETING": "bonjour", "EXAMPLE_DEBUG_ENV": "1"}, **settings}}
 
 
@@ -105,7 +105,7 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
 
 def test_two_apps_on_one_host_and_removal_keeps_data(make_stack, example_images):
     apps = {"elif": {"image": example_images.v1, "env": {"EXAMPLE_DEBUG_ENV": "1", "WHO": "elif"}},
-            "pilot": {"image": example_images.v1, "host": "pilot", "redis": False,
+            "pilot": {"image": example_images.v1, "host": "pilot", "redis": False, "healthPath": "/",
                       "env": {"EXAMPLE_DEBUG_ENV": "1", "WHO": "pilot"}}}
     stack = make_stack(apps)
     stack.up()

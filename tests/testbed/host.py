@@ -37,6 +37,7 @@ from pathlib import Path
 RUN_ROOT = Path(os.environ.get("LABSTACK_TESTBED_RUN", "/run/labstack-testbed"))
 DATA_ROOT = Path(os.environ.get("LABSTACK_TESTBED_DATA", "/var/lib/labstack-testbed"))
 BRIDGE = "lstb0"
+FORWARD_CHAIN = "LSTB-FORWARD"
 BRIDGE_NET = ipaddress.ip_network("169.254.64.0/24")
 BRIDGE_IP = "169.254.64.1"
 HOST_IP_BASE = 10          # host i gets 169.254.64.(10+i)
@@ -199,7 +200,18 @@ def ensure_bridge() -> None:
     sh(["ip", "link", "add", BRIDGE, "type", "bridge"])
     sh(["ip", "addr", "add", f"{BRIDGE_IP}/{BRIDGE_NET.prefixlen}", "dev", BRIDGE])
     sh(["ip", "link", "set", BRIDGE, "up"])
-    (RUN_ROOT / "bridge.json").write_text(json.dumps({"bridge": BRIDGE, "owner": owner_record()}))
+    rec = {"bridge": BRIDGE, "owner": owner_record(), "iptables_chain": None}
+    (RUN_ROOT / "bridge.json").write_text(json.dumps(rec))
+    # With br_netfilter loaded (every dockerd loads it), frames between two hosts on the bridge traverse the
+    # machine's FORWARD chain. Only if that chain does not accept by default do we add our own chain letting
+    # lstb0<->lstb0 through; it is recorded and removed with the bridge.
+    policy = sh(["iptables", "-S", "FORWARD"], check=False).stdout.splitlines()[:1]
+    if policy and policy[0] != "-P FORWARD ACCEPT":
+        sh(["iptables", "-N", FORWARD_CHAIN])
+        rec["iptables_chain"] = FORWARD_CHAIN
+        (RUN_ROOT / "bridge.json").write_text(json.dumps(rec))
+        sh(["iptables", "-A", FORWARD_CHAIN, "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"])
+        sh(["iptables", "-I", "FORWARD", "1", "-j", FORWARD_CHAIN])
 
 
 def remove_bridge_if_unused() -> None:
@@ -207,6 +219,11 @@ def remove_bridge_if_unused() -> None:
     with bed_lock():
         if read_states() or not (RUN_ROOT / "bridge.json").exists():
             return
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads((RUN_ROOT / "bridge.json").read_text()).get("iptables_chain") == FORWARD_CHAIN:
+                sh(["iptables", "-D", "FORWARD", "-j", FORWARD_CHAIN], check=False)
+                sh(["iptables", "-F", FORWARD_CHAIN], check=False)
+                sh(["iptables", "-X", FORWARD_CHAIN], check=False)
         if sh(["ip", "link", "show", BRIDGE], check=False).returncode == 0:
             sh(["ip", "link", "del", BRIDGE], check=False)
         (RUN_ROOT / "bridge.json").unlink(missing_ok=True)
@@ -667,7 +684,15 @@ def cleanup_leftovers(log=print) -> list[str]:
             continue
         n = cleanup_state(st)
         notes.append(f"host {st['name']}: " + ("; ".join(n) or "removed records"))
-    # run dirs without state (crash between mkdir and first state write) hold nothing started
+    # data directories without a state record (a cleanup interrupted between its two rmtree calls); checked
+    # under the lock because a starting host writes its state before creating its directories
+    with bed_lock():
+        live = {s["name"] for s in read_states()}
+        mounts = Path("/proc/self/mountinfo").read_text()
+        for d in DATA_ROOT.glob("*") if DATA_ROOT.is_dir() else []:
+            if d.is_dir() and d.name not in live and f" {d}/" not in mounts and f" {d} " not in mounts:
+                shutil.rmtree(d, ignore_errors=True)
+                notes.append(f"directory {d}")
     remove_bridge_if_unused()
     for n in notes:
         log(f"testbed: cleaned leftover {n}")

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from .host import RUN_ROOT, TestbedError, kill_record, owner_record, proc_alive, proc_record
 
-SERVICES_DIR = RUN_ROOT / "services"
+# moto and the registry need no root: without it their records go to a per-user directory
+SERVICES_DIR = RUN_ROOT / "services" if os.geteuid() == 0 else \
+    Path(tempfile.gettempdir()) / f"labstack-testbed-{os.geteuid()}" / "services"
 
 
 def free_port() -> int:

@@ -301,6 +301,7 @@ def test_teardown_leaves_nothing(testbed):
     if not hostmod.read_states():
         hostmod.remove_bridge_if_unused()
         assert hostmod.sh(["ip", "link", "show", hostmod.BRIDGE], check=False).returncode != 0
+        assert "LSTB-" not in hostmod.sh(["iptables", "-S"]).stdout
     # nothing of ours in the machine's iptables
     from .fixtures import _iptables_snapshot
     assert _iptables_snapshot() == testbed.iptables_before

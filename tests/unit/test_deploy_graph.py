@@ -13,7 +13,7 @@ IMAGE = f"registry.example.org/psychlab/elif@{DIGEST}"
 
 
 def deploy(pem, apps=None, **overrides):
-    apps = apps if apps is not None else {"elif": {"image": IMAGE, "workers": 2, "workerCommand": "python worker.py",
+    apps = apps if apps is not None else {"elif": {"image": IMAGE, "host": "@", "workers": 2, "workerCommand": "python worker.py",
                                                    "env": {"mode": "live", "PRICE": "5$ each"}}}
     config = base_config(pem, apps=apps, **overrides)
     return evaluate(config, "paris-batch2", FakeAws(zones={"my-experiments.org": "ZMYEXP"})).ok()
