@@ -1,5 +1,5 @@
 """Operator tasks around the stacks (`invoke --list`). Thin entry points; the logic lives in ops/ and is tested."""
-from invoke import Exit, task
+from invoke import Collection, Exit, task
 
 
 @task(help={"stack": "stack name as in stacks/Pulumi.<stack>.yaml (default: every stack file)"})
@@ -22,3 +22,159 @@ def up(c, stack, yes=False):
         PulumiCli().up(stack, yes=yes)
     except (FileNotFoundError, PulumiError) as error:
         raise Exit(f"labstack: {error}", code=1)
+
+
+# --- images, data, lifecycle, inventory (issue 5). The work happens in ops/commands.py. ------------------------
+
+def _run(action, *args, **kwargs):
+    """Call an ops action; its known failures become one `labstack: …` line and exit code 1."""
+    from ops.commands import ops_errors
+
+    try:
+        return action(*args, **kwargs)
+    except ops_errors() as error:
+        raise Exit(f"labstack: {error}", code=1)
+
+
+STACK_HELP = "stack name (stacks/Pulumi.<stack>.yaml)"
+BUILD_HELP = {
+    "stack": STACK_HELP, "app": "app name in labstack:apps (default: the stack's only app)",
+    "repo": "image repository to push to, e.g. ghcr.io/lab/elif (default: the one in the app's image)",
+    "force": "rebuild even if an image of the same source exists", "build_arg": "KEY=VALUE (repeatable)",
+    "base": "base image when the app folder has no Dockerfile (default python:3.11-slim)",
+}
+
+
+@task(help=BUILD_HELP, iterable=["build_arg"])
+def build(c, stack=None, app=None, repo=None, force=False, build_arg=None, base=None):
+    """Build the app's image (tag = hash of its build context); `invoke build push -s S --app A` in one line."""
+    from ops import commands, images
+
+    if stack is None:
+        raise Exit("labstack: build needs -s/--stack (and --app when the stack has several apps)", code=1)
+    _run(commands.build, stack, app, repo=repo, force=force, build_args=build_arg,
+         base_image=base or images.DEFAULT_BASE_IMAGE)
+
+
+@task(help=BUILD_HELP, iterable=["build_arg"])
+def push(c, stack=None, app=None, repo=None, force=False, build_arg=None, base=None):
+    """Push the app's image (building it if its source changed) and pin repo@sha256:… in the stack file."""
+    from ops import commands, images
+
+    if stack is None:
+        raise Exit("labstack: push needs -s/--stack (and --app when the stack has several apps)", code=1)
+    _run(commands.push, stack, app, repo=repo, force=force, build_args=build_arg,
+         base_image=base or images.DEFAULT_BASE_IMAGE)
+
+
+@task(name="export", help={"stack": STACK_HELP, "app": "only this app (default: every app of the stack)"})
+def export_(c, stack, app=None):
+    """Export each app's database (pg_dump, verified by a restore) and data folder into exports/<stack>/<app>/."""
+    from ops import commands
+
+    _run(commands.export, stack, app)
+
+
+@task(help={"stack": STACK_HELP, "yes": "skip pulumi's confirmation prompt"})
+def stop(c, stack, yes=False):
+    """Stop the stack's server (labstack:desiredState = stopped, then pulumi up); disk and address are kept."""
+    from ops import commands
+
+    _run(commands.stop_or_start, stack, "stopped", yes=yes)
+
+
+@task(help={"stack": STACK_HELP, "yes": "skip pulumi's confirmation prompt"})
+def start(c, stack, yes=False):
+    """Start the stack's server again (labstack:desiredState = running, then pulumi up)."""
+    from ops import commands
+
+    _run(commands.stop_or_start, stack, "running", yes=yes)
+
+
+@task(help={"stack": STACK_HELP, "timeout": "seconds to wait for the server to answer SSH again (default 600)"})
+def restart(c, stack, timeout=600):
+    """Reboot the stack's server through EC2 and wait until it runs and answers SSH."""
+    from ops import commands
+
+    _run(commands.restart, stack, timeout=float(timeout))
+
+
+@task(help={"stack": STACK_HELP, "gb": "new root disk size in GB (grow only)", "yes": "skip pulumi's prompt"})
+def storage(c, stack, gb, yes=False):
+    """Grow the server's encrypted disk to --gb N (never shrinks), then pulumi up."""
+    from ops import commands
+
+    try:
+        size = int(gb)
+    except ValueError:
+        raise Exit(f"labstack: --gb {gb!r}: expected a whole number of GB", code=1)
+    _run(commands.storage, stack, size, yes=yes)
+
+
+@task(name="regions")
+def list_regions(c):
+    """The AWS regions your account can use."""
+    from ops import commands
+
+    _run(commands.list_regions)
+
+
+@task(name="types", help={"region": "AWS region, e.g. eu-west-3"})
+def list_types(c, region):
+    """Instance types of a region with vCPUs, memory and an hourly price estimate."""
+    from ops import commands
+
+    _run(commands.list_types, region)
+
+
+@task(name="instances", help={"region": "one region (default: every region)", "running": "only running ones",
+                              "stopped": "only stopped ones", "terminated": "only terminated ones",
+                              "key_name": "instances launched with this EC2 key pair instead of labstack's tag"})
+def list_instances(c, region=None, running=False, stopped=False, terminated=False, key_name=None):
+    """labstack's instances (tag labstack:stack) with name, state, uptime and hourly cost."""
+    from ops import commands
+
+    states = [name for name, wanted in (("running", running), ("stopped", stopped), ("terminated", terminated))
+              if wanted]
+    _run(commands.list_instances, region, states=states or None, key_name=key_name)
+
+
+@task(help={"stack": STACK_HELP})
+def apps(c, stack):
+    """The stack's apps on its server: serving colour, release, image, containers."""
+    from ops import commands
+
+    _run(commands.apps, stack)
+
+
+@task(help={"stack": STACK_HELP, "app": "app name", "service": "web (default), worker, postgres or redis",
+            "tail": "lines to show (default 200)", "follow": "keep following"})
+def logs(c, stack, app=None, service="web", tail=200, follow=False):
+    """Logs of one service of an app (the serving release's containers)."""
+    from ops import commands
+
+    code = _run(commands.logs, stack, app, service, tail=int(tail), follow=follow)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"stack": STACK_HELP})
+def stats(c, stack):
+    """Load, memory, disk and per-container CPU/memory of the stack's server."""
+    from ops import commands
+
+    _run(commands.stats, stack)
+
+
+@task(help={"stack": STACK_HELP, "app": "open a shell in this app's container instead of the server",
+            "service": "the app's service (default web)"})
+def ssh(c, stack, app=None, service="web"):
+    """A shell on the server (host key pinned from the stack), or in an app's container with --app."""
+    from ops import commands
+
+    _run(commands.ssh, stack, app, service)
+
+
+ns = Collection(check, up, build, push, export_, stop, start, restart, storage, apps, logs, stats, ssh)
+ns.add_collection(Collection("list", list_regions, list_types, list_instances))
+# `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (ops/invoke_support.py).

@@ -37,19 +37,24 @@ class SshTarget:
     _known_hosts_file: Optional[Path] = field(default=None, repr=False)
 
     def known_hosts_file(self) -> Path:
-        """A file holding only the pinned line; kept per stack so `invoke ssh` can exec into ssh with it."""
+        """A file holding only the pinned line (named after its content, so `invoke ssh` can exec into ssh with it
+        and repeated runs reuse it). A public host key is no secret; the file is not removed afterwards."""
         if self._known_hosts_file is None:
+            import hashlib
+
+            line = self.known_hosts.strip() + "\n"
             KNOWN_HOSTS_DIR.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(dir=KNOWN_HOSTS_DIR, prefix=f"{self.stack or 'host'}-")
-            with os.fdopen(handle, "w") as out:
-                out.write(self.known_hosts.strip() + "\n")
-            self._known_hosts_file = Path(name)
+            path = KNOWN_HOSTS_DIR / f"{self.stack or 'host'}-{hashlib.sha256(line.encode()).hexdigest()[:16]}"
+            if not path.is_file() or path.read_text() != line:
+                handle, temporary = tempfile.mkstemp(dir=KNOWN_HOSTS_DIR)
+                with os.fdopen(handle, "w") as out:
+                    out.write(line)
+                os.replace(temporary, path)  # atomic: a concurrent task never reads half a line
+            self._known_hosts_file = path
         return self._known_hosts_file
 
     def close(self) -> None:
-        if self._known_hosts_file is not None:
-            self._known_hosts_file.unlink(missing_ok=True)
-            self._known_hosts_file = None
+        self._known_hosts_file = None
 
     def __enter__(self) -> "SshTarget":
         return self

@@ -1,0 +1,249 @@
+"""What each operator task does, with rich output. tasks.py parses flags and turns OPS_ERRORS into one line.
+
+Every dependency that touches the outside (docker engine, Pulumi CLI, SSH target, EC2 client) can be passed in,
+so the tests drive these functions against the test bed, moto and a recording `pulumi`.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from rich.console import Console
+from rich.table import Table
+
+from ops import export as export_mod
+from ops import images, inventory, lifecycle, stackfile
+from ops.pulumi_cli import PulumiCli, PulumiError
+from ops.remote import RemoteError, SshTarget, stack_outputs, target_for_stack
+
+console = Console(stderr=True, highlight=False)  # progress and notes on stderr; tables and results on stdout
+out = Console(highlight=False)
+
+
+@contextlib.contextmanager
+def progress(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with the latest step; steps are also printed, so the log of a long run stays on screen."""
+    with console.status(title) as status:
+        def report(line: str) -> None:
+            status.update(f"{title}: {line[:100]}")
+            console.print(f"  {line}", style="dim", markup=False)
+        yield report
+
+
+def docker_client():
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except docker.errors.DockerException as error:
+        raise images.ImageError(f"cannot reach the Docker engine ({error}); is Docker running, and may you use it "
+                                "(docker group, or DOCKER_HOST)?") from None
+
+
+# --- build and push -----------------------------------------------------------------------------------------------
+
+def image_repository(stack: str, app: str, repo: Optional[str]) -> str:
+    if repo:
+        return repo.rstrip("/")
+    _, settings = stackfile.app_settings(stack, app)
+    current = settings.get("image")
+    if not current:
+        raise images.ImageError(f"no image repository for app {app!r}: give one with --repo (e.g. --repo "
+                                f"ghcr.io/<lab>/{app}); push pins it in labstack:apps.{app}.image for next time")
+    return images.repository_of(str(current))
+
+
+def parse_build_args(pairs) -> dict[str, str]:
+    result = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise images.ImageError(f"--build-arg {pair!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def build(stack: str, app: str, *, repo: Optional[str] = None, force: bool = False, build_args=None,
+          base_image: str = images.DEFAULT_BASE_IMAGE, client=None) -> images.BuiltImage:
+    app, _ = stackfile.app_settings(stack, app)
+    context = stackfile.build_context(stack, app)
+    repository = image_repository(stack, app, repo)
+    client = client or docker_client()
+    with progress(f"build {app}") as report:
+        built = images.build(client, context, repository, build_args=parse_build_args(build_args), force=force,
+                             base_image=base_image, progress=report)
+    console.print(f"{'reused' if built.reused else 'built'} [bold]{built.reference}[/] (source {built.source_hash[:16]})")
+    return built
+
+
+def push(stack: str, app: str, *, repo: Optional[str] = None, force: bool = False, build_args=None,
+         base_image: str = images.DEFAULT_BASE_IMAGE, client=None) -> str:
+    """Build (reusing the image of an unchanged source), push, and pin the digest in the stack file."""
+    client = client or docker_client()
+    app, _ = stackfile.app_settings(stack, app)
+    built = build(stack, app, repo=repo, force=force, build_args=build_args, base_image=base_image, client=client)
+    with progress(f"push {built.reference}") as report:
+        pinned = images.push(client, built, progress=report)
+    previous = stackfile.set_app_image(stack, app, pinned)
+    console.print(f"pinned labstack:apps.{app}.image = [bold]{pinned}[/] in {stackfile.stack_file(stack)}")
+    if previous and previous != pinned:
+        console.print(f"  (was {previous})", style="dim", markup=False)
+    console.print(f"next: [bold]pulumi up -s {stack}[/] deploys exactly this image")
+    out.print(pinned)
+    return pinned
+
+
+# --- export -------------------------------------------------------------------------------------------------------
+
+def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget] = None,
+           exports_dir: Path = export_mod.EXPORTS_DIR) -> list[export_mod.ExportResult]:
+    apps = stackfile.apps(stack)
+    if not apps:
+        raise stackfile.StackFileError(f"stack {stack!r} has no apps to export")
+    if app is not None:
+        stackfile.app_settings(stack, app)  # unknown app: one clear message
+    target = target or target_for_stack(stack)
+    with target, progress(f"export {stack}") as report:
+        results = export_mod.export_stack(target, stack, apps, only=app, exports_dir=exports_dir, progress=report)
+    for result in results:
+        sizes = ", ".join(f"{name} {entry['bytes']:,} B" for name, entry in result.manifest["files"].items())
+        out.print(f"{result.path}  ({sizes})")
+    return results
+
+
+# --- lifecycle ----------------------------------------------------------------------------------------------------
+
+def stop_or_start(stack: str, state: str, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
+    console.print(f"setting labstack:desiredState = {state} and running pulumi up for {stack}")
+    lifecycle.set_desired_state(stack, state, cli=cli, yes=yes)
+
+
+def storage(stack: str, gb: int, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
+    previous = lifecycle.grow_storage(stack, gb, cli=cli, yes=yes)
+    console.print(f"grew {stack} from {previous} GB to {gb} GB (the file system follows at the next deploy)")
+
+
+def restart(stack: str, *, timeout: float = 600, cli: Optional[PulumiCli] = None, ec2=None,
+            wait_ssh: Optional[Callable[[float], bool]] = None) -> float:
+    stackfile.config(stack)
+    outputs = stack_outputs(stack, cli)
+    instance, region = outputs.get("instanceId"), outputs.get("region")
+    if not instance or not region:
+        raise lifecycle.LifecycleError(f"stack {stack!r} has no EC2 instance in its outputs (instanceId, region): "
+                                       "an existing server is rebooted by its owner, not by labstack")
+    if wait_ssh is None:
+        target = target_for_stack(stack, outputs)
+        try:
+            previous_boot = target.text("cat /proc/sys/kernel/random/boot_id", timeout=30).strip()
+        except RemoteError:
+            previous_boot = None  # unreachable now: any answer after the reboot counts
+        wait_ssh = lifecycle.ssh_waiter(target, previous_boot)
+    with progress(f"restart {stack}") as report:
+        seconds = lifecycle.restart(stack, instance, region, ec2=ec2, wait_ssh=wait_ssh, timeout=timeout,
+                                    progress=report)
+    console.print(f"{stack} ({instance}) is back: running and answering SSH after {seconds:.0f}s")
+    return seconds
+
+
+# --- inventory ----------------------------------------------------------------------------------------------------
+
+def default_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def list_regions(client_for=lifecycle.ec2_client) -> list[str]:
+    names = inventory.regions(client_for(default_region()))
+    table = Table("region")
+    for name in names:
+        table.add_row(name)
+    out.print(table)
+    return names
+
+
+def list_types(region: str, client_for=lifecycle.ec2_client) -> list[dict]:
+    rows = inventory.instance_types(region, client_for(region))
+    table = Table("type", "vCPUs", "memory GiB", "arch", "USD/h", title=f"instance types in {region}",
+                  caption=inventory.PRICE_NOTE)
+    for row in rows:
+        table.add_row(row["type"], str(row["vcpus"]), f"{row['memory_gib']:g}", row["arch"], row["hourly"])
+    out.print(table)
+    return rows
+
+
+def list_instances(region: Optional[str] = None, states=None, key_name: Optional[str] = None,
+                   client_for=lifecycle.ec2_client) -> list[inventory.InstanceRow]:
+    regions = [region] if region else inventory.regions(client_for(default_region()))
+    with progress("listing instances") as report:
+        report(f"{len(regions)} region(s)")
+        rows = inventory.instances(regions, states=states, key_name=key_name, client_for=client_for)
+    table = Table("name", "stack", "state", "type", "region", "public IP", "uptime", "USD/h", "id",
+                  caption=inventory.PRICE_NOTE)
+    for r in rows:
+        table.add_row(r.name, r.stack, r.state, r.instance_type, r.region, r.public_ip, r.uptime, r.hourly,
+                      r.instance_id)
+    out.print(table if rows else "no labstack instances" + (f" with key pair {key_name}" if key_name else ""))
+    return rows
+
+
+def apps(stack: str, *, target: Optional[SshTarget] = None) -> list[dict]:
+    names = list(stackfile.apps(stack))
+    target = target or target_for_stack(stack)
+    with target:
+        rows = inventory.apps_status(target, names)
+    table = Table("app", "serving", "release", "deployed", "image", "containers")
+    for row in rows:
+        containers = ", ".join(f"{c['service']}: {c['status']}" for c in row["containers"]) or "-"
+        table.add_row(row["app"], row["color"], row["release"], row["deployed"], row["image"], containers)
+    out.print(table)
+    return rows
+
+
+def logs(stack: str, app: str, service: str = "web", *, tail: int = 200, follow: bool = False,
+         target: Optional[SshTarget] = None) -> int:
+    app, _ = stackfile.app_settings(stack, app)
+    target = target or target_for_stack(stack)
+    with target:
+        container = inventory.service_container(target, app, service)
+        # Streamed straight to this terminal (stdout and stderr as the container wrote them).
+        return subprocess.run(target.ssh_argv(inventory.logs_command(container, tail, follow)),
+                              stdin=subprocess.DEVNULL).returncode
+
+
+def stats(stack: str, *, target: Optional[SshTarget] = None) -> dict:
+    target = target or target_for_stack(stack)
+    with target:
+        data = inventory.stats(target)
+    out.print(f"load {' '.join(data['load'])}   memory {data['memory_mb']['used']}/{data['memory_mb']['total']} MB   "
+              f"disk / {data['disk_mb']['used']}/{data['disk_mb']['total']} MB   up {data['uptime']}")
+    table = Table("container", "CPU", "memory")
+    for c in data["containers"]:
+        table.add_row(c["name"], c["cpu"], c["memory"])
+    out.print(table)
+    return data
+
+
+def ssh(stack: str, app: Optional[str] = None, service: str = "web", *, target: Optional[SshTarget] = None) -> None:
+    """A shell on the server, or in an app's container; replaces this process with ssh."""
+    target = target or target_for_stack(stack)
+    command = None
+    if app is not None:
+        app, _ = stackfile.app_settings(stack, app)
+        container = inventory.service_container(target, app, service)
+        command = (f"sudo -n docker exec -it {container} sh -c "
+                   "'if command -v bash >/dev/null; then exec bash; else exec sh; fi'")
+    sys.stdout.flush()
+    target.exec_interactive(command)
+
+
+def ops_errors() -> tuple[type[BaseException], ...]:
+    """Everything a task turns into one `labstack: …` line instead of a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (images.ImageError, stackfile.StackFileError, RemoteError, export_mod.ExportError,
+            lifecycle.LifecycleError, inventory.InventoryError, PulumiError, ClientError, BotoCoreError)

@@ -1,0 +1,180 @@
+"""What runs where: regions, instance types, labstack's instances (with uptime and an hourly cost estimate),
+and on a stack's server its apps, logs and resource use.
+
+Prices are a small built-in table of on-demand Linux prices (USD per hour, us-east-1, as published by AWS in 2025);
+other regions cost somewhat more. They are estimates for "what is this costing me" at a glance, never a bill, and
+types not in the table show "?".
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Optional
+
+from ops.lifecycle import ec2_client
+from ops.remote import SshTarget, quote
+
+PRICE_NOTE = "on-demand Linux estimate, USD/h (us-east-1 list price; other regions differ)"
+HOURLY_USD = {
+    "t3.micro": 0.0104, "t3.small": 0.0208, "t3.medium": 0.0416, "t3.large": 0.0832, "t3.xlarge": 0.1664,
+    "t3.2xlarge": 0.3328, "t3a.medium": 0.0376, "t3a.large": 0.0752, "t4g.medium": 0.0336, "t4g.large": 0.0672,
+    "m5.large": 0.096, "m5.xlarge": 0.192, "m5.2xlarge": 0.384, "m6i.large": 0.096, "m6i.xlarge": 0.192,
+    "m7i.large": 0.1008, "m7i.xlarge": 0.2016, "m7i.2xlarge": 0.4032, "m7g.large": 0.0816,
+    "c5.large": 0.085, "c5.xlarge": 0.17, "c6i.large": 0.085, "c7i.large": 0.0893, "c7i.xlarge": 0.1785,
+    "r5.large": 0.126, "r6i.large": 0.126, "r7i.large": 0.1323,
+    "g4dn.xlarge": 0.526, "g5.xlarge": 1.006, "p3.2xlarge": 3.06,
+}
+STATES = ("running", "stopped", "terminated")
+
+
+class InventoryError(RuntimeError):
+    pass
+
+
+@dataclass
+class InstanceRow:
+    region: str
+    instance_id: str
+    name: str
+    stack: str
+    state: str
+    instance_type: str
+    public_ip: str
+    key_name: str
+    uptime: str
+    hourly: str
+
+
+def hourly_price(instance_type: str) -> str:
+    price = HOURLY_USD.get(instance_type)
+    return f"${price:.4f}" if price is not None else "?"
+
+
+def format_uptime(seconds: float) -> str:
+    """Days count on (no wrap at 24 h, unlike `%H:%M` of a timedelta's seconds)."""
+    seconds = max(int(seconds), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    return f"{days}d {hours}h {minutes:02d}m" if days else f"{hours}h {minutes:02d}m"
+
+
+def tag(instance: dict, key: str) -> str:
+    return next((t["Value"] for t in instance.get("Tags") or [] if t["Key"] == key), "")
+
+
+def regions(ec2=None, region: str = "us-east-1") -> list[str]:
+    ec2 = ec2 or ec2_client(region)
+    return sorted(r["RegionName"] for r in ec2.describe_regions()["Regions"])
+
+
+def instance_types(region: str, ec2=None) -> list[dict]:
+    ec2 = ec2 or ec2_client(region)
+    rows = []
+    for page in ec2.get_paginator("describe_instance_types").paginate():
+        for item in page["InstanceTypes"]:
+            name = item["InstanceType"]
+            rows.append({"type": name, "vcpus": item.get("VCpuInfo", {}).get("DefaultVCpus", 0),
+                         "memory_gib": item.get("MemoryInfo", {}).get("SizeInMiB", 0) / 1024,
+                         "arch": ",".join(item.get("ProcessorInfo", {}).get("SupportedArchitectures", [])),
+                         "hourly": hourly_price(name)})
+    return sorted(rows, key=lambda r: (r["type"].split(".")[0], r["vcpus"], r["memory_gib"], r["type"]))
+
+
+def instances(region_names: Iterable[str], *, states: Optional[Iterable[str]] = None, key_name: Optional[str] = None,
+              client_for: Callable[[str], object] = ec2_client,
+              now: Optional[datetime] = None) -> list[InstanceRow]:
+    """labstack's instances (tag labstack:stack), or those launched with a given key pair, in these regions."""
+    now = now or datetime.now(timezone.utc)
+    filters = [{"Name": "key-name", "Values": [key_name]}] if key_name else \
+        [{"Name": "tag-key", "Values": ["labstack:stack"]}]
+    if states:
+        filters.append({"Name": "instance-state-name", "Values": list(states)})
+    rows = []
+    for region in region_names:
+        ec2 = client_for(region)
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+            for reservation in page["Reservations"]:
+                for item in reservation["Instances"]:
+                    state = item["State"]["Name"]
+                    launched = item.get("LaunchTime")
+                    running = state == "running" and launched is not None
+                    rows.append(InstanceRow(
+                        region=region, instance_id=item["InstanceId"], name=tag(item, "Name") or "-",
+                        stack=tag(item, "labstack:stack") or "-", state=state, instance_type=item["InstanceType"],
+                        public_ip=item.get("PublicIpAddress") or "-", key_name=item.get("KeyName") or "-",
+                        uptime=format_uptime((now - launched).total_seconds()) if running else "-",
+                        hourly=hourly_price(item["InstanceType"]) if state == "running" else "-"))
+    return sorted(rows, key=lambda r: (r.region, r.stack, r.name, r.instance_id))
+
+
+# --- on the server ----------------------------------------------------------------------------------------------
+
+APP_ETC = "/etc/labstack/apps"
+
+
+def _containers(target: SshTarget, project: str, service: Optional[str] = None) -> list[str]:
+    filters = f"--filter label=com.docker.compose.project={project}"
+    if service:
+        filters += f" --filter label=com.docker.compose.service={service}"
+    return target.text(f"sudo -n docker ps -q {filters}", what="listing containers").split()
+
+
+def active_color(target: SshTarget, app: str) -> Optional[str]:
+    color = target.text(f"sudo -n cat {APP_ETC}/{app}/active-color 2>/dev/null || true").strip()
+    return color or None
+
+
+def apps_status(target: SshTarget, apps: Iterable[str]) -> list[dict]:
+    """Per app: serving colour, current release and image (releases.log), and its containers' states."""
+    rows = []
+    for app in apps:
+        color = active_color(target, app)
+        last = target.text(f"sudo -n tail -n 1 {APP_ETC}/{app}/releases.log 2>/dev/null || true").split()
+        # docker ANDs label filters, so list compose containers once and pick this app's projects here.
+        listing = target.text("sudo -n docker ps -a --format '{{json .}}' --filter label=com.docker.compose.project",
+                              what="listing containers")
+        projects = {f"{app}-data", f"{app}-{color}"} if color else {f"{app}-data"}
+        containers = []
+        for line in listing.splitlines():
+            entry = json.loads(line)
+            labels = dict(part.split("=", 1) for part in entry.get("Labels", "").split(",") if "=" in part)
+            if labels.get("com.docker.compose.project") in projects:
+                containers.append({"service": labels.get("com.docker.compose.service", "?"),
+                                   "state": entry.get("State"), "status": entry.get("Status")})
+        rows.append({"app": app, "color": color or "-", "deployed": last[0] if last else "-",
+                     "release": last[1] if len(last) > 1 else "-", "image": last[2] if len(last) > 2 else "-",
+                     "containers": sorted(containers, key=lambda c: c["service"])})
+    return rows
+
+
+def service_container(target: SshTarget, app: str, service: str) -> str:
+    """The container of an app's service: web/worker in the serving colour, postgres/redis in <app>-data."""
+    if service in ("postgres", "redis"):
+        project = f"{app}-data"
+    else:
+        color = active_color(target, app)
+        if color is None:
+            raise InventoryError(f"app {app!r} is not deployed on {target.host} (no active release)")
+        project = f"{app}-{color}"
+    ids = _containers(target, project, service)
+    if not ids:
+        raise InventoryError(f"no running {service!r} container for app {app!r} on {target.host} (project {project})")
+    return ids[0]
+
+
+def logs_command(container: str, tail: int = 200, follow: bool = False) -> str:
+    return quote(["sudo", "-n", "docker", "logs", "--tail", str(tail), *(["--follow"] if follow else []), container])
+
+
+def stats(target: SshTarget) -> dict:
+    """One snapshot: load, memory, root disk and each container's CPU/memory."""
+    host = target.text("cat /proc/loadavg; free -m | awk '/^Mem:/ {print $2, $3}'; "
+                       "df -P -m / | awk 'NR==2 {print $2, $3}'; cat /proc/uptime", what="reading host stats").split()
+    containers = [json.loads(line) for line in target.text(
+        "sudo -n docker stats --no-stream --format '{{json .}}'", what="docker stats").splitlines() if line.strip()]
+    return {"load": host[:3], "memory_mb": {"total": int(host[5]), "used": int(host[6])},
+            "disk_mb": {"total": int(host[7]), "used": int(host[8])}, "uptime": format_uptime(float(host[9])),
+            "containers": [{"name": c.get("Name"), "cpu": c.get("CPUPerc"), "memory": c.get("MemUsage")}
+                           for c in containers]}
