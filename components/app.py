@@ -10,7 +10,8 @@ import pulumi_command as command
 from components.bundle import make_bundle
 from components.config import AppConfig, ProxyConfig
 from components.docker_host import hook
-from components.render import app_compose, dashboard_password_hash, data_compose, release_conf, site_file
+from components.render import (app_commands, app_compose, dashboard_password_hash, data_compose, release_conf,
+                               site_file)
 
 
 @dataclass
@@ -35,7 +36,8 @@ class App(pulumi.ComponentResource):
             host, secrets, password = values
             dashboard = dashboard_password_hash(password, app.name) if password else None
             return make_bundle({
-                "release.conf": release_conf(app, host),
+                **app_commands(app),
+                "release.conf": release_conf(app, host, tls_internal=args.proxy.tls == "internal"),
                 "app.compose.yaml": app_compose(app, secrets or {}),
                 "data.compose.yaml": data_compose(app),
                 "site.caddy": site_file(host, args.proxy, dashboard),

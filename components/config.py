@@ -107,6 +107,22 @@ class AppConfig:
     postgres: bool = True
     redis: bool = True
     build: Optional[str] = None  # build context for `invoke build`, relative to the project
+    clock_command: Optional[str] = None  # one more service of the same image (a scheduler), like a worker
+    init_command: Optional[str] = None  # runs once per app lifetime, before web takes traffic
+    init_run: int = 1  # raise it to run the init command once more
+    post_deploy: Optional["PostDeployConfig"] = None
+
+
+@dataclass(frozen=True)
+class PostDeployConfig:
+    """After a deploy: an HTTP request through the app's public URL, or a command in the web container."""
+
+    when: str = "first"  # first (only after the first deploy) | always
+    method: str = "POST"
+    path: Optional[str] = None
+    expect_status: int = 200
+    retries: int = 5
+    command: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -266,7 +282,9 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEALTH_PATH_RE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 APP_KEYS = {"image", "port", "command", "workers", "workerCommand", "env", "host", "healthPath",
-            "healthTimeoutSeconds", "postgres", "redis", "build"}
+            "healthTimeoutSeconds", "postgres", "redis", "build", "clockCommand", "initCommand", "initRun",
+            "postDeploy"}
+POST_DEPLOY_KEYS = {"when", "method", "path", "expectStatus", "retries", "command"}
 RESERVED_ENV = {"DATABASE_URL", "REDIS_URL", "LABSTACK_APP", "LABSTACK_DATA_DIR", "PORT"}
 
 
@@ -426,11 +444,42 @@ def _app(r: _Reader, key: str, name: str, spec: dict, secrets: dict) -> AppConfi
         if not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
             sub.fail(flag, value, "expected true or false")
         flags[flag] = value if isinstance(value, bool) else str(value).lower() == "true"
+    init_run = sub.integer("initRun", 1, 1, 1_000_000)
+    post_deploy = _post_deploy(sub, spec.get("postDeploy"))
     r.problems.extend(f"{key}.{problem}" for problem in sub.problems)
     return AppConfig(name=name, image=image or "", port=port, command=sub.string("command"), workers=workers,
                      worker_command=worker_command, env={str(k): str(v) for k, v in env.items()}, host=host,
                      health_path=health_path, health_timeout_seconds=timeout, postgres=flags["postgres"],
-                     redis=flags["redis"], build=sub.string("build"))
+                     redis=flags["redis"], build=sub.string("build"), clock_command=sub.string("clockCommand"),
+                     init_command=sub.string("initCommand"), init_run=init_run, post_deploy=post_deploy)
+
+
+def _post_deploy(sub: _Reader, spec: Any) -> Optional[PostDeployConfig]:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        sub.fail("postDeploy", spec, "expected {path: /launch, method: POST, expectStatus: 200} or {command: ...}")
+        return None
+    for unknown in sorted(set(spec) - POST_DEPLOY_KEYS):
+        sub.fail(f"postDeploy.{unknown}", spec[unknown], f"unknown setting; known: {', '.join(sorted(POST_DEPLOY_KEYS))}")
+    hook = _Reader(spec)
+    when = hook.string("when", "first") or "first"
+    if when not in ("first", "always"):
+        hook.fail("when", when, "must be `first` (after the first deploy only) or `always` (after every deploy)")
+    path, command = hook.string("path"), hook.string("command")
+    if bool(path) == bool(command):
+        hook.problems.append("needs exactly one of `path` (an HTTP request through the app's URL) or `command` "
+                             "(run in the web container)")
+    if path and not HEALTH_PATH_RE.match(path):
+        hook.fail("path", path, "expected a URL path such as /launch")
+    method = (hook.string("method", "POST") or "POST").upper()
+    if method not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
+        hook.fail("method", method, "expected GET, POST, PUT, PATCH, DELETE or HEAD")
+    expect = hook.integer("expectStatus", 200, 100, 599)
+    retries = hook.integer("retries", 5, 0, 20)
+    sub.problems.extend(f"postDeploy.{problem}" for problem in hook.problems)
+    return PostDeployConfig(when=when, method=method, path=path, expect_status=expect, retries=retries,
+                            command=command)
 
 
 def _proxy(r: _Reader) -> ProxyConfig:

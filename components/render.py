@@ -68,6 +68,12 @@ def app_environment(app: AppConfig, secrets: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def app_commands(app: AppConfig) -> dict[str, str]:
+    """Commands the deploy hook runs in containers of the app image; files, so any shell text survives."""
+    return {"init.cmd": app.init_command or "",
+            "post-deploy.cmd": (app.post_deploy.command if app.post_deploy else None) or ""}
+
+
 def app_compose(app: AppConfig, secrets: dict[str, str]) -> str:
     environment = app_environment(app, secrets)
     common = {
@@ -83,6 +89,8 @@ def app_compose(app: AppConfig, secrets: dict[str, str]) -> str:
     if app.workers:
         services["worker"] = dict(common, command=["sh", "-c", _escape(app.worker_command or "")],
                                   networks=["app"], scale=app.workers)
+    if app.clock_command:
+        services["clock"] = dict(common, command=["sh", "-c", _escape(app.clock_command)], networks=["app"])
     return yaml.safe_dump({
         "services": services,
         "networks": {"app": {"name": f"labstack-{app.name}", "external": True},
@@ -113,7 +121,7 @@ def data_compose(app: AppConfig) -> str:
                           sort_keys=False, width=1000)
 
 
-def release_conf(app: AppConfig, host: str) -> str:
+def release_conf(app: AppConfig, host: str, tls_internal: bool) -> str:
     hooks_version = hashlib.sha256(b"".join((HOOKS_DIR / name).read_bytes()
                                             for name in ("lib.sh", "deploy-app.sh"))).hexdigest()[:12]
     values = {
@@ -121,5 +129,11 @@ def release_conf(app: AppConfig, host: str) -> str:
         "HEALTH_TIMEOUT": app.health_timeout_seconds, "HOST": host, "WORKERS": app.workers,
         "POSTGRES": str(app.postgres).lower(), "REDIS": str(app.redis).lower(),
         "HOOKS_VERSION": hooks_version,  # a fixed deploy hook redeploys (blue/green, so safely)
+        "TLS_INTERNAL": str(tls_internal).lower(),
+        "INIT_RUN": app.init_run,
     }
+    hook = app.post_deploy
+    if hook:
+        values.update(POST_DEPLOY_WHEN=hook.when, POST_DEPLOY_METHOD=hook.method, POST_DEPLOY_PATH=hook.path or "",
+                      POST_DEPLOY_STATUS=hook.expect_status, POST_DEPLOY_RETRIES=hook.retries)
     return "".join(f"{key}={value}\n" for key, value in values.items())

@@ -143,3 +143,19 @@ def test_bundles_are_deterministic(pem):
     first, second = deploy(pem), deploy(pem)
     assert commands(first)["paris-batch2-elif-deploy"].inputs["stdin"] == \
         commands(second)["paris-batch2-elif-deploy"].inputs["stdin"]
+
+
+def test_init_post_deploy_and_clock_reach_the_server(pem):
+    apps = {"elif": {"image": IMAGE, "host": "@", "initCommand": "python init_db.py && echo 'done $x'",
+                     "initRun": 3, "clockCommand": "python clock.py",
+                     "postDeploy": {"path": "/launch", "expectStatus": 201, "retries": 2, "when": "always"}}}
+    files = bundle_of(deploy(pem, apps=apps, tls="internal"))
+    assert files["init.cmd"] == "python init_db.py && echo 'done $x'"  # verbatim: a file, not a command line
+    assert files["post-deploy.cmd"] == ""
+    conf = dict(line.split("=", 1) for line in files["release.conf"].splitlines())
+    assert (conf["INIT_RUN"], conf["POST_DEPLOY_WHEN"], conf["POST_DEPLOY_METHOD"], conf["POST_DEPLOY_PATH"],
+            conf["POST_DEPLOY_STATUS"], conf["POST_DEPLOY_RETRIES"], conf["TLS_INTERNAL"]) == (
+        "3", "always", "POST", "/launch", "201", "2", "true")
+    services = yaml.safe_load(files["app.compose.yaml"])["services"]
+    assert services["clock"]["command"] == ["sh", "-c", "python clock.py"] and "ports" not in services["clock"]
+    assert "worker" not in services and "proxy" not in services["clock"]["networks"]

@@ -1,0 +1,74 @@
+"""App lifecycle on the test bed: verbatim env, run-once init, post-deploy launch, clock service."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.engine import CommandFailed
+
+pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
+
+TRICKY = "costs $5 ${HOME} $$ \"double\" 'single'  two  spaces\nsecond line\ttab"
+
+
+def db_count(stack, table: str) -> int:
+    query = f"select count(*) from {table}"
+    out = stack.host.run("sudo docker exec $(sudo docker ps -q --filter label=com.docker.compose.project=elif-data "
+                         f"--filter label=com.docker.compose.service=postgres) psql -U elif -d elif -tAc '{query}'")
+    return int(out.stdout.strip())
+
+
+def launched_app(image: str, **settings) -> dict:
+    return {"elif": {"image": image, "host": "@", "workers": 1, "workerCommand": "python worker.py",
+                     "clockCommand": "while true; do sleep 3600; done",
+                     "initCommand": "python init_db.py",
+                     "postDeploy": {"method": "POST", "path": "/launch", "expectStatus": 200, "when": "first"},
+                     "env": {"EXAMPLE_DEBUG_ENV": "1", "mode": TRICKY}, **settings}}
+
+
+def test_init_once_launch_through_public_name_and_env_verbatim(make_stack, example_images):
+    stack = make_stack(launched_app(example_images.v1))
+    runs = stack.up()
+    # The launch endpoint needs the tables init made, so its success proves the order: init, web, launch.
+    assert "post-deploy POST /launch answered 200" in runs[-1].result.stderr
+    assert db_count(stack, "init_runs") == 1
+    status, body = stack.status_and_body("/launches")
+    assert status == 200 and json.loads(body)["launches"] == 1
+    url = stack.host.run("sudo docker exec $(sudo docker ps -q --filter label=com.docker.compose.project=elif-data "
+                         "--filter label=com.docker.compose.service=postgres) psql -U elif -d elif -tAc "
+                         "'select host from participants'").stdout.strip()
+    assert url == "elif.my-experiments.org"  # the Host header of the public URL, not an internal address
+
+    # Values reach the container verbatim; lower-case names keep their case.
+    assert stack.status_and_body("/env/mode") == (200, TRICKY)
+    assert stack.status_and_body("/env/MODE")[0] == 404
+    # One image, several services: web, a worker and a clock.
+    services = stack.host.run("docker ps --filter label=com.docker.compose.project=elif-blue "
+                              "--format '{{.Label \"com.docker.compose.service\"}}'").stdout.split()
+    assert sorted(services) == ["clock", "web", "worker"]
+
+    # A redeploy and an engine restart neither re-run init nor launch again, and keep the data.
+    stack.config["labstack:apps"] = launched_app(example_images.v2)
+    stack.up()
+    stack.host.restart_docker()
+    stack.wait_serving("/health", seconds=120)
+    assert db_count(stack, "init_runs") == 1
+    assert json.loads(stack.status_and_body("/launches")[1])["launches"] == 1
+
+    # Raising initRun runs it once more, and only once.
+    stack.config["labstack:apps"] = launched_app(example_images.v2, initRun=2)
+    stack.up()
+    assert db_count(stack, "init_runs") == 2
+    assert stack.up() == []
+
+
+def test_failing_post_deploy_fails_the_update_with_the_response(make_stack, example_images):
+    app = launched_app(example_images.v1)
+    app["elif"].pop("initCommand")  # no tables: /launch answers 500
+    app["elif"]["postDeploy"]["retries"] = 1
+    stack = make_stack(app)
+    with pytest.raises(CommandFailed) as failed:
+        stack.up()
+    stderr = failed.value.result.stderr
+    assert "answered 500, expected 200" in stderr and "participants does not exist" in stderr
