@@ -74,7 +74,7 @@ def build(stack: str, app: str, *, repo: Optional[str] = None, force: bool = Fal
     app, _ = stackfile.app_settings(stack, app)
     context = stackfile.build_context(stack, app)
     repository = image_repository(stack, app, repo)
-    client = client or docker_client()
+    client = client or docker_client()  # after the stack checks: their errors say more than Docker's
     with progress(f"build {app}") as report:
         built = images.build(client, context, repository, build_args=parse_build_args(build_args), force=force,
                              base_image=base_image, progress=report)
@@ -85,8 +85,9 @@ def build(stack: str, app: str, *, repo: Optional[str] = None, force: bool = Fal
 def push(stack: str, app: str, *, repo: Optional[str] = None, force: bool = False, build_args=None,
          base_image: str = images.DEFAULT_BASE_IMAGE, client=None) -> str:
     """Build (reusing the image of an unchanged source), push, and pin the digest in the stack file."""
+    app, _ = stackfile.app_settings(stack, app)  # stack and app first: their errors say more than Docker's
+    image_repository(stack, app, repo)
     client = client or docker_client()
-    app, _ = stackfile.app_settings(stack, app)
     built = build(stack, app, repo=repo, force=force, build_args=build_args, base_image=base_image, client=client)
     with progress(f"push {built.reference}") as report:
         pinned = images.push(client, built, progress=report)
@@ -95,7 +96,7 @@ def push(stack: str, app: str, *, repo: Optional[str] = None, force: bool = Fals
     if previous and previous != pinned:
         console.print(f"  (was {previous})", style="dim", markup=False)
     console.print(f"next: [bold]pulumi up -s {stack}[/] deploys exactly this image")
-    out.print(pinned)
+    print(pinned)  # plain: one unwrapped line scripts can read
     return pinned
 
 
@@ -113,13 +114,14 @@ def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget]
         results = export_mod.export_stack(target, stack, apps, only=app, exports_dir=exports_dir, progress=report)
     for result in results:
         sizes = ", ".join(f"{name} {entry['bytes']:,} B" for name, entry in result.manifest["files"].items())
-        out.print(f"{result.path}  ({sizes})")
+        out.print(f"{result.path}  ({sizes})", soft_wrap=True)
     return results
 
 
 # --- lifecycle ----------------------------------------------------------------------------------------------------
 
 def stop_or_start(stack: str, state: str, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
+    stackfile.config(stack)  # an unknown stack is reported before anything else
     console.print(f"setting labstack:desiredState = {state} and running pulumi up for {stack}")
     lifecycle.set_desired_state(stack, state, cli=cli, yes=yes)
 

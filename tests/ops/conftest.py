@@ -80,3 +80,49 @@ def psql(host, app: str, sql: str, database: str | None = None) -> str:
 def target_of(host, stack: str = "paris-batch2") -> SshTarget:
     return SshTarget(host=host.ip, user=host.user, key_path=Path(host.key_path), known_hosts=host.known_hosts_line(),
                      stack=stack)
+
+
+@pytest.fixture
+def auth_registry(tmp_path_factory):
+    """A second real registry (Debian's docker-registry) that demands htpasswd logins: pushes get a real 401."""
+    import shutil
+    import tempfile
+
+    import bcrypt
+
+    from tests.testbed.fixtures import testbed_unavailable
+    from tests.testbed.services import Service, free_port
+
+    if not shutil.which("docker-registry"):
+        testbed_unavailable("no `docker-registry` on this machine")
+
+    class AuthRegistry(Service):
+        def __init__(self):
+            port, debug_port = free_port(), free_port()
+            workdir = Path(tempfile.mkdtemp(prefix="labstack-auth-registry-"))
+            (workdir / "storage").mkdir()
+            hashed = bcrypt.hashpw(b"correct-horse", bcrypt.gensalt(rounds=4)).decode()
+            (workdir / "htpasswd").write_text(f"lab:{hashed}\n")
+            (workdir / "config.yml").write_text(f"""version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {workdir / 'storage'}
+auth:
+  htpasswd:
+    realm: labstack-test
+    path: {workdir / 'htpasswd'}
+http:
+  addr: 127.0.0.1:{port}
+  debug:
+    addr: 127.0.0.1:{debug_port}
+""")
+            self.address = f"127.0.0.1:{port}"
+            # /v2/ answers 401 here by design; the debug listener tells when the process is up.
+            super().__init__("auth-registry", [shutil.which("docker-registry"), "serve", str(workdir / "config.yml")],
+                             port, workdir, f"http://127.0.0.1:{debug_port}/debug/vars")
+
+    service = AuthRegistry()
+    yield service
+    service.stop()

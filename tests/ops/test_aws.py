@@ -95,9 +95,3 @@ def test_instances_are_labstacks_named_by_name_tag_with_long_uptime(aws):
     assert [(r.instance_id, r.name, r.stack, r.key_name, r.hourly) for r in by_key] == [
         (keyed, "by-key", "-", "lab-shared", "$0.0850")]
 
-
-def test_uptime_counts_days():
-    assert inventory.format_uptime(59) == "0h 00m"
-    assert inventory.format_uptime(23 * 3600 + 59 * 60) == "23h 59m"
-    assert inventory.format_uptime(25 * 3600) == "1d 1h 00m"
-    assert inventory.format_uptime(400 * 86400 + 61) == "400d 0h 01m"

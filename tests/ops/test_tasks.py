@@ -1,0 +1,195 @@
+"""The invoke tasks as an operator runs them: exact pulumi commands, stack file edits, one clear line per failure."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from invoke import Program
+
+import ops.pulumi_cli as cli
+import tasks
+from ops import images, inventory, stackfile
+from ops.invoke_support import SharedFlagsExecutor
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def invoke(*argv: str) -> int:
+    """Run tasks.py's collection in this process, as `invoke ARGV` would (same executor as invoke.yaml names)."""
+    try:
+        Program(namespace=tasks.ns, executor_class=SharedFlagsExecutor).run(["invoke", *argv])
+    except SystemExit as done:
+        return done.code or 0
+    return 0
+
+
+@pytest.fixture
+def recording_pulumi(tmp_path, monkeypatch):
+    """A `pulumi` on PATH recording each argv; `stack output` answers FAKE_PULUMI_OUTPUTS."""
+    log = tmp_path / "calls.jsonl"
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text("#!/usr/bin/env python3\nimport json, os, sys\n"
+                    f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                    "if sys.argv[1:3] == ['stack', 'output']:\n"
+                    "    print(os.environ.get('FAKE_PULUMI_OUTPUTS', '{}'))\n"
+                    "sys.exit(int(os.environ.get('FAKE_PULUMI_EXIT', '0')))\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'state'}")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
+    return lambda: [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.mark.parametrize("task, state", [("stop", "stopped"), ("start", "running")])
+def test_stop_and_start_set_the_desired_state_then_update(write_stack, recording_pulumi, task, state):
+    write_stack()
+    assert invoke(task, "-s", "paris-batch2", "--yes") == 0
+    assert recording_pulumi() == [["stack", "select", "--create", "--stack", "paris-batch2"],
+                                  ["config", "set", "labstack:desiredState", state, "--stack", "paris-batch2"],
+                                  ["up", "--stack", "paris-batch2", "--yes"]]
+
+
+def test_storage_grows_and_refuses_to_shrink(write_stack, recording_pulumi, capsys):
+    write_stack()  # storageGb "40"
+    assert invoke("storage", "-s", "paris-batch2", "--gb", "100") == 0
+    assert recording_pulumi()[1:] == [["config", "set", "labstack:storageGb", "100", "--stack", "paris-batch2"],
+                                      ["up", "--stack", "paris-batch2"]]
+    capsys.readouterr()
+    assert invoke("storage", "-s", "paris-batch2", "--gb", "20") == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["labstack: refusing to shrink stack 'paris-batch2' from 40 GB to 20 GB: EBS "
+                                        "volumes can only grow. Keep 40 GB, or export the data and make a new stack "
+                                        "with the smaller disk"]
+    assert len(recording_pulumi()) == 3  # nothing ran for the refused shrink
+    assert invoke("storage", "-s", "paris-batch2", "--gb", "lots") == 1
+    assert "expected a whole number of GB" in capsys.readouterr().err
+
+
+def test_pulumi_failure_is_one_line(write_stack, recording_pulumi, monkeypatch, capsys):
+    write_stack()
+    monkeypatch.setenv("FAKE_PULUMI_EXIT", "2")
+    assert invoke("stop", "-s", "paris-batch2") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "labstack: `pulumi stack select --create --stack paris-batch2` failed (exit 2)"
+    assert not any("Traceback" in line for line in err)
+
+
+@pytest.mark.parametrize("argv", [["stop", "-s", "nope"], ["storage", "-s", "nope", "--gb", "50"],
+                                  ["export", "-s", "nope"], ["apps", "-s", "nope"], ["push", "-s", "nope"],
+                                  ["restart", "-s", "nope"]])
+def test_unknown_stack_is_one_clear_line(stacks_dir, recording_pulumi, capsys, argv):
+    assert invoke(*argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("labstack: unknown stack 'nope': no file")
+    assert recording_pulumi() == []
+
+
+def test_unknown_app_and_missing_outputs(write_stack, recording_pulumi, monkeypatch, capsys):
+    write_stack()
+    assert invoke("export", "-s", "paris-batch2", "--app", "nope") == 1
+    assert capsys.readouterr().err.strip() == \
+        "labstack: unknown app 'nope' in stack 'paris-batch2'; its apps: elif, survey"
+    assert invoke("logs", "-s", "paris-batch2") == 1
+    assert "several apps (elif, survey): choose one with --app" in capsys.readouterr().err
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", "{}")  # a stack that was never brought up
+    assert invoke("stats", "-s", "paris-batch2") == 1
+    assert capsys.readouterr().err.strip() == (
+        "labstack: stack 'paris-batch2' has no server address or host key in its outputs (publicIp, knownHosts): "
+        "run `pulumi up -s paris-batch2` first")
+    assert invoke("restart", "-s", "paris-batch2") == 1
+    assert "has no EC2 instance in its outputs" in capsys.readouterr().err
+
+
+def test_ssh_target_comes_from_outputs_and_config(write_stack, recording_pulumi, monkeypatch):
+    from ops.remote import target_for_stack
+
+    write_stack(pem="/keys/lab_ed25519")
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({
+        "publicIp": "203.0.113.7", "knownHosts": "elif.my-experiments.org,203.0.113.7 ssh-ed25519 AAAAC3Nza"}))
+    target = target_for_stack("paris-batch2")
+    assert recording_pulumi()[-1] == ["stack", "output", "--json", "--stack", "paris-batch2"]
+    argv = target.ssh_argv("true")
+    assert argv[-2:] == ["ubuntu@203.0.113.7", "true"]
+    assert "StrictHostKeyChecking=yes" in argv and argv[argv.index("-i") + 1] == "/keys/lab_ed25519"
+    known = Path(next(a for a in argv if a.startswith("UserKnownHostsFile=")).split("=", 1)[1])
+    assert known.read_text() == "elif.my-experiments.org,203.0.113.7 ssh-ed25519 AAAAC3Nza\n"
+
+
+def test_push_pins_the_digest_keeping_comments_and_order(write_stack):
+    path = write_stack()
+    before = path.read_text()
+    pinned = "127.0.0.1:5000/lab/elif@sha256:" + "c" * 64
+    previous = stackfile.set_app_image("paris-batch2", "elif", pinned)
+    assert previous == "127.0.0.1:5000/lab/elif@sha256:" + "a" * 64
+    after = path.read_text()
+    assert after == before.replace("a" * 64, "c" * 64)  # one value changed; comments, quotes, order kept
+    assert stackfile.apps("paris-batch2")["elif"]["image"] == pinned
+    with pytest.raises(stackfile.StackFileError, match="unknown app 'nope'"):
+        stackfile.set_app_image("paris-batch2", "nope", pinned)
+
+
+def test_repository_comes_from_repo_flag_or_current_image(write_stack):
+    from ops.commands import image_repository
+
+    write_stack(text="config:\n  aws:region: eu-west-3\n  labstack:apps:\n    elif: {build: examples/app}\n")
+    assert image_repository("paris-batch2", "elif", "ghcr.io/lab/elif/") == "ghcr.io/lab/elif"
+    with pytest.raises(images.ImageError, match="no image repository for app 'elif': give one with --repo"):
+        image_repository("paris-batch2", "elif", None)
+    assert images.repository_of("127.0.0.1:5000/lab/elif@sha256:" + "a" * 64) == "127.0.0.1:5000/lab/elif"
+    assert images.repository_of("registry:5000/lab/elif:v2@sha256:" + "a" * 64) == "registry:5000/lab/elif"
+    assert images.repository_of("ghcr.io/lab/elif:src-0123") == "ghcr.io/lab/elif"
+
+
+def test_build_borrows_push_flags_on_one_line(monkeypatch):
+    seen = []
+    monkeypatch.setattr("ops.commands.build", lambda *a, **k: seen.append(("build", a, k)))
+    monkeypatch.setattr("ops.commands.push", lambda *a, **k: seen.append(("push", a, k)))
+    assert invoke("build", "push", "-s", "paris-batch2", "--app", "elif", "--force", "--build-arg", "A=1") == 0
+    assert [(name, args, kwargs["force"], kwargs["build_args"]) for name, args, kwargs in seen] == [
+        ("build", ("paris-batch2", "elif"), True, ["A=1"]), ("push", ("paris-batch2", "elif"), True, ["A=1"])]
+
+
+def test_the_real_invoke_binary_uses_the_shared_flags_executor():
+    """invoke.yaml is what makes the installed `invoke` behave like the in-process runs above."""
+    result = subprocess.run([str(Path(sys.executable).parent / "invoke"), "build", "push", "-s", "no-such-stack",
+                             "--app", "elif"], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("labstack: unknown stack 'no-such-stack'")  # not "build needs -s/--stack"
+
+
+def test_generated_dockerfile_and_its_hash(tmp_path):
+    (tmp_path / "requirements.txt").write_text("flask==2.2.2\n")
+    (tmp_path / "constraints.txt").write_text("werkzeug==2.2.2\n")
+    (tmp_path / "prepare_docker_image.sh").write_text("echo prepared > /prepared\n")
+    (tmp_path / "app.py").write_text("app = None\n")
+    text = images.generated_dockerfile(tmp_path, "python:3.11-slim")
+    assert text.splitlines()[:6] == ["FROM python:3.11-slim", "WORKDIR /app", "ENV PYTHONUNBUFFERED=1",
+                                     "COPY requirements.txt constraints.txt ./",
+                                     "RUN pip install --no-cache-dir -r requirements.txt -c constraints.txt",
+                                     "COPY prepare_docker_image.sh ./"]
+    first = images.source_hash(tmp_path, extra=text.encode())
+    assert first != images.source_hash(tmp_path, extra=images.generated_dockerfile(tmp_path, "python:3.12").encode())
+    (tmp_path / "app.py").write_text("app = 1\n")
+    assert images.source_hash(tmp_path, extra=text.encode()) != first
+    assert not (tmp_path / "Dockerfile").exists() and not (tmp_path / images.GENERATED_DOCKERFILE).exists()
+
+
+def test_login_help_is_registry_specific():
+    ecr = "123456789012.dkr.ecr.eu-west-3.amazonaws.com"
+    assert images.login_help(ecr) == ("Log in to ECR: aws ecr get-login-password --region eu-west-3 | docker login "
+                                      f"--username AWS --password-stdin {ecr}")
+    assert "write:packages" in images.login_help("ghcr.io")
+    assert images.login_help("127.0.0.1:5000") == "Log in first: docker login 127.0.0.1:5000"
+
+
+def test_uptime_counts_days_and_prices_are_labelled():
+    assert inventory.format_uptime(23 * 3600 + 59 * 60) == "23h 59m"
+    assert inventory.format_uptime(25 * 3600) == "1d 1h 00m"
+    assert inventory.format_uptime(400 * 86400 + 61) == "400d 0h 01m"
+    assert inventory.hourly_price("m7i.large") == "$0.1008" and inventory.hourly_price("zz9.huge") == "?"
+    assert "estimate" in inventory.PRICE_NOTE and "on-demand Linux" in inventory.PRICE_NOTE
