@@ -1,7 +1,9 @@
 """labstack: one stack = one experiment server. Reads the typed stack config, composes the components, exports."""
 import pulumi
 
-from components.app import App, AppArgs
+from pathlib import Path
+
+from components.app import App, AppArgs, ExportOnDelete
 from components.config import LOGIN_USER, load_stack_config, raw_config_from_pulumi, resolve_cloud_facts
 from components.dns import Dns, DnsArgs
 from components.docker_host import DockerHost, DockerHostArgs, connection
@@ -53,6 +55,9 @@ else:
     pulumi.export("instanceType", cfg.instance_type)
 
 ssh_host = pulumi.Output.from_input(cfg.dns.host) if cfg.dns.host else address
+known_hosts = pulumi.Output.all(ssh_host, address, host_public_key).apply(
+    lambda v: f"{','.join(dict.fromkeys([v[0], v[1]]))} {v[2]}")
+project_dir = Path(__file__).resolve().parent
 app_urls = {}
 if cfg.apps and cfg.desired_state == "running":
     docker_host = DockerHost(name, DockerHostArgs(connection=login, login_user=login_user, storage_gb=cfg.storage_gb,
@@ -63,7 +68,10 @@ if cfg.apps and cfg.desired_state == "running":
             app=app, connection=login, host=address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
             proxy=cfg.proxy, secrets=pulumi.Output.secret(secrets.get(app.name) or {}),
             dashboard_password=pulumi.Output.secret(raw.get("labstack:dashboardPassword")),
-            depends_on=docker_host.ready))
+            depends_on=docker_host.ready,
+            export=ExportOnDelete(stack=cfg.stack, host=address, user=login_user, key_file=str(cfg.key_pair.pem_path),
+                                  known_hosts=known_hosts, exports_dir=str(project_dir / cfg.exports_dir),
+                                  project_dir=str(project_dir), discard_data=cfg.discard_data_on_destroy)))
         app_urls[app.name] = deployed.url
 
 key_file = str(cfg.key_pair.pem_path) if cfg.key_pair.pem_path else f"~/.ssh/{cfg.key_pair.existing_name}.pem"
@@ -72,6 +80,5 @@ pulumi.export("dnsHost", cfg.dns.host or address)
 pulumi.export("url", ssh_host.apply(lambda host: f"https://{host}"))
 pulumi.export("sshCommand", ssh_host.apply(lambda host: f"ssh -i {key_file} {login_user}@{host}"))
 # For ~/.ssh/known_hosts: operators verify the server exactly as labstack's own connections do.
-pulumi.export("knownHosts", pulumi.Output.all(ssh_host, address, host_public_key).apply(
-    lambda v: f"{','.join(dict.fromkeys([v[0], v[1]]))} {v[2]}"))
+pulumi.export("knownHosts", known_hosts)
 pulumi.export("appUrls", app_urls)

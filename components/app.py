@@ -15,6 +15,20 @@ from components.render import (app_commands, app_compose, dashboard_password_has
 
 
 @dataclass
+class ExportOnDelete:
+    """Where the operator's machine finds the server when it must export the app before a delete."""
+
+    stack: str
+    host: pulumi.Input[str]
+    user: str
+    key_file: str
+    known_hosts: pulumi.Input[str]
+    exports_dir: str
+    project_dir: str
+    discard_data: bool = False
+
+
+@dataclass
 class AppArgs:
     app: AppConfig
     connection: command.remote.ConnectionArgs
@@ -23,6 +37,7 @@ class AppArgs:
     secrets: pulumi.Input[dict] = field(default_factory=dict)
     dashboard_password: pulumi.Input[Optional[str]] = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    export: Optional[ExportOnDelete] = None
 
 
 class App(pulumi.ComponentResource):
@@ -48,10 +63,32 @@ class App(pulumi.ComponentResource):
         # the old resource's delete (remove-app.sh) after the new one's create.
         payload = pulumi.Output.secret(
             pulumi.Output.all(args.host, args.secrets, args.dashboard_password).apply(bundle))
-        command.remote.Command(
+        deployed = command.remote.Command(
             f"{name}-deploy", connection=args.connection, stdin=payload,
             create=hook("deploy-app.sh", app.name), delete=hook("remove-app.sh", app.name),
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on))
+        if args.export:
+            self._export_before_delete(name, app, args.export, deployed)
         self.url = pulumi.Output.from_input(args.host).apply(lambda host: f"https://{host}")
         self.register_outputs({"url": self.url})
+
+    def _export_before_delete(self, name: str, app: AppConfig, export: ExportOnDelete,
+                              deployed: command.remote.Command) -> None:
+        """A local command whose only job is its delete: it depends on the deploy, so Pulumi deletes it first, and
+        its delete exports the app's database and data directory to this machine. If the export fails, the
+        delete fails and Pulumi stops before remove-app.sh runs. Its inputs are what the delete will use, taken
+        from the state, so `labstack:discardDataOnDestroy` must be applied (`pulumi up`) before a destroy."""
+        command.local.Command(
+            f"{name}-export-on-delete",
+            delete="venv/bin/python -m ops.destroy_export",
+            dir=export.project_dir,
+            environment={
+                "LABSTACK_STACK": export.stack, "LABSTACK_APP": app.name, "LABSTACK_HOST": export.host,
+                "LABSTACK_USER": export.user, "LABSTACK_KEY_FILE": export.key_file,
+                "LABSTACK_KNOWN_HOSTS": export.known_hosts, "LABSTACK_POSTGRES": str(app.postgres).lower(),
+                "LABSTACK_EXPORTS_DIR": export.exports_dir,
+                "LABSTACK_DISCARD_DATA": str(export.discard_data).lower(),
+            },
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[deployed]))

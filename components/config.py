@@ -162,6 +162,8 @@ class StackConfig:
     apps: tuple[AppConfig, ...] = ()
     proxy: ProxyConfig = ProxyConfig()
     existing_server: Optional[ExistingServerConfig] = None
+    discard_data_on_destroy: bool = False  # only an explicit `true` lets a delete skip the export
+    exports_dir: str = "exports"
 
     def app_host(self, app: AppConfig, address: str) -> str:
         """The public name an app is served under; `address` is the server's IP when there is no DNS host."""
@@ -273,6 +275,7 @@ KNOWN_KEYS = {
     "labstack:dnsHost", "labstack:dnsZoneId", "labstack:tags", "labstack:creator",
     "labstack:apps", "labstack:appSecrets", "labstack:tls", "labstack:acmeEmail", "labstack:dashboardUser",
     "labstack:dashboardPassword", "labstack:dashboardPath", "labstack:existingServer",
+    "labstack:discardDataOnDestroy", "labstack:exportsDir",
 }
 APP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 # registry[:port]/path[:tag]@sha256:<64 hex>, as `docker pull` accepts it
@@ -365,6 +368,11 @@ def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labsta
         r.problems.append(f"labstack:serverPem is not set: labstack deploys apps over SSH and needs the private key "
                           f"of key pair {key_pair.existing_name!r}: `pulumi config set labstack:serverPem <path>`")
     proxy = _proxy(r)
+    discard = r.get("labstack:discardDataOnDestroy")
+    if discard is not None and str(discard).lower() not in ("true", "false"):
+        r.fail("labstack:discardDataOnDestroy", discard, "expected true or false (true deletes apps without "
+                                                       "exporting their data first)")
+    exports_dir = r.string("labstack:exportsDir", "exports") or "exports"
 
     if r.problems:
         raise ConfigError(r.problems)
@@ -373,6 +381,7 @@ def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labsta
         storage_gb=storage_gb, desired_state=desired_state or "running", ami=ami, key_pair=key_pair,
         firewall=firewall, network=network, dns=dns, creator=creator, user_tags=user_tags,
         apps=apps, proxy=proxy, existing_server=existing_server,
+        discard_data_on_destroy=str(discard).lower() == "true", exports_dir=exports_dir,
     )
 
 

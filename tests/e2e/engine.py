@@ -1,7 +1,7 @@
 """Plays the Pulumi engine's part for the remote commands the program declares, over real SSH.
 
-The program is evaluated under mocks (ops.offline.evaluate); this module takes the `command:remote:Command`
-resources it declared, in declaration order (which respects dependencies: a resource registers only once its
+The program is evaluated under mocks (ops.offline.evaluate); this module takes the `command:remote:Command` and
+`command:local:Command` resources it declared, in declaration order (which respects dependencies: a resource registers only once its
 inputs and depends_on are resolved), and does what the engine and pulumi-command would do with them:
 
   * a new resource runs `create`;
@@ -11,7 +11,8 @@ inputs and depends_on are resolved), and does what the engine and pulumi-command
   * a resource that disappeared runs its `delete`, in reverse order.
 
 Commands run over OpenSSH with the connection's private key and with the connection's `hostKey` as the only
-known host key (StrictHostKeyChecking=yes), exactly as the provider pins it. Nothing here knows the hooks.
+known host key (StrictHostKeyChecking=yes), exactly as the provider pins it; local commands run with `sh -c` in
+their `dir` with their `environment`, as the provider runs them. Nothing here knows the hooks.
 """
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ops.offline import Declared, Evaluation
+from ops.offline import Evaluation
 
 REMOTE_COMMAND = "command:remote:Command"
+LOCAL_COMMAND = "command:local:Command"
 
 
 class CommandFailed(RuntimeError):
@@ -55,7 +57,7 @@ class RemoteEngine:
     def apply(self, evaluation: Evaluation) -> list[Run]:
         """One `pulumi up`: returns the runs it made; raises CommandFailed at the first failing command."""
         start = len(self.runs)
-        commands = [r for r in evaluation.resources if r.type == REMOTE_COMMAND]
+        commands = [r for r in evaluation.resources if r.type in (REMOTE_COMMAND, LOCAL_COMMAND)]
         wanted = {r.name for r in commands}
         for resource in commands:
             old = self.state.get(resource.name)
@@ -89,8 +91,13 @@ class RemoteEngine:
         if not script:
             return  # e.g. no delete command: the engine just forgets the resource
         # The provider sends stdin with create/update only.
-        result = ssh(inputs["connection"], script, inputs.get("stdin") if phase != "delete" else None,
-                     self.timeout)
+        stdin = inputs.get("stdin") if phase != "delete" else None
+        if "connection" in inputs:
+            result = ssh(inputs["connection"], script, stdin, self.timeout)
+        else:
+            result = subprocess.run(["sh", "-c", script], input=stdin or "", capture_output=True, text=True,
+                                    cwd=inputs.get("dir"), env={**os.environ, **(inputs.get("environment") or {})},
+                                    timeout=self.timeout)
         self.runs.append(Run(name, phase, result))
         if result.returncode != 0:
             raise CommandFailed(name, phase, result)
@@ -117,5 +124,3 @@ def ssh(connection: dict, script: str, stdin: Optional[str], timeout: float) -> 
                               timeout=timeout)
 
 
-def remote_commands(evaluation: Evaluation) -> list[Declared]:
-    return [r for r in evaluation.resources if r.type == REMOTE_COMMAND]

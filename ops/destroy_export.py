@@ -1,0 +1,47 @@
+"""Export an app's data before Pulumi deletes it: run by a `command:local:Command`'s delete (components/app.py).
+
+Pulumi deletes the export resource before the app itself (it depends on the app's deploy), so when an app is
+removed from the stack, or the whole stack is destroyed, this runs first on the operator's machine. A failed export
+exits non-zero, which stops the delete or destroy: the app keeps running and nothing is lost. Everything it needs
+arrives in the environment, because the Pulumi CLI is busy with the destroy and cannot be asked for outputs.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ops.export import ExportError, export_app
+from ops.remote import RemoteError, SshTarget
+
+ENVIRONMENT = ("LABSTACK_STACK", "LABSTACK_APP", "LABSTACK_HOST", "LABSTACK_USER", "LABSTACK_KEY_FILE",
+               "LABSTACK_KNOWN_HOSTS", "LABSTACK_POSTGRES", "LABSTACK_EXPORTS_DIR")
+
+
+def main() -> int:
+    missing = [name for name in ENVIRONMENT if not os.environ.get(name)]
+    if missing:
+        print(f"labstack: cannot export before the delete: {', '.join(missing)} not set", file=sys.stderr)
+        return 2
+    env = os.environ
+    if env.get("LABSTACK_DISCARD_DATA") == "true":
+        print(f"labstack: {env['LABSTACK_APP']}: not exported (labstack:discardDataOnDestroy is true)", file=sys.stderr)
+        return 0
+    target = SshTarget(host=env["LABSTACK_HOST"], user=env["LABSTACK_USER"], key_path=Path(env["LABSTACK_KEY_FILE"]),
+                       known_hosts=env["LABSTACK_KNOWN_HOSTS"], port=int(env.get("LABSTACK_PORT", "22")),
+                       stack=env["LABSTACK_STACK"])
+    try:
+        result = export_app(target, env["LABSTACK_STACK"], env["LABSTACK_APP"],
+                            postgres=env["LABSTACK_POSTGRES"] == "true", exports_dir=Path(env["LABSTACK_EXPORTS_DIR"]),
+                            progress=lambda line: print(f"labstack: {line}", file=sys.stderr))
+    except (ExportError, RemoteError) as error:
+        print(f"labstack: {env['LABSTACK_APP']}: the export before the delete failed, so nothing is deleted: {error}\n"
+              "Fix the cause and run the delete again, or set labstack:discardDataOnDestroy to true (then "
+              "`pulumi up`) to delete without an export.", file=sys.stderr)
+        return 1
+    print(f"labstack: {env['LABSTACK_APP']}: exported to {result.path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
