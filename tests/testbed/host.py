@@ -418,7 +418,12 @@ class TestbedHost:
         self._save()
         # ---- network: netns + veth into the bridge
         sh(["ip", "netns", "add", self.netns])
-        sh(["ip", "link", "add", st["veth"], "type", "veth", "peer", "name", "eth0", "netns", self.netns])
+        # eth0's MAC is derived from the IP: host IPs are reused quickly, and a neighbour (ARP) entry for the
+        # previous owner's MAC would otherwise black-hole the new host for up to ~30 s
+        mac = "02:6c:73:74:%02x:%02x" % (BRIDGE_NET.prefixlen, HOST_IP_BASE + self.index)
+        sh(["ip", "neigh", "del", self.ip, "dev", BRIDGE], check=False)
+        sh(["ip", "link", "add", st["veth"], "type", "veth", "peer", "name", "eth0", "address", mac,
+            "netns", self.netns])
         sh(["ip", "link", "set", st["veth"], "master", BRIDGE, "up"])
         nsx = ["ip", "-n", self.netns]
         sh(nsx + ["addr", "add", f"{self.ip}/{BRIDGE_NET.prefixlen}", "dev", "eth0"])
@@ -434,7 +439,7 @@ class TestbedHost:
         self._add_proc(holder.pid, "holder")
         my_mnt = _ns_inode("/proc/self/ns/mnt")
         wait_for(lambda: _ns_inode(f"/proc/{holder.pid}/ns/mnt") not in (None, my_mnt),
-                 "the host's mount namespace", 10)
+                 "the host's mount namespace", 20)
         st["mntns_ino"] = _ns_inode(f"/proc/{holder.pid}/ns/mnt")
         self._save()
         self._holder = holder.pid
@@ -454,7 +459,7 @@ class TestbedHost:
         # ---- sshd
         self._write_sshd_config()
         self._start_logged("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(self.data_dir / "ssh/sshd_config")])
-        wait_for(lambda: _tcp_open(self.ip, 22), f"sshd on {self.ip}:22", 15,
+        wait_for(lambda: _tcp_open(self.ip, 22), f"sshd on {self.ip}:22", 30,
                  log=self.data_dir / "logs/sshd.log")
         # ---- dockerd
         if seed:
@@ -522,7 +527,7 @@ LogLevel VERBOSE
             argv += ["--default-address-pool", p]
         self.docker_sock.unlink(missing_ok=True)
         self._start_logged("dockerd", argv)
-        wait_for(lambda: _docker_ping(self.docker_sock), f"dockerd of {self.name}", 60,
+        wait_for(lambda: _docker_ping(self.docker_sock), f"dockerd of {self.name}", 90,
                  log=self.data_dir / "logs/dockerd.log")
 
     def stop_docker(self) -> None:

@@ -61,6 +61,14 @@ def test_ssh_login_as_ubuntu_with_pinned_host_key(testbed_host):
     assert lines[6] == h.hostname == "ip-" + h.ip.replace(".", "-")
 
 
+def test_sftp_upload_as_ubuntu(testbed_host, tmp_path):
+    # pulumi-command's CopyToRemote uses SFTP
+    f = tmp_path / "payload.txt"
+    f.write_text("uploaded\n")
+    testbed_host.put(f, "/tmp/payload.txt")
+    assert testbed_host.run("cat /tmp/payload.txt; stat -c %U /tmp/payload.txt").stdout.split() == ["uploaded", "ubuntu"]
+
+
 def test_wrong_pinned_host_key_is_refused(testbed_host, tmp_path):
     h = testbed_host
     _, other_pub = gen_ed25519()
