@@ -103,7 +103,7 @@ def push(stack: str, app: str, *, repo: Optional[str] = None, force: bool = Fals
 # --- export -------------------------------------------------------------------------------------------------------
 
 def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget] = None,
-           exports_dir: Path = export_mod.EXPORTS_DIR) -> list[export_mod.ExportResult]:
+           exports_dir: Optional[Path] = None) -> list[export_mod.ExportResult]:
     apps = stackfile.apps(stack)
     if not apps:
         raise stackfile.StackFileError(f"stack {stack!r} has no apps to export")
@@ -111,7 +111,8 @@ def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget]
         stackfile.app_settings(stack, app)  # unknown app: one clear message
     target = target or target_for_stack(stack)
     with target, progress(f"export {stack}") as report:
-        results = export_mod.export_stack(target, stack, apps, only=app, exports_dir=exports_dir, progress=report)
+        results = export_mod.export_stack(target, stack, apps, only=app, progress=report,
+                                          exports_dir=exports_dir or export_mod.EXPORTS_DIR)
     for result in results:
         sizes = ", ".join(f"{name} {entry['bytes']:,} B" for name, entry in result.manifest["files"].items())
         out.print(f"{result.path}  ({sizes})", soft_wrap=True)

@@ -27,24 +27,6 @@ def invoke(*argv: str) -> int:
     return 0
 
 
-@pytest.fixture
-def recording_pulumi(tmp_path, monkeypatch):
-    """A `pulumi` on PATH recording each argv; `stack output` answers FAKE_PULUMI_OUTPUTS."""
-    log = tmp_path / "calls.jsonl"
-    fake = tmp_path / "bin" / "pulumi"
-    fake.parent.mkdir()
-    fake.write_text("#!/usr/bin/env python3\nimport json, os, sys\n"
-                    f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
-                    "if sys.argv[1:3] == ['stack', 'output']:\n"
-                    "    print(os.environ.get('FAKE_PULUMI_OUTPUTS', '{}'))\n"
-                    "sys.exit(int(os.environ.get('FAKE_PULUMI_EXIT', '0')))\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
-    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'state'}")
-    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
-    return lambda: [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-
 @pytest.mark.parametrize("task, state", [("stop", "stopped"), ("start", "running")])
 def test_stop_and_start_set_the_desired_state_then_update(write_stack, recording_pulumi, task, state):
     write_stack()

@@ -1,0 +1,62 @@
+"""apps / logs / stats / export as tasks, on a server deployed for real by the program's own remote commands."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import DNS_HOST
+from tests.ops.test_tasks import invoke
+
+pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
+
+
+def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, recording_pulumi, monkeypatch, capsys,
+                                   tmp_path):
+    import ops.export
+    from ops import commands
+
+    stack = make_stack({"elif": {"image": example_images.v1, "workers": 1, "workerCommand": "python worker.py"}})
+    evaluation = stack.evaluate()
+    stack.engine.apply(evaluation)
+    site = f"elif.{DNS_HOST}"  # an app without `host` is served at <app>.<dns host>
+    stack.wait_serving("/health", host=site)
+    for _ in range(3):
+        status, body = stack.status_and_body("/visits", method="POST", host=site)
+        assert status == 200, body
+    # What `pulumi stack output --json` would answer after this `pulumi up`.
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps(evaluation.outputs))
+    write_stack(text=f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {stack.host.key_path}\n"
+                     f"  labstack:apps:\n    elif:\n      image: {example_images.v1}\n")
+    monkeypatch.setattr(ops.export, "EXPORTS_DIR", tmp_path / "exports")
+    capsys.readouterr()
+
+    assert invoke("apps", "-s", "paris-batch2") == 0  # the task as typed; the rows it shows, asserted below
+    assert "elif" in capsys.readouterr().out
+    [row] = commands.apps("paris-batch2")
+    assert (row["app"], row["color"], row["image"]) == ("elif", "blue", example_images.v1)
+    assert {(c["service"], c["state"]) for c in row["containers"]} == {
+        ("web", "running"), ("worker", "running"), ("postgres", "running"), ("redis", "running")}
+    capsys.readouterr()
+
+    assert invoke("stats", "-s", "paris-batch2") == 0
+    assert capsys.readouterr().out.startswith("load ")
+    data = commands.stats("paris-batch2")
+    names = {c["name"] for c in data["containers"]}
+    assert {"elif-blue-web-1", "elif-data-postgres-1"} <= names
+    assert 0 < data["disk_mb"]["used"] < data["disk_mb"]["total"]
+
+    capfd_note = invoke("logs", "-s", "paris-batch2", "--service", "postgres", "--tail", "20")
+    assert capfd_note == 0
+
+    assert invoke("export", "-s", "paris-batch2") == 0
+    exports = sorted((tmp_path / "exports" / "paris-batch2" / "elif").iterdir())
+    assert len(exports) == 1 and not exports[0].name.endswith((".partial", ".failed"))
+    manifest = json.loads((exports[0] / "manifest.json").read_text())
+    assert manifest["image"] == example_images.v1
+    assert manifest["database"]["tables"]["public.visits"] == 3
+    assert set(manifest["files"]) == {"db.dump", "data.tar.gz"}
+
+    assert invoke("logs", "-s", "paris-batch2", "--app", "elif", "--service", "nope") == 1
+    assert capsys.readouterr().err.strip().endswith("no running 'nope' container for app 'elif' on "
+                                                    f"{stack.host.ip} (project elif-blue)")
