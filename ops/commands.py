@@ -21,7 +21,11 @@ from ops.pulumi_cli import PulumiCli, PulumiError
 from ops.remote import RemoteError, SshTarget, stack_outputs, target_for_stack
 
 console = Console(stderr=True, highlight=False)  # progress and notes on stderr; tables and results on stdout
-out = Console(highlight=False)
+
+
+def _out() -> Console:
+    """Results on stdout; piped or captured, tables keep their columns instead of folding to 80 characters."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 220)
 
 
 @contextlib.contextmanager
@@ -115,7 +119,7 @@ def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget]
                                           exports_dir=exports_dir or export_mod.EXPORTS_DIR)
     for result in results:
         sizes = ", ".join(f"{name} {entry['bytes']:,} B" for name, entry in result.manifest["files"].items())
-        out.print(f"{result.path}  ({sizes})", soft_wrap=True)
+        _out().print(f"{result.path}  ({sizes})", soft_wrap=True)
     return results
 
 
@@ -165,7 +169,7 @@ def list_regions(client_for=lifecycle.ec2_client) -> list[str]:
     table = Table("region")
     for name in names:
         table.add_row(name)
-    out.print(table)
+    _out().print(table)
     return names
 
 
@@ -175,7 +179,7 @@ def list_types(region: str, client_for=lifecycle.ec2_client) -> list[dict]:
                   caption=inventory.PRICE_NOTE)
     for row in rows:
         table.add_row(row["type"], str(row["vcpus"]), f"{row['memory_gib']:g}", row["arch"], row["hourly"])
-    out.print(table)
+    _out().print(table)
     return rows
 
 
@@ -190,7 +194,7 @@ def list_instances(region: Optional[str] = None, states=None, key_name: Optional
     for r in rows:
         table.add_row(r.name, r.stack, r.state, r.instance_type, r.region, r.public_ip, r.uptime, r.hourly,
                       r.instance_id)
-    out.print(table if rows else "no labstack instances" + (f" with key pair {key_name}" if key_name else ""))
+    _out().print(table if rows else "no labstack instances" + (f" with key pair {key_name}" if key_name else ""))
     return rows
 
 
@@ -203,7 +207,7 @@ def apps(stack: str, *, target: Optional[SshTarget] = None) -> list[dict]:
     for row in rows:
         containers = ", ".join(f"{c['service']}: {c['status']}" for c in row["containers"]) or "-"
         table.add_row(row["app"], row["color"], row["release"], row["deployed"], row["image"], containers)
-    out.print(table)
+    _out().print(table)
     return rows
 
 
@@ -222,12 +226,12 @@ def stats(stack: str, *, target: Optional[SshTarget] = None) -> dict:
     target = target or target_for_stack(stack)
     with target:
         data = inventory.stats(target)
-    out.print(f"load {' '.join(data['load'])}   memory {data['memory_mb']['used']}/{data['memory_mb']['total']} MB   "
+    _out().print(f"load {' '.join(data['load'])}   memory {data['memory_mb']['used']}/{data['memory_mb']['total']} MB   "
               f"disk / {data['disk_mb']['used']}/{data['disk_mb']['total']} MB   up {data['uptime']}")
     table = Table("container", "CPU", "memory")
     for c in data["containers"]:
         table.add_row(c["name"], c["cpu"], c["memory"])
-    out.print(table)
+    _out().print(table)
     return data
 
 

@@ -95,3 +95,33 @@ def test_instances_are_labstacks_named_by_name_tag_with_long_uptime(aws):
     assert [(r.instance_id, r.name, r.stack, r.key_name, r.hourly) for r in by_key] == [
         (keyed, "by-key", "-", "lab-shared", "$0.0850")]
 
+
+
+def test_list_tasks_through_invoke(aws, capsys):
+    from tests.ops.test_tasks import invoke
+
+    launch(aws("eu-west-3"), "paris-batch2", name="paris-batch2")
+    assert invoke("list.instances", "--region", "eu-west-3", "--running") == 0
+    out = capsys.readouterr().out
+    assert "paris-batch2" in out and "running" in out and "$0.1008" in out and "estimate" in out
+    assert invoke("list.instances", "--region", "eu-west-3", "--stopped") == 0
+    assert "no labstack instances" in capsys.readouterr().out
+    assert invoke("list.types", "--region", "eu-west-3") == 0
+    assert "m7i.large" in capsys.readouterr().out
+
+
+def test_restart_task_reads_the_instance_from_the_stack_outputs(aws, write_stack, recording_pulumi, monkeypatch):
+    import json
+
+    from ops import commands
+
+    write_stack()
+    instance = launch(aws("eu-west-3"), "paris-batch2", name="paris-batch2")
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({"instanceId": instance, "region": "eu-west-3"}))
+    calls = []
+    seconds = commands.restart("paris-batch2", timeout=60, wait_ssh=lambda left: calls.append(left) or True)
+    assert calls and seconds < 60
+    assert recording_pulumi() == [["stack", "output", "--json", "--stack", "paris-batch2"]]
+    aws("eu-west-3").stop_instances(InstanceIds=[instance])
+    with pytest.raises(lifecycle.LifecycleError, match="no running instance"):
+        commands.restart("paris-batch2", timeout=60, wait_ssh=lambda left: True)
