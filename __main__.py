@@ -1,7 +1,7 @@
 """labstack: one stack = one experiment server. Reads the typed stack config, composes the components, exports."""
-import pulumi
-
 from pathlib import Path
+
+import pulumi
 
 from components.app import App, AppArgs, ExportOnDelete
 from components.config import LOGIN_USER, load_stack_config, raw_config_from_pulumi, resolve_cloud_facts
@@ -24,6 +24,7 @@ if cfg.existing_server:
     host_public_key = pulumi.Output.from_input(existing.host_key)
     login = connection(existing.host, existing.user, cfg.key_pair.private_key(), existing.host_key, existing.port)
     login_user = existing.user
+    server_ready = []
 else:
     facts = resolve_cloud_facts(cfg)
     network = Network(name, NetworkArgs(mode=cfg.network.mode, vpc_cidr=cfg.network.vpc_cidr,
@@ -50,6 +51,7 @@ else:
     host_public_key = host_key.public_key
     login_user = LOGIN_USER
     login = connection(server.public_ip, LOGIN_USER, cfg.key_pair.private_key(), host_key.public_key)
+    server_ready = [server.power_state]
     pulumi.export("instanceId", server.instance_id)
     pulumi.export("region", cfg.region)
     pulumi.export("instanceType", cfg.instance_type)
@@ -59,9 +61,10 @@ known_hosts = pulumi.Output.all(ssh_host, address, host_public_key).apply(
     lambda v: f"{','.join(dict.fromkeys([v[0], v[1]]))} {v[2]}")
 project_dir = Path(__file__).resolve().parent
 app_urls = {}
-if cfg.apps and cfg.desired_state == "running":
+# Apps stay declared while the server is stopped: unchanged, they run nothing (and are not deleted).
+if cfg.apps:
     docker_host = DockerHost(name, DockerHostArgs(connection=login, login_user=login_user, storage_gb=cfg.storage_gb,
-                                                  proxy=cfg.proxy))
+                                                  proxy=cfg.proxy, server=server_ready))
     secrets = raw.get("labstack:appSecrets") or {}
     for app in cfg.apps:
         deployed = App(f"{name}-{app.name}", AppArgs(

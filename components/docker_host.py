@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
@@ -37,6 +37,7 @@ class DockerHostArgs:
     login_user: str
     storage_gb: int
     proxy: ProxyConfig
+    server: list[pulumi.Resource] = field(default_factory=list)  # what must exist and run before SSH is tried
 
 
 class DockerHost(pulumi.ComponentResource):
@@ -57,7 +58,7 @@ class DockerHost(pulumi.ComponentResource):
         hooks = directory_files(HOOKS_DIR)
         # Unpacks the hooks so every later step (and an operator, by hand) runs the same scripts on the server.
         installed = step("hooks", f"sudo -n mkdir -p {REMOTE_HOOKS} && base64 -d | sudo -n tar -xzf - -C {REMOTE_HOOKS}"
-                                  " --no-same-owner", [], stdin=make_bundle(hooks, modes=_modes(hooks)))
+                                  " --no-same-owner", args.server, stdin=make_bundle(hooks, modes=_modes(hooks)))
         ready = step("ready", hook("wait-ready.sh", "600"), [installed])
         docker = step("docker", hook("install-docker.sh", args.login_user), [ready])
         # Only a bigger volume needs the filesystem grown, so the size is the trigger.

@@ -55,8 +55,11 @@ class Server(pulumi.ComponentResource):
         address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id, tags=args.tags, opts=child)
         # Power state is its own resource so `invoke stop` is a config change, not a replacement. (The provider
         # files aws_ec2_instance_state under the ec2transitgateway module, for historical reasons.)
-        aws.ec2transitgateway.InstanceState(f"{name}-state", instance_id=instance.id, state=args.desired_state, opts=child)
+        power = aws.ec2transitgateway.InstanceState(f"{name}-state", instance_id=instance.id, state=args.desired_state,
+                                                    opts=child)
 
+        # Remote steps wait for this: after `invoke start` the instance must be running before SSH is tried.
+        self.power_state = power
         self.instance_id = instance.id
         self.public_ip = address.public_ip
         self.private_ip = instance.private_ip

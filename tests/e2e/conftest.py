@@ -71,6 +71,10 @@ class Stack:
     aws: FakeAws
     engine: RemoteEngine = field(default_factory=RemoteEngine)
 
+    @property
+    def exports(self) -> Path:
+        return Path(self.config["labstack:exportsDir"])
+
     def evaluate(self):
         return evaluate(self.config, self.name, self.aws).ok()
 
@@ -104,11 +108,14 @@ class Stack:
 
 @pytest.fixture
 def make_stack(testbed, registry_service, tmp_path):
-    """Factory: a test bed host plus a stack config deploying `apps` to it (EC2 mode, host key via cloud-init)."""
+    """Factory: a test bed host plus a stack config deploying `apps` to it (EC2 mode, host key via cloud-init).
+    Exports go to the test's own folder; the hosts are stopped after the test."""
+    hosts = []
 
     def make(apps: dict, name: str = "paris-batch2", **extra) -> Stack:
         host_key = _new_host_key()
         host = testbed.new_host(host_key=host_key)
+        hosts.append(host)
         host.forward_port(registry_service.port)
         config = {
             "aws:region": "eu-west-3",
@@ -116,12 +123,15 @@ def make_stack(testbed, registry_service, tmp_path):
             "labstack:dnsHost": DNS_HOST,
             "labstack:tls": "internal",  # no ACME here: Caddy's own CA
             "labstack:apps": apps,
+            "labstack:exportsDir": str(tmp_path / "exports"),
             **extra,
         }
         aws = FakeAws(zones=dict(ZONES), public_ips=[host.ip], private_keys={f"{name}-host-key": host_key})
         return Stack(name, host, config, aws)
 
-    return make
+    yield make
+    for host in hosts:
+        testbed.stop_host(host)
 
 
 def _new_host_key() -> str:

@@ -123,8 +123,11 @@ def test_two_apps_on_one_host_and_removal_keeps_data(make_stack, example_images)
     # Removing an app from the config stops it and removes its site; its data stays on the host.
     stack.config["labstack:apps"] = {"elif": apps["elif"]}
     runs = stack.up()
-    assert [(r.resource, r.phase) for r in runs] == [("paris-batch2-pilot-deploy", "delete")]
-    assert "data is kept" in runs[0].result.stderr
+    # Its data is exported to this machine first (see test_lifecycle), then it is stopped.
+    assert [(r.resource, r.phase) for r in runs] == [("paris-batch2-pilot-export-on-delete", "delete"),
+                                                     ("paris-batch2-pilot-deploy", "delete")]
+    assert "data is kept" in runs[1].result.stderr
+    assert len(list((stack.exports / "paris-batch2" / "pilot").iterdir())) == 1
     assert stack.status_and_body("/env/WHO", host=elif_host) == (200, "elif")
     assert stack.status_and_body("/env/WHO", host=pilot_host)[0] != 200
     assert stack.host.run("sudo cat /srv/labstack/apps/pilot/data/keep.txt").stdout == "pilot data"

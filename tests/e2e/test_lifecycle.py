@@ -74,8 +74,8 @@ def test_failing_post_deploy_fails_the_update_with_the_response(make_stack, exam
     assert "answered 500, expected 200" in stderr and "participants does not exist" in stderr
 
 
-def test_destroy_exports_verified_data_first(make_stack, example_images, tmp_path):
-    stack = make_stack(launched_app(example_images.v1), **{"labstack:exportsDir": str(tmp_path / "exports")})
+def test_destroy_exports_verified_data_first(make_stack, example_images):
+    stack = make_stack(launched_app(example_images.v1))
     stack.up()
     stack.status_and_body("/visits", method="POST")
     stack.status_and_body("/files/answers.csv", method="POST", data="participant,answer\n1,yes\n")
@@ -83,16 +83,17 @@ def test_destroy_exports_verified_data_first(make_stack, example_images, tmp_pat
     # The export ran on this machine before the app was removed from the server.
     assert [(r.resource, r.phase) for r in runs][:2] == [("paris-batch2-elif-export-on-delete", "delete"),
                                                          ("paris-batch2-elif-deploy", "delete")]
-    exports = list((tmp_path / "exports" / "paris-batch2" / "elif").iterdir())
+    exports = list((stack.exports / "paris-batch2" / "elif").iterdir())
     assert len(exports) == 1 and not exports[0].name.endswith((".partial", ".failed")), exports
     manifest = json.loads((exports[0] / "manifest.json").read_text())
-    assert manifest["database"]["tables"]["visits"] == 1 and manifest["database"]["tables"]["participants"] == 1
+    tables = manifest["database"]["tables"]
+    assert tables["public.visits"] == 1 and tables["public.participants"] == 1 and tables["public.init_runs"] == 1
     assert "row counts match" in manifest["database"]["verified"]
     assert stack.host.run("docker ps -q --filter label=com.docker.compose.project=elif-blue").stdout.strip() == ""
 
 
-def test_failing_export_blocks_the_destroy_and_the_app_keeps_running(make_stack, example_images, tmp_path):
-    stack = make_stack(launched_app(example_images.v1), **{"labstack:exportsDir": str(tmp_path / "exports")})
+def test_failing_export_blocks_the_destroy_and_the_app_keeps_running(make_stack, example_images):
+    stack = make_stack(launched_app(example_images.v1))
     stack.up()
     # The database is down: pg_dump cannot work, so the export fails.
     stack.host.run("sudo docker stop $(sudo docker ps -q --filter label=com.docker.compose.project=elif-data "
@@ -101,18 +102,19 @@ def test_failing_export_blocks_the_destroy_and_the_app_keeps_running(make_stack,
         stack.engine.destroy()
     assert failed.value.resource == "paris-batch2-elif-export-on-delete"
     assert "nothing is deleted" in failed.value.result.stderr
-    assert [r.resource for r in stack.engine.runs if r.phase == "delete"] == []  # remove-app.sh never ran
+    assert [r.resource for r in stack.engine.runs if r.phase == "delete"] == [
+        "paris-batch2-elif-export-on-delete"]  # the failed export only: remove-app.sh never ran
     assert stack.host.run("docker ps -q --filter label=com.docker.compose.project=elif-blue").stdout.strip() != ""
     assert stack.host.run("test -e /etc/labstack/proxy/sites/elif.caddy", check=False).returncode == 0
-    leftovers = [p.name for p in (tmp_path / "exports" / "paris-batch2" / "elif").iterdir()]
+    leftovers = [p.name for p in (stack.exports / "paris-batch2" / "elif").iterdir()]
     assert all(name.endswith(".failed") for name in leftovers), leftovers  # nothing named like a complete export
 
 
-def test_discard_flag_lets_a_destroy_skip_the_export(make_stack, example_images, tmp_path):
-    stack = make_stack(launched_app(example_images.v1), **{"labstack:exportsDir": str(tmp_path / "exports")})
+def test_discard_flag_lets_a_destroy_skip_the_export(make_stack, example_images):
+    stack = make_stack(launched_app(example_images.v1))
     stack.up()
     stack.config["labstack:discardDataOnDestroy"] = "true"
     stack.up()  # applies the flag to the export resource's state, as `pulumi up` must before `pulumi destroy`
     runs = stack.engine.destroy()
     assert "not exported (labstack:discardDataOnDestroy is true)" in runs[0].result.stderr
-    assert not (tmp_path / "exports").exists()
+    assert not (stack.exports).exists()

@@ -12,11 +12,11 @@ DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"registry.example.org/psychlab/elif@{DIGEST}"
 
 
-def deploy(pem, apps=None, **overrides):
+def deploy(pem, apps=None, aws=None, **overrides):
     apps = apps if apps is not None else {"elif": {"image": IMAGE, "host": "@", "workers": 2, "workerCommand": "python worker.py",
                                                    "env": {"mode": "live", "PRICE": "5$ each"}}}
     config = base_config(pem, apps=apps, **overrides)
-    return evaluate(config, "paris-batch2", FakeAws(zones={"my-experiments.org": "ZMYEXP"})).ok()
+    return evaluate(config, "paris-batch2", aws or FakeAws(zones={"my-experiments.org": "ZMYEXP"})).ok()
 
 
 def commands(result):
@@ -133,9 +133,17 @@ def test_proxy_tls_modes(pem):
     assert b"import /etc/caddy/sites/*.caddy" in acme["Caddyfile"]
 
 
-def test_no_apps_or_stopped_server_means_no_remote_commands(pem):
+def test_no_apps_means_no_remote_commands(pem):
     assert deploy(pem, apps={}).of_type(COMMAND) == []
-    assert deploy(pem, desiredState="stopped").of_type(COMMAND) == []
+
+
+def test_stopping_the_server_changes_no_remote_command(pem):
+    # A stopped server keeps its apps in the stack: unchanged inputs run nothing, and nothing is deleted.
+    aws = FakeAws(zones={"my-experiments.org": "ZMYEXP"})  # one "state": the same generated host key twice
+    running = {r.name: r.inputs for r in deploy(pem, aws=aws).of_type(COMMAND)}
+    stopped = deploy(pem, aws=aws, desiredState="stopped")
+    assert {r.name: r.inputs for r in stopped.of_type(COMMAND)} == running
+    assert stopped.one("aws:ec2transitgateway/instanceState:InstanceState").inputs["state"] == "stopped"
 
 
 def test_bundles_are_deterministic(pem):
