@@ -45,26 +45,25 @@ BUILD_HELP = {
 }
 
 
-@task(help=BUILD_HELP, iterable=["build_arg"])
-def build(c, stack=None, app=None, repo=None, force=False, build_arg=None, base=None):
-    """Build the app's image (tag = hash of its build context); `invoke build push -s S --app A` in one line."""
+def _image_task(name, stack, app, repo, force, build_arg, base):
     from ops import commands, images
 
     if stack is None:
-        raise Exit("labstack: build needs -s/--stack (and --app when the stack has several apps)", code=1)
-    _run(commands.build, stack, app, repo=repo, force=force, build_args=build_arg,
+        raise Exit(f"labstack: {name} needs -s/--stack (and --app when the stack has several apps)", code=1)
+    _run(getattr(commands, name), stack, app, repo=repo, force=force, build_args=build_arg,
          base_image=base or images.DEFAULT_BASE_IMAGE)
+
+
+@task(help=BUILD_HELP, iterable=["build_arg"])
+def build(c, stack=None, app=None, repo=None, force=False, build_arg=None, base=None):
+    """Build the app's image (tag = hash of its build context); `invoke build push -s S --app A` in one line."""
+    _image_task("build", stack, app, repo, force, build_arg, base)
 
 
 @task(help=BUILD_HELP, iterable=["build_arg"])
 def push(c, stack=None, app=None, repo=None, force=False, build_arg=None, base=None):
     """Push the app's image (building it if its source changed) and pin repo@sha256:… in the stack file."""
-    from ops import commands, images
-
-    if stack is None:
-        raise Exit("labstack: push needs -s/--stack (and --app when the stack has several apps)", code=1)
-    _run(commands.push, stack, app, repo=repo, force=force, build_args=build_arg,
-         base_image=base or images.DEFAULT_BASE_IMAGE)
+    _image_task("push", stack, app, repo, force, build_arg, base)
 
 
 @task(name="export", help={"stack": STACK_HELP, "app": "only this app (default: every app of the stack)"})

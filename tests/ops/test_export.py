@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import tarfile
 from datetime import datetime, timezone
@@ -66,9 +67,16 @@ def test_export_dumps_verifies_and_pins_a_manifest(elif_host, tmp_path):
     assert any("verifying" in note for note in notes)
     assert scratch_databases(elif_host) == []  # the scratch database is gone again
     # The dump restores on its own too: the live rows, not just a readable file.
-    listing = subprocess.run(["pg_restore", "--list", str(result.path / "db.dump")], capture_output=True, text=True)
-    if listing.returncode == 0:  # pg_restore may be absent on the machine; the server-side restore ran anyway
+    if shutil.which("pg_restore"):  # optional on the machine; the server-side restore ran anyway
+        listing = subprocess.run(["pg_restore", "--list", str(result.path / "db.dump")], capture_output=True,
+                                 text=True)
         assert "TABLE DATA results answers" in listing.stdout
+
+    # An app without Postgres: the data folder alone.
+    with target_of(elif_host) as target:
+        files_only = export.export_app(target, "paris-batch2", "elif", postgres=False, exports_dir=tmp_path, now=at(3))
+    assert sorted(p.name for p in files_only.path.iterdir()) == ["data.tar.gz", "manifest.json"]
+    assert files_only.manifest["database"] is None and files_only.manifest["data"]["entries"] == 3  # data/, uploads/, p1.txt
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])

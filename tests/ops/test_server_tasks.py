@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -11,7 +12,7 @@ from tests.ops.test_tasks import invoke
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
 
-def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, recording_pulumi, monkeypatch, capsys,
+def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, recording_pulumi, monkeypatch, capfd,
                                    tmp_path):
     import ops.export
     from ops import commands
@@ -29,25 +30,41 @@ def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, reco
     write_stack(text=f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {stack.host.key_path}\n"
                      f"  labstack:apps:\n    elif:\n      image: {example_images.v1}\n")
     monkeypatch.setattr(ops.export, "EXPORTS_DIR", tmp_path / "exports")
-    capsys.readouterr()
+    capfd.readouterr()
 
     assert invoke("apps", "-s", "paris-batch2") == 0  # the task as typed; the rows it shows, asserted below
-    assert "elif" in capsys.readouterr().out
+    assert "elif" in capfd.readouterr().out
     [row] = commands.apps("paris-batch2")
     assert (row["app"], row["color"], row["image"]) == ("elif", "blue", example_images.v1)
     assert {(c["service"], c["state"]) for c in row["containers"]} == {
         ("web", "running"), ("worker", "running"), ("postgres", "running"), ("redis", "running")}
-    capsys.readouterr()
+    capfd.readouterr()
 
     assert invoke("stats", "-s", "paris-batch2") == 0
-    assert capsys.readouterr().out.startswith("load ")
+    assert capfd.readouterr().out.startswith("load ")
     data = commands.stats("paris-batch2")
     names = {c["name"] for c in data["containers"]}
     assert {"elif-blue-web-1", "elif-data-postgres-1"} <= names
     assert 0 < data["disk_mb"]["used"] < data["disk_mb"]["total"]
 
-    capfd_note = invoke("logs", "-s", "paris-batch2", "--service", "postgres", "--tail", "20")
-    assert capfd_note == 0
+    assert invoke("logs", "-s", "paris-batch2", "--service", "postgres", "--tail", "50") == 0
+    assert "database system is ready to accept connections" in "".join(capfd.readouterr())
+
+    # `invoke ssh --app elif` execs ssh with a terminal into the serving web container, host key pinned.
+    execs = []
+    monkeypatch.setattr("os.execvp", lambda file, argv: execs.append(argv))
+    assert invoke("ssh", "-s", "paris-batch2", "--app", "elif") == 0
+    web = stack.host.run("sudo docker ps -q --filter label=com.docker.compose.project=elif-blue "
+                         "--filter label=com.docker.compose.service=web").stdout.strip()
+    [argv] = execs
+    assert argv[0] == "ssh" and "-t" in argv and "StrictHostKeyChecking=yes" in argv
+    assert argv[-2] == f"ubuntu@{stack.host.ip}" and argv[-1].startswith(f"sudo -n docker exec -it {web} sh -c")
+    # The same login without a terminal runs in that container.
+    options = [a for a in argv[1:-2] if a != "-t"]
+    probe = subprocess.run(["ssh", *options, "-T", "-o", "BatchMode=yes", argv[-2],
+                            f"sudo -n docker exec {web} sh -c 'test -f /app/app.py && echo inside'"],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert probe.stdout.strip() == "inside", probe.stderr
 
     assert invoke("export", "-s", "paris-batch2") == 0
     exports = sorted((tmp_path / "exports" / "paris-batch2" / "elif").iterdir())
@@ -58,5 +75,5 @@ def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, reco
     assert set(manifest["files"]) == {"db.dump", "data.tar.gz"}
 
     assert invoke("logs", "-s", "paris-batch2", "--app", "elif", "--service", "nope") == 1
-    assert capsys.readouterr().err.strip().endswith("no running 'nope' container for app 'elif' on "
+    assert capfd.readouterr().err.strip().endswith("no running 'nope' container for app 'elif' on "
                                                     f"{stack.host.ip} (project elif-blue)")
