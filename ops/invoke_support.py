@@ -1,26 +1,30 @@
 """invoke plumbing for tasks.py: `invoke build push -s S --app A` as one line.
 
 invoke gives flags to the task they follow, so in `invoke build push -s S --app A` the flags belong to `push` and
-`build` gets none. This executor (tasks.py names it in its collection config) lets a task that got none of its own
-flags borrow the flags of the next task on the line that has them, for the parameters both tasks share.
+`build` gets none. This executor (invoke.yaml names it) lets a task that got none of its own flags borrow those of
+its partner on the same line, for the parameters both share: `invoke build -s S --app A push` works as well.
 """
 from __future__ import annotations
 
 from invoke import Executor
 
-SHARING = {"build": ("push",)}  # task -> the later tasks it may borrow flags from
+PARTNERS = {"build": "push", "push": "build"}
+
+
+def _given(call) -> bool:
+    return any(value not in (None, False, [], ()) for value in call.kwargs.values())
 
 
 class SharedFlagsExecutor(Executor):
     def normalize(self, tasks):
         calls = super().normalize(tasks)
-        for index, call in enumerate(calls):
-            lenders = SHARING.get(call.called_as or call.task.name)
-            if not lenders or any(value not in (None, False, [], ()) for value in call.kwargs.values()):
+        names = [call.called_as or call.task.name for call in calls]
+        for call, name in zip(calls, names):
+            partner = PARTNERS.get(name)
+            if partner is None or _given(call):
                 continue
-            for later in calls[index + 1:]:
-                if (later.called_as or later.task.name) in lenders:
-                    shared = {key: value for key, value in later.kwargs.items() if key in call.kwargs}
-                    call.kwargs.update(shared)
-                    break
+            lender = next((other for other, other_name in zip(calls, names) if other_name == partner
+                           and _given(other)), None)
+            if lender is not None:
+                call.kwargs.update({key: value for key, value in lender.kwargs.items() if key in call.kwargs})
         return calls

@@ -134,6 +134,13 @@ def test_build_borrows_push_flags_on_one_line(monkeypatch):
     assert invoke("build", "push", "-s", "paris-batch2", "--app", "elif", "--force", "--build-arg", "A=1") == 0
     assert [(name, args, kwargs["force"], kwargs["build_args"]) for name, args, kwargs in seen] == [
         ("build", ("paris-batch2", "elif"), True, ["A=1"]), ("push", ("paris-batch2", "elif"), True, ["A=1"])]
+    seen.clear()
+    assert invoke("build", "-s", "rome-pilot", "--app", "elif", "push") == 0
+    assert [(name, args) for name, args, _ in seen] == [("build", ("rome-pilot", "elif")),
+                                                         ("push", ("rome-pilot", "elif"))]
+    seen.clear()
+    assert invoke("build", "-s", "rome-pilot", "--app", "elif", "push", "-s", "paris-batch2", "--app", "elif") == 0
+    assert [args for _, args, _ in seen] == [("rome-pilot", "elif"), ("paris-batch2", "elif")]  # own flags win
 
 
 def test_the_real_invoke_binary_uses_the_shared_flags_executor():
