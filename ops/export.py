@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ops.offline import PROJECT_DIR
-from ops.remote import RemoteError, SshTarget, quote
+from ops.remote import RemoteError, SshTarget, checked_app, quote
 
 EXPORTS_DIR = PROJECT_DIR / "exports"
 APP_ETC = "/etc/labstack/apps"
@@ -195,6 +195,7 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
                exports_dir: Path = EXPORTS_DIR, progress: Progress = lambda line: None,
                now: Optional[datetime] = None) -> ExportResult:
     """Export one app of a stack; the deploy hooks call this too before a destroy."""
+    checked_app(app)
     now = now or datetime.now(timezone.utc)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     final = exports_dir / stack / app / stamp

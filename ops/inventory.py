@@ -8,12 +8,13 @@ types not in the table show "?".
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
 from ops.lifecycle import ec2_client
-from ops.remote import SshTarget, quote
+from ops.remote import SshTarget, checked_app, quote
 
 PRICE_NOTE = "on-demand Linux estimate, USD/h (us-east-1 list price; other regions differ)"
 HOURLY_USD = {
@@ -129,7 +130,7 @@ def active_color(target: SshTarget, app: str) -> Optional[str]:
 def apps_status(target: SshTarget, apps: Iterable[str]) -> list[dict]:
     """Per app: serving colour, current release and image (releases.log), and its containers' states."""
     rows = []
-    for app in apps:
+    for app in map(checked_app, apps):
         color = active_color(target, app)
         last = target.text(f"sudo -n tail -n 1 {APP_ETC}/{app}/releases.log 2>/dev/null || true").split()
         # docker ANDs label filters, so list compose containers once and pick this app's projects here.
@@ -151,6 +152,9 @@ def apps_status(target: SshTarget, apps: Iterable[str]) -> list[dict]:
 
 def service_container(target: SshTarget, app: str, service: str) -> str:
     """The container of an app's service: web/worker in the serving colour, postgres/redis in <app>-data."""
+    checked_app(app)
+    if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", service):
+        raise InventoryError(f"bad service name {service!r}: e.g. web, worker, postgres, redis")
     if service in ("postgres", "redis"):
         project = f"{app}-data"
     else:

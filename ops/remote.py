@@ -8,6 +8,7 @@ on, so a server with another key is refused instead of trusted.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -155,6 +156,16 @@ def target_for_stack(stack: str, outputs: Optional[dict] = None, cli: Optional[P
     port = int(existing.get("port") or 22) if isinstance(existing, dict) else 22
     return SshTarget(host=str(host), user=str(user), key_path=Path(os.path.expanduser(str(pem))),
                      known_hosts=str(known_hosts), port=port, stack=stack)
+
+
+APP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # as components/config.py and hooks/lib.sh enforce
+
+
+def checked_app(app: str) -> str:
+    """App names go into remote shell commands: only the names the stack config allows get that far."""
+    if not APP_NAME_RE.match(app or ""):
+        raise RemoteError(f"bad app name {app!r}: lower-case letters, digits and dashes, starting with a letter")
+    return app
 
 
 def quote(words: Sequence[str]) -> str:

@@ -182,3 +182,15 @@ def test_uptime_counts_days_and_prices_are_labelled():
     assert inventory.format_uptime(400 * 86400 + 61) == "400d 0h 01m"
     assert inventory.hourly_price("m7i.large") == "$0.1008" and inventory.hourly_price("zz9.huge") == "?"
     assert "estimate" in inventory.PRICE_NOTE and "on-demand Linux" in inventory.PRICE_NOTE
+
+
+def test_app_names_never_reach_a_remote_shell_unchecked(tmp_path):
+    from ops import export
+    from ops.remote import RemoteError, SshTarget
+
+    target = SshTarget("203.0.113.7", "ubuntu", tmp_path / "key", "203.0.113.7 ssh-ed25519 AAAA")
+    with pytest.raises(RemoteError, match="bad app name 'x; rm -rf /'"):
+        export.export_app(target, "paris-batch2", "x; rm -rf /", exports_dir=tmp_path)
+    with pytest.raises(inventory.InventoryError, match="bad service name"):
+        inventory.service_container(target, "elif", "web; reboot")
+    assert not (tmp_path / "paris-batch2").exists()
