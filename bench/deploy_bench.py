@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ops import images  # noqa: E402
-from tests.e2e.conftest import DNS_HOST, EXAMPLE, ZONES, Stack, _derived_image, _new_host_key  # noqa: E402
+from tests.e2e.fixtures import DNS_HOST, EXAMPLE, ZONES, Stack, _derived_image, _new_host_key  # noqa: E402
 from ops.offline import FakeAws  # noqa: E402
 from tests.testbed import images as imagemod  # noqa: E402
 from tests.testbed.fixtures import Testbed, missing_prerequisites  # noqa: E402

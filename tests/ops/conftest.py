@@ -148,5 +148,3 @@ def recording_pulumi(tmp_path, monkeypatch):
     return lambda: [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-# The e2e deploy fixtures: a stack evaluated under mocks and its remote commands run on a test bed host.
-from tests.e2e.conftest import example_images, make_stack  # noqa: E402,F401

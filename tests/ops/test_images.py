@@ -1,7 +1,6 @@
 """invoke build / push against the test bed: a real engine, the real local registry, and one that demands a login."""
 from __future__ import annotations
 
-import json
 import urllib.request
 from pathlib import Path
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.e2e.conftest import DNS_HOST
+from tests.e2e.fixtures import DNS_HOST
 from tests.ops.test_tasks import invoke
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 from invoke import Program
 
-import ops.pulumi_cli as cli
 import tasks
 from ops import images, inventory, stackfile
 from ops.invoke_support import SharedFlagsExecutor

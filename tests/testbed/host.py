@@ -42,6 +42,7 @@ BRIDGE_NET = ipaddress.ip_network("169.254.64.0/24")
 BRIDGE_IP = "169.254.64.1"
 HOST_IP_BASE = 10          # host i gets 169.254.64.(10+i)
 MAX_HOSTS = 8              # 169.254.192.0/18 split in /21 per host
+SLOT_WAIT_SECONDS = 300
 DOCKER_NET = ipaddress.ip_network("169.254.192.0/18")
 USER = "ubuntu"
 DOCKER_CLI = shutil.which("docker", path="/usr/local/bin:/usr/bin") or "docker"
@@ -334,24 +335,31 @@ class TestbedHost:
         without a `docker load`."""
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", name):
             raise ValueError(f"host name {name!r}: use 1-12 of [a-z0-9-], starting with a letter")
-        with bed_lock():
-            ensure_user()
-            states = read_states()
-            if any(s["name"] == name for s in states):
-                raise TestbedError(f"test bed host {name!r} already exists (state in {RUN_ROOT / name})")
-            used = {s["index"] for s in states}
-            free = [i for i in range(MAX_HOSTS) if i not in used]
-            if not free:
-                raise TestbedError(f"at most {MAX_HOSTS} test bed hosts at once")
-            index = free[0]
-            ensure_bridge()
-            state = {
-                "name": name, "index": index, "ip": str(BRIDGE_NET.network_address + HOST_IP_BASE + index),
-                "netns": f"lstb-{name}", "veth": f"lstbv{index}", "owner": owner_record(),
-                "run_dir": str(RUN_ROOT / name), "data_dir": str(DATA_ROOT / name),
-                "cgroup_parent": f"labstack-testbed-{name}", "procs": [], "host_public_key": "",
-            }
-            _write_state(state)  # recorded before anything is created, so a crash at any point is cleanable
+        # All slots taken (another session, or a parallel suite, holds them): wait a bounded time for one.
+        deadline = time.monotonic() + SLOT_WAIT_SECONDS
+        while True:
+            with bed_lock():
+                ensure_user()
+                states = read_states()
+                if any(s["name"] == name for s in states):
+                    raise TestbedError(f"test bed host {name!r} already exists (state in {RUN_ROOT / name})")
+                used = {s["index"] for s in states}
+                free = [i for i in range(MAX_HOSTS) if i not in used]
+                if free:
+                    index = free[0]
+                    ensure_bridge()
+                    state = {
+                        "name": name, "index": index, "ip": str(BRIDGE_NET.network_address + HOST_IP_BASE + index),
+                        "netns": f"lstb-{name}", "veth": f"lstbv{index}", "owner": owner_record(),
+                        "run_dir": str(RUN_ROOT / name), "data_dir": str(DATA_ROOT / name),
+                        "cgroup_parent": f"labstack-testbed-{name}", "procs": [], "host_public_key": "",
+                    }
+                    _write_state(state)  # recorded before anything is created, so a crash is cleanable
+                    break
+            if time.monotonic() > deadline:
+                raise TestbedError(f"at most {MAX_HOSTS} test bed hosts at once, and none was freed in "
+                                   f"{SLOT_WAIT_SECONDS}s")
+            time.sleep(2)
         host = cls(state)
         try:
             host._create(host_key, seed)

@@ -14,7 +14,7 @@ import pytest
 
 from . import host as hostmod
 from . import fixtures as tbfix
-from .host import TestbedHost, traces_of
+from .host import traces_of
 
 pytestmark = pytest.mark.testbed
 REPO = Path(__file__).resolve().parents[2]

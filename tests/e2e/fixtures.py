@@ -1,4 +1,5 @@
-"""Fixtures for end-to-end deploys: the example app's images in the test bed registry, stacks aimed at hosts."""
+"""Fixtures for end-to-end deploys (a pytest plugin, see tests/conftest.py): the example app's images in the test bed
+registry, and stacks aimed at test bed hosts."""
 from __future__ import annotations
 
 import io
