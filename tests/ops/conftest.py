@@ -1,8 +1,6 @@
 """Fixtures for the operator tasks' tests: stack files in a temporary stacks/, a Postgres app on a test bed host."""
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
@@ -10,6 +8,7 @@ import pytest
 
 import ops.offline
 from ops.remote import SshTarget
+from tests.fakes import install_fake_pulumi
 
 STACK_FILE = """\
 # The Paris replication, batch 2 (test copy).
@@ -133,18 +132,9 @@ http:
 @pytest.fixture
 def recording_pulumi(tmp_path, monkeypatch):
     """A `pulumi` on PATH recording each argv; `stack output` answers FAKE_PULUMI_OUTPUTS."""
-    log = tmp_path / "calls.jsonl"
-    fake = tmp_path / "bin" / "pulumi"
-    fake.parent.mkdir()
-    fake.write_text("#!/usr/bin/env python3\nimport json, os, sys\n"
-                    f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
-                    "if sys.argv[1:3] == ['stack', 'output']:\n"
-                    "    print(os.environ.get('FAKE_PULUMI_OUTPUTS', '{}'))\n"
-                    "sys.exit(int(os.environ.get('FAKE_PULUMI_EXIT', '0')))\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    calls = install_fake_pulumi(tmp_path, monkeypatch)
     monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'state'}")
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
-    return lambda: [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return lambda: [call["argv"] for call in calls()]
 
 

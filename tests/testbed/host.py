@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from .locks import file_lock
+
 RUN_ROOT = Path(os.environ.get("LABSTACK_TESTBED_RUN", "/run/labstack-testbed"))
 DATA_ROOT = Path(os.environ.get("LABSTACK_TESTBED_DATA", "/var/lib/labstack-testbed"))
 BRIDGE = "lstb0"
@@ -163,16 +165,9 @@ def processes_in(netns_ino: int | None, mntns_ino: int | None) -> list[int]:
     return sorted(found)
 
 
-@contextlib.contextmanager
 def bed_lock():
     """Serialise index allocation and bridge create/remove between concurrent sessions on one machine."""
-    RUN_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(RUN_ROOT / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(RUN_ROOT / ".lock")
 
 
 def owner_record() -> dict:

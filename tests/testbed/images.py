@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .locks import file_lock
+
 CACHE_DIR = Path(os.environ.get("LABSTACK_TESTBED_CACHE", "/var/cache/labstack-testbed"))
 RECIPES_DIR = Path(__file__).parent / "images"
 SUITE = "bookworm"
@@ -175,16 +177,9 @@ def recipe_key(recipe: Recipe) -> str:
     return h.hexdigest()[:16]
 
 
-@contextlib.contextmanager
 def _cache_lock():
     """Serialise builds across processes (parallel CI jobs, two pytest sessions) on one machine."""
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(CACHE_DIR / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(CACHE_DIR / ".lock")
 
 
 def _run(cmd, **kw):

@@ -1,34 +1,24 @@
 """`invoke up` runs exactly these pulumi commands, with the local backend and a passphrase file."""
 from __future__ import annotations
 
-import json
-import os
 import stat
 
 import pytest
 
 import ops.pulumi_cli as cli
+from tests.fakes import install_fake_pulumi
 
 
 @pytest.fixture
 def recording_pulumi(tmp_path, monkeypatch):
     """A `pulumi` on PATH that records each call's argv, cwd and backend settings."""
-    log = tmp_path / "calls.jsonl"
-    fake = tmp_path / "bin" / "pulumi"
-    fake.parent.mkdir()
-    fake.write_text("#!/usr/bin/env python3\nimport json, os, sys\n"
-                    f"open({str(log)!r}, 'a').write(json.dumps({{'argv': sys.argv[1:], 'cwd': os.getcwd(), "
-                    "'backend': os.environ.get('PULUMI_BACKEND_URL'), "
-                    "'passphrase_file': os.environ.get('PULUMI_CONFIG_PASSPHRASE_FILE')}) + '\\n')\n"
-                    "sys.exit(int(os.environ.get('FAKE_PULUMI_EXIT', '0')))\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    calls = install_fake_pulumi(tmp_path, monkeypatch)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(cli, "STATE_DIR", tmp_path / "state")
     monkeypatch.setattr(cli, "PASSPHRASE_FILE", tmp_path / "home" / ".config" / "labstack" / "pulumi-passphrase")
-    return lambda: [json.loads(line) for line in log.read_text().splitlines()]
+    return calls
 
 
 def test_up_selects_or_creates_the_stack_then_runs_pulumi_up(recording_pulumi, tmp_path):
