@@ -91,7 +91,8 @@ def main() -> int:
         host.forward_port(registry.port)
         config = {"aws:region": "eu-west-3", "labstack:serverPem": str(host.key_path), "labstack:dnsHost": DNS_HOST,
                   "labstack:tls": "internal",
-                  "labstack:apps": {"elif": {"image": refs[0], "workers": 1, "workerCommand": "python worker.py"}}}
+                  "labstack:apps": {"elif": {"image": refs[0], "host": "@", "workers": 1,
+                                             "workerCommand": "python worker.py"}}}
         stack = Stack("bench", host, config,
                       FakeAws(zones=dict(ZONES), public_ips=[host.ip], private_keys={"bench-host-key": host_key}))
 
