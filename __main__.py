@@ -4,7 +4,8 @@ from pathlib import Path
 import pulumi
 
 from components.app import App, AppArgs, ExportOnDelete
-from components.config import LOGIN_USER, load_stack_config, raw_config_from_pulumi, resolve_cloud_facts
+from components.config import (LOGIN_USER, load_stack_config, raw_config_from_pulumi, resolve_cloud_facts,
+                               secret_config_keys)
 from components.dns import Dns, DnsArgs
 from components.docker_host import DockerHost, DockerHostArgs, connection
 from components.firewall import Firewall, FirewallArgs
@@ -14,7 +15,8 @@ from components.network import Network, NetworkArgs
 from components.server import Server, ServerArgs
 
 raw = raw_config_from_pulumi()
-cfg = load_stack_config(raw, stack=pulumi.get_stack(), project=pulumi.get_project())
+cfg = load_stack_config(raw, stack=pulumi.get_stack(), project=pulumi.get_project(),
+                        secret_keys=secret_config_keys())
 name = cfg.server_name
 
 if cfg.existing_server:
@@ -24,6 +26,7 @@ if cfg.existing_server:
     host_public_key = pulumi.Output.from_input(existing.host_key)
     login = connection(existing.host, existing.user, cfg.key_pair.private_key(), existing.host_key, existing.port)
     login_user = existing.user
+    ssh_port = existing.port
     server_ready = []
 else:
     facts = resolve_cloud_facts(cfg)
@@ -45,11 +48,12 @@ else:
         desired_state=cfg.desired_state, key_name=key_pair.key_name, security_group_id=security_group_id,
         subnet_id=network.subnet_id, user_data=host_key.cloud_init(), tags=cfg.tags("server"),
         volume_tags=cfg.tags("server")))
-    if cfg.dns.host and facts.zone_id:
+    if cfg.dns.host:
         Dns(name, DnsArgs(host=cfg.dns.host, zone_id=facts.zone_id, address=server.public_ip))
     address = server.public_ip
     host_public_key = host_key.public_key
     login_user = LOGIN_USER
+    ssh_port = 22
     login = connection(server.public_ip, LOGIN_USER, cfg.key_pair.private_key(), host_key.public_key)
     server_ready = [server.power_state]
     pulumi.export("instanceId", server.instance_id)
@@ -57,14 +61,22 @@ else:
     pulumi.export("instanceType", cfg.instance_type)
 
 ssh_host = pulumi.Output.from_input(cfg.dns.host) if cfg.dns.host else address
-known_hosts = pulumi.Output.all(ssh_host, address, host_public_key).apply(
-    lambda v: f"{','.join(dict.fromkeys([v[0], v[1]]))} {v[2]}")
+
+
+def known_hosts_line(host: str, ip: str, key: str) -> str:
+    """One known_hosts line for every name the server answers to; ssh writes [name]:port for other ports."""
+    names = dict.fromkeys([host, ip])
+    return ",".join(name if ssh_port == 22 else f"[{name}]:{ssh_port}" for name in names) + f" {key}"
+
+
+known_hosts = pulumi.Output.all(ssh_host, address, host_public_key).apply(lambda v: known_hosts_line(*v))
 project_dir = Path(__file__).resolve().parent
 app_urls = {}
 # Apps stay declared while the server is stopped: unchanged, they run nothing (and are not deleted).
 if cfg.apps:
     docker_host = DockerHost(name, DockerHostArgs(connection=login, login_user=login_user, storage_gb=cfg.storage_gb,
-                                                  proxy=cfg.proxy, server=server_ready))
+                                                  proxy=cfg.proxy, server=server_ready,
+                                                  grow_filesystem=cfg.existing_server is None))
     secrets = raw.get("labstack:appSecrets") or {}
     for app in cfg.apps:
         deployed = App(f"{name}-{app.name}", AppArgs(
@@ -72,7 +84,8 @@ if cfg.apps:
             proxy=cfg.proxy, secrets=pulumi.Output.secret(secrets.get(app.name) or {}),
             dashboard_password=pulumi.Output.secret(raw.get("labstack:dashboardPassword")),
             depends_on=docker_host.ready,
-            export=ExportOnDelete(stack=cfg.stack, host=address, user=login_user, key_file=str(cfg.key_pair.pem_path),
+            export=ExportOnDelete(stack=cfg.stack, host=address, port=ssh_port, user=login_user,
+                                  key_file=str(cfg.key_pair.pem_path),
                                   known_hosts=known_hosts, exports_dir=str(project_dir / cfg.exports_dir),
                                   project_dir=str(project_dir), discard_data=cfg.discard_data_on_destroy)))
         app_urls[app.name] = deployed.url
@@ -81,7 +94,8 @@ key_file = str(cfg.key_pair.pem_path) if cfg.key_pair.pem_path else f"~/.ssh/{cf
 pulumi.export("publicIp", address)
 pulumi.export("dnsHost", cfg.dns.host or address)
 pulumi.export("url", ssh_host.apply(lambda host: f"https://{host}"))
-pulumi.export("sshCommand", ssh_host.apply(lambda host: f"ssh -i {key_file} {login_user}@{host}"))
+port_option = f" -p {ssh_port}" if ssh_port != 22 else ""
+pulumi.export("sshCommand", ssh_host.apply(lambda host: f"ssh -i {key_file}{port_option} {login_user}@{host}"))
 # For ~/.ssh/known_hosts: operators verify the server exactly as labstack's own connections do.
 pulumi.export("knownHosts", known_hosts)
 pulumi.export("appUrls", app_urls)

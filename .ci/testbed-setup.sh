@@ -26,7 +26,7 @@ packages=(
   openssh-server openssh-client sudo
   iproute2 iptables util-linux uidmap procps ca-certificates
   python3 python3-venv
-  shellcheck curl  # the hooks' lint test; the e2e tests' HTTPS requests
+  shellcheck curl postgresql-client  # hooks' lint test; e2e HTTPS requests; reading export dumps back
 )
 
 missing=()

@@ -11,7 +11,7 @@ from components.bundle import make_bundle
 from components.config import AppConfig, ProxyConfig
 from components.docker_host import hook
 from components.render import (app_commands, app_compose, dashboard_password_hash, data_compose, release_conf,
-                               site_file)
+                               secrets_env, site_file)
 
 
 @dataclass
@@ -20,6 +20,7 @@ class ExportOnDelete:
 
     stack: str
     host: pulumi.Input[str]
+    port: int
     user: str
     key_file: str
     known_hosts: pulumi.Input[str]
@@ -53,7 +54,8 @@ class App(pulumi.ComponentResource):
             return make_bundle({
                 **app_commands(app),
                 "release.conf": release_conf(app, host, tls_internal=args.proxy.tls == "internal"),
-                "app.compose.yaml": app_compose(app, secrets or {}),
+                "app.compose.yaml": app_compose(app),
+                "secrets.env": secrets_env(secrets or {}),
                 "data.compose.yaml": data_compose(app),
                 "site.caddy": site_file(host, args.proxy, dashboard),
             })
@@ -85,7 +87,7 @@ class App(pulumi.ComponentResource):
             dir=export.project_dir,
             environment={
                 "LABSTACK_STACK": export.stack, "LABSTACK_APP": app.name, "LABSTACK_HOST": export.host,
-                "LABSTACK_USER": export.user, "LABSTACK_KEY_FILE": export.key_file,
+                "LABSTACK_PORT": str(export.port), "LABSTACK_USER": export.user, "LABSTACK_KEY_FILE": export.key_file,
                 "LABSTACK_KNOWN_HOSTS": export.known_hosts, "LABSTACK_POSTGRES": str(app.postgres).lower(),
                 "LABSTACK_EXPORTS_DIR": export.exports_dir,
                 "LABSTACK_DISCARD_DATA": str(export.discard_data).lower(),

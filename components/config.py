@@ -20,7 +20,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import pulumi
 
@@ -167,7 +167,8 @@ class StackConfig:
 
     def app_host(self, app: AppConfig, address: str) -> str:
         """The public name an app is served under; `address` is the server's IP when there is no DNS host."""
-        base = self.dns.host or f"{address}.nip.io"  # nip.io resolves <ip>.nip.io to <ip>: HTTPS without DNS
+        # nip.io resolves <ip>.nip.io to <ip>: HTTPS without DNS. A server known by name is its own base.
+        base = self.dns.host or (f"{address}.nip.io" if _is_ip(address) else address)
         if app.host and "." in app.host:
             return app.host
         if app.host == "@":
@@ -191,22 +192,28 @@ class CloudFacts:
     """What AWS told us before we declared anything."""
 
     ami_id: str
-    ami_root_size_gb: int
-    ami_architecture: str
     zone_id: Optional[str]
-    zone_name: Optional[str]
     vpc_id: Optional[str]  # only known up front for an existing subnet
 
 
-class _Reader:
-    """Reads raw config values and collects problems instead of failing at the first one."""
+SECRET_SHOWN_AS = "[secret]"
+ALWAYS_SECRET_KEYS = {"labstack:appSecrets", "labstack:dashboardPassword"}
 
-    def __init__(self, raw: Mapping[str, Any]):
+
+class _Reader:
+    """Reads raw config values and collects problems instead of failing at the first one. Values of secret keys
+    are never quoted back: error messages reach terminals and CI logs."""
+
+    def __init__(self, raw: Mapping[str, Any], secret_keys: Iterable[str] = ()):
         self.raw = raw
+        self.secret_keys = set(secret_keys) | ALWAYS_SECRET_KEYS
         self.problems: list[str] = []
 
-    def fail(self, key: str, value: Any, fix: str) -> None:
-        shown = value if isinstance(value, str) else json.dumps(value)
+    def fail(self, key: str, value: Any, fix: str, secret: bool = False) -> None:
+        if secret or key in self.secret_keys or _looks_secret(key):
+            shown = SECRET_SHOWN_AS
+        else:
+            shown = value if isinstance(value, str) else json.dumps(value, default=str)
         self.problems.append(f"{key} = {shown!r}: {fix}")
 
     def get(self, key: str) -> Any:
@@ -245,6 +252,17 @@ class _Reader:
             self.fail(key, value, "expected a list, e.g. `pulumi config set --path 'KEY[0]' VALUE` or a comma list")
             return default
         return tuple(str(v).strip() for v in value)
+
+
+def _looks_secret(key: str) -> bool:
+    """A mistyped secret key is still a secret: judge by its name too."""
+    lowered = key.lower()
+    return any(word in lowered for word in ("password", "secret", "token", "passphrase", "apikey", "api_key"))
+
+
+def secret_config_keys() -> set[str]:
+    """The stack's `--secret` keys, as Pulumi tells the program."""
+    return {key for key in pulumi.runtime.config.CONFIG.get() if pulumi.runtime.config.is_config_secret(key)}
 
 
 def raw_config_from_pulumi() -> dict[str, Any]:
@@ -291,9 +309,10 @@ POST_DEPLOY_KEYS = {"when", "method", "path", "expectStatus", "retries", "comman
 RESERVED_ENV = {"DATABASE_URL", "REDIS_URL", "LABSTACK_APP", "LABSTACK_DATA_DIR", "PORT"}
 
 
-def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labstack") -> StackConfig:
+def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labstack",
+                      secret_keys: Iterable[str] = ()) -> StackConfig:
     """Parse and validate everything that can be checked offline. Raises ConfigError listing every problem."""
-    r = _Reader(raw)
+    r = _Reader(raw, secret_keys)
     for key in sorted(raw):
         if key.startswith(f"{NAMESPACE}:") and key not in KNOWN_KEYS:
             close = [k for k in KNOWN_KEYS if k.lower() == key.lower()]
@@ -433,13 +452,15 @@ def _app(r: _Reader, key: str, name: str, spec: dict, secrets: dict) -> AppConfi
         sub.fail("env", env, "expected a map of variable names to values")
         env = {}
     for var, value in {**env, **secrets}.items():
+        secret = var in secrets
         if not ENV_NAME_RE.match(str(var)):
             sub.fail(f"env.{var}", value, "variable names are letters, digits and underscores, not starting with a "
-                                          "digit")
+                                          "digit", secret=secret)
         elif var in RESERVED_ENV:
-            sub.fail(f"env.{var}", value, f"is set by labstack itself ({', '.join(sorted(RESERVED_ENV))}); rename it")
-        elif var in env and var in secrets:
-            sub.fail(f"env.{var}", value, "is also in labstack:appSecrets; keep it in one place")
+            sub.fail(f"env.{var}", value, f"is set by labstack itself ({', '.join(sorted(RESERVED_ENV))}); rename it",
+                     secret=secret)
+        elif var in env and secret:
+            sub.fail(f"env.{var}", value, "is also in labstack:appSecrets; keep it in one place", secret=True)
     host = sub.string("host")
     if host is not None and host != "@" and not all(DNS_LABEL_RE.match(label) for label in host.lower().split(".")):
         sub.fail("host", host, "expected `@` (the DNS host itself), a label such as `elif`, or a full DNS name")
@@ -457,10 +478,17 @@ def _app(r: _Reader, key: str, name: str, spec: dict, secrets: dict) -> AppConfi
     post_deploy = _post_deploy(sub, spec.get("postDeploy"))
     r.problems.extend(f"{key}.{problem}" for problem in sub.problems)
     return AppConfig(name=name, image=image or "", port=port, command=sub.string("command"), workers=workers,
-                     worker_command=worker_command, env={str(k): str(v) for k, v in env.items()}, host=host,
+                     worker_command=worker_command, env={str(k): env_text(v) for k, v in env.items()}, host=host,
                      health_path=health_path, health_timeout_seconds=timeout, postgres=flags["postgres"],
                      redis=flags["redis"], build=sub.string("build"), clock_command=sub.string("clockCommand"),
                      init_command=sub.string("initCommand"), init_run=init_run, post_deploy=post_deploy)
+
+
+def env_text(value: Any) -> str:
+    """An env value as the user wrote it: YAML's true stays `true` (Python would say `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _post_deploy(sub: _Reader, spec: Any) -> Optional[PostDeployConfig]:
@@ -528,9 +556,21 @@ def _existing_server(r: _Reader) -> Optional[ExistingServerConfig]:
     sub = _Reader(spec)
     port = sub.integer("port", 22, 1, 65535)
     user = sub.string("user", LOGIN_USER) or LOGIN_USER
+    if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", user):
+        sub.fail("user", user, "expected a Linux login name such as ubuntu")
+    host = str(spec["host"]).strip()
+    if not (_is_ip(host) or all(DNS_LABEL_RE.match(label) for label in host.lower().split("."))):
+        sub.fail("host", host, "expected the server's IP address or DNS name")
     r.problems.extend(f"{key}.{problem}" for problem in sub.problems)
-    return ExistingServerConfig(host=str(spec["host"]).strip(), host_key=" ".join(host_key.split()[:2]),
-                                user=user, port=port)
+    return ExistingServerConfig(host=host, host_key=" ".join(host_key.split()[:2]), user=user, port=port)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _is_arm(instance_type: str) -> bool:
@@ -739,8 +779,13 @@ def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
             for candidate in zone_candidates(cfg.dns.host):
                 try:
                     zone = aws.route53.get_zone(name=candidate, private_zone=False)
-                except Exception:  # noqa: BLE001 - "no matching zone" is the expected miss while walking up
-                    continue
+                except Exception as error:  # noqa: BLE001
+                    if "no matching" in str(error).lower():
+                        continue  # the expected miss while walking up to the parent domain
+                    # Anything else (throttling, AccessDenied) must not send the records to a parent zone.
+                    raise ConfigError([f"labstack:dnsHost = {cfg.dns.host!r}: looking up the hosted zone {candidate} "
+                                       f"failed ({_first_line(error)}); check the credentials' route53 "
+                                       "permissions, or set labstack:dnsZoneId"]) from None
                 zone_id, zone_name = zone.zone_id, zone.name.rstrip(".")
                 break
             else:
@@ -757,8 +802,7 @@ def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
                             f"({_first_line(error)})")
     if problems:
         raise ConfigError(problems)
-    return CloudFacts(ami_id=ami_id, ami_root_size_gb=root_size, ami_architecture=image.architecture or "x86_64",
-                      zone_id=zone_id, zone_name=zone_name, vpc_id=vpc_id)
+    return CloudFacts(ami_id=ami_id, zone_id=zone_id, vpc_id=vpc_id)
 
 
 def _first_line(error: Exception) -> str:

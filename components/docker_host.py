@@ -38,6 +38,8 @@ class DockerHostArgs:
     storage_gb: int
     proxy: ProxyConfig
     server: list[pulumi.Resource] = field(default_factory=list)  # what must exist and run before SSH is tried
+    # Only for servers labstack made: an existing server's disks are its operator's business.
+    grow_filesystem: bool = True
 
 
 class DockerHost(pulumi.ComponentResource):
@@ -61,10 +63,11 @@ class DockerHost(pulumi.ComponentResource):
                                   " --no-same-owner", args.server, stdin=make_bundle(hooks, modes=_modes(hooks)))
         ready = step("ready", hook("wait-ready.sh", "600"), [installed])
         docker = step("docker", hook("install-docker.sh", args.login_user), [ready])
-        # Only a bigger volume needs the filesystem grown, so the size is the trigger.
-        grown = step("grow-fs", hook("grow-fs.sh"), [ready], triggers=[args.storage_gb])
         proxy = step("proxy", hook("proxy-up.sh"), [docker], stdin=make_bundle(proxy_files(args.proxy)))
-        self.ready = [docker, grown, proxy]
+        self.ready = [docker, proxy]
+        if args.grow_filesystem:
+            # Only a bigger volume needs the filesystem grown, so the size is the trigger.
+            self.ready.append(step("grow-fs", hook("grow-fs.sh"), [ready], triggers=[args.storage_gb]))
         self.register_outputs({"hooksVersion": _version(hooks)})
 
 

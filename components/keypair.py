@@ -23,7 +23,8 @@ class KeyPair(pulumi.ComponentResource):
         if args.existing_name:
             self.key_name = pulumi.Output.from_input(args.existing_name)
         else:
-            # Only the public half leaves the operator's machine; the private key never enters Pulumi state.
+            # Only the public half goes to AWS; the private key stays on this machine (and, encrypted, in the
+            # Pulumi state as part of the SSH connection secret).
             imported = aws.ec2.KeyPair(f"{name}-key", public_key=args.public_key, tags=args.tags,
                                        opts=pulumi.ResourceOptions(parent=self))
             self.key_name = imported.key_name

@@ -12,7 +12,7 @@ from typing import Optional
 import bcrypt
 import yaml
 
-from components.config import AppConfig, ProxyConfig
+from components.config import AppConfig, ProxyConfig, env_text
 
 HOOKS_DIR = Path(__file__).resolve().parent.parent / "hooks"
 APP_DATA_ROOT = "/srv/labstack/apps"
@@ -57,8 +57,8 @@ def _escape(value: str) -> str:
     return value.replace("$", "$$")
 
 
-def app_environment(app: AppConfig, secrets: dict[str, str]) -> dict[str, str]:
-    env = {name: _escape(value) for name, value in {**app.env, **secrets}.items()}
+def app_environment(app: AppConfig) -> dict[str, str]:
+    env = {name: _escape(env_text(value)) for name, value in app.env.items()}
     env.update(LABSTACK_APP=app.name, LABSTACK_DATA_DIR="/data", PORT=str(app.port))
     if app.postgres:
         # Interpolated by compose from db.env on the server: the password never leaves the server.
@@ -74,11 +74,27 @@ def app_commands(app: AppConfig) -> dict[str, str]:
             "post-deploy.cmd": (app.post_deploy.command if app.post_deploy else None) or ""}
 
 
-def app_compose(app: AppConfig, secrets: dict[str, str]) -> str:
-    environment = app_environment(app, secrets)
+SECRETS_FILE = "/etc/labstack/apps/{app}/secrets.env"
+
+
+def secrets_env(secrets: dict) -> str:
+    """The app's secrets as a compose env file (written 0600 by the deploy hook): double-quoted with escapes, which
+    compose v2 reads back byte for byte, `$` included (it interpolates nothing escaped)."""
+    def quoted(value: str) -> str:
+        for raw, escaped in (("\\", "\\\\"), ('"', '\\"'), ("$", "\\$"), ("\n", "\\n"), ("\r", "\\r"),
+                             ("\t", "\\t")):
+            value = value.replace(raw, escaped)
+        return f'"{value}"'
+    return "".join(f"{name}={quoted(env_text(value))}\n" for name, value in sorted(secrets.items()))
+
+
+def app_compose(app: AppConfig) -> str:
+    environment = app_environment(app)
     common = {
         "image": app.image,
         "restart": "unless-stopped",  # back after a reboot or an engine restart
+        # Secrets come from a root-only env file, not from this file (nor from Pulumi's logs).
+        "env_file": [SECRETS_FILE.format(app=app.name)],
         "environment": environment,
         "volumes": [f"{APP_DATA_ROOT}/{app.name}/data:/data"],
     }

@@ -41,15 +41,18 @@ class Server(pulumi.ComponentResource):
             user_data=args.user_data,
             # A new cloud-init payload (e.g. new host keys) only takes effect on a fresh instance.
             user_data_replace_on_change=True,
-            # IMDSv2 only: a request forged through the experiment's web app cannot read the instance's credentials.
+            # IMDSv2 only, and a hop limit of 1 so no container can get a token: the user data holds the SSH host
+            # key, and a request forged through the experiment's web app must not be able to read it.
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required", http_endpoint="enabled",
-                                                                 http_put_response_hop_limit=2),
+                                                                 http_put_response_hop_limit=1),
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                 volume_size=args.storage_gb, volume_type="gp3", encrypted=True, delete_on_termination=True,
                 # Volumes carry the same tags as the instance so cost reports and inventory find them.
                 tags=args.volume_tags),
             tags=args.tags,
-            opts=child,
+            # The default AMI is an SSM path that moves when Canonical publishes a new image; following it would
+            # replace the server and delete its disk. Keep the AMI it was made from.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
         )
         # An Elastic IP keeps the address (and so DNS, known_hosts and firewall allow-lists) across stop/start.
         address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id, tags=args.tags, opts=child)

@@ -6,7 +6,7 @@
 # through the app's public name, or a command in the web container) runs after the first deploy or every deploy.
 # Usage: sudo deploy-app.sh APP < bundle
 #   bundle: base64 tar.gz with release.conf, app.compose.yaml, data.compose.yaml, site.caddy, init.cmd,
-#           post-deploy.cmd
+#           post-deploy.cmd, secrets.env
 set -euo pipefail
 # shellcheck source=hooks/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -27,8 +27,8 @@ if [ ! -s "$etc/db.env" ]; then
   (umask 077 && printf 'LABSTACK_DB_PASSWORD=%s\n' "$(openssl rand -hex 24)" > "$etc/db.env")
 fi
 release=$(cat "$bundle/release.conf" "$bundle/app.compose.yaml" "$bundle/data.compose.yaml" "$bundle/site.caddy" \
-  "$bundle/init.cmd" "$bundle/post-deploy.cmd" | sha256sum | cut -c1-16)
-for file in app.compose.yaml data.compose.yaml site.caddy release.conf init.cmd post-deploy.cmd; do
+  "$bundle/init.cmd" "$bundle/post-deploy.cmd" "$bundle/secrets.env" | sha256sum | cut -c1-16)
+for file in app.compose.yaml data.compose.yaml site.caddy release.conf init.cmd post-deploy.cmd secrets.env; do
   install -m 0600 "$bundle/$file" "$etc/$file"
 done
 
@@ -39,8 +39,7 @@ if ! docker image inspect "$CONF_IMAGE" >/dev/null 2>&1; then
   docker pull -q "$CONF_IMAGE" >/dev/null || die "cannot pull $CONF_IMAGE; is the registry reachable and logged in?"
 fi
 
-# The colour names the release's network alias (<app>-<colour>-web) that Caddy proxies to.
-compose_app() { LABSTACK_COLOR=${1##*-} compose -p "$1" -f "$etc/app.compose.yaml" --env-file "$etc/db.env" "${@:2}"; }
+compose_app() { compose_release "$app" "${1##*-}" "${@:2}"; }  # compose_app <app>-<colour> ARGS...
 
 if [ "$CONF_POSTGRES" = true ] || [ "$CONF_REDIS" = true ]; then
   log "starting data services"
@@ -123,7 +122,9 @@ next=blue
 [ "$active" = blue ] && next=green
 
 log "$app: starting release $release as $next"
-compose_app "$app-$next" up -d --force-recreate --remove-orphans
+# Web alone first: the new release's workers and clock start only once it has taken over, so a broken release
+# never runs jobs beside the serving one.
+compose_app "$app-$next" up -d --force-recreate --remove-orphans web
 web=$(compose_app "$app-$next" ps -q web)
 address=$(docker inspect -f "{{with index .NetworkSettings.Networks \"$PROXY_NETWORK\"}}{{.IPAddress}}{{end}}" "$web")
 url="http://$address:$CONF_PORT$CONF_HEALTH_PATH"
@@ -131,7 +132,8 @@ log "$app: waiting up to ${CONF_HEALTH_TIMEOUT}s for $CONF_HEALTH_PATH to answer
 deadline=$((SECONDS + CONF_HEALTH_TIMEOUT))
 healthy=false
 while [ "$SECONDS" -lt "$deadline" ]; do
-  if curl -fsS -o /dev/null --max-time 5 "$url" 2>/dev/null; then
+  code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "$url" 2>/dev/null || true)
+  if [[ "$code" == 2?? ]]; then
     healthy=true
     break
   fi
@@ -156,11 +158,12 @@ fi
 sed "s/{{UPSTREAM}}/$app-$next-web:$CONF_PORT/" "$etc/site.caddy" > "$LABSTACK_ETC/proxy/sites/$app.caddy.new"
 mv "$LABSTACK_ETC/proxy/sites/$app.caddy.new" "$LABSTACK_ETC/proxy/sites/$app.caddy"
 reload_proxy
-printf '%s\n' "$next" > "$etc/active-color"
-printf '%s\n' "$release" > "$etc/active-release"
-printf '%s %s %s\n' "$(date -u +%FT%TZ)" "$release" "$CONF_IMAGE" >> "$etc/releases.log"
 if [ -n "$active" ] && [ "$active" != "$next" ]; then
   compose_app "$app-$active" down --remove-orphans >/dev/null 2>&1 || true
 fi
+compose_app "$app-$next" up -d --remove-orphans  # now the workers and clock of the new release
+printf '%s\n' "$next" > "$etc/active-color"
+printf '%s\n' "$release" > "$etc/active-release"
+printf '%s %s %s\n' "$(date -u +%FT%TZ)" "$release" "$CONF_IMAGE" >> "$etc/releases.log"
 log "$app: release $release ($CONF_IMAGE) is serving https://$CONF_HOST"
 post_deploy "$next"

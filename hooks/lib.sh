@@ -25,6 +25,14 @@ compose() {
   fi
 }
 
+# docker compose on one release (colour) of an app; the colour names its web alias, <app>-<colour>-web.
+compose_release() {
+  local app=$1 color=$2
+  shift 2
+  LABSTACK_COLOR=$color compose -p "$app-$color" -f "$LABSTACK_ETC/apps/$app/app.compose.yaml" \
+    --env-file "$LABSTACK_ETC/apps/$app/db.env" "$@"
+}
+
 valid_app_name() {
   [[ "$1" =~ ^[a-z][a-z0-9-]{0,30}$ ]] || die "bad app name '$1': lower-case letters, digits and dashes"
 }
@@ -34,7 +42,8 @@ unpack_stdin_bundle() {
   local dir
   dir=$(mktemp -d /tmp/labstack-bundle.XXXXXX)
   chmod 0700 "$dir"
-  base64 -d | tar -xzf - -C "$dir" --no-same-owner
+  # Called as $(unpack_stdin_bundle): errexit does not apply in there, so check explicitly.
+  base64 -d | tar -xzf - -C "$dir" --no-same-owner || die "the bundle on stdin is damaged or missing"
   printf '%s\n' "$dir"
 }
 

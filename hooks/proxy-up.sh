@@ -10,7 +10,6 @@ bundle=$(unpack_stdin_bundle)
 trap 'rm -rf "$bundle"' EXIT
 proxy_dir=$LABSTACK_ETC/proxy
 install -d -m 0755 "$proxy_dir/sites" "$LABSTACK_SRV/proxy/data" "$LABSTACK_SRV/proxy/config"
-install -d -m 0700 "$proxy_dir/auth"
 
 changed=false
 for file in Caddyfile compose.yaml; do

@@ -8,8 +8,10 @@ require_root "$@"
 app=${1:?usage: purge-app.sh APP --delete-data}
 valid_app_name "$app"
 [ "${2:-}" = --delete-data ] || die "this deletes $app's data for good; repeat with --delete-data to confirm"
-if [ -n "$(docker ps -q --filter "label=com.docker.compose.project=$app-data")" ]; then
-  die "$app is still running; remove it from the stack (pulumi up) or run remove-app.sh first"
-fi
+for project in "$app-data" "$app-blue" "$app-green"; do
+  if [ -n "$(docker ps -q --filter "label=com.docker.compose.project=$project")" ]; then
+    die "$app is still running ($project); remove it from the stack (pulumi up) or run remove-app.sh first"
+  fi
+done
 rm -rf "${LABSTACK_SRV:?}/apps/$app" "${LABSTACK_ETC:?}/apps/$app"
 log "$app: data deleted"

@@ -15,9 +15,7 @@ if [ -n "$(proxy_container)" ]; then
 fi
 for color in blue green; do
   if [ -f "$etc/app.compose.yaml" ]; then
-    LABSTACK_COLOR=$color compose -p "$app-$color" -f "$etc/app.compose.yaml" --env-file "$etc/db.env" \
-      down --remove-orphans \
-      >/dev/null 2>&1 || true
+    compose_release "$app" "$color" down --remove-orphans >/dev/null 2>&1 || true
   fi
 done
 if [ -f "$etc/data.compose.yaml" ]; then

@@ -9,10 +9,14 @@ timeout_seconds=${1:-600}
 
 if command -v cloud-init >/dev/null 2>&1; then
   log "waiting for cloud-init (at most ${timeout_seconds}s)"
-  if ! timeout "$timeout_seconds" cloud-init status --wait >/dev/null; then
-    cloud-init status --long >&2 || true
-    die "cloud-init did not finish cleanly; see /var/log/cloud-init-output.log on the server"
-  fi
+  status=0
+  timeout "$timeout_seconds" cloud-init status --wait >/dev/null || status=$?
+  case "$status" in
+    0) ;;
+    2) log "cloud-init finished with recoverable errors (degraded); see: cloud-init status --long" ;;
+    *) cloud-init status --long >&2 || true
+       die "cloud-init did not finish cleanly (exit $status); see /var/log/cloud-init-output.log on the server" ;;
+  esac
 else
   log "no cloud-init here (an existing server): nothing to wait for"
 fi

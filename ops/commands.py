@@ -113,10 +113,11 @@ def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget]
         raise stackfile.StackFileError(f"stack {stack!r} has no apps to export")
     if app is not None:
         stackfile.app_settings(stack, app)  # unknown app: one clear message
+    if exports_dir is None:  # labstack:exportsDir, as the export before a destroy uses it
+        exports_dir = export_mod.PROJECT_DIR / str(stackfile.config(stack).get("labstack:exportsDir") or "exports")
     target = target or target_for_stack(stack)
     with target, progress(f"export {stack}") as report:
-        results = export_mod.export_stack(target, stack, apps, only=app, progress=report,
-                                          exports_dir=exports_dir or export_mod.EXPORTS_DIR)
+        results = export_mod.export_stack(target, stack, apps, only=app, progress=report, exports_dir=exports_dir)
     for result in results:
         sizes = ", ".join(f"{name} {entry['bytes']:,} B" for name, entry in result.manifest["files"].items())
         _out().print(f"{result.path}  ({sizes})", soft_wrap=True)
@@ -133,7 +134,7 @@ def stop_or_start(stack: str, state: str, *, yes: bool = False, cli: Optional[Pu
 
 def storage(stack: str, gb: int, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
     previous = lifecycle.grow_storage(stack, gb, cli=cli, yes=yes)
-    console.print(f"grew {stack} from {previous} GB to {gb} GB (the file system follows at the next deploy)")
+    console.print(f"grew {stack} from {previous} GB to {gb} GB (with apps deployed, that pulumi up grew the file system too)")
 
 
 def restart(stack: str, *, timeout: float = 600, cli: Optional[PulumiCli] = None, ec2=None,

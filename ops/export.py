@@ -35,6 +35,7 @@ APP_ETC = "/etc/labstack/apps"
 APP_SRV = "/srv/labstack/apps"
 DUMP_FILE = "db.dump"
 DATA_FILE = "data.tar.gz"
+ARCHIVED_DIRS = ("data", "redis")  # beside the database dump: the app's files and Redis's append-only log
 MANIFEST = "manifest.json"
 Progress = Callable[[str], None]
 
@@ -175,10 +176,15 @@ def verify_dump(target: SshTarget, container: str, app: str, dump: Path, expecte
 
 
 def archive_data(target: SshTarget, app: str, destination: Path) -> int:
-    """tar+gzip the data directory on the server, streamed into `destination`; returns the number of entries."""
-    command = quote(["sudo", "-n", "tar", "-C", f"{APP_SRV}/{app}", "--numeric-owner", "-czf", "-", "data"])
+    """tar+gzip the app's data directory and its Redis files (append-only log) on the server, streamed into
+    `destination`; returns the number of entries. Files an app writes while they are read are archived as they
+    were (GNU tar exits 1 for that, and the archive is complete), so a live export does not fail at random."""
+    script = (f"cd {APP_SRV}/{app} || exit 2; members=''; for m in {' '.join(ARCHIVED_DIRS)}; do "
+              "[ -e \"$m\" ] && members=\"$members $m\"; done; "
+              "tar --numeric-owner --warning=no-file-changed -czf - $members; rc=$?; [ \"$rc\" -le 1 ]")
     with open(destination, "wb") as out:
-        target.run(command, stdout=out, timeout=6 * 3600, what=f"archiving {APP_SRV}/{app}/data")
+        target.run(quote(["sudo", "-n", "sh", "-c", script]), stdout=out, timeout=6 * 3600,
+                   what=f"archiving {APP_SRV}/{app}/{{{','.join(ARCHIVED_DIRS)}}}")
     try:  # reading every member to the end checks gzip's CRC and the tar structure
         with tarfile.open(destination, "r:gz") as archive:
             return sum(1 for _ in archive)
@@ -226,7 +232,7 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
             "image": deployed_image(target, app) or image,
             "files": {name: {"bytes": path.stat().st_size, "sha256": sha256_of(path)} for name, path in files.items()},
             "database": database,
-            "data": {"source": f"{APP_SRV}/{app}/data", "entries": entries},
+            "data": {"source": [f"{APP_SRV}/{app}/{name}" for name in ARCHIVED_DIRS], "entries": entries},
         }
         with open(partial / MANIFEST, "w") as out:
             json.dump(manifest, out, indent=2)

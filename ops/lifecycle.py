@@ -10,11 +10,9 @@ import os
 import time
 from typing import Callable, Optional
 
+from components.config import DEFAULT_STORAGE_GB, MAX_STORAGE_GB
 from ops import stackfile
 from ops.pulumi_cli import PulumiCli
-
-DEFAULT_STORAGE_GB = 32  # components/config.py's default
-MAX_STORAGE_GB = 16384
 Progress = Callable[[str], None]
 
 

@@ -104,8 +104,8 @@ class Declared:
     outputs: dict
     custom: bool
     id: str = ""
-    urn: str = ""
-    secret_inputs: frozenset = frozenset()  # top-level inputs that held a Pulumi secret (anywhere inside)  # carries the parent chain: ...::labstack:index:Server$aws:ec2/instance:Instance::name
+    urn: str = ""  # carries the parent chain: ...::labstack:index:Server$aws:ec2/instance:Instance::name
+    secret_inputs: frozenset = frozenset()  # top-level inputs that held a Pulumi secret (anywhere inside)
 
 
 class RecordingMocks(Mocks):
@@ -258,11 +258,26 @@ def list_stacks() -> list[str]:
 
 
 def read_stack_config(stack: str) -> dict[str, Any]:
-    """The `config:` map of stacks/Pulumi.<stack>.yaml. Secure values stay encrypted placeholders."""
+    """The `config:` map of stacks/Pulumi.<stack>.yaml, with placeholders for secrets."""
     path = stack_file(stack)
     if not path.is_file():
         known = ", ".join(list_stacks()) or "none"
         raise FileNotFoundError(f"unknown stack {stack!r}: no file {path} (stacks there: {known}); start one from "
                                 f"the example: `cp stacks/Pulumi.paris-batch2.yaml stacks/Pulumi.{stack}.yaml`")
     data = yaml.safe_load(path.read_text()) or {}
-    return dict(data.get("config") or {})
+    return {key: _secure_placeholders(value) for key, value in (data.get("config") or {}).items()}
+
+
+OFFLINE_SECRET = "offline-placeholder-for-a-secret"
+
+
+def _secure_placeholders(value: Any) -> Any:
+    """`--secret` values are `{secure: <ciphertext>}` in the file; offline they become a placeholder string, which
+    is what the program needs to render (it never sees, and `invoke check` never prints, the real value)."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return OFFLINE_SECRET
+        return {key: _secure_placeholders(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_secure_placeholders(item) for item in value]
+    return value

@@ -8,7 +8,6 @@ on, so a server with another key is refused instead of trusted.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import subprocess
 import tempfile
@@ -16,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Optional, Sequence
 
+from components.config import APP_NAME_RE, LOGIN_USER  # the names hooks/lib.sh enforces too
 from ops import stackfile
 from ops.pulumi_cli import PulumiCli, PulumiError
 
-LOGIN_USER = "ubuntu"
 KNOWN_HOSTS_DIR = Path.home() / ".cache" / "labstack" / "known_hosts"
 
 
@@ -158,7 +157,6 @@ def target_for_stack(stack: str, outputs: Optional[dict] = None, cli: Optional[P
                      known_hosts=str(known_hosts), port=port, stack=stack)
 
 
-APP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # as components/config.py and hooks/lib.sh enforce
 
 
 def checked_app(app: str) -> str:

@@ -48,10 +48,10 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
                               f"-H 'Host: {stack.config['labstack:dnsHost']}' http://127.0.0.1/")
     assert redirect.stdout.startswith("308 https://")
 
-    # The secret-free .env/compose files on the host are readable by root only.
-    modes = stack.host.run("sudo stat -c '%a %n' /etc/labstack/apps/elif/db.env "
+    # The database password, the secrets and the app's files on the host are readable by root only.
+    modes = stack.host.run("sudo stat -c '%a %n' /etc/labstack/apps/elif/db.env /etc/labstack/apps/elif/secrets.env "
                            "/etc/labstack/apps/elif/app.compose.yaml /etc/labstack/apps/elif").stdout.split("\n")
-    assert [m.split()[0] for m in modes if m] == ["600", "600", "700"]
+    assert [m.split()[0] for m in modes if m] == ["600", "600", "600", "700"]
 
     # Nothing changed: nothing runs.
     assert stack.up() == []
@@ -92,10 +92,13 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
     status, body = stack.status_and_body("/")
     assert status == 200 and json.loads(body)["version"] == "v2"
 
-    # Rollback is one config change: back to v2 is "no change" on the server's side of things.
-    stack.config["labstack:apps"] = elif_app(example_images.v2)
-    stack.up()
-    assert json.loads(stack.status_and_body("/")[1])["version"] == "v2"
+    # Rollback is one config change: the previous digest (v1) is deployed blue/green again.
+    colour = stack.host.run("sudo cat /etc/labstack/apps/elif/active-color").stdout.strip()
+    stack.config["labstack:apps"] = elif_app(example_images.v1)
+    runs = stack.up()
+    assert [r.resource for r in runs] == ["paris-batch2-elif-deploy"]
+    assert json.loads(stack.status_and_body("/")[1])["version"] == "dev"
+    assert stack.host.run("sudo cat /etc/labstack/apps/elif/active-color").stdout.strip() != colour
 
     # The host's engine restarts: the proxy and the app come back by themselves.
     stack.host.restart_docker()

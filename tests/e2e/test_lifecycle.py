@@ -28,7 +28,7 @@ def launched_app(image: str, **settings) -> dict:
 
 
 def test_init_once_launch_through_public_name_and_env_verbatim(make_stack, example_images):
-    stack = make_stack(launched_app(example_images.v1))
+    stack = make_stack(launched_app(example_images.v1), **{"labstack:appSecrets": {"elif": {"API_TOKEN": TRICKY}}})
     runs = stack.up()
     # The launch endpoint needs the tables init made, so its success proves the order: init, web, launch.
     assert "post-deploy POST /launch answered 200" in runs[-1].result.stderr
@@ -42,6 +42,7 @@ def test_init_once_launch_through_public_name_and_env_verbatim(make_stack, examp
 
     # Values reach the container verbatim; lower-case names keep their case.
     assert stack.status_and_body("/env/mode") == (200, TRICKY)
+    assert stack.status_and_body("/env/API_TOKEN") == (200, TRICKY)  # secrets too, from their root-only env file
     assert stack.status_and_body("/env/MODE")[0] == 404
     # One image, several services: web, a worker and a clock.
     services = stack.host.run("docker ps --filter label=com.docker.compose.project=elif-blue "

@@ -67,10 +67,9 @@ def test_export_dumps_verifies_and_pins_a_manifest(elif_host, tmp_path):
     assert any("verifying" in note for note in notes)
     assert scratch_databases(elif_host) == []  # the scratch database is gone again
     # The dump restores on its own too: the live rows, not just a readable file.
-    if shutil.which("pg_restore"):  # optional on the machine; the server-side restore ran anyway
-        listing = subprocess.run(["pg_restore", "--list", str(result.path / "db.dump")], capture_output=True,
-                                 text=True)
-        assert "TABLE DATA results answers" in listing.stdout
+    assert shutil.which("pg_restore"), "pg_restore is missing: setup.sh --tests installs postgresql-client"
+    listing = subprocess.run(["pg_restore", "--list", str(result.path / "db.dump")], capture_output=True, text=True)
+    assert "TABLE DATA results answers" in listing.stdout
 
     # An app without Postgres: the data folder alone.
     with target_of(elif_host) as target:

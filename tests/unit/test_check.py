@@ -54,3 +54,15 @@ def test_unknown_stack_lists_known_ones(stacks):
     ok, text = run_check("nope")
     assert not ok and "unknown stack 'nope'" in text
     assert "broken, good" in text and "cp stacks/Pulumi.paris-batch2.yaml stacks/Pulumi.nope.yaml" in text
+
+
+def test_stack_with_secure_values_checks_cleanly_and_prints_no_ciphertext(stacks):
+    key = stacks / "id_ed25519"
+    (stacks / "Pulumi.secret.yaml").write_text(
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n"
+        "  labstack:dashboardPassword:\n    secure: v1:ciphertextAAAA\n"
+        "  labstack:appSecrets:\n    elif:\n      API_TOKEN:\n        secure: v1:ciphertextBBBB\n"
+        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + "0f" * 32 + "\n")
+    ok, text = run_check("secret")
+    assert ok, text
+    assert "ciphertext" not in text and "Command" in text

@@ -202,3 +202,21 @@ def test_unknown_subnet_is_refused(pem):
     result = evaluate(base_config(pem, network="subnet-0123456789abcdef0"), "s",
                       FakeAws(subnets={"subnet-00000000000000000": "vpc-1"}))
     assert isinstance(result.error, ConfigError) and "subnet not found" in str(result.error)
+
+
+def test_secret_values_never_appear_in_error_messages(pem):
+    raw = base_config(pem, apps={"elif": {"image": PINNED, "env": {"TOKEN": "plain"}}},
+                      appSecrets={"elif": {"TOKEN": "SUPERSECRET1", "DATABASE_URL": "SUPERSECRET2"}},
+                      dashbordPassword="SUPERSECRET3")
+    raw["labstack:tags"] = "SUPERSECRET4"  # a value the stack marked --secret, in the wrong shape
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(raw, stack="s", secret_keys={"labstack:tags"})
+    text = str(caught.value)
+    assert "SUPERSECRET" not in text, text
+    assert text.count("'[secret]'") == 4 and "labstack:dashbordPassword" in text
+
+
+def test_yaml_booleans_stay_as_written_in_env(pem):
+    cfg = load_stack_config(base_config(pem, apps={"elif": {"image": PINNED, "env": {"DEBUG": False, "RATE": 1.5}}}),
+                            stack="s")
+    assert dict(cfg.apps[0].env) == {"DEBUG": "false", "RATE": "1.5"}

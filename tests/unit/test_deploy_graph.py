@@ -98,7 +98,10 @@ def test_app_bundle_is_secret_and_renders_compose(pem):
 def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
     result = deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2")
     files = bundle_of(result)
-    assert yaml.safe_load(files["app.compose.yaml"])["services"]["web"]["environment"]["API_TOKEN"] == "s3cr3t"
+    assert "s3cr3t" not in files["app.compose.yaml"]  # secrets live in a root-only env file on the server
+    assert files["secrets.env"] == 'API_TOKEN="s3cr3t"\n'
+    web = yaml.safe_load(files["app.compose.yaml"])["services"]["web"]
+    assert web["env_file"] == ["/etc/labstack/apps/elif/secrets.env"]
     site = files["site.caddy"]
     assert "basicauth @dashboard" in site and "admin $2b$12$" in site and "hunter2" not in site
     assert "s3cr3t" not in repr(result.outputs) and "hunter2" not in repr(result.outputs)
@@ -167,3 +170,43 @@ def test_init_post_deploy_and_clock_reach_the_server(pem):
     services = yaml.safe_load(files["app.compose.yaml"])["services"]
     assert services["clock"]["command"] == ["sh", "-c", "python clock.py"] and "ports" not in services["clock"]
     assert "worker" not in services and "proxy" not in services["clock"]["networks"]
+
+
+def test_secret_values_are_escaped_for_compose_env_files():
+    from components.render import secrets_env
+    assert secrets_env({"B": 'x"y', "A": "a$b\\c\nd\te"}) == 'A="a\\$b\\\\c\\nd\\te"\nB="x\\"y"\n'
+
+
+def test_existing_server_on_another_port(pem):
+    host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApC3jxkeASzf6e7cORPKQZB3SdvvaTjJxYsb2XMRYgR"
+    result = deploy(pem, **{"aws:region": None, "dnsHost": None,
+                            "existingServer": {"host": "lab-server.uni.example", "port": 2222, "hostKey": host_key}})
+    assert [r.type for r in result.resources if r.type.startswith(("aws:", "tls:"))] == []
+    assert result.outputs["knownHosts"] == f"[lab-server.uni.example]:2222 {host_key}"
+    assert result.outputs["sshCommand"] == f"ssh -i {pem} -p 2222 ubuntu@lab-server.uni.example"
+    names = [r.name for r in result.of_type(COMMAND)]
+    assert "paris-batch2-grow-fs" not in names  # an existing server's disks are not ours to resize
+    assert {r.inputs["connection"]["port"] for r in result.of_type(COMMAND)} == {2222}
+    # Without a DNS host, a server known by name serves the app under that name (nip.io is for IPs).
+    conf = dict(line.split("=", 1) for line in bundle_of(result)["release.conf"].splitlines())
+    assert conf["HOST"] == "lab-server.uni.example"
+    export = result.one("command:local:Command").inputs["environment"]
+    assert (export["LABSTACK_HOST"], export["LABSTACK_PORT"]) == ("lab-server.uni.example", "2222")
+
+
+def test_export_on_delete_runs_before_the_app_is_removed(pem, tmp_path):
+    result = deploy(pem, exportsDir=str(tmp_path / "saved"))
+    export = result.one("command:local:Command")
+    assert export.name == "paris-batch2-elif-export-on-delete"
+    assert export.inputs["delete"] == "venv/bin/python -m ops.destroy_export" and "create" not in export.inputs
+    env = export.inputs["environment"]
+    assert env == {
+        "LABSTACK_STACK": "paris-batch2", "LABSTACK_APP": "elif", "LABSTACK_HOST": result.outputs["publicIp"],
+        "LABSTACK_PORT": "22", "LABSTACK_USER": "ubuntu", "LABSTACK_KEY_FILE": str(pem),
+        "LABSTACK_KNOWN_HOSTS": result.outputs["knownHosts"], "LABSTACK_POSTGRES": "true",
+        "LABSTACK_EXPORTS_DIR": str(tmp_path / "saved"), "LABSTACK_DISCARD_DATA": "false"}
+    names = [r.name for r in result.resources]
+    # Declared after the deploy it depends on, so Pulumi deletes it first.
+    assert names.index("paris-batch2-elif-export-on-delete") > names.index("paris-batch2-elif-deploy")
+    assert deploy(pem, discardDataOnDestroy="true").one("command:local:Command").inputs["environment"][
+        "LABSTACK_DISCARD_DATA"] == "true"

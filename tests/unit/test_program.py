@@ -46,6 +46,7 @@ def test_instance_uses_ami_from_ssm_parameter_with_imdsv2_and_encrypted_gp3(pari
     assert instance.inputs["ami"] == FakeAws().ami_for(DEFAULT_AMI_SSM_PATH)
     assert instance.inputs["instanceType"] == "m7i.large"
     assert instance.inputs["metadataOptions"]["httpTokens"] == "required"
+    assert instance.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1  # no token from inside a container
     root = instance.inputs["rootBlockDevice"]
     assert (root["encrypted"], root["volumeType"], root["volumeSize"]) == (True, "gp3", 32)
 
