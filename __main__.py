@@ -28,6 +28,7 @@ if cfg.existing_server:
     login_user = existing.user
     ssh_port = existing.port
     server_ready = []
+    server_id = None
 else:
     facts = resolve_cloud_facts(cfg)
     network = Network(name, NetworkArgs(mode=cfg.network.mode, vpc_cidr=cfg.network.vpc_cidr,
@@ -56,6 +57,7 @@ else:
     ssh_port = 22
     login = connection(server.public_ip, LOGIN_USER, cfg.key_pair.private_key(), host_key.public_key)
     server_ready = [server.power_state]
+    server_id = server.instance_id
     pulumi.export("instanceId", server.instance_id)
     pulumi.export("region", cfg.region)
     pulumi.export("instanceType", cfg.instance_type)
@@ -76,14 +78,14 @@ app_urls = {}
 if cfg.apps:
     docker_host = DockerHost(name, DockerHostArgs(connection=login, login_user=login_user, storage_gb=cfg.storage_gb,
                                                   proxy=cfg.proxy, server=server_ready,
-                                                  grow_filesystem=cfg.existing_server is None))
+                                                  grow_filesystem=cfg.existing_server is None, server_id=server_id))
     secrets = raw.get("labstack:appSecrets") or {}
     for app in cfg.apps:
         deployed = App(f"{name}-{app.name}", AppArgs(
             app=app, connection=login, host=address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
             proxy=cfg.proxy, secrets=pulumi.Output.secret(secrets.get(app.name) or {}),
             dashboard_password=pulumi.Output.secret(raw.get("labstack:dashboardPassword")),
-            depends_on=docker_host.ready,
+            depends_on=docker_host.ready, server_id=server_id,
             export=ExportOnDelete(stack=cfg.stack, host=address, port=ssh_port, user=login_user,
                                   key_file=str(cfg.key_pair.pem_path),
                                   known_hosts=known_hosts, exports_dir=str(project_dir / cfg.exports_dir),

@@ -39,6 +39,9 @@ class AppArgs:
     dashboard_password: pulumi.Input[Optional[str]] = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     export: Optional[ExportOnDelete] = None
+    # In the bundle, not in triggers: a new instance changes the input, so the deploy runs again there as an update
+    # (a replacement would run remove-app.sh after it).
+    server_id: pulumi.Input[Optional[str]] = None
 
 
 class App(pulumi.ComponentResource):
@@ -49,11 +52,12 @@ class App(pulumi.ComponentResource):
         app = args.app
 
         def bundle(values: list) -> str:
-            host, secrets, password = values
+            host, secrets, password, server_id = values
             dashboard = dashboard_password_hash(password, app.name) if password else None
             return make_bundle({
                 **app_commands(app),
-                "release.conf": release_conf(app, host, tls_internal=args.proxy.tls == "internal"),
+                "release.conf": release_conf(app, host, tls_internal=args.proxy.tls == "internal",
+                                             server_id=server_id),
                 "app.compose.yaml": app_compose(app),
                 "secrets.env": secrets_env(secrets or {}),
                 "data.compose.yaml": data_compose(app),
@@ -64,7 +68,7 @@ class App(pulumi.ComponentResource):
         # Only its content decides whether the app is redeployed: no triggers, because a replacement would run
         # the old resource's delete (remove-app.sh) after the new one's create.
         payload = pulumi.Output.secret(
-            pulumi.Output.all(args.host, args.secrets, args.dashboard_password).apply(bundle))
+            pulumi.Output.all(args.host, args.secrets, args.dashboard_password, args.server_id).apply(bundle))
         deployed = command.remote.Command(
             f"{name}-deploy", connection=args.connection, stdin=payload,
             create=hook("deploy-app.sh", app.name), delete=hook("remove-app.sh", app.name),

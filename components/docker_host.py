@@ -40,6 +40,9 @@ class DockerHostArgs:
     server: list[pulumi.Resource] = field(default_factory=list)  # what must exist and run before SSH is tried
     # Only for servers labstack made: an existing server's disks are its operator's business.
     grow_filesystem: bool = True
+    # The EC2 instance id: a replaced instance (same address, same host key) is a new, empty server, so every step
+    # must run again there. None for an existing server.
+    server_id: pulumi.Input[Optional[str]] = None
 
 
 class DockerHost(pulumi.ComponentResource):
@@ -50,9 +53,13 @@ class DockerHost(pulumi.ComponentResource):
     def __init__(self, name: str, args: DockerHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("labstack:index:DockerHost", name, None, opts)
 
-        def step(step_name: str, create: str, after: list[pulumi.Resource], **kwargs) -> command.remote.Command:
+        def step(step_name: str, create: str, after: list[pulumi.Resource], triggers: Optional[list] = None,
+                 **kwargs) -> command.remote.Command:
+            # None of these steps has a delete command, so a trigger's replacement simply runs them again.
+            if args.server_id is not None:
+                triggers = [*(triggers or []), args.server_id]
             return command.remote.Command(
-                f"{name}-{step_name}", connection=args.connection, create=create,
+                f"{name}-{step_name}", connection=args.connection, create=create, triggers=triggers,
                 # Outputs of earlier runs in the environment can exceed the kernel's limit (E2BIG).
                 add_previous_output_in_env=False,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after), **kwargs)

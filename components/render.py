@@ -137,7 +137,7 @@ def data_compose(app: AppConfig) -> str:
                           sort_keys=False, width=1000)
 
 
-def release_conf(app: AppConfig, host: str, tls_internal: bool) -> str:
+def release_conf(app: AppConfig, host: str, tls_internal: bool, server_id: Optional[str] = None) -> str:
     hooks_version = hashlib.sha256(b"".join((HOOKS_DIR / name).read_bytes()
                                             for name in ("lib.sh", "deploy-app.sh"))).hexdigest()[:12]
     values = {
@@ -146,6 +146,7 @@ def release_conf(app: AppConfig, host: str, tls_internal: bool) -> str:
         "POSTGRES": str(app.postgres).lower(), "REDIS": str(app.redis).lower(),
         "HOOKS_VERSION": hooks_version,  # a fixed deploy hook redeploys (blue/green, so safely)
         "TLS_INTERNAL": str(tls_internal).lower(),
+        "SERVER_ID": server_id or "",
         "INIT_RUN": app.init_run,
     }
     hook = app.post_deploy

@@ -14,7 +14,6 @@ pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
 def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, recording_pulumi, monkeypatch, capfd,
                                    tmp_path):
-    import ops.export
     from ops import commands
 
     stack = make_stack({"elif": {"image": example_images.v1, "workers": 1, "workerCommand": "python worker.py"}})
@@ -28,8 +27,8 @@ def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, reco
     # What `pulumi stack output --json` would answer after this `pulumi up`.
     monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps(evaluation.outputs))
     write_stack(text=f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {stack.host.key_path}\n"
+                     f"  labstack:exportsDir: {tmp_path / 'exports'}\n"
                      f"  labstack:apps:\n    elif:\n      image: {example_images.v1}\n")
-    monkeypatch.setattr(ops.export, "EXPORTS_DIR", tmp_path / "exports")
     capfd.readouterr()
 
     assert invoke("apps", "-s", "paris-batch2") == 0  # the task as typed; the rows it shows, asserted below

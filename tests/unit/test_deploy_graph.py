@@ -60,10 +60,17 @@ def test_cloud_init_delivers_the_host_key_and_is_secret(pem):
 
 
 def test_hook_commands_and_triggers(pem):
-    cmds = commands(deploy(pem, storageGb="64"))
+    result = deploy(pem, storageGb="64")
+    cmds = commands(result)
+    instance_id = result.outputs["instanceId"]
     assert cmds["paris-batch2-ready"].inputs["create"] == "sudo -n /opt/labstack/hooks/wait-ready.sh 600"
     assert cmds["paris-batch2-docker"].inputs["create"] == "sudo -n /opt/labstack/hooks/install-docker.sh ubuntu"
-    assert cmds["paris-batch2-grow-fs"].inputs["triggers"] == [64]
+    # A bigger disk re-runs grow-fs; a replaced instance (same address and host key) re-runs every step.
+    assert cmds["paris-batch2-grow-fs"].inputs["triggers"] == [64, instance_id]
+    for step in ("hooks", "ready", "docker", "proxy"):
+        assert cmds[f"paris-batch2-{step}"].inputs["triggers"] == [instance_id]
+    conf = dict(line.split("=", 1) for line in bundle_of(result)["release.conf"].splitlines())
+    assert conf["SERVER_ID"] == instance_id  # the app redeploys onto a new instance as an update
     app = cmds["paris-batch2-elif-deploy"].inputs
     assert app["create"] == "sudo -n /opt/labstack/hooks/deploy-app.sh elif"
     assert app["delete"] == "sudo -n /opt/labstack/hooks/remove-app.sh elif"
