@@ -30,7 +30,7 @@ def make_bundle(files: Mapping[str, Content], modes: Mapping[str, int] | None = 
 
 
 def read_bundle(bundle: str) -> dict[str, bytes]:
-    """The files in a bundle; used by `invoke check` style inspection and the tests."""
+    """The files in a bundle, to inspect what a server receives (the tests read bundles with it)."""
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(bundle)))) as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
