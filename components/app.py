@@ -61,7 +61,7 @@ class App(pulumi.ComponentResource):
                 "app.compose.yaml": app_compose(app),
                 "secrets.env": secrets_env(secrets or {}),
                 "data.compose.yaml": data_compose(app),
-                "site.caddy": site_file(host, args.proxy, dashboard),
+                "site.caddy": site_file(host, args.proxy, dashboard, app=app.name),
             })
 
         # The bundle goes on stdin (never on the command line or in logs) and is a secret in Pulumi's state.

@@ -131,6 +131,7 @@ class ProxyConfig:
     acme_email: Optional[str] = None
     dashboard_user: str = "admin"
     dashboard_path: str = "/dashboard"
+    log_viewer: bool = False  # /labstack-logs/ on every app's site, behind the dashboard password
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,7 @@ KNOWN_KEYS = {
     "labstack:dnsHost", "labstack:dnsZoneId", "labstack:tags", "labstack:creator",
     "labstack:apps", "labstack:appSecrets", "labstack:tls", "labstack:acmeEmail", "labstack:dashboardUser",
     "labstack:dashboardPassword", "labstack:dashboardPath", "labstack:existingServer",
-    "labstack:discardDataOnDestroy", "labstack:exportsDir",
+    "labstack:discardDataOnDestroy", "labstack:exportsDir", "labstack:logViewer",
 }
 APP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 # registry[:port]/path[:tag]@sha256:<64 hex>, as `docker pull` accepts it
@@ -533,7 +534,16 @@ def _proxy(r: _Reader) -> ProxyConfig:
     path = r.string("labstack:dashboardPath", "/dashboard") or "/dashboard"
     if not HEALTH_PATH_RE.match(path):
         r.fail("labstack:dashboardPath", path, "expected a URL path such as /dashboard")
-    return ProxyConfig(tls=tls, acme_email=email, dashboard_user=user, dashboard_path=path.rstrip("/") or "/")
+    log_viewer = r.get("labstack:logViewer")
+    if log_viewer is not None and str(log_viewer).lower() not in ("true", "false"):
+        r.fail("labstack:logViewer", log_viewer, "expected true or false")
+    log_viewer = str(log_viewer).lower() == "true"
+    if log_viewer and not r.get("labstack:dashboardPassword"):
+        r.problems.append("labstack:logViewer is true but labstack:dashboardPassword is not set: the log viewer is "
+                          "only served behind that password (`pulumi config set --secret "
+                          "labstack:dashboardPassword <password>`)")
+    return ProxyConfig(tls=tls, acme_email=email, dashboard_user=user, dashboard_path=path.rstrip("/") or "/",
+                       log_viewer=log_viewer)
 
 
 def _existing_server(r: _Reader) -> Optional[ExistingServerConfig]:

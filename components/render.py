@@ -30,16 +30,52 @@ def proxy_files(proxy: ProxyConfig) -> dict[str, str]:
     if options:
         caddyfile += "{\n" + "".join(f"\t{option}\n" for option in options) + "}\n"
     caddyfile += "import /etc/caddy/sites/*.caddy\n"
-    return {"Caddyfile": caddyfile, "compose.yaml": (HOOKS_DIR / "templates" / "proxy.compose.yaml").read_text()}
+    compose = (HOOKS_DIR / "templates" / "proxy.compose.yaml").read_text()
+    if proxy.log_viewer:
+        compose = _with_log_viewer(compose)
+    return {"Caddyfile": caddyfile, "compose.yaml": compose}
 
 
-def site_file(host: str, proxy: ProxyConfig, dashboard_hash: Optional[str]) -> str:
+LOG_VIEWER_HOST = "labstack-logviewer"
+LOG_VIEWER_PATH = "/labstack-logs"
+
+
+def _with_log_viewer(compose_text: str) -> str:
+    script = HOOKS_DIR / "templates" / "logviewer.py"
+    compose = yaml.safe_load(compose_text)
+    compose["services"]["logviewer"] = {
+        "image": "python:3.11-slim",
+        "restart": "unless-stopped",
+        "command": ["python3", "/opt/labstack-templates/logviewer.py"],
+        # It only sends GET requests, but the Docker socket is root on the server: it listens on the proxy network
+        # alone (no published port) and Caddy puts basic auth in front of it.
+        "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro",
+                    "/opt/labstack/hooks/templates:/opt/labstack-templates:ro"],
+        # A new script version changes this label, so compose recreates the container.
+        "labels": {"org.labstack.logviewer-sha256": hashlib.sha256(script.read_bytes()).hexdigest()},
+        "networks": {"proxy": {"aliases": [LOG_VIEWER_HOST]}},
+    }
+    return "# The host's Caddy proxy and labstack's log viewer (project labstack-proxy).\n" + yaml.safe_dump(
+        compose, sort_keys=False, width=1000)
+
+
+def site_file(host: str, proxy: ProxyConfig, dashboard_hash: Optional[str], app: str = "") -> str:
     """Caddy site for one app; the deploy hook fills in {{UPSTREAM}} with the release that passed its health check."""
     lines = [f"{host} {{"]
+    protected = []
     if dashboard_hash:
-        lines += [f"\t@dashboard path {proxy.dashboard_path} {proxy.dashboard_path}/*",
-                  "\tbasicauth @dashboard {", f"\t\t{proxy.dashboard_user} {dashboard_hash}", "\t}"]
-    lines += ["\treverse_proxy {{UPSTREAM}}", "}", ""]
+        protected += [proxy.dashboard_path, f"{proxy.dashboard_path}/*"]
+        if proxy.log_viewer:
+            protected += [LOG_VIEWER_PATH, f"{LOG_VIEWER_PATH}/*"]
+        lines += [f"\t@protected path {' '.join(protected)}",
+                  "\tbasicauth @protected {", f"\t\t{proxy.dashboard_user} {dashboard_hash}", "\t}"]
+    if dashboard_hash and proxy.log_viewer:
+        lines += [f"\t@logs path {LOG_VIEWER_PATH} {LOG_VIEWER_PATH}/*",
+                  "\thandle @logs {", f"\t\treverse_proxy {LOG_VIEWER_HOST}:8080 {{",
+                  f"\t\t\theader_up X-Labstack-App {app}", "\t\t}", "\t}",
+                  "\thandle {", "\t\treverse_proxy {{UPSTREAM}}", "\t}", "}", ""]
+    else:
+        lines += ["\treverse_proxy {{UPSTREAM}}", "}", ""]
     return "\n".join(lines)
 
 

@@ -83,12 +83,17 @@ class Stack:
         return self.engine.apply(self.evaluate())
 
     def https(self, path: str = "/", host: str = DNS_HOST, method: str = "GET", data: str | None = None,
-              timeout: float = 10) -> subprocess.CompletedProcess:
+              timeout: float = 10, auth: str | None = None,
+              headers: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         """curl through the host's Caddy with the real name (SNI and Host), trusting Caddy's internal CA (-k)."""
         argv = ["curl", "-sk", "--max-time", str(timeout), "--resolve", f"{host}:443:{self.host.ip}",
                 "-X", method, "-w", "\n%{http_code}", f"https://{host}{path}"]
         if data is not None:
             argv += ["--data-binary", data]
+        if auth is not None:
+            argv += ["-u", auth]
+        for header in headers:
+            argv += ["-H", header]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 5)
 
     def status_and_body(self, path: str = "/", **kwargs) -> tuple[int, str]:

@@ -65,6 +65,7 @@ BAD_INPUTS = [
     ({"apps": {"elif": {"image": PINNED, "postDeploy": {"path": "/launch", "method": "FETCH"}}}},
      "labstack:apps.elif.postDeploy.method", "GET, POST"),
     ({"apps": {"elif": {"image": PINNED, "initRun": "0"}}}, "labstack:apps.elif.initRun", "between 1 and"),
+    ({"logViewer": "true"}, "labstack:logViewer is true but labstack:dashboardPassword", "--secret"),
     ({"tls": "letsencrypt"}, "labstack:tls", "`acme`"),
     ({"acmeEmail": "lab"}, "labstack:acmeEmail", "email address"),
     ({"existingServer": {"host": "lab.example.org"}}, "labstack:existingServer", "hostKey"),

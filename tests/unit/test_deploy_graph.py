@@ -110,7 +110,8 @@ def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
     web = yaml.safe_load(files["app.compose.yaml"])["services"]["web"]
     assert web["env_file"] == ["/etc/labstack/apps/elif/secrets.env"]
     site = files["site.caddy"]
-    assert "basicauth @dashboard" in site and "admin $2b$12$" in site and "hunter2" not in site
+    assert "@protected path /dashboard /dashboard/*" in site and "basicauth @protected" in site
+    assert "admin $2b$12$" in site and "hunter2" not in site
     assert "s3cr3t" not in repr(result.outputs) and "hunter2" not in repr(result.outputs)
     # Same password, same hash: an unchanged stack does not redeploy.
     again = bundle_of(deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2"))
@@ -217,3 +218,17 @@ def test_export_on_delete_runs_before_the_app_is_removed(pem, tmp_path):
     assert names.index("paris-batch2-elif-export-on-delete") > names.index("paris-batch2-elif-deploy")
     assert deploy(pem, discardDataOnDestroy="true").one("command:local:Command").inputs["environment"][
         "LABSTACK_DISCARD_DATA"] == "true"
+
+
+def test_log_viewer_behind_the_dashboard_password(pem):
+    result = deploy(pem, dashboardPassword="hunter2", logViewer="true")
+    site = bundle_of(result)["site.caddy"]
+    assert "@protected path /dashboard /dashboard/* /labstack-logs /labstack-logs/*" in site
+    assert "reverse_proxy labstack-logviewer:8080" in site and "header_up X-Labstack-App elif" in site
+    assert "\thandle {\n\t\treverse_proxy {{UPSTREAM}}" in site
+    proxy = read_bundle(commands(result)["paris-batch2-proxy"].inputs["stdin"])
+    viewer = yaml.safe_load(proxy["compose.yaml"])["services"]["logviewer"]
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in viewer["volumes"] and "ports" not in viewer
+    assert viewer["networks"]["proxy"]["aliases"] == ["labstack-logviewer"]
+    without = read_bundle(commands(deploy(pem))["paris-batch2-proxy"].inputs["stdin"])
+    assert "logviewer" not in yaml.safe_load(without["compose.yaml"])["services"]
