@@ -27,3 +27,21 @@ def base_config(pem: Path, **overrides) -> dict:
     config.update({k if ":" in k else f"labstack:{k}": v for k, v in overrides.items()})
     return {k: v for k, v in config.items() if v is not None}
 
+
+
+# The deploy steps and what each must come after; grow-fs and docker both follow ready, in either order.
+STEP_PREREQUISITES = {
+    "paris-batch2-hooks": [],
+    "paris-batch2-ready": ["paris-batch2-hooks"],
+    "paris-batch2-docker": ["paris-batch2-ready"],
+    "paris-batch2-grow-fs": ["paris-batch2-ready"],
+    "paris-batch2-proxy": ["paris-batch2-docker"],
+    "paris-batch2-elif-deploy": ["paris-batch2-docker", "paris-batch2-grow-fs", "paris-batch2-proxy"],
+}
+
+
+def assert_deploy_order(names: list) -> None:
+    """Every deploy step once, each after the steps it depends on."""
+    assert sorted(names) == sorted(STEP_PREREQUISITES), names
+    for step, before in STEP_PREREQUISITES.items():
+        assert all(names.index(other) < names.index(step) for other in before), (step, names)

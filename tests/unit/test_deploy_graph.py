@@ -5,7 +5,7 @@ import yaml
 
 from components.bundle import read_bundle
 from ops.offline import FakeAws, evaluate
-from tests.unit.helpers import base_config
+from tests.unit.helpers import assert_deploy_order, base_config
 
 COMMAND = "command:remote:Command"
 DIGEST = "sha256:" + "ab" * 32
@@ -30,8 +30,7 @@ def bundle_of(result, name="paris-batch2-elif-deploy"):
 def test_steps_in_dependency_order_with_pinned_host_key(pem):
     result = deploy(pem)
     names = [r.name for r in result.of_type(COMMAND)]
-    assert names == ["paris-batch2-hooks", "paris-batch2-ready", "paris-batch2-docker", "paris-batch2-grow-fs",
-                     "paris-batch2-proxy", "paris-batch2-elif-deploy"]
+    assert_deploy_order(names)
     host_key = result.one("tls:index/privateKey:PrivateKey")
     assert host_key.inputs["algorithm"] == "ED25519"
     eip = result.one("aws:ec2/eip:Eip").outputs["publicIp"]
