@@ -9,7 +9,7 @@ import pulumi_command as command
 
 from components.bundle import make_bundle
 from components.config import AppConfig, ProxyConfig
-from components.docker_host import hook
+from components.layout import hook
 from components.render import (app_commands, app_compose, dashboard_password_hash, data_compose, release_conf,
                                secrets_env, site_file)
 

@@ -10,9 +10,9 @@ import pulumi_command as command
 
 from components.bundle import directory_files, make_bundle
 from components.config import ProxyConfig
+from components.layout import REMOTE_HOOKS, hook
 from components.render import HOOKS_DIR, proxy_files
 
-REMOTE_HOOKS = "/opt/labstack/hooks"
 # EC2 reports "running" well before sshd answers; 60 dials of 10 s cover a slow first boot.
 DIAL_ERROR_LIMIT = 60
 PER_DIAL_TIMEOUT_SECONDS = 10
@@ -24,11 +24,6 @@ def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str
     return command.remote.ConnectionArgs(host=host, user=user, port=port, private_key=pulumi.Output.secret(private_key),
                                          host_key=host_key, dial_error_limit=DIAL_ERROR_LIMIT,
                                          per_dial_timeout=PER_DIAL_TIMEOUT_SECONDS)
-
-
-def hook(name: str, *args: str) -> str:
-    """The command line that runs one hook on the server, as an operator would by hand."""
-    return " ".join(["sudo", "-n", f"{REMOTE_HOOKS}/{name}", *args])
 
 
 @dataclass

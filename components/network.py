@@ -8,12 +8,14 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
+from components.config import DEFAULT_VPC_CIDR
+
 
 @dataclass
 class NetworkArgs:
     mode: str  # default | create | subnet
     tags: dict[str, str] = field(default_factory=dict)
-    vpc_cidr: str = "10.42.0.0/16"
+    vpc_cidr: str = DEFAULT_VPC_CIDR
     subnet_id: Optional[str] = None
     subnet_vpc_id: Optional[str] = None  # looked up before any resource was declared
 

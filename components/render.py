@@ -13,9 +13,9 @@ import bcrypt
 import yaml
 
 from components.config import AppConfig, ProxyConfig, env_text
+from components.layout import APPS_ETC, APPS_SRV, REMOTE_HOOKS
 
 HOOKS_DIR = Path(__file__).resolve().parent.parent / "hooks"
-APP_DATA_ROOT = "/srv/labstack/apps"
 POSTGRES_IMAGE = "postgres:16"
 REDIS_IMAGE = "redis:7"
 
@@ -50,7 +50,7 @@ def _with_log_viewer(compose_text: str) -> str:
         # It only sends GET requests, but the Docker socket is root on the server: it listens on the proxy network
         # alone (no published port) and Caddy puts basic auth in front of it.
         "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro",
-                    "/opt/labstack/hooks/templates:/opt/labstack-templates:ro"],
+                    f"{REMOTE_HOOKS}/templates:/opt/labstack-templates:ro"],
         # A new script version changes this label, so compose recreates the container.
         "labels": {"org.labstack.logviewer-sha256": hashlib.sha256(script.read_bytes()).hexdigest()},
         "networks": {"proxy": {"aliases": [LOG_VIEWER_HOST]}},
@@ -110,7 +110,7 @@ def app_commands(app: AppConfig) -> dict[str, str]:
             "post-deploy.cmd": (app.post_deploy.command if app.post_deploy else None) or ""}
 
 
-SECRETS_FILE = "/etc/labstack/apps/{app}/secrets.env"
+SECRETS_FILE = APPS_ETC + "/{app}/secrets.env"
 
 
 def secrets_env(secrets: dict) -> str:
@@ -132,7 +132,7 @@ def app_compose(app: AppConfig) -> str:
         # Secrets come from a root-only env file, not from this file (nor from Pulumi's logs).
         "env_file": [SECRETS_FILE.format(app=app.name)],
         "environment": environment,
-        "volumes": [f"{APP_DATA_ROOT}/{app.name}/data:/data"],
+        "volumes": [f"{APPS_SRV}/{app.name}/data:/data"],
     }
     web = dict(common, networks={"app": {}, "proxy": {"aliases": [f"{app.name}-${{LABSTACK_COLOR}}-web"]}})
     if app.command:
@@ -158,14 +158,14 @@ def data_compose(app: AppConfig) -> str:
             "environment": {"POSTGRES_USER": app.name, "POSTGRES_DB": app.name,
                             "POSTGRES_PASSWORD": "${LABSTACK_DB_PASSWORD}",
                             "PGDATA": "/var/lib/postgresql/data/pgdata"},
-            "volumes": [f"{APP_DATA_ROOT}/{app.name}/postgres:/var/lib/postgresql/data"],
+            "volumes": [f"{APPS_SRV}/{app.name}/postgres:/var/lib/postgresql/data"],
             "networks": {"app": {"aliases": ["postgres"]}},
         }
     if app.redis:
         services["redis"] = {
             "image": REDIS_IMAGE, "restart": "unless-stopped",
             "command": ["redis-server", "--appendonly", "yes", "--dir", "/data"],
-            "volumes": [f"{APP_DATA_ROOT}/{app.name}/redis:/data"],
+            "volumes": [f"{APPS_SRV}/{app.name}/redis:/data"],
             "networks": {"app": {"aliases": ["redis"]}},
         }
     return yaml.safe_dump({"services": services,

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from components.layout import hook
 from ops.export import ExportError, export_app
 from ops.remote import RemoteError, SshTarget
 
@@ -31,16 +32,15 @@ def main() -> int:
                        known_hosts=env["LABSTACK_KNOWN_HOSTS"], port=int(env.get("LABSTACK_PORT", "22")),
                        stack=env["LABSTACK_STACK"])
     app = env["LABSTACK_APP"]
-    pause = f"sudo -n /opt/labstack/hooks/pause-app.sh {app}"
     try:
         # Nothing may write between the export and the delete: what it wrote would be lost.
-        target.run(f"{pause} stop", what=f"stopping {app}'s web, workers and clock")
+        target.run(hook("pause-app.sh", app, "stop"), what=f"stopping {app}'s web, workers and clock")
         result = export_app(target, env["LABSTACK_STACK"], app,
                             postgres=env["LABSTACK_POSTGRES"] == "true", exports_dir=Path(env["LABSTACK_EXPORTS_DIR"]),
                             progress=lambda line: print(f"labstack: {line}", file=sys.stderr))
     except (ExportError, RemoteError) as error:
         try:
-            target.run(f"{pause} start", what=f"starting {app} again")
+            target.run(hook("pause-app.sh", app, "start"), what=f"starting {app} again")
         except RemoteError as restart_error:
             print(f"labstack: {app}: could not start it again: {restart_error}", file=sys.stderr)
         print(f"labstack: {env['LABSTACK_APP']}: the export before the delete failed, so nothing is deleted: {error}\n"

@@ -27,12 +27,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
+from components.layout import APPS_ETC, APPS_SRV
 from ops.offline import PROJECT_DIR
-from ops.remote import RemoteError, SshTarget, checked_app, quote
+from ops.remote import RemoteError, SshTarget, checked_app, compose_container_ids, last_release, quote
 
 EXPORTS_DIR = PROJECT_DIR / "exports"
-APP_ETC = "/etc/labstack/apps"
-APP_SRV = "/srv/labstack/apps"
 DUMP_FILE = "db.dump"
 DATA_FILE = "data.tar.gz"
 ARCHIVED_DIRS = ("data", "redis")  # beside the database dump: the app's files and Redis's append-only log
@@ -69,8 +68,7 @@ def sha256_of(path: Path) -> str:
 
 
 def postgres_container(target: SshTarget, app: str) -> str:
-    ids = target.text(f"sudo -n docker ps -q --filter label=com.docker.compose.project={app}-data "
-                      "--filter label=com.docker.compose.service=postgres", what="finding the Postgres container").split()
+    ids = compose_container_ids(target, f"{app}-data", "postgres")
     if not ids:
         raise ExportError(f"the Postgres of app {app!r} is not running on {target.host}; bring the stack up "
                           f"(`pulumi up -s {target.stack or '<stack>'}`) before exporting")
@@ -179,12 +177,12 @@ def archive_data(target: SshTarget, app: str, destination: Path) -> int:
     """tar+gzip the app's data directory and its Redis files (append-only log) on the server, streamed into
     `destination`; returns the number of entries. Files an app writes while they are read are archived as they
     were (GNU tar exits 1 for that, and the archive is complete), so a live export does not fail at random."""
-    script = (f"cd {APP_SRV}/{app} || exit 2; members=''; for m in {' '.join(ARCHIVED_DIRS)}; do "
+    script = (f"cd {APPS_SRV}/{app} || exit 2; members=''; for m in {' '.join(ARCHIVED_DIRS)}; do "
               "[ -e \"$m\" ] && members=\"$members $m\"; done; "
               "tar --numeric-owner --warning=no-file-changed -czf - $members; rc=$?; [ \"$rc\" -le 1 ]")
     with open(destination, "wb") as out:
         target.run(quote(["sudo", "-n", "sh", "-c", script]), stdout=out, timeout=6 * 3600,
-                   what=f"archiving {APP_SRV}/{app}/{{{','.join(ARCHIVED_DIRS)}}}")
+                   what=f"archiving {APPS_SRV}/{app}/{{{','.join(ARCHIVED_DIRS)}}}")
     try:  # reading every member to the end checks gzip's CRC and the tar structure
         with tarfile.open(destination, "r:gz") as archive:
             return sum(1 for _ in archive)
@@ -193,8 +191,8 @@ def archive_data(target: SshTarget, app: str, destination: Path) -> int:
 
 
 def deployed_image(target: SshTarget, app: str) -> Optional[str]:
-    lines = target.text(f"sudo -n tail -n 1 {APP_ETC}/{app}/releases.log 2>/dev/null || true").split()
-    return lines[2] if len(lines) >= 3 else None
+    fields = last_release(target, app)
+    return fields[2] if len(fields) >= 3 else None
 
 
 def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True, image: Optional[str] = None,
@@ -208,9 +206,9 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
     partial = final.with_name(stamp + ".partial")
     if final.exists() or partial.exists():
         raise ExportError(f"{final} already exists; wait a second and run the export again")
-    found = target.text(f"if sudo -n test -d {APP_ETC}/{app}; then echo yes; else echo no; fi", what="looking for the app")
+    found = target.text(f"if sudo -n test -d {APPS_ETC}/{app}; then echo yes; else echo no; fi", what="looking for the app")
     if found.strip() != "yes":
-        raise ExportError(f"app {app!r} is not deployed on {target.host} ({APP_ETC}/{app} is missing)")
+        raise ExportError(f"app {app!r} is not deployed on {target.host} ({APPS_ETC}/{app} is missing)")
     partial.mkdir(parents=True)
     os.chmod(partial, 0o700)  # research data: readable by the operator only
     try:
@@ -232,7 +230,7 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
             "image": deployed_image(target, app) or image,
             "files": {name: {"bytes": path.stat().st_size, "sha256": sha256_of(path)} for name, path in files.items()},
             "database": database,
-            "data": {"source": [f"{APP_SRV}/{app}/{name}" for name in ARCHIVED_DIRS], "entries": entries},
+            "data": {"source": [f"{APPS_SRV}/{app}/{name}" for name in ARCHIVED_DIRS], "entries": entries},
         }
         with open(partial / MANIFEST, "w") as out:
             json.dump(manifest, out, indent=2)

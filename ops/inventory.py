@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
 from ops.lifecycle import ec2_client
-from ops.remote import SshTarget, checked_app, quote
+from components.layout import APPS_ETC
+from ops.remote import SshTarget, checked_app, compose_container_ids, last_release, quote
 
 PRICE_NOTE = "on-demand Linux estimate, USD/h (us-east-1 list price; other regions differ)"
 HOURLY_USD = {
@@ -112,18 +113,8 @@ def instances(region_names: Iterable[str], *, states: Optional[Iterable[str]] = 
 
 # --- on the server ----------------------------------------------------------------------------------------------
 
-APP_ETC = "/etc/labstack/apps"
-
-
-def _containers(target: SshTarget, project: str, service: Optional[str] = None) -> list[str]:
-    filters = f"--filter label=com.docker.compose.project={project}"
-    if service:
-        filters += f" --filter label=com.docker.compose.service={service}"
-    return target.text(f"sudo -n docker ps -q {filters}", what="listing containers").split()
-
-
 def active_color(target: SshTarget, app: str) -> Optional[str]:
-    color = target.text(f"sudo -n cat {APP_ETC}/{app}/active-color 2>/dev/null || true").strip()
+    color = target.text(f"sudo -n cat {APPS_ETC}/{app}/active-color 2>/dev/null || true").strip()
     return color or None
 
 
@@ -132,7 +123,7 @@ def apps_status(target: SshTarget, apps: Iterable[str]) -> list[dict]:
     rows = []
     for app in map(checked_app, apps):
         color = active_color(target, app)
-        last = target.text(f"sudo -n tail -n 1 {APP_ETC}/{app}/releases.log 2>/dev/null || true").split()
+        last = last_release(target, app)
         # docker ANDs label filters, so list compose containers once and pick this app's projects here.
         listing = target.text("sudo -n docker ps -a --format '{{json .}}' --filter label=com.docker.compose.project",
                               what="listing containers")
@@ -162,7 +153,7 @@ def service_container(target: SshTarget, app: str, service: str) -> str:
         if color is None:
             raise InventoryError(f"app {app!r} is not deployed on {target.host} (no active release)")
         project = f"{app}-{color}"
-    ids = _containers(target, project, service)
+    ids = compose_container_ids(target, project, service)
     if not ids:
         raise InventoryError(f"no running {service!r} container for app {app!r} on {target.host} (project {project})")
     return ids[0]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Optional, Sequence
 
 from components.config import APP_NAME_RE, LOGIN_USER  # the names hooks/lib.sh enforces too
+from components.layout import APPS_ETC
 from ops import stackfile
 from ops.pulumi_cli import PulumiCli, PulumiError
 
@@ -168,3 +169,18 @@ def checked_app(app: str) -> str:
 
 def quote(words: Sequence[str]) -> str:
     return " ".join(shlex.quote(str(word)) for word in words)
+
+
+# --- reading the deploy hooks' records on the server ---------------------------------------------------------------
+
+def compose_container_ids(target: SshTarget, project: str, service: Optional[str] = None) -> list[str]:
+    """Running containers of a compose project (an app's <app>-data, <app>-blue or <app>-green), or of one service."""
+    filters = f"--filter label=com.docker.compose.project={project}"
+    if service:
+        filters += f" --filter label=com.docker.compose.service={service}"
+    return target.text(f"sudo -n docker ps -q {filters}", what="listing containers").split()
+
+
+def last_release(target: SshTarget, app: str) -> list[str]:
+    """The last line of the app's releases.log (deploy-app.sh): [utc time, release, image], or [] if none."""
+    return target.text(f"sudo -n tail -n 1 {APPS_ETC}/{app}/releases.log 2>/dev/null || true").split()
