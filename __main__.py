@@ -3,16 +3,16 @@ from pathlib import Path
 
 import pulumi
 
-from components.app import App, AppArgs, ExportOnDelete
+from components.remote.app import App, AppArgs, ExportOnDelete
 from components.config import (LOGIN_USER, load_stack_config, raw_config_from_pulumi, resolve_cloud_facts,
                                secret_config_keys)
-from components.dns import Dns, DnsArgs
-from components.docker_host import DockerHost, DockerHostArgs, connection
-from components.firewall import Firewall, FirewallArgs
-from components.host_key import HostKey
-from components.keypair import KeyPair, KeyPairArgs
-from components.network import Network, NetworkArgs
-from components.server import Server, ServerArgs
+from components.aws.dns import Dns, DnsArgs
+from components.remote.host_setup import HostSetup, HostSetupArgs, connection
+from components.aws.firewall import Firewall, FirewallArgs
+from components.aws.host_key import HostKey
+from components.aws.keypair import KeyPair, KeyPairArgs
+from components.aws.network import Network, NetworkArgs
+from components.aws.node import Node, NodeArgs
 
 raw = raw_config_from_pulumi()
 cfg = load_stack_config(raw, stack=pulumi.get_stack(), project=pulumi.get_project(),
@@ -44,7 +44,7 @@ else:
     key_pair = KeyPair(name, KeyPairArgs(existing_name=cfg.key_pair.existing_name,
                                          public_key=cfg.key_pair.public_key, tags=cfg.tags("key")))
     host_key = HostKey(name)
-    server = Server(name, ServerArgs(
+    server = Node(name, NodeArgs(
         ami_id=facts.ami_id, instance_type=cfg.instance_type, storage_gb=cfg.storage_gb,
         desired_state=cfg.desired_state, key_name=key_pair.key_name, security_group_id=security_group_id,
         subnet_id=network.subnet_id, user_data=host_key.cloud_init(), tags=cfg.tags("server"),
@@ -76,7 +76,7 @@ project_dir = Path(__file__).resolve().parent
 app_urls = {}
 # Apps stay declared while the server is stopped: unchanged, they run nothing (and are not deleted).
 if cfg.apps:
-    docker_host = DockerHost(name, DockerHostArgs(connection=login, login_user=login_user, storage_gb=cfg.storage_gb,
+    host_setup = HostSetup(name, HostSetupArgs(connection=login, login_user=login_user, storage_gb=cfg.storage_gb,
                                                   proxy=cfg.proxy, server=server_ready,
                                                   grow_filesystem=cfg.existing_server is None, server_id=server_id))
     secrets = raw.get("labstack:appSecrets") or {}
@@ -85,7 +85,7 @@ if cfg.apps:
             app=app, connection=login, host=address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
             proxy=cfg.proxy, secrets=pulumi.Output.secret(secrets.get(app.name) or {}),
             dashboard_password=pulumi.Output.secret(raw.get("labstack:dashboardPassword")),
-            depends_on=docker_host.ready, server_id=server_id,
+            depends_on=host_setup.ready, server_id=server_id,
             export=ExportOnDelete(stack=cfg.stack, host=address, port=ssh_port, user=login_user,
                                   key_file=str(cfg.key_pair.pem_path),
                                   known_hosts=known_hosts, exports_dir=str(project_dir / cfg.exports_dir),

@@ -1,4 +1,4 @@
-"""Export an app's data before Pulumi deletes it: run by a `command:local:Command`'s delete (components/app.py).
+"""Export an app's data before Pulumi deletes it: run by a `command:local:Command`'s delete (components/remote/app.py).
 
 Pulumi deletes the export resource before the app itself (it depends on the app's deploy), so when an app is
 removed from the stack, or the whole stack is destroyed, this runs first on the operator's machine. A failed export

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import yaml
 
-from components.bundle import read_bundle
+from components.render.bundle import read_bundle
 from ops.offline import FakeAws, evaluate
 from tests.unit.helpers import assert_deploy_order, base_config
 
@@ -180,7 +180,7 @@ def test_init_post_deploy_and_clock_reach_the_server(pem):
 
 
 def test_secret_values_are_escaped_for_compose_env_files():
-    from components.render import secrets_env
+    from components.render.app_files import secrets_env
     assert secrets_env({"B": 'x"y', "A": "a$b\\c\nd\te"}) == 'A="a\\$b\\\\c\\nd\\te"\nB="x\\"y"\n'
 
 

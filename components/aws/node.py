@@ -1,4 +1,4 @@
-"""The EC2 instance itself, its Elastic IP and its desired power state."""
+"""An EC2 node: the instance, its address (an Elastic IP) and its desired power state."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,7 +9,7 @@ import pulumi_aws as aws
 
 
 @dataclass
-class ServerArgs:
+class NodeArgs:
     ami_id: str
     instance_type: str
     storage_gb: int
@@ -22,13 +22,15 @@ class ServerArgs:
     volume_tags: dict[str, str] = field(default_factory=dict)
 
 
-class Server(pulumi.ComponentResource):
+class Node(pulumi.ComponentResource):
     instance_id: pulumi.Output[str]
     public_ip: pulumi.Output[str]
     private_ip: pulumi.Output[str]
 
-    def __init__(self, name: str, args: ServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("labstack:index:Server", name, None, opts)
+    def __init__(self, name: str, args: NodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        # Was labstack:index:Server: the alias keeps deployed stacks' instances (and their children) where they are.
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="labstack:index:Server")]))
+        super().__init__("labstack:index:Node", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         instance = aws.ec2.Instance(

@@ -1,4 +1,4 @@
-"""Prepares a server for apps over SSH: hooks installed, boot finished, Docker present, disk grown, proxy running."""
+"""Host setup: prepares a node for apps over SSH: hooks installed, boot finished, Docker present, disk grown, proxy running."""
 from __future__ import annotations
 
 import hashlib
@@ -8,10 +8,10 @@ from typing import Optional
 import pulumi
 import pulumi_command as command
 
-from components.bundle import directory_files, make_bundle
+from components.render.bundle import directory_files, make_bundle
 from components.config import ProxyConfig
-from components.layout import REMOTE_HOOKS, hook
-from components.render import HOOKS_DIR, proxy_files
+from components.layout import HOOKS_DIR, REMOTE_HOOKS, hook
+from components.render.proxy import proxy_files
 
 # EC2 reports "running" well before sshd answers; 60 dials of 10 s cover a slow first boot.
 DIAL_ERROR_LIMIT = 60
@@ -27,7 +27,7 @@ def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str
 
 
 @dataclass
-class DockerHostArgs:
+class HostSetupArgs:
     connection: command.remote.ConnectionArgs
     login_user: str
     storage_gb: int
@@ -40,13 +40,15 @@ class DockerHostArgs:
     server_id: pulumi.Input[Optional[str]] = None
 
 
-class DockerHost(pulumi.ComponentResource):
+class HostSetup(pulumi.ComponentResource):
     """`ready` is what app deployments depend on: every step here has run when it is done."""
 
     ready: list[pulumi.Resource]
 
-    def __init__(self, name: str, args: DockerHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("labstack:index:DockerHost", name, None, opts)
+    def __init__(self, name: str, args: HostSetupArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        # Was labstack:index:DockerHost: the alias keeps deployed stacks' steps from running again.
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="labstack:index:DockerHost")]))
+        super().__init__("labstack:index:HostSetup", name, None, opts)
 
         def step(step_name: str, create: str, after: list[pulumi.Resource], triggers: Optional[list] = None,
                  **kwargs) -> command.remote.Command:

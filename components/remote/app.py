@@ -7,11 +7,11 @@ from typing import Optional
 import pulumi
 import pulumi_command as command
 
-from components.bundle import make_bundle
+from components.render.bundle import make_bundle
 from components.config import AppConfig, ProxyConfig
 from components.layout import hook
-from components.render import (app_commands, app_compose, dashboard_password_hash, data_compose, release_conf,
-                               secrets_env, site_file)
+from components.render.app_files import app_commands, app_compose, data_compose, release_conf, secrets_env
+from components.render.proxy import dashboard_password_hash, site_file
 
 
 @dataclass

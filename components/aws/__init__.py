@@ -1,0 +1,1 @@
+"""AWS resources: one ComponentResource per module (network, firewall, key pair, node, DNS, host key)."""
