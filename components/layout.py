@@ -1,16 +1,118 @@
-"""Where labstack keeps things on a server: the Python side of the layout hooks/lib.sh uses (and the README shows)."""
+"""The server layout contract: every path, compose project, network, label and state file labstack uses on a server.
+
+This module is the one place those names are written. The hooks read the same names from `hooks/layout.sh`, which
+is generated from here (`python -m components.layout > hooks/layout.sh`; a unit test fails when it is stale), the
+renderers and the operator tasks import them, and the README shows them. Names that depend on an app (or a
+release colour) are templates with `{app}` and `{color}`; the bash side gets one function per template.
+"""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-# The hooks as they are in this project; the deploy steps copy them to REMOTE_HOOKS on every server.
+# The hooks as they are in this project; the host setup copies them to REMOTE_HOOKS on every server.
 HOOKS_DIR = Path(__file__).resolve().parent.parent / "hooks"
+LAYOUT_SH = HOOKS_DIR / "layout.sh"
 
+# --- paths -----------------------------------------------------------------------------------------------------
 REMOTE_HOOKS = "/opt/labstack/hooks"
-APPS_ETC = "/etc/labstack/apps"  # per app: compose files, secrets.env, db.env, release records (root-only)
-APPS_SRV = "/srv/labstack/apps"  # per app: data, postgres, redis
+ETC = "/etc/labstack"  # configuration and records (root-only where they hold secrets)
+SRV = "/srv/labstack"  # data that must survive redeploys
+APPS_ETC = f"{ETC}/apps"  # per app: compose files, secrets.env, db.env, release records (root-only)
+APPS_SRV = f"{SRV}/apps"  # per app: data, postgres, redis
+PROXY_ETC = f"{ETC}/proxy"  # Caddyfile, compose.yaml
+PROXY_SITES = f"{PROXY_ETC}/sites"  # one <app>.caddy per app
+PROXY_SRV = f"{SRV}/proxy"  # Caddy's data (certificates) and config
+CADDY_LOCAL_ROOT_CA = f"{PROXY_SRV}/data/caddy/pki/authorities/local/root.crt"  # with tls: internal
+
+# --- docker names ------------------------------------------------------------------------------------------------
+PROXY_NETWORK = "labstack"  # Caddy and every app's web share it
+PROXY_PROJECT = "labstack-proxy"
+COLORS = ("blue", "green")  # the two releases of an app; one serves, the other is the next
+
+# Per-app templates ({app}, {color}).
+TEMPLATES = {
+    "APP_ETC": APPS_ETC + "/{app}",
+    "APP_SRV": APPS_SRV + "/{app}",
+    "APP_SITE": PROXY_SITES + "/{app}.caddy",
+    "APP_NETWORK": "labstack-{app}",  # the app's web, workers, clock, Postgres and Redis
+    "DATA_PROJECT": "{app}-data",  # Postgres and Redis
+    "INIT_PROJECT": "{app}-init",  # the one-off container of the init command
+    "RELEASE_PROJECT": "{app}-{color}",  # web, workers and clock of one release
+    "WEB_ALIAS": "{app}-{color}-web",  # the release's web on the proxy network (Caddy's upstream)
+}
+
+# Files in an app's APP_ETC directory.
+STATE_FILES = {
+    "APP_COMPOSE": "app.compose.yaml",
+    "DATA_COMPOSE": "data.compose.yaml",
+    "RELEASE_CONF": "release.conf",
+    "SITE_TEMPLATE": "site.caddy",
+    "INIT_CMD": "init.cmd",
+    "POST_DEPLOY_CMD": "post-deploy.cmd",
+    "SECRETS_ENV": "secrets.env",  # the app's secrets (0600)
+    "DB_ENV": "db.env",  # the database password, made on the server (0600)
+    "ACTIVE_COLOR": "active-color",  # the serving release's colour
+    "ACTIVE_RELEASE": "active-release",  # the serving release's id
+    "RELEASES_LOG": "releases.log",  # "<utc time> <release> <image>" per deploy
+    "INIT_DONE": "init-done",  # the last init run that succeeded
+    "POST_DEPLOY_DONE": "post-deploy-done",  # when the post-deploy hook last succeeded
+}
+
+# --- labels on every container labstack starts (the tasks filter by them instead of rebuilding names) -----------
+LABEL_APP = "org.labstack.app"
+LABEL_COLOR = "org.labstack.color"  # blue | green on release services; absent elsewhere
+LABEL_ROLE = "org.labstack.role"
+ROLES = ("web", "worker", "clock", "postgres", "redis", "init", "proxy", "logviewer")
 
 
-def hook(name: str, *args: str) -> str:
+def name(template: str, app: str, color: str = "") -> str:
+    """One per-app name, e.g. name("RELEASE_PROJECT", "elif", "blue") == "elif-blue"."""
+    return TEMPLATES[template].format(app=app, color=color)
+
+
+def app_file(app: str, state_file: str) -> str:
+    """The path of one of an app's files, e.g. app_file("elif", "RELEASES_LOG")."""
+    return f"{name('APP_ETC', app)}/{STATE_FILES[state_file]}"
+
+
+def labels(app: str, role: str, color: str = "") -> dict[str, str]:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    result = {LABEL_APP: app, LABEL_ROLE: role}
+    if color:
+        result[LABEL_COLOR] = color
+    return result
+
+
+def hook(hook_name: str, *args: str) -> str:
     """The command line that runs one hook on the server, as an operator would by hand."""
-    return " ".join(["sudo", "-n", f"{REMOTE_HOOKS}/{name}", *args])
+    return " ".join(["sudo", "-n", f"{REMOTE_HOOKS}/{hook_name}", *args])
+
+
+def bash_layout() -> str:
+    """hooks/layout.sh: the same names for the hooks, as variables and one function per template."""
+    constants = {
+        "LABSTACK_HOOKS": REMOTE_HOOKS, "LABSTACK_ETC": ETC, "LABSTACK_SRV": SRV, "APPS_ETC": APPS_ETC,
+        "APPS_SRV": APPS_SRV, "PROXY_ETC": PROXY_ETC, "PROXY_SITES": PROXY_SITES, "PROXY_SRV": PROXY_SRV,
+        "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,
+        "LABEL_APP": LABEL_APP, "LABEL_COLOR": LABEL_COLOR, "LABEL_ROLE": LABEL_ROLE,
+    }
+    lines = ["# shellcheck shell=bash",
+             "# GENERATED from components/layout.py by `python -m components.layout > hooks/layout.sh`; do not edit.",
+             "# The server layout contract: paths, compose projects, networks, labels and state files.",
+             "# shellcheck disable=SC2034  # used by the scripts that source lib.sh", ""]
+    lines += [f"{key}={value}" for key, value in constants.items()]
+    lines.append(f"COLORS=({' '.join(COLORS)})")
+    lines += [f"{key}={value}" for key, value in STATE_FILES.items()]
+    lines.append("")
+    for key, template in TEMPLATES.items():
+        function = key.lower()
+        body = template.replace("{app}", "$1").replace("{color}", "$2")
+        usage = "APP COLOR" if "{color}" in template else "APP"
+        lines.append(f"{function}() {{ printf '%s\\n' \"{body}\"; }}  # {function} {usage}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(bash_layout())

@@ -76,7 +76,7 @@ class HostSetup(pulumi.ComponentResource):
 
 
 def _modes(files: dict[str, bytes]) -> dict[str, int]:
-    return {path: 0o755 if path.endswith(".sh") and path != "lib.sh" else 0o644 for path in files}
+    return {path: 0o755 if path.endswith(".sh") and path not in ("lib.sh", "layout.sh") else 0o644 for path in files}
 
 
 def _version(files: dict[str, bytes]) -> str:

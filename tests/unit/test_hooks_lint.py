@@ -10,6 +10,7 @@ import pytest
 
 HOOKS = Path(__file__).resolve().parents[2] / "hooks"
 SCRIPTS = sorted(HOOKS.glob("*.sh"))
+SOURCED = {"lib.sh", "layout.sh"}  # sourced by the hooks, never run
 
 
 def test_shellcheck_passes_on_every_hook():
@@ -23,10 +24,17 @@ def test_shellcheck_passes_on_every_hook():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("script", [p for p in SCRIPTS if p.name != "lib.sh"], ids=lambda p: p.name)
+@pytest.mark.parametrize("script", [p for p in SCRIPTS if p.name not in SOURCED], ids=lambda p: p.name)
 def test_hooks_are_strict_and_executable(script):
     text = script.read_text()
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "\nset -euo pipefail\n" in text
     assert os.access(script, os.X_OK)
     assert "require_root" in text  # every step is meant for `sudo`, as the components run it
+
+
+def test_bash_layout_is_generated_from_the_python_contract():
+    from components.layout import LAYOUT_SH, bash_layout
+
+    assert LAYOUT_SH.read_text() == bash_layout(), \
+        "hooks/layout.sh is stale: run `venv/bin/python -m components.layout > hooks/layout.sh`"
