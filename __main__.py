@@ -3,16 +3,17 @@ from pathlib import Path
 
 import pulumi
 
-from components.remote.app import App, AppArgs, ExportOnDelete
-from components.config import (LOGIN_USER, load_stack_config, raw_config_from_pulumi, resolve_cloud_facts,
-                               secret_config_keys)
 from components.aws.dns import Dns, DnsArgs
-from components.remote.host_setup import HostSetup, HostSetupArgs, connection
 from components.aws.firewall import Firewall, FirewallArgs
 from components.aws.host_key import HostKey
 from components.aws.keypair import KeyPair, KeyPairArgs
 from components.aws.network import Network, NetworkArgs
 from components.aws.node import Node, NodeArgs
+from components.config import LOGIN_USER, load_stack_config
+from components.config.cloud import resolve_cloud_facts
+from components.config.pulumi_source import raw_config_from_pulumi, secret_config_keys
+from components.remote.app import App, AppArgs, ExportOnDelete
+from components.remote.host_setup import HostSetup, HostSetupArgs, connection
 
 raw = raw_config_from_pulumi()
 cfg = load_stack_config(raw, stack=pulumi.get_stack(), project=pulumi.get_project(),

@@ -188,15 +188,6 @@ class StackConfig:
         }
 
 
-@dataclass(frozen=True)
-class CloudFacts:
-    """What AWS told us before we declared anything."""
-
-    ami_id: str
-    zone_id: Optional[str]
-    vpc_id: Optional[str]  # only known up front for an existing subnet
-
-
 SECRET_SHOWN_AS = "[secret]"
 ALWAYS_SECRET_KEYS = {"labstack:appSecrets", "labstack:dashboardPassword"}
 
@@ -259,31 +250,6 @@ def _looks_secret(key: str) -> bool:
     """A mistyped secret key is still a secret: judge by its name too."""
     lowered = key.lower()
     return any(word in lowered for word in ("password", "secret", "token", "passphrase", "apikey", "api_key"))
-
-
-def secret_config_keys() -> set[str]:
-    """The stack's `--secret` keys, as Pulumi tells the program."""
-    return {key for key in pulumi.runtime.config.CONFIG.get() if pulumi.runtime.config.is_config_secret(key)}
-
-
-def raw_config_from_pulumi() -> dict[str, Any]:
-    """Everything in the `labstack:` namespace plus `aws:region`, with structured values decoded."""
-    raw: dict[str, Any] = {}
-    for full_key, value in pulumi.runtime.config.CONFIG.get().items():
-        namespace, _, key = full_key.partition(":")
-        if namespace == NAMESPACE or full_key == "aws:region":
-            raw[f"{namespace}:{key}"] = _decode(value)
-    return raw
-
-
-def _decode(value: Any) -> Any:
-    """Pulumi hands structured config (lists, maps) to Python as JSON text."""
-    if isinstance(value, str) and value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
 
 
 KNOWN_KEYS = {
@@ -732,89 +698,3 @@ def _dns(r: _Reader) -> DnsConfig:
         elif not ZONE_ID_RE.match(zone_id):
             r.fail("labstack:dnsZoneId", zone_id, "expected a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ")
     return DnsConfig(host=host, zone_id=zone_id)
-
-
-def zone_candidates(host: str) -> list[str]:
-    """Suffixes of the host, longest first: the hosted zone is the longest one that exists."""
-    labels = host.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
-
-
-def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
-    """Ask AWS what only AWS knows, before any resource is declared; misses become ConfigError lines."""
-    import pulumi_aws as aws
-
-    problems: list[str] = []
-    ami_id = cfg.ami
-    if not AMI_ID_RE.match(cfg.ami):
-        try:
-            ami_id = aws.ssm.get_parameter(name=cfg.ami).value
-        except Exception as error:  # noqa: BLE001 - any invoke failure becomes one clear line
-            raise ConfigError([f"labstack:ami = {cfg.ami!r}: the SSM parameter could not be read in {cfg.region} "
-                               f"({_first_line(error)}); check the path and region"]) from None
-    try:
-        image = aws.ec2.get_ami(owners=["self", "amazon", "aws-marketplace", "099720109477"],
-                                filters=[aws.ec2.GetAmiFilterArgs(name="image-id", values=[ami_id])])
-    except Exception as error:  # noqa: BLE001
-        raise ConfigError([f"labstack:ami = {cfg.ami!r}: image {ami_id} not found in {cfg.region} "
-                           f"({_first_line(error)}); AMI ids are per region"]) from None
-    root_size = 0
-    for mapping in image.block_device_mappings or []:
-        if mapping.device_name == image.root_device_name:
-            ebs = dict(mapping.ebs or {})
-            root_size = max(root_size, int(ebs.get("volume_size") or 0))
-    if root_size and cfg.storage_gb < root_size:
-        problems.append(f"labstack:storageGb = '{cfg.storage_gb}': smaller than the image's root volume "
-                        f"({root_size} GB); set it to at least {root_size}")
-    if image.architecture == "arm64" and not _is_arm(cfg.instance_type):
-        problems.append(f"labstack:instanceType = {cfg.instance_type!r}: the AMI {ami_id} is arm64; choose a Graviton "
-                        "type such as m7g.large or an amd64 AMI")
-    elif image.architecture == "x86_64" and _is_arm(cfg.instance_type):
-        problems.append(f"labstack:instanceType = {cfg.instance_type!r}: an ARM type cannot boot the x86_64 AMI "
-                        f"{ami_id}; choose an x86 type such as {DEFAULT_INSTANCE_TYPE}")
-
-    zone_id = zone_name = None
-    if cfg.dns.host:
-        if cfg.dns.zone_id:
-            try:
-                zone = aws.route53.get_zone(zone_id=cfg.dns.zone_id)
-                zone_id, zone_name = zone.zone_id, zone.name.rstrip(".")
-                if not (cfg.dns.host == zone_name or cfg.dns.host.endswith("." + zone_name)):
-                    problems.append(f"labstack:dnsZoneId = {cfg.dns.zone_id!r}: zone {zone_name} cannot hold "
-                                    f"{cfg.dns.host}; use that domain's zone id or remove the key")
-            except Exception as error:  # noqa: BLE001
-                problems.append(f"labstack:dnsZoneId = {cfg.dns.zone_id!r}: no such hosted zone "
-                                f"({_first_line(error)}); check `aws route53 list-hosted-zones`")
-        else:
-            for candidate in zone_candidates(cfg.dns.host):
-                try:
-                    zone = aws.route53.get_zone(name=candidate, private_zone=False)
-                except Exception as error:  # noqa: BLE001
-                    if "no matching" in str(error).lower():
-                        continue  # the expected miss while walking up to the parent domain
-                    # Anything else (throttling, AccessDenied) must not send the records to a parent zone.
-                    raise ConfigError([f"labstack:dnsHost = {cfg.dns.host!r}: looking up the hosted zone {candidate} "
-                                       f"failed ({_first_line(error)}); check the credentials' route53 "
-                                       "permissions, or set labstack:dnsZoneId"]) from None
-                zone_id, zone_name = zone.zone_id, zone.name.rstrip(".")
-                break
-            else:
-                problems.append(f"labstack:dnsHost = {cfg.dns.host!r}: no public Route53 hosted zone found for any of "
-                                f"{', '.join(zone_candidates(cfg.dns.host))}; create the zone, set "
-                                "labstack:dnsZoneId, or remove dnsHost to use the server's IP")
-
-    vpc_id = None
-    if cfg.network.mode == "subnet":
-        try:
-            vpc_id = aws.ec2.get_subnet(id=cfg.network.subnet_id).vpc_id
-        except Exception as error:  # noqa: BLE001
-            problems.append(f"labstack:network = {cfg.network.subnet_id!r}: subnet not found in {cfg.region} "
-                            f"({_first_line(error)})")
-    if problems:
-        raise ConfigError(problems)
-    return CloudFacts(ami_id=ami_id, zone_id=zone_id, vpc_id=vpc_id)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__

@@ -6,8 +6,8 @@ import os
 import pytest
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
-from components.config import (DEFAULT_AMI_SSM_PATH, DEFAULT_INSTANCE_TYPE, ConfigError, load_stack_config,
-                               zone_candidates)
+from components.config import DEFAULT_AMI_SSM_PATH, DEFAULT_INSTANCE_TYPE, ConfigError, load_stack_config
+from components.config.cloud import zone_candidates
 from ops.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config, write_private_key
 

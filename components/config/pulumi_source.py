@@ -1,0 +1,34 @@
+"""The stack's config as the Pulumi engine hands it to the program (the only config module that imports pulumi)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+
+from components.config.stack import NAMESPACE
+
+
+def secret_config_keys() -> set[str]:
+    """The stack's `--secret` keys, as Pulumi tells the program."""
+    return {key for key in pulumi.runtime.config.CONFIG.get() if pulumi.runtime.config.is_config_secret(key)}
+
+
+def raw_config_from_pulumi() -> dict[str, Any]:
+    """Everything in the `labstack:` namespace plus `aws:region`, with structured values decoded."""
+    raw: dict[str, Any] = {}
+    for full_key, value in pulumi.runtime.config.CONFIG.get().items():
+        namespace, _, key = full_key.partition(":")
+        if namespace == NAMESPACE or full_key == "aws:region":
+            raw[f"{namespace}:{key}"] = _decode(value)
+    return raw
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands structured config (lists, maps) to Python as JSON text."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
