@@ -16,6 +16,7 @@ class CloudFacts:
     ami_id: str
     zone_id: Optional[str]
     vpc_id: Optional[str]  # only known up front for an existing subnet
+    root_device_name: str  # the AMI's root volume device, for the launch template's root volume
 
 
 def zone_candidates(host: str) -> list[str]:
@@ -96,7 +97,7 @@ def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
                             f"({_first_line(error)})")
     if problems:
         raise ConfigError(problems)
-    return CloudFacts(ami_id=ami_id, zone_id=zone_id, vpc_id=vpc_id)
+    return CloudFacts(ami_id=ami_id, zone_id=zone_id, vpc_id=vpc_id, root_device_name=image.root_device_name)
 
 
 def _first_line(error: Exception) -> str:
