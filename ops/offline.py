@@ -133,7 +133,9 @@ class RecordingMocks(Mocks):
         digest = hashlib.sha256(args.name.encode()).hexdigest()
         if args.typ == "aws:ec2/instance:Instance":
             resource_id = "i-" + digest[:17]
-            outputs.update(privateIp="10.42.0.10", arn=f"arn:aws:ec2:::instance/{resource_id}")
+            # EC2 picks a zone of the stack's region (the first, here) unless the subnet decides.
+            outputs.update(privateIp="10.42.0.10", arn=f"arn:aws:ec2:::instance/{resource_id}",
+                           availabilityZone=f"{pulumi.Config('aws').get('region')}a")
         elif args.typ == "aws:ec2/eip:Eip":
             resource_id = "eipalloc-" + digest[:17]
             outputs.update(publicIp=str(next(self._addresses)), allocationId=resource_id)
