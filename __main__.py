@@ -1,4 +1,5 @@
-"""labstack: one stack = one experiment server. Reads the typed stack config, composes the components, exports."""
+"""labstack: one stack = one experiment. Reads the typed stack config, builds the shared AWS pieces, composes the list
+of nodes (today one: the head), sets up each node, deploys the apps on the head, exports."""
 from pathlib import Path
 
 import pulumi
@@ -6,30 +7,29 @@ import pulumi
 from components.aws.dns import Dns, DnsArgs
 from components.aws.firewall import Firewall, FirewallArgs
 from components.aws.host_key import HostKey
+from components.aws.job_template import JobTemplate, JobTemplateArgs
 from components.aws.keypair import KeyPair, KeyPairArgs
 from components.aws.network import Network, NetworkArgs
 from components.aws.node import Node, NodeArgs
 from components.config import LOGIN_USER, load_stack_config
 from components.config.cloud import resolve_cloud_facts
 from components.config.pulumi_source import raw_config_from_pulumi, secret_config_keys
+from components.nodes import HEAD, NodeHandle, existing_server_node
 from components.remote.app import App, AppArgs, ExportOnDelete
-from components.remote.host_setup import HostSetup, HostSetupArgs, connection
+from components.remote.host_setup import HostSetup, HostSetupArgs
 
 raw = raw_config_from_pulumi()
 cfg = load_stack_config(raw, stack=pulumi.get_stack(), project=pulumi.get_project(),
                         secret_keys=secret_config_keys())
 name = cfg.server_name
+private_key = cfg.key_pair.private_key()
 
+nodes: list[NodeHandle] = []
 if cfg.existing_server:
     # The seeds' docker-ssh mode: deploy to a server the operator already has; nothing is made in AWS.
     existing = cfg.existing_server
-    address = pulumi.Output.from_input(existing.host)
-    host_public_key = pulumi.Output.from_input(existing.host_key)
-    login = connection(existing.host, existing.user, cfg.key_pair.private_key(), existing.host_key, existing.port)
-    login_user = existing.user
-    ssh_port = existing.port
-    server_ready = []
-    server_id = None
+    nodes.append(existing_server_node(name, existing.host, existing.host_key, existing.user, existing.port,
+                                      private_key))
 else:
     facts = resolve_cloud_facts(cfg)
     network = Network(name, NetworkArgs(mode=cfg.network.mode, vpc_cidr=cfg.network.vpc_cidr,
@@ -44,61 +44,72 @@ else:
             vpc_id=network.vpc_id, tags=cfg.tags("firewall"))).security_group_id
     key_pair = KeyPair(name, KeyPairArgs(existing_name=cfg.key_pair.existing_name,
                                          public_key=cfg.key_pair.public_key, tags=cfg.tags("key")))
-    host_key = HostKey(name)
-    server = Node(name, NodeArgs(
-        ami_id=facts.ami_id, instance_type=cfg.instance_type, storage_gb=cfg.storage_gb,
-        desired_state=cfg.desired_state, key_name=key_pair.key_name, security_group_id=security_group_id,
-        subnet_id=network.subnet_id, user_data=host_key.cloud_init(), tags=cfg.tags("server"),
-        volume_tags=cfg.tags("server")))
+
+    def ec2_node(node_name: str, role: str) -> NodeHandle:
+        """One EC2 node with its own SSH host key, delivered by cloud-init and pinned by every connection."""
+        host_key = HostKey(node_name)
+        return Node(node_name, NodeArgs(
+            role=role, ami_id=facts.ami_id, instance_type=cfg.instance_type, storage_gb=cfg.storage_gb,
+            desired_state=cfg.desired_state, key_name=key_pair.key_name, security_group_id=security_group_id,
+            subnet_id=network.subnet_id, user_data=host_key.cloud_init(), host_key=host_key.public_key,
+            login_user=LOGIN_USER, private_key=private_key, tags=cfg.tags("server"),
+            volume_tags=cfg.tags("server"))).handle
+
+    # The head keeps the server's name, so its resources keep their names; a cluster appends its workers here.
+    nodes.append(ec2_node(name, HEAD))
     if cfg.dns.host:
-        Dns(name, DnsArgs(host=cfg.dns.host, zone_id=facts.zone_id, address=server.public_ip))
-    address = server.public_ip
-    host_public_key = host_key.public_key
-    login_user = LOGIN_USER
-    ssh_port = 22
-    login = connection(server.public_ip, LOGIN_USER, cfg.key_pair.private_key(), host_key.public_key)
-    server_ready = [server.power_state]
-    server_id = server.instance_id
-    pulumi.export("instanceId", server.instance_id)
+        Dns(name, DnsArgs(host=cfg.dns.host, zone_id=facts.zone_id, address=nodes[0].public_address))
+    # Throwaway job instances are the operator side's (docs/lifecycle.md); Pulumi owns only how they are launched.
+    job_template = JobTemplate(name, JobTemplateArgs(
+        ami_id=facts.ami_id, root_device_name=facts.root_device_name, instance_type=cfg.instance_type,
+        storage_gb=cfg.storage_gb, key_name=key_pair.key_name, security_group_id=security_group_id,
+        tags=cfg.tags("job")))
+    pulumi.export("instanceId", nodes[0].instance_id)
     pulumi.export("region", cfg.region)
     pulumi.export("instanceType", cfg.instance_type)
+    pulumi.export("launchTemplateId", job_template.template_id)
 
-ssh_host = pulumi.Output.from_input(cfg.dns.host) if cfg.dns.host else address
-
-
-def known_hosts_line(host: str, ip: str, key: str) -> str:
-    """One known_hosts line for every name the server answers to; ssh writes [name]:port for other ports."""
-    names = dict.fromkeys([host, ip])
-    return ",".join(name if ssh_port == 22 else f"[{name}]:{ssh_port}" for name in names) + f" {key}"
+head = next(node for node in nodes if node.role == HEAD)
+key_file = str(cfg.key_pair.pem_path) if cfg.key_pair.pem_path else f"~/.ssh/{cfg.key_pair.existing_name}.pem"
 
 
-known_hosts = pulumi.Output.all(ssh_host, address, host_public_key).apply(lambda v: known_hosts_line(*v))
+def login_name(node: NodeHandle) -> pulumi.Output[str]:
+    """The name operators and apps reach a node by: the DNS host for the head, when there is one."""
+    return pulumi.Output.from_input(cfg.dns.host if node is head and cfg.dns.host else node.public_address)
+
+
+def known_hosts(node: NodeHandle) -> pulumi.Output[str]:
+    # For ~/.ssh/known_hosts: operators verify the server exactly as labstack's own connections do.
+    return node.known_hosts(cfg.dns.host if node is head else None)
+
+
 project_dir = Path(__file__).resolve().parent
 app_urls = {}
 # Apps stay declared while the server is stopped: unchanged, they run nothing (and are not deleted).
 if cfg.apps:
-    host_setup = HostSetup(name, HostSetupArgs(connection=login, login_user=login_user, storage_gb=cfg.storage_gb,
-                                                  proxy=cfg.proxy, server=server_ready,
-                                                  grow_filesystem=cfg.existing_server is None, server_id=server_id))
+    setups = {node.name: HostSetup(node.name, HostSetupArgs(node=node, storage_gb=cfg.storage_gb, proxy=cfg.proxy))
+              for node in nodes}
     secrets = raw.get("labstack:appSecrets") or {}
     for app in cfg.apps:
         deployed = App(f"{name}-{app.name}", AppArgs(
-            app=app, connection=login, host=address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
+            app=app, node=head, host=head.public_address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
             proxy=cfg.proxy, secrets=pulumi.Output.secret(secrets.get(app.name) or {}),
             dashboard_password=pulumi.Output.secret(raw.get("labstack:dashboardPassword")),
-            depends_on=host_setup.ready, server_id=server_id,
-            export=ExportOnDelete(stack=cfg.stack, host=address, port=ssh_port, user=login_user,
-                                  key_file=str(cfg.key_pair.pem_path),
-                                  known_hosts=known_hosts, exports_dir=str(project_dir / cfg.exports_dir),
-                                  project_dir=str(project_dir), discard_data=cfg.discard_data_on_destroy)))
+            depends_on=setups[head.name].ready,
+            export=ExportOnDelete(stack=cfg.stack, key_file=str(cfg.key_pair.pem_path), known_hosts=known_hosts(head),
+                                  exports_dir=str(project_dir / cfg.exports_dir), project_dir=str(project_dir),
+                                  discard_data=cfg.discard_data_on_destroy)))
         app_urls[app.name] = deployed.url
 
-key_file = str(cfg.key_pair.pem_path) if cfg.key_pair.pem_path else f"~/.ssh/{cfg.key_pair.existing_name}.pem"
-pulumi.export("publicIp", address)
-pulumi.export("dnsHost", cfg.dns.host or address)
-pulumi.export("url", ssh_host.apply(lambda host: f"https://{host}"))
-port_option = f" -p {ssh_port}" if ssh_port != 22 else ""
-pulumi.export("sshCommand", ssh_host.apply(lambda host: f"ssh -i {key_file}{port_option} {login_user}@{host}"))
-# For ~/.ssh/known_hosts: operators verify the server exactly as labstack's own connections do.
-pulumi.export("knownHosts", known_hosts)
+# The head under today's names (ops/ reads publicIp, knownHosts, instanceId and region), every node in `nodes`.
+pulumi.export("publicIp", head.public_address)
+pulumi.export("dnsHost", cfg.dns.host or head.public_address)
+pulumi.export("url", login_name(head).apply(lambda host: f"https://{host}"))
+pulumi.export("sshCommand", head.ssh_command(key_file, login_name(head)))
+pulumi.export("knownHosts", known_hosts(head))
 pulumi.export("appUrls", app_urls)
+pulumi.export("nodes", {node.name: {
+    "role": node.role, "publicIp": node.public_address, "privateIp": node.private_address,
+    "instanceId": node.instance_id, "availabilityZone": node.availability_zone,
+    "knownHosts": known_hosts(node), "sshCommand": node.ssh_command(key_file, login_name(node)),
+} for node in nodes})

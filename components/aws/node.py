@@ -1,4 +1,4 @@
-"""An EC2 node: the instance, its address (an Elastic IP) and its desired power state."""
+"""An EC2 node: the instance, its address (an Elastic IP) and, when Pulumi owns it, its power state."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,15 +7,26 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.baseline import NODE_SHUTDOWN, instance_metadata, instance_root_volume
+from components.nodes import HEAD, NodeHandle, connection
+
+# labstack:desiredState values. With AUTO, Pulumi does not own the power state (docs/lifecycle.md): no InstanceState
+# resource, so a node that stopped itself is neither started by the next `pulumi up` nor reported as drift.
+AUTO = "auto"
+
 
 @dataclass
 class NodeArgs:
     ami_id: str
     instance_type: str
     storage_gb: int
-    desired_state: str  # running | stopped
+    desired_state: str  # running | stopped | auto
     key_name: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
+    host_key: pulumi.Input[str]  # the public host key cloud-init installs (in user_data); every connection pins it
+    login_user: str
+    private_key: pulumi.Input[Optional[str]]  # the operator's login key, for the node's SSH connection
+    role: str = HEAD
     subnet_id: pulumi.Input[Optional[str]] = None
     user_data: pulumi.Input[Optional[str]] = None
     tags: dict[str, str] = field(default_factory=dict)
@@ -26,6 +37,8 @@ class Node(pulumi.ComponentResource):
     instance_id: pulumi.Output[str]
     public_ip: pulumi.Output[str]
     private_ip: pulumi.Output[str]
+    availability_zone: pulumi.Output[str]
+    handle: NodeHandle
 
     def __init__(self, name: str, args: NodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         # Was labstack:index:Server: the alias keeps deployed stacks' instances (and their children) where they are.
@@ -33,6 +46,8 @@ class Node(pulumi.ComponentResource):
         super().__init__("labstack:index:Node", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        # Never give this instance a launch_template: that input forces a replacement (a new server, its root disk
+        # deleted). It gets the same settings as the job template from components/aws/baseline.py instead.
         instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=args.ami_id,
@@ -43,14 +58,9 @@ class Node(pulumi.ComponentResource):
             user_data=args.user_data,
             # A new cloud-init payload (e.g. new host keys) only takes effect on a fresh instance.
             user_data_replace_on_change=True,
-            # IMDSv2 only, and a hop limit of 1 so no container can get a token: the user data holds the SSH host
-            # key, and a request forged through the experiment's web app must not be able to read it.
-            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required", http_endpoint="enabled",
-                                                                 http_put_response_hop_limit=1),
-            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
-                volume_size=args.storage_gb, volume_type="gp3", encrypted=True, delete_on_termination=True,
-                # Volumes carry the same tags as the instance so cost reports and inventory find them.
-                tags=args.volume_tags),
+            metadata_options=instance_metadata(),
+            root_block_device=instance_root_volume(args.storage_gb, args.volume_tags),
+            instance_initiated_shutdown_behavior=NODE_SHUTDOWN,
             tags=args.tags,
             # The default AMI is an SSM path that moves when Canonical publishes a new image; following it would
             # replace the server and delete its disk. Keep the AMI it was made from.
@@ -58,15 +68,24 @@ class Node(pulumi.ComponentResource):
         )
         # An Elastic IP keeps the address (and so DNS, known_hosts and firewall allow-lists) across stop/start.
         address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id, tags=args.tags, opts=child)
-        # Power state is its own resource so `invoke stop` is a config change, not a replacement. (The provider
-        # files aws_ec2_instance_state under the ec2transitgateway module, for historical reasons.)
-        power = aws.ec2transitgateway.InstanceState(f"{name}-state", instance_id=instance.id, state=args.desired_state,
-                                                    opts=child)
+        # Remote steps wait for the instance: EC2 creates it running. When Pulumi owns the power state they wait for
+        # that instead, so after `invoke start` the instance runs again before SSH is tried.
+        ready: list[pulumi.Resource] = [instance]
+        if args.desired_state != AUTO:
+            # Its own resource so `invoke stop` is a config change, not a replacement. (The provider files
+            # aws_ec2_instance_state under the ec2transitgateway module, for historical reasons.) Dropping it (a
+            # switch to auto) leaves the instance as it is: the provider's delete only forgets the resource.
+            ready = [aws.ec2transitgateway.InstanceState(f"{name}-state", instance_id=instance.id,
+                                                         state=args.desired_state, opts=child)]
 
-        # Remote steps wait for this: after `invoke start` the instance must be running before SSH is tried.
-        self.power_state = power
         self.instance_id = instance.id
         self.public_ip = address.public_ip
         self.private_ip = instance.private_ip
+        self.availability_zone = instance.availability_zone
+        self.handle = NodeHandle(
+            name=name, role=args.role, public_address=self.public_ip, private_address=self.private_ip,
+            host_key=pulumi.Output.from_input(args.host_key), login_user=args.login_user, ssh_port=22,
+            connection=connection(self.public_ip, args.login_user, args.private_key, args.host_key),
+            ready=ready, instance_id=self.instance_id, availability_zone=self.availability_zone)
         self.register_outputs({"instanceId": self.instance_id, "publicIp": self.public_ip,
-                               "privateIp": self.private_ip})
+                               "privateIp": self.private_ip, "availabilityZone": self.availability_zone})

@@ -10,18 +10,16 @@ import pulumi_command as command
 from components.render.bundle import make_bundle
 from components.config import AppConfig, ProxyConfig
 from components.layout import hook
+from components.nodes import NodeHandle
 from components.render.app_files import app_commands, app_compose, data_compose, release_conf, secrets_env
 from components.render.proxy import dashboard_password_hash, site_file
 
 
 @dataclass
 class ExportOnDelete:
-    """Where the operator's machine finds the server when it must export the app before a delete."""
+    """What the operator's machine needs, besides the node's address and login, to export the app before a delete."""
 
     stack: str
-    host: pulumi.Input[str]
-    port: int
-    user: str
     key_file: str
     known_hosts: pulumi.Input[str]
     exports_dir: str
@@ -32,16 +30,13 @@ class ExportOnDelete:
 @dataclass
 class AppArgs:
     app: AppConfig
-    connection: command.remote.ConnectionArgs
+    node: NodeHandle  # the node the app runs on
     host: pulumi.Input[str]  # the public name Caddy serves the app under
     proxy: ProxyConfig
     secrets: pulumi.Input[dict] = field(default_factory=dict)
     dashboard_password: pulumi.Input[Optional[str]] = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     export: Optional[ExportOnDelete] = None
-    # In the bundle, not in triggers: a new instance changes the input, so the deploy runs again there as an update
-    # (a replacement would run remove-app.sh after it).
-    server_id: pulumi.Input[Optional[str]] = None
 
 
 class App(pulumi.ComponentResource):
@@ -66,20 +61,21 @@ class App(pulumi.ComponentResource):
 
         # The bundle goes on stdin (never on the command line or in logs) and is a secret in Pulumi's state.
         # Only its content decides whether the app is redeployed: no triggers, because a replacement would run
-        # the old resource's delete (remove-app.sh) after the new one's create.
+        # the old resource's delete (remove-app.sh) after the new one's create. The instance id is in the bundle,
+        # so a new instance changes the input and the deploy runs again there as an update.
         payload = pulumi.Output.secret(
-            pulumi.Output.all(args.host, args.secrets, args.dashboard_password, args.server_id).apply(bundle))
+            pulumi.Output.all(args.host, args.secrets, args.dashboard_password, args.node.instance_id).apply(bundle))
         deployed = command.remote.Command(
-            f"{name}-deploy", connection=args.connection, stdin=payload,
+            f"{name}-deploy", connection=args.node.connection, stdin=payload,
             create=hook("deploy-app.sh", app.name), delete=hook("remove-app.sh", app.name),
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on))
         if args.export:
-            self._export_before_delete(name, app, args.export, deployed)
+            self._export_before_delete(name, app, args.node, args.export, deployed)
         self.url = pulumi.Output.from_input(args.host).apply(lambda host: f"https://{host}")
         self.register_outputs({"url": self.url})
 
-    def _export_before_delete(self, name: str, app: AppConfig, export: ExportOnDelete,
+    def _export_before_delete(self, name: str, app: AppConfig, node: NodeHandle, export: ExportOnDelete,
                               deployed: command.remote.Command) -> None:
         """A local command whose only job is its delete: it depends on the deploy, so Pulumi deletes it first, and
         its delete exports the app's database and data directory to this machine. If the export fails, the
@@ -90,8 +86,9 @@ class App(pulumi.ComponentResource):
             delete="venv/bin/python -m ops.destroy_export",
             dir=export.project_dir,
             environment={
-                "LABSTACK_STACK": export.stack, "LABSTACK_APP": app.name, "LABSTACK_HOST": export.host,
-                "LABSTACK_PORT": str(export.port), "LABSTACK_USER": export.user, "LABSTACK_KEY_FILE": export.key_file,
+                "LABSTACK_STACK": export.stack, "LABSTACK_APP": app.name, "LABSTACK_HOST": node.public_address,
+                "LABSTACK_PORT": str(node.ssh_port), "LABSTACK_USER": node.login_user,
+                "LABSTACK_KEY_FILE": export.key_file,
                 "LABSTACK_KNOWN_HOSTS": export.known_hosts, "LABSTACK_POSTGRES": str(app.postgres).lower(),
                 "LABSTACK_EXPORTS_DIR": export.exports_dir,
                 "LABSTACK_DISCARD_DATA": str(export.discard_data).lower(),

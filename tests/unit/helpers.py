@@ -1,8 +1,10 @@
 """Small builders shared by the mocks tests."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -28,6 +30,25 @@ def base_config(pem: Path, **overrides) -> dict:
     return {k: v for k, v in config.items() if v is not None}
 
 
+@contextlib.contextmanager
+def recorded_dependencies() -> Iterator[dict[str, set[str]]]:
+    """Every resource's dependencies (by name) as the program registers them with the engine: explicit depends_on
+    and the resources whose outputs its inputs use. Pulumi's mocks drop them, so this listens at the mock monitor."""
+    from pulumi.runtime.mocks import MockMonitor
+
+    found: dict[str, set[str]] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(monitor, request):
+        found.setdefault(request.name, set()).update(urn.rsplit("::", 1)[1] for urn in request.dependencies)
+        return register(monitor, request)
+
+    MockMonitor.RegisterResource = recording
+    try:
+        yield found
+    finally:
+        MockMonitor.RegisterResource = register
+
 
 # The deploy steps and what each must come after; grow-fs and docker both follow ready, in either order.
 STEP_PREREQUISITES = {
@@ -45,3 +66,10 @@ def assert_deploy_order(names: list) -> None:
     assert sorted(names) == sorted(STEP_PREREQUISITES), names
     for step, before in STEP_PREREQUISITES.items():
         assert all(names.index(other) < names.index(step) for other in before), (step, names)
+
+
+def assert_deploy_dependencies(dependencies: dict[str, set[str]], readiness: str) -> None:
+    """Each deploy step depends on the steps it must come after; the first waits for the node's readiness."""
+    assert dependencies["paris-batch2-hooks"] >= {readiness}, dependencies["paris-batch2-hooks"]
+    for step, before in STEP_PREREQUISITES.items():
+        assert dependencies[step] >= set(before), (step, dependencies[step])

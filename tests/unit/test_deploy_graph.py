@@ -5,7 +5,8 @@ import yaml
 
 from components.render.bundle import read_bundle
 from ops.offline import FakeAws, evaluate
-from tests.unit.helpers import assert_deploy_order, base_config
+from tests.unit.helpers import (assert_deploy_dependencies, assert_deploy_order, base_config,
+                                recorded_dependencies)
 
 COMMAND = "command:remote:Command"
 DIGEST = "sha256:" + "ab" * 32
@@ -28,9 +29,12 @@ def bundle_of(result, name="paris-batch2-elif-deploy"):
 
 
 def test_steps_in_dependency_order_with_pinned_host_key(pem):
-    result = deploy(pem)
+    with recorded_dependencies() as dependencies:
+        result = deploy(pem)
     names = [r.name for r in result.of_type(COMMAND)]
     assert_deploy_order(names)
+    # SSH is tried only once the instance runs as the stack wants it (after `invoke start`, too).
+    assert_deploy_dependencies(dependencies, readiness="paris-batch2-state")
     host_key = result.one("tls:index/privateKey:PrivateKey")
     assert host_key.inputs["algorithm"] == "ED25519"
     eip = result.one("aws:ec2/eip:Eip").outputs["publicIp"]
@@ -199,6 +203,12 @@ def test_existing_server_on_another_port(pem):
     assert conf["HOST"] == "lab-server.uni.example"
     export = result.one("command:local:Command").inputs["environment"]
     assert (export["LABSTACK_HOST"], export["LABSTACK_PORT"]) == ("lab-server.uni.example", "2222")
+    # The existing server is the head node; what only EC2 knows is empty, and nothing points at AWS.
+    assert result.outputs["nodes"] == {"paris-batch2": {
+        "role": "head", "publicIp": "lab-server.uni.example", "privateIp": None, "instanceId": None,
+        "availabilityZone": None, "knownHosts": f"[lab-server.uni.example]:2222 {host_key}",
+        "sshCommand": f"ssh -i {pem} -p 2222 ubuntu@lab-server.uni.example"}}
+    assert not {"instanceId", "region", "instanceType", "launchTemplateId"} & set(result.outputs)
 
 
 def test_export_on_delete_runs_before_the_app_is_removed(pem, tmp_path):

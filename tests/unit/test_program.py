@@ -120,12 +120,33 @@ def test_desired_state_through_instance_state(pem, state):
     assert power.inputs["instanceId"] == result.outputs["instanceId"]
 
 
-def test_outputs(paris):
-    assert paris.outputs["instanceId"].startswith("i-")
-    assert paris.outputs["publicIp"] == paris.one("aws:ec2/eip:Eip").outputs["publicIp"]
+def test_outputs(paris, pem):
+    instance = paris.one(INSTANCE)
+    ip = paris.one("aws:ec2/eip:Eip").outputs["publicIp"]
+    host_key = " ".join(paris.one("tls:index/privateKey:PrivateKey").outputs["publicKeyOpenssh"].split()[:2])
+    assert paris.outputs["instanceId"] == instance.id and instance.id.startswith("i-")
+    assert paris.outputs["publicIp"] == ip
     assert paris.outputs["dnsHost"] == "elif.my-experiments.org"
     assert paris.outputs["url"] == "https://elif.my-experiments.org"
     assert paris.outputs["region"] == "eu-west-3" and paris.outputs["instanceType"] == "m7i.large"
+    assert paris.outputs["knownHosts"] == f"elif.my-experiments.org,{ip} {host_key}"
+    assert paris.outputs["sshCommand"] == f"ssh -i {pem} ubuntu@elif.my-experiments.org"
+    assert paris.outputs["appUrls"] == {}
+    assert paris.outputs["launchTemplateId"] == paris.one("aws:ec2/launchTemplate:LaunchTemplate").id
+    # One node today, the head, under the server's name: the same values as the head's own outputs.
+    assert paris.outputs["nodes"] == {"paris-batch2": {
+        "role": "head", "publicIp": ip, "privateIp": instance.outputs["privateIp"], "instanceId": instance.id,
+        "availabilityZone": "eu-west-3a", "knownHosts": paris.outputs["knownHosts"],
+        "sshCommand": paris.outputs["sshCommand"]}}
+
+
+def test_head_node_without_dns_is_reached_by_its_address(pem):
+    result = run(base_config(pem, dnsHost=None, **{"aws:region": "us-east-2"}))
+    ip = result.outputs["publicIp"]
+    node = result.outputs["nodes"]["paris-batch2"]
+    assert node["knownHosts"] == result.outputs["knownHosts"] and node["knownHosts"].startswith(f"{ip} ssh-ed25519 ")
+    assert node["sshCommand"] == result.outputs["sshCommand"] == f"ssh -i {pem} ubuntu@{ip}"
+    assert node["availabilityZone"] == "us-east-2a"
 
 
 def test_network_create_builds_public_subnet(pem):
