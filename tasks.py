@@ -14,26 +14,21 @@ def check(c, stack=None):
 @task(help={"stack": "stack name (stacks/Pulumi.<stack>.yaml)", "yes": "skip pulumi's confirmation prompt"})
 def up(c, stack, yes=False):
     """Bring a stack up: local state backend unless you chose another, stack created if new, then `pulumi up`."""
-    from ops.offline import read_stack_config
-    from ops.pulumi_cli import PulumiCli, PulumiError
+    from ops import commands
 
-    try:
-        read_stack_config(stack)
-        PulumiCli().up(stack, yes=yes)
-    except (FileNotFoundError, PulumiError) as error:
-        raise Exit(f"labstack: {error}", code=1)
+    _run(commands.up, stack, yes=yes)
 
 
 # --- images, data, lifecycle, inventory (issue 5). The work happens in ops/commands.py. ------------------------
 
 def _run(action, *args, **kwargs):
-    """Call an ops action; its known failures become one `labstack: …` line and exit code 1."""
-    from ops.commands import ops_errors
+    """Call an ops action; its known failures become one `labstack: …` message and exit code 1."""
+    from ops.commands import error_message, ops_errors
 
     try:
         return action(*args, **kwargs)
     except ops_errors() as error:
-        raise Exit(f"labstack: {error}", code=1)
+        raise Exit(error_message(error), code=1)
 
 
 STACK_HELP = "stack name (stacks/Pulumi.<stack>.yaml)"

@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import ConfigError
-from ops.offline import evaluate, list_stacks, read_stack_config
+from ops.offline import evaluate
+from ops.stackfile import StackFileError, list_stacks, read_stack_config
 
 NOT_A_PREVIEW = ("This is an offline check under Pulumi mocks, not a `pulumi preview`: AWS was not contacted, so "
                  "AMIs, hosted zones and subnets are assumed to exist. Run `pulumi preview -s {stack}` for that.")
@@ -22,7 +23,7 @@ def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None)
     for name in stacks:
         try:
             config = read_stack_config(name)
-        except FileNotFoundError as missing:
+        except StackFileError as missing:
             console.print(f"[red]✗ {name}[/red]: {missing}", soft_wrap=True)
             all_ok = False
             continue

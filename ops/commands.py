@@ -1,4 +1,4 @@
-"""What each operator task does, with rich output. tasks.py parses flags and turns OPS_ERRORS into one line.
+"""What each operator task does, with rich output. tasks.py parses flags and turns ops_errors() into one line.
 
 Every dependency that touches the outside (docker engine, Pulumi CLI, SSH target, EC2 client) can be passed in,
 so the tests drive these functions against the test bed, moto and a recording `pulumi`.
@@ -15,8 +15,9 @@ from typing import Callable, Iterator, Optional
 from rich.console import Console
 from rich.table import Table
 
+from components.config import ConfigError
 from ops import export as export_mod
-from ops import images, inventory, lifecycle, stackfile
+from ops import images, inventory, lifecycle, remote_commands, stackfile
 from ops.pulumi_cli import PulumiCli, PulumiError
 from ops.remote import RemoteError, SshTarget, stack_outputs, target_for_stack
 
@@ -55,7 +56,7 @@ def docker_client():
 def image_repository(stack: str, app: str, repo: Optional[str]) -> str:
     if repo:
         return repo.rstrip("/")
-    _, settings = stackfile.app_settings(stack, app)
+    _, settings = stackfile.image_settings(stack, app)
     current = settings.get("image")
     if not current:
         raise images.ImageError(f"no image repository for app {app!r}: give one with --repo (e.g. --repo "
@@ -75,7 +76,7 @@ def parse_build_args(pairs) -> dict[str, str]:
 
 def build(stack: str, app: str, *, repo: Optional[str] = None, force: bool = False, build_args=None,
           base_image: str = images.DEFAULT_BASE_IMAGE, client=None) -> images.BuiltImage:
-    app, _ = stackfile.app_settings(stack, app)
+    app, _ = stackfile.image_settings(stack, app)
     context = stackfile.build_context(stack, app)
     repository = image_repository(stack, app, repo)
     client = client or docker_client()  # after the stack checks: their errors say more than Docker's
@@ -89,7 +90,7 @@ def build(stack: str, app: str, *, repo: Optional[str] = None, force: bool = Fal
 def push(stack: str, app: str, *, repo: Optional[str] = None, force: bool = False, build_args=None,
          base_image: str = images.DEFAULT_BASE_IMAGE, client=None) -> str:
     """Build (reusing the image of an unchanged source), push, and pin the digest in the stack file."""
-    app, _ = stackfile.app_settings(stack, app)  # stack and app first: their errors say more than Docker's
+    app, _ = stackfile.image_settings(stack, app)  # stack and app first: their errors say more than Docker's
     image_repository(stack, app, repo)
     client = client or docker_client()
     built = build(stack, app, repo=repo, force=force, build_args=build_args, base_image=base_image, client=client)
@@ -108,16 +109,15 @@ def push(stack: str, app: str, *, repo: Optional[str] = None, force: bool = Fals
 
 def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget] = None,
            exports_dir: Optional[Path] = None) -> list[export_mod.ExportResult]:
-    apps = stackfile.apps(stack)
-    if not apps:
+    config = stackfile.load(stack)
+    if not config.apps:
         raise stackfile.StackFileError(f"stack {stack!r} has no apps to export")
-    if app is not None:
-        stackfile.app_settings(stack, app)  # unknown app: one clear message
+    apps = [stackfile.app_config(config, app)] if app is not None else list(config.apps)
     if exports_dir is None:  # labstack:exportsDir, as the export before a destroy uses it
-        exports_dir = export_mod.PROJECT_DIR / str(stackfile.config(stack).get("labstack:exportsDir") or "exports")
-    target = target or target_for_stack(stack)
+        exports_dir = stackfile.PROJECT_DIR / config.exports_dir
+    target = target or target_for_stack(stack, config=config)
     with target, progress(f"export {stack}") as report:
-        results = export_mod.export_stack(target, stack, apps, only=app, progress=report, exports_dir=exports_dir)
+        results = export_mod.export_stack(target, stack, apps, progress=report, exports_dir=exports_dir)
     for result in results:
         sizes = ", ".join(f"{name} {entry['bytes']:,} B" for name, entry in result.manifest["files"].items())
         _out().print(f"{result.path}  ({sizes})", soft_wrap=True)
@@ -126,29 +126,34 @@ def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget]
 
 # --- lifecycle ----------------------------------------------------------------------------------------------------
 
+def up(stack: str, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
+    stackfile.load(stack)  # a broken stack file: its problems now, not after Pulumi's start-up
+    (cli or PulumiCli()).up(stack, yes=yes)
+
+
 def stop_or_start(stack: str, state: str, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
-    stackfile.config(stack)  # an unknown stack is reported before anything else
+    stackfile.load(stack)  # an unknown stack or a broken stack file is reported before anything else
     console.print(f"setting labstack:desiredState = {state} and running pulumi up for {stack}")
     lifecycle.set_desired_state(stack, state, cli=cli, yes=yes)
 
 
 def storage(stack: str, gb: int, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
-    previous = lifecycle.grow_storage(stack, gb, cli=cli, yes=yes)
+    previous = lifecycle.grow_storage(stackfile.load(stack), gb, cli=cli, yes=yes)
     console.print(f"grew {stack} from {previous} GB to {gb} GB (with apps deployed, that pulumi up grew the file system too)")
 
 
 def restart(stack: str, *, timeout: float = 600, cli: Optional[PulumiCli] = None, ec2=None,
             wait_ssh: Optional[Callable[[float], bool]] = None) -> float:
-    stackfile.config(stack)
+    config = stackfile.load(stack)
     outputs = stack_outputs(stack, cli)
     instance, region = outputs.get("instanceId"), outputs.get("region")
     if not instance or not region:
         raise lifecycle.LifecycleError(f"stack {stack!r} has no EC2 instance in its outputs (instanceId, region): "
                                        "an existing server is rebooted by its owner, not by labstack")
     if wait_ssh is None:
-        target = target_for_stack(stack, outputs)
+        target = target_for_stack(stack, outputs, config=config)
         try:
-            previous_boot = target.text("cat /proc/sys/kernel/random/boot_id", timeout=30).strip()
+            previous_boot = target.text(remote_commands.boot_id(), timeout=30).strip()
         except RemoteError:
             previous_boot = None  # unreachable now: any answer after the reboot counts
         wait_ssh = lifecycle.ssh_waiter(target, previous_boot)
@@ -200,10 +205,10 @@ def list_instances(region: Optional[str] = None, states=None, key_name: Optional
 
 
 def apps(stack: str, *, target: Optional[SshTarget] = None) -> list[dict]:
-    names = list(stackfile.apps(stack))
-    target = target or target_for_stack(stack)
+    config = stackfile.load(stack)
+    target = target or target_for_stack(stack, config=config)
     with target:
-        rows = inventory.apps_status(target, names)
+        rows = inventory.apps_status(target, [app.name for app in config.apps])
     table = Table("app", "serving", "release", "deployed", "image", "containers")
     for row in rows:
         containers = ", ".join(f"{c['service']}: {c['status']}" for c in row["containers"]) or "-"
@@ -214,12 +219,13 @@ def apps(stack: str, *, target: Optional[SshTarget] = None) -> list[dict]:
 
 def logs(stack: str, app: str, service: str = "web", *, tail: int = 200, follow: bool = False,
          target: Optional[SshTarget] = None) -> int:
-    app, _ = stackfile.app_settings(stack, app)
-    target = target or target_for_stack(stack)
+    config = stackfile.load(stack)
+    app = stackfile.app_config(config, app).name
+    target = target or target_for_stack(stack, config=config)
     with target:
         container = inventory.service_container(target, app, service)
         # Streamed straight to this terminal (stdout and stderr as the container wrote them).
-        return subprocess.run(target.ssh_argv(inventory.logs_command(container, tail, follow)),
+        return subprocess.run(target.ssh_argv(remote_commands.docker_logs(container, tail, follow)),
                               stdin=subprocess.DEVNULL).returncode
 
 
@@ -238,13 +244,13 @@ def stats(stack: str, *, target: Optional[SshTarget] = None) -> dict:
 
 def ssh(stack: str, app: Optional[str] = None, service: str = "web", *, target: Optional[SshTarget] = None) -> None:
     """A shell on the server, or in an app's container; replaces this process with ssh."""
-    target = target or target_for_stack(stack)
+    config = stackfile.load(stack)
+    target = target or target_for_stack(stack, config=config)
     command = None
     if app is not None:
-        app, _ = stackfile.app_settings(stack, app)
+        app = stackfile.app_config(config, app).name
         container = inventory.service_container(target, app, service)
-        command = (f"sudo -n docker exec -it {container} sh -c "
-                   "'if command -v bash >/dev/null; then exec bash; else exec sh; fi'")
+        command = remote_commands.container_shell(container)
     sys.stdout.flush()
     target.exec_interactive(command)
 
@@ -253,5 +259,14 @@ def ops_errors() -> tuple[type[BaseException], ...]:
     """Everything a task turns into one `labstack: …` line instead of a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    return (images.ImageError, stackfile.StackFileError, RemoteError, export_mod.ExportError,
+    return (images.ImageError, stackfile.StackFileError, ConfigError, RemoteError, export_mod.ExportError,
             lifecycle.LifecycleError, inventory.InventoryError, PulumiError, ClientError, BotoCoreError)
+
+
+def error_message(error: BaseException) -> str:
+    """The text a task prints for one of ops_errors(): a broken stack file as the same problem lines `pulumi up`
+    prints (key = value: fix), anything else as one `labstack: …` line."""
+    if isinstance(error, ConfigError):
+        return (f"labstack: the stack configuration has {len(error.problems)} problem(s):\n"
+                + "\n".join(f"  - {problem}" for problem in error.problems))
+    return f"labstack: {error}"

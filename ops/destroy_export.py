@@ -3,7 +3,8 @@
 Pulumi deletes the export resource before the app itself (it depends on the app's deploy), so when an app is
 removed from the stack, or the whole stack is destroyed, this runs first on the operator's machine. A failed export
 exits non-zero, which stops the delete or destroy: the app keeps running and nothing is lost. Everything it needs
-arrives in the environment, because the Pulumi CLI is busy with the destroy and cannot be asked for outputs.
+arrives in the environment, set by the program from the typed stack config: the Pulumi CLI is busy with the destroy
+and cannot be asked for outputs, and an app removed from the stack file is no longer in it.
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from components.layout import hook
 from ops.export import ExportError, export_app
 from ops.remote import RemoteError, SshTarget
+from ops.remote_commands import pause_app
 
 ENVIRONMENT = ("LABSTACK_STACK", "LABSTACK_APP", "LABSTACK_HOST", "LABSTACK_USER", "LABSTACK_KEY_FILE",
                "LABSTACK_KNOWN_HOSTS", "LABSTACK_POSTGRES", "LABSTACK_EXPORTS_DIR")
@@ -34,13 +35,13 @@ def main() -> int:
     app = env["LABSTACK_APP"]
     try:
         # Nothing may write between the export and the delete: what it wrote would be lost.
-        target.run(hook("pause-app.sh", app, "stop"), what=f"stopping {app}'s web, workers and clock")
+        target.run(pause_app(app, "stop"), what=f"stopping {app}'s web, workers and clock")
         result = export_app(target, env["LABSTACK_STACK"], app,
                             postgres=env["LABSTACK_POSTGRES"] == "true", exports_dir=Path(env["LABSTACK_EXPORTS_DIR"]),
                             progress=lambda line: print(f"labstack: {line}", file=sys.stderr))
     except (ExportError, RemoteError) as error:
         try:
-            target.run(hook("pause-app.sh", app, "start"), what=f"starting {app} again")
+            target.run(pause_app(app, "start"), what=f"starting {app} again")
         except RemoteError as restart_error:
             print(f"labstack: {app}: could not start it again: {restart_error}", file=sys.stderr)
         print(f"labstack: {env['LABSTACK_APP']}: the export before the delete failed, so nothing is deleted: {error}\n"

@@ -1,7 +1,8 @@
 """Export an app's data from its server: the Postgres database and the data directory, verified, with a manifest.
 
-Layout on the server (hooks/deploy-app.sh): Postgres runs in compose project `<app>-data`, service `postgres`,
-database and user both named `<app>`; the app's files live in /srv/labstack/apps/<app>/data.
+On the server (hooks/deploy-app.sh, names from components.layout): the app's Postgres is its container labelled
+with the app and role `postgres`, database and user both named `<app>`; its files live in the app's data folder
+(layout APP_SRV: data/ and Redis's redis/).
 
 Locally: exports/<stack>/<app>/<UTC timestamp>/ holding db.dump (pg_dump custom format), data.tar.gz and
 manifest.json. Everything is written into `<timestamp>.partial/` first and renamed only once every file is complete
@@ -25,11 +26,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
-from components.layout import APPS_ETC, APPS_SRV
-from ops.offline import PROJECT_DIR
-from ops.remote import RemoteError, SshTarget, checked_app, compose_container_ids, last_release, quote
+import components.layout as layout
+from components.config import AppConfig
+from ops import remote_commands
+from ops.remote import RemoteError, SshTarget, checked_app, container_ids, last_release
+from ops.stackfile import PROJECT_DIR
 
 EXPORTS_DIR = PROJECT_DIR / "exports"
 DUMP_FILE = "db.dump"
@@ -68,7 +71,7 @@ def sha256_of(path: Path) -> str:
 
 
 def postgres_container(target: SshTarget, app: str) -> str:
-    ids = compose_container_ids(target, f"{app}-data", "postgres")
+    ids = container_ids(target, app, role="postgres")
     if not ids:
         raise ExportError(f"the Postgres of app {app!r} is not running on {target.host}; bring the stack up "
                           f"(`pulumi up -s {target.stack or '<stack>'}`) before exporting")
@@ -79,10 +82,8 @@ class SnapshotSession:
     """A psql session over SSH holding a REPEATABLE READ transaction whose snapshot pg_dump can share."""
 
     def __init__(self, target: SshTarget, container: str, app: str):
-        command = quote(["sudo", "-n", "docker", "exec", "-i", container, "psql", "-X", "-q", "-At",
-                         "-v", "ON_ERROR_STOP=1", "-U", app, "-d", app])
-        self.process = subprocess.Popen(target.ssh_argv(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(target.ssh_argv(remote_commands.psql(container, app, app)),
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.target = target
 
     def query(self, sql: str, timeout: float = 600) -> list[str]:
@@ -122,10 +123,8 @@ def parse_counts(lines: list[str]) -> dict[str, int]:
 
 
 def row_counts(target: SshTarget, container: str, user: str, database: str) -> dict[str, int]:
-    command = quote(["sudo", "-n", "docker", "exec", "-i", container, "psql", "-X", "-q", "-At", "-v",
-                     "ON_ERROR_STOP=1", "-U", user, "-d", database])
-    return parse_counts(target.text(command, input=COUNT_ROWS_SQL.encode(), what=f"counting rows in {database}")
-                        .splitlines())
+    return parse_counts(target.text(remote_commands.psql(container, user, database), input=COUNT_ROWS_SQL.encode(),
+                                    what=f"counting rows in {database}").splitlines())
 
 
 def dump_database(target: SshTarget, container: str, app: str, destination: Path,
@@ -137,11 +136,10 @@ def dump_database(target: SshTarget, container: str, app: str, destination: Path
         snapshot = session.query("SELECT pg_export_snapshot();")[-1].strip()
         counts = parse_counts(session.query(COUNT_ROWS_SQL))
         progress(f"{app}: dumping the database ({len(counts)} tables, {sum(counts.values())} rows)")
-        command = quote(["sudo", "-n", "docker", "exec", container, "pg_dump", "-Fc", "-U", app, "-d", app,
-                         f"--snapshot={snapshot}"])
         with open(destination, "wb") as out:
             # -Fc is compressed already: no ssh compression on top.
-            target.run(command, stdout=out, timeout=6 * 3600, what=f"pg_dump of {app}")
+            target.run(remote_commands.pg_dump(container, app, snapshot), stdout=out, timeout=6 * 3600,
+                       what=f"pg_dump of {app}")
     finally:
         session.close()
     return counts
@@ -151,20 +149,18 @@ def verify_dump(target: SshTarget, container: str, app: str, dump: Path, expecte
                 scratch: str, progress: Progress) -> dict[str, int]:
     """Restore `dump` into a scratch database next to the live one and compare every table's row count."""
     progress(f"{app}: verifying the dump by restoring it into scratch database {scratch}")
-    as_root = ["sudo", "-n", "docker", "exec", "-i", container]
-    target.run(quote(as_root + ["createdb", "-U", app, scratch]), what=f"creating scratch database {scratch}")
+    target.run(remote_commands.create_database(container, app, scratch), what=f"creating scratch database {scratch}")
     try:
         with open(dump, "rb") as source:
-            result = target.run(quote(as_root + ["pg_restore", "-U", app, "-d", scratch, "--no-owner",
-                                                 "--no-privileges", "--exit-on-error"]),
-                                stdin=source, check=False, timeout=6 * 3600, what="pg_restore")
+            result = target.run(remote_commands.pg_restore(container, app, scratch), stdin=source, check=False,
+                                timeout=6 * 3600, what="pg_restore")
         if result.returncode != 0:
             reason = (result.stderr or b"").decode(errors="replace").strip().splitlines()
             raise ExportError(f"{app}: the dump does not restore ({reason[-1] if reason else 'pg_restore failed'}); "
                               "it is damaged or incomplete")
         restored = row_counts(target, container, app, scratch)
     finally:
-        target.run(quote(as_root + ["dropdb", "-U", app, "--if-exists", scratch]), check=False,
+        target.run(remote_commands.drop_database(container, app, scratch), check=False,
                    what=f"dropping scratch database {scratch}")
     if restored != expected:
         differences = [f"{table}: {expected.get(table, 'missing')} live, {restored.get(table, 'missing')} restored"
@@ -175,14 +171,10 @@ def verify_dump(target: SshTarget, container: str, app: str, dump: Path, expecte
 
 def archive_data(target: SshTarget, app: str, destination: Path) -> int:
     """tar+gzip the app's data directory and its Redis files (append-only log) on the server, streamed into
-    `destination`; returns the number of entries. Files an app writes while they are read are archived as they
-    were (GNU tar exits 1 for that, and the archive is complete), so a live export does not fail at random."""
-    script = (f"cd {APPS_SRV}/{app} || exit 2; members=''; for m in {' '.join(ARCHIVED_DIRS)}; do "
-              "[ -e \"$m\" ] && members=\"$members $m\"; done; "
-              "tar --numeric-owner --warning=no-file-changed -czf - $members; rc=$?; [ \"$rc\" -le 1 ]")
+    `destination`; returns the number of entries."""
     with open(destination, "wb") as out:
-        target.run(quote(["sudo", "-n", "sh", "-c", script]), stdout=out, timeout=6 * 3600,
-                   what=f"archiving {APPS_SRV}/{app}/{{{','.join(ARCHIVED_DIRS)}}}")
+        target.run(remote_commands.archive_app_data(app, ARCHIVED_DIRS), stdout=out, timeout=6 * 3600,
+                   what=f"archiving {layout.name('APP_SRV', app)}/{{{','.join(ARCHIVED_DIRS)}}}")
     try:  # reading every member to the end checks gzip's CRC and the tar structure
         with tarfile.open(destination, "r:gz") as archive:
             return sum(1 for _ in archive)
@@ -206,9 +198,9 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
     partial = final.with_name(stamp + ".partial")
     if final.exists() or partial.exists():
         raise ExportError(f"{final} already exists; wait a second and run the export again")
-    found = target.text(f"if sudo -n test -d {APPS_ETC}/{app}; then echo yes; else echo no; fi", what="looking for the app")
+    found = target.text(remote_commands.app_deployed(app), what="looking for the app")
     if found.strip() != "yes":
-        raise ExportError(f"app {app!r} is not deployed on {target.host} ({APPS_ETC}/{app} is missing)")
+        raise ExportError(f"app {app!r} is not deployed on {target.host} ({layout.name('APP_ETC', app)} is missing)")
     partial.mkdir(parents=True)
     os.chmod(partial, 0o700)  # research data: readable by the operator only
     try:
@@ -230,7 +222,8 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
             "image": deployed_image(target, app) or image,
             "files": {name: {"bytes": path.stat().st_size, "sha256": sha256_of(path)} for name, path in files.items()},
             "database": database,
-            "data": {"source": [f"{APPS_SRV}/{app}/{name}" for name in ARCHIVED_DIRS], "entries": entries},
+            "data": {"source": [f"{layout.name('APP_SRV', app)}/{name}" for name in ARCHIVED_DIRS],
+                     "entries": entries},
         }
         with open(partial / MANIFEST, "w") as out:
             json.dump(manifest, out, indent=2)
@@ -251,13 +244,6 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
         raise
 
 
-def export_stack(target: SshTarget, stack: str, apps: dict[str, dict], only: Optional[str] = None,
-                 **options) -> list[ExportResult]:
-    """Export every app of the stack (or only one); stops at the first failure."""
-    names = [only] if only else list(apps)
-    return [export_app(target, stack, name, postgres=_flag(apps[name].get("postgres", True)),
-                       image=apps[name].get("image"), **options) for name in names]
-
-
-def _flag(value) -> bool:
-    return value if isinstance(value, bool) else str(value).lower() != "false"
+def export_stack(target: SshTarget, stack: str, apps: Sequence[AppConfig], **options) -> list[ExportResult]:
+    """Export these apps of the stack, in order; stops at the first failure."""
+    return [export_app(target, stack, app.name, postgres=app.postgres, image=app.image, **options) for app in apps]

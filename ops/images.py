@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from docker.utils.build import exclude_paths
-
 SOURCE_HASH_LABEL = "org.labstack.source-hash"
 Progress = Callable[[str], None]
 
@@ -43,6 +41,8 @@ def dockerignore_patterns(context: Path) -> list[str]:
 
 def context_files(context: Path, dockerfile: str = "Dockerfile") -> list[str]:
     """The files `docker build` would send, sorted, honouring .dockerignore exactly as docker-py does."""
+    from docker.utils.build import exclude_paths  # here, not at the top: docker-py is slow to import for every task
+
     return sorted(p for p in exclude_paths(str(context), dockerignore_patterns(context), dockerfile=dockerfile)
                   if (context / p).is_file())
 

@@ -8,14 +8,14 @@ types not in the table show "?".
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
+import components.layout as layout
+from ops import remote_commands
 from ops.lifecycle import ec2_client
-from components.layout import APPS_ETC
-from ops.remote import SshTarget, checked_app, compose_container_ids, last_release, quote
+from ops.remote import SshTarget, active_color, checked_app, container_ids, last_release
 
 PRICE_NOTE = "on-demand Linux estimate, USD/h (us-east-1 list price; other regions differ)"
 HOURLY_USD = {
@@ -113,28 +113,27 @@ def instances(region_names: Iterable[str], *, states: Optional[Iterable[str]] = 
 
 # --- on the server ----------------------------------------------------------------------------------------------
 
-def active_color(target: SshTarget, app: str) -> Optional[str]:
-    color = target.text(f"sudo -n cat {APPS_ETC}/{app}/active-color 2>/dev/null || true").strip()
-    return color or None
+# The services an app's compose files run (their role label), and which of them belong to no release colour.
+APP_SERVICES = ("web", "worker", "clock", "postgres", "redis")
+DATA_SERVICES = ("postgres", "redis")
 
 
 def apps_status(target: SshTarget, apps: Iterable[str]) -> list[dict]:
-    """Per app: serving colour, current release and image (releases.log), and its containers' states."""
+    """Per app: serving colour, current release and image (releases log), and the states of its data services'
+    and serving release's containers (found by their labels)."""
     rows = []
     for app in map(checked_app, apps):
         color = active_color(target, app)
         last = last_release(target, app)
-        # docker ANDs label filters, so list compose containers once and pick this app's projects here.
-        listing = target.text("sudo -n docker ps -a --format '{{json .}}' --filter label=com.docker.compose.project",
-                              what="listing containers")
-        projects = {f"{app}-data", f"{app}-{color}"} if color else {f"{app}-data"}
+        listing = target.text(remote_commands.app_containers(app), what="listing containers")
         containers = []
         for line in listing.splitlines():
             entry = json.loads(line)
             labels = dict(part.split("=", 1) for part in entry.get("Labels", "").split(",") if "=" in part)
-            if labels.get("com.docker.compose.project") in projects:
-                containers.append({"service": labels.get("com.docker.compose.service", "?"),
-                                   "state": entry.get("State"), "status": entry.get("Status")})
+            role = labels.get(layout.LABEL_ROLE)
+            serving = role in DATA_SERVICES or (color is not None and labels.get(layout.LABEL_COLOR) == color)
+            if role in APP_SERVICES and serving:
+                containers.append({"service": role, "state": entry.get("State"), "status": entry.get("Status")})
         rows.append({"app": app, "color": color or "-", "deployed": last[0] if last else "-",
                      "release": last[1] if len(last) > 1 else "-", "image": last[2] if len(last) > 2 else "-",
                      "containers": sorted(containers, key=lambda c: c["service"])})
@@ -142,33 +141,27 @@ def apps_status(target: SshTarget, apps: Iterable[str]) -> list[dict]:
 
 
 def service_container(target: SshTarget, app: str, service: str) -> str:
-    """The container of an app's service: web/worker in the serving colour, postgres/redis in <app>-data."""
+    """The running container of an app's service: web/worker/clock of the serving release, or postgres/redis."""
     checked_app(app)
-    if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", service):
-        raise InventoryError(f"bad service name {service!r}: e.g. web, worker, postgres, redis")
-    if service in ("postgres", "redis"):
-        project = f"{app}-data"
-    else:
+    if service not in APP_SERVICES:
+        raise InventoryError(f"bad service name {service!r}: one of {', '.join(APP_SERVICES)}")
+    color = None
+    if service not in DATA_SERVICES:
         color = active_color(target, app)
         if color is None:
             raise InventoryError(f"app {app!r} is not deployed on {target.host} (no active release)")
-        project = f"{app}-{color}"
-    ids = compose_container_ids(target, project, service)
+    ids = container_ids(target, app, role=service, color=color)
     if not ids:
-        raise InventoryError(f"no running {service!r} container for app {app!r} on {target.host} (project {project})")
+        where = f"the serving release ({color})" if color else "its data services"
+        raise InventoryError(f"no running {service!r} container for app {app!r} on {target.host} (in {where})")
     return ids[0]
-
-
-def logs_command(container: str, tail: int = 200, follow: bool = False) -> str:
-    return quote(["sudo", "-n", "docker", "logs", "--tail", str(tail), *(["--follow"] if follow else []), container])
 
 
 def stats(target: SshTarget) -> dict:
     """One snapshot: load, memory, root disk and each container's CPU/memory."""
-    host = target.text("cat /proc/loadavg; free -m | awk '/^Mem:/ {print $2, $3}'; "
-                       "df -P -m / | awk 'NR==2 {print $2, $3}'; cat /proc/uptime", what="reading host stats").split()
-    containers = [json.loads(line) for line in target.text(
-        "sudo -n docker stats --no-stream --format '{{json .}}'", what="docker stats").splitlines() if line.strip()]
+    host = target.text(remote_commands.host_stats(), what="reading host stats").split()
+    containers = [json.loads(line) for line in target.text(remote_commands.container_stats(), what="docker stats")
+                  .splitlines() if line.strip()]
     return {"load": host[:3], "memory_mb": {"total": int(host[5]), "used": int(host[6])},
             "disk_mb": {"total": int(host[7]), "used": int(host[8])}, "uptime": format_uptime(float(host[9])),
             "containers": [{"name": c.get("Name"), "cpu": c.get("CPUPerc"), "memory": c.get("MemUsage")}

@@ -10,9 +10,10 @@ import os
 import time
 from typing import Callable, Optional
 
-from components.config import DEFAULT_STORAGE_GB, MAX_STORAGE_GB
-from ops import stackfile
+from components.config import MAX_STORAGE_GB, StackConfig
+from ops import remote_commands
 from ops.pulumi_cli import PulumiCli
+
 Progress = Callable[[str], None]
 
 
@@ -29,7 +30,6 @@ def ec2_client(region: str, endpoint_url: Optional[str] = None):
 
 
 def set_desired_state(stack: str, state: str, cli: Optional[PulumiCli] = None, yes: bool = False) -> None:
-    stackfile.config(stack)  # unknown stack: the standard message
     cli = cli or PulumiCli()
     env = cli.environment()
     cli.select(stack, env)
@@ -37,14 +37,9 @@ def set_desired_state(stack: str, state: str, cli: Optional[PulumiCli] = None, y
     cli.run(["up", "--stack", stack, *(["--yes"] if yes else [])], env=env)
 
 
-def grow_storage(stack: str, gb: int, cli: Optional[PulumiCli] = None, yes: bool = False) -> int:
+def grow_storage(config: StackConfig, gb: int, cli: Optional[PulumiCli] = None, yes: bool = False) -> int:
     """Set labstack:storageGb to a larger size and apply it; returns the previous size. Never shrinks."""
-    raw = stackfile.config(stack).get("labstack:storageGb", DEFAULT_STORAGE_GB)
-    try:
-        current = int(str(raw).strip())
-    except ValueError:
-        raise LifecycleError(f"labstack:storageGb = {raw!r} in stack {stack!r} is not a whole number; fix the "
-                             "stack file first") from None
+    stack, current = config.stack, config.storage_gb
     if gb < current:
         raise LifecycleError(f"refusing to shrink stack {stack!r} from {current} GB to {gb} GB: EBS volumes can only "
                              f"grow. Keep {current} GB, or export the data and make a new stack with the smaller disk")
@@ -113,7 +108,7 @@ def ssh_waiter(target, previous_boot: Optional[str], poll: float = 5) -> Callabl
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
-                result = target.run("cat /proc/sys/kernel/random/boot_id", check=False, timeout=20)
+                result = target.run(remote_commands.boot_id(), check=False, timeout=20)
                 boot = result.stdout.decode().strip() if result.returncode == 0 else None
             except Exception:  # noqa: BLE001 - unreachable while rebooting: keep waiting
                 boot = None

@@ -13,21 +13,19 @@ import ipaddress
 import runpy
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 import pulumi
-import yaml
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from ops.stackfile import PROJECT_DIR
+
 # pulumi-aws and pulumi-command warn about their own deprecated modules on import: noise for our users.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_(aws|command)\..*")
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_DIR / "__main__.py"
-STACKS_DIR = PROJECT_DIR / "stacks"
 UBUNTU_OWNER = "099720109477"  # Canonical's AWS account
 
 
@@ -250,36 +248,3 @@ def _evaluate(config: dict[str, Any], stack: str, aws: FakeAws) -> Evaluation:
         outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
     return Evaluation(stack=stack, resources=mocks.declared, outputs=outputs)
 
-
-def stack_file(stack: str) -> Path:
-    return STACKS_DIR / f"Pulumi.{stack}.yaml"
-
-
-def list_stacks() -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
-
-
-def read_stack_config(stack: str) -> dict[str, Any]:
-    """The `config:` map of stacks/Pulumi.<stack>.yaml, with placeholders for secrets."""
-    path = stack_file(stack)
-    if not path.is_file():
-        known = ", ".join(list_stacks()) or "none"
-        raise FileNotFoundError(f"unknown stack {stack!r}: no file {path} (stacks there: {known}); start one from "
-                                f"the example: `cp stacks/Pulumi.paris-batch2.yaml stacks/Pulumi.{stack}.yaml`")
-    data = yaml.safe_load(path.read_text()) or {}
-    return {key: _secure_placeholders(value) for key, value in (data.get("config") or {}).items()}
-
-
-OFFLINE_SECRET = "offline-placeholder-for-a-secret"
-
-
-def _secure_placeholders(value: Any) -> Any:
-    """`--secret` values are `{secure: <ciphertext>}` in the file; offline they become a placeholder string, which
-    is what the program needs to render (it never sees, and `invoke check` never prints, the real value)."""
-    if isinstance(value, dict):
-        if set(value) == {"secure"}:
-            return OFFLINE_SECRET
-        return {key: _secure_placeholders(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_secure_placeholders(item) for item in value]
-    return value

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ops.offline import PROJECT_DIR
+from ops.stackfile import PROJECT_DIR
 
 STATE_DIR = PROJECT_DIR / ".pulumi-state"  # local file backend: no Pulumi Cloud account needed
 PASSPHRASE_FILE = Path.home() / ".config" / "labstack" / "pulumi-passphrase"

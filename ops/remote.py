@@ -8,16 +8,14 @@ on, so a server with another key is refused instead of trusted.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Optional, Sequence
+from typing import IO, Optional
 
-from components.config import APP_NAME_RE, LOGIN_USER  # the names hooks/lib.sh enforces too
-from components.layout import APPS_ETC
-from ops import stackfile
+from components.config import APP_NAME_RE, LOGIN_USER, StackConfig  # the names hooks/lib.sh enforces too
+from ops import remote_commands, stackfile
 from ops.pulumi_cli import PulumiCli, PulumiError
 
 KNOWN_HOSTS_DIR = Path.home() / ".cache" / "labstack" / "known_hosts"
@@ -139,48 +137,42 @@ def stack_outputs(stack: str, cli: Optional[PulumiCli] = None) -> dict:
         raise RemoteError(f"`pulumi stack output --json --stack {stack}` did not answer JSON") from None
 
 
-def target_for_stack(stack: str, outputs: Optional[dict] = None, cli: Optional[PulumiCli] = None) -> SshTarget:
-    """The SSH target of a stack: address and pinned host key from its outputs, key and user from its config."""
-    config = stackfile.config(stack)
+def target_for_stack(stack: str, outputs: Optional[dict] = None, cli: Optional[PulumiCli] = None,
+                     config: Optional[StackConfig] = None) -> SshTarget:
+    """The SSH target of a stack: address and pinned host key from its outputs, key and login from its config."""
+    config = config or stackfile.load(stack)
     outputs = outputs if outputs is not None else stack_outputs(stack, cli)
     host, known_hosts = outputs.get("publicIp"), outputs.get("knownHosts")
     if not host or not known_hosts:
         raise RemoteError(f"stack {stack!r} has no server address or host key in its outputs (publicIp, "
                           f"knownHosts): run `pulumi up -s {stack}` first")
-    pem = config.get("labstack:serverPem")
-    if not pem:
+    if config.key_pair.pem_path is None:
         raise RemoteError(f"labstack:serverPem is not set in stack {stack!r}: labstack needs the private key to log "
                           "in (`pulumi config set labstack:serverPem ~/.ssh/<key>`)")
-    existing = config.get("labstack:existingServer") or {}
-    user = existing.get("user") or LOGIN_USER if isinstance(existing, dict) else LOGIN_USER
-    port = int(existing.get("port") or 22) if isinstance(existing, dict) else 22
-    return SshTarget(host=str(host), user=str(user), key_path=Path(os.path.expanduser(str(pem))),
-                     known_hosts=str(known_hosts), port=port, stack=stack)
-
-
+    existing = config.existing_server
+    return SshTarget(host=str(host), user=existing.user if existing else LOGIN_USER, key_path=config.key_pair.pem_path,
+                     known_hosts=str(known_hosts), port=existing.port if existing else 22, stack=stack)
 
 
 def checked_app(app: str) -> str:
-    """App names go into remote shell commands: only the names the stack config allows get that far."""
+    """App names go into remote paths and commands: only the names the stack config allows get that far."""
     if not APP_NAME_RE.match(app or ""):
         raise RemoteError(f"bad app name {app!r}: lower-case letters, digits and dashes, starting with a letter")
     return app
 
 
-def quote(words: Sequence[str]) -> str:
-    return " ".join(shlex.quote(str(word)) for word in words)
-
-
 # --- reading the deploy hooks' records on the server ---------------------------------------------------------------
 
-def compose_container_ids(target: SshTarget, project: str, service: Optional[str] = None) -> list[str]:
-    """Running containers of a compose project (an app's <app>-data, <app>-blue or <app>-green), or of one service."""
-    filters = f"--filter label=com.docker.compose.project={project}"
-    if service:
-        filters += f" --filter label=com.docker.compose.service={service}"
-    return target.text(f"sudo -n docker ps -q {filters}", what="listing containers").split()
+def container_ids(target: SshTarget, app: str, role: Optional[str] = None, color: Optional[str] = None) -> list[str]:
+    """Running containers of an app, by their labels (optionally one role, e.g. postgres, and one colour)."""
+    return target.text(remote_commands.container_ids(app, role, color), what="listing containers").split()
+
+
+def active_color(target: SshTarget, app: str) -> Optional[str]:
+    """The colour of the app's serving release, or None before its first deploy."""
+    return target.text(remote_commands.read_app_file(app, "ACTIVE_COLOR")).strip() or None
 
 
 def last_release(target: SshTarget, app: str) -> list[str]:
-    """The last line of the app's releases.log (deploy-app.sh): [utc time, release, image], or [] if none."""
-    return target.text(f"sudo -n tail -n 1 {APPS_ETC}/{app}/releases.log 2>/dev/null || true").split()
+    """The last line of the app's releases log (deploy-app.sh): [utc time, release, image], or [] if none."""
+    return target.text(remote_commands.last_release(app)).split()

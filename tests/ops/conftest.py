@@ -5,10 +5,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-import ops.offline
+import ops.stackfile
+from components import layout
 from ops.remote import SshTarget
 from tests.fakes import install_fake_pulumi
+from tests.unit.helpers import write_private_key
 
 STACK_FILE = """\
 # The Paris replication, batch 2 (test copy).
@@ -34,14 +37,23 @@ def stacks_dir(tmp_path, monkeypatch):
     """An empty stacks/ folder the ops modules read and write instead of the project's."""
     folder = tmp_path / "stacks"
     folder.mkdir()
-    monkeypatch.setattr(ops.offline, "STACKS_DIR", folder)
+    monkeypatch.setattr(ops.stackfile, "STACKS_DIR", folder)
     return folder
 
 
 @pytest.fixture
-def write_stack(stacks_dir, tmp_path):
+def server_pem(tmp_path) -> Path:
+    """The stack's private key: the typed config refuses a serverPem that is missing or readable by others."""
+    path = tmp_path / "keys" / "labstack_ed25519"
+    path.parent.mkdir()
+    write_private_key(path)
+    return path
+
+
+@pytest.fixture
+def write_stack(stacks_dir, server_pem):
     def write(name: str = "paris-batch2", image: str = "127.0.0.1:5000/lab/elif@sha256:" + "a" * 64,
-              build: str = "examples/app", pem: str = "~/.ssh/labstack_ed25519", text: str | None = None) -> Path:
+              build: str = "examples/app", pem: Path = server_pem, text: str | None = None) -> Path:
         path = stacks_dir / f"Pulumi.{name}.yaml"
         path.write_text(text if text is not None else
                         STACK_FILE.format(image=image, build=build, pem=pem, digest="b" * 64))
@@ -49,31 +61,33 @@ def write_stack(stacks_dir, tmp_path):
     return write
 
 
-DATA_COMPOSE = """services:
-  postgres:
-    image: postgres:16
-    environment: {{POSTGRES_USER: {app}, POSTGRES_DB: {app}, POSTGRES_PASSWORD: not-used-locally,
-                  PGDATA: /var/lib/postgresql/data/pgdata}}
-    volumes: ["/srv/labstack/apps/{app}/postgres:/var/lib/postgresql/data"]
-"""
+def data_compose(app: str) -> str:
+    """An app's Postgres as deploy-app.sh runs it: its data folder, and the labels the tasks find it by."""
+    return yaml.safe_dump({"services": {"postgres": {
+        "image": "postgres:16", "labels": layout.labels(app, "postgres"),
+        "environment": {"POSTGRES_USER": app, "POSTGRES_DB": app, "POSTGRES_PASSWORD": "not-used-locally",
+                        "PGDATA": "/var/lib/postgresql/data/pgdata"},
+        "volumes": [f"{layout.name('APP_SRV', app)}/postgres:/var/lib/postgresql/data"]}}})
 
 
 def start_app_postgres(host, app: str = "elif") -> None:
     """The layout deploy-app.sh makes for an app's data: compose project <app>-data, service postgres."""
-    host.run(f"sudo mkdir -p /etc/labstack/apps/{app} /srv/labstack/apps/{app}/data /srv/labstack/apps/{app}/postgres")
-    host.run(f"sudo tee /etc/labstack/apps/{app}/data.compose.yaml >/dev/null", input=DATA_COMPOSE.format(app=app))
-    host.run(f"sudo docker compose -p {app}-data -f /etc/labstack/apps/{app}/data.compose.yaml up -d")
+    etc, srv, project = layout.name("APP_ETC", app), layout.name("APP_SRV", app), layout.name("DATA_PROJECT", app)
+    compose = layout.app_file(app, "DATA_COMPOSE")
+    host.run(f"sudo mkdir -p {etc} {srv}/data {srv}/postgres")
+    host.run(f"sudo tee {compose} >/dev/null", input=data_compose(app))
+    host.run(f"sudo docker compose -p {project} -f {compose} up -d")
     for _ in range(60):
-        if host.run(f"sudo docker compose -p {app}-data -f /etc/labstack/apps/{app}/data.compose.yaml exec -T "
-                    f"postgres pg_isready -q -U {app} -d {app}", check=False).returncode == 0:
+        if host.run(f"sudo docker compose -p {project} -f {compose} exec -T postgres pg_isready -q -U {app} -d {app}",
+                    check=False).returncode == 0:
             return
         time.sleep(1)
     raise AssertionError(f"Postgres of {app} did not become ready")
 
 
 def psql(host, app: str, sql: str, database: str | None = None) -> str:
-    cid = host.run(f"sudo docker ps -q --filter label=com.docker.compose.project={app}-data "
-                   "--filter label=com.docker.compose.service=postgres").stdout.strip()
+    cid = host.run(f"sudo docker ps -q --filter label={layout.LABEL_APP}={app} "
+                   f"--filter label={layout.LABEL_ROLE}=postgres").stdout.strip()
     return host.run(f"sudo docker exec -i {cid} psql -X -q -At -v ON_ERROR_STOP=1 -U {app} -d {database or app}",
                     input=sql).stdout
 

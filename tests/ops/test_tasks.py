@@ -85,17 +85,18 @@ def test_unknown_app_and_missing_outputs(write_stack, recording_pulumi, monkeypa
     assert "has no EC2 instance in its outputs" in capsys.readouterr().err
 
 
-def test_ssh_target_comes_from_outputs_and_config(write_stack, recording_pulumi, monkeypatch):
+def test_ssh_target_comes_from_outputs_and_config(write_stack, server_pem, recording_pulumi, monkeypatch):
     from ops.remote import target_for_stack
 
-    write_stack(pem="/keys/lab_ed25519")
+    write_stack()
     monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({
         "publicIp": "203.0.113.7", "knownHosts": "elif.my-experiments.org,203.0.113.7 ssh-ed25519 AAAAC3Nza"}))
     target = target_for_stack("paris-batch2")
     assert recording_pulumi()[-1] == ["stack", "output", "--json", "--stack", "paris-batch2"]
     argv = target.ssh_argv("true")
     assert argv[-2:] == ["ubuntu@203.0.113.7", "true"]
-    assert "StrictHostKeyChecking=yes" in argv and argv[argv.index("-i") + 1] == "/keys/lab_ed25519"
+    assert "StrictHostKeyChecking=yes" in argv and argv[argv.index("-i") + 1] == str(server_pem)
+    assert argv[argv.index("-p") + 1] == "22"
     known = Path(next(a for a in argv if a.startswith("UserKnownHostsFile=")).split("=", 1)[1])
     assert known.read_text() == "elif.my-experiments.org,203.0.113.7 ssh-ed25519 AAAAC3Nza\n"
 
@@ -108,7 +109,7 @@ def test_push_pins_the_digest_keeping_comments_and_order(write_stack):
     assert previous == "127.0.0.1:5000/lab/elif@sha256:" + "a" * 64
     after = path.read_text()
     assert after == before.replace("a" * 64, "c" * 64)  # one value changed; comments, quotes, order kept
-    assert stackfile.apps("paris-batch2")["elif"]["image"] == pinned
+    assert stackfile.load("paris-batch2").apps[0].image == pinned
     with pytest.raises(stackfile.StackFileError, match="unknown app 'nope'"):
         stackfile.set_app_image("paris-batch2", "nope", pinned)
 
@@ -189,6 +190,7 @@ def test_app_names_never_reach_a_remote_shell_unchecked(tmp_path):
     target = SshTarget("203.0.113.7", "ubuntu", tmp_path / "key", "203.0.113.7 ssh-ed25519 AAAA")
     with pytest.raises(RemoteError, match="bad app name 'x; rm -rf /'"):
         export.export_app(target, "paris-batch2", "x; rm -rf /", exports_dir=tmp_path)
-    with pytest.raises(inventory.InventoryError, match="bad service name"):
+    with pytest.raises(inventory.InventoryError,
+                       match="bad service name 'web; reboot': one of web, worker, clock, postgres, redis"):
         inventory.service_container(target, "elif", "web; reboot")
     assert not (tmp_path / "paris-batch2").exists()

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from components.config import DEFAULT_AMI_SSM_PATH
-from ops.offline import FakeAws, evaluate, list_stacks, read_stack_config
+from ops.offline import FakeAws, evaluate
+from ops.stackfile import list_stacks, read_stack_config
 from tests.unit.helpers import base_config, write_private_key
 
 INSTANCE = "aws:ec2/instance:Instance"
