@@ -20,10 +20,13 @@ ETC = "/etc/labstack"  # configuration and records (root-only where they hold se
 SRV = "/srv/labstack"  # data that must survive redeploys
 APPS_ETC = f"{ETC}/apps"  # per app: compose files, secrets.env, db.env, release records (root-only)
 APPS_SRV = f"{SRV}/apps"  # per app: data, postgres, redis
-PROXY_ETC = f"{ETC}/proxy"  # Caddyfile, compose.yaml
+PROXY_ETC = f"{ETC}/proxy"  # the PROXY_FILES below
 PROXY_SITES = f"{PROXY_ETC}/sites"  # one <app>.caddy per app
-PROXY_SRV = f"{SRV}/proxy"  # Caddy's data (certificates) and config
-CADDY_LOCAL_ROOT_CA = f"{PROXY_SRV}/data/caddy/pki/authorities/local/root.crt"  # with tls: internal
+PROXY_SRV = f"{SRV}/proxy"
+PROXY_DATA = f"{PROXY_SRV}/data"  # Caddy's /data: certificates
+PROXY_CONFIG = f"{PROXY_SRV}/config"  # Caddy's /config: its autosaved configuration
+CADDY_LOCAL_ROOT_CA = f"{PROXY_DATA}/caddy/pki/authorities/local/root.crt"  # with tls: internal
+CADDY_ETC = "/etc/caddy"  # PROXY_ETC as the Caddy container sees it (the whole directory is mounted)
 
 # --- docker names ------------------------------------------------------------------------------------------------
 PROXY_NETWORK = "labstack"  # Caddy and every app's web share it
@@ -34,6 +37,9 @@ COLORS = ("blue", "green")  # the two releases of an app; one serves, the other 
 TEMPLATES = {
     "APP_ETC": APPS_ETC + "/{app}",
     "APP_SRV": APPS_SRV + "/{app}",
+    "APP_DATA": APPS_SRV + "/{app}/data",  # the app's /data
+    "APP_POSTGRES": APPS_SRV + "/{app}/postgres",  # Postgres's data directory
+    "APP_REDIS": APPS_SRV + "/{app}/redis",  # Redis's append-only files
     "APP_SITE": PROXY_SITES + "/{app}.caddy",
     "APP_NETWORK": "labstack-{app}",  # the app's web, workers, clock, Postgres and Redis
     "DATA_PROJECT": "{app}-data",  # Postgres and Redis
@@ -41,6 +47,9 @@ TEMPLATES = {
     "RELEASE_PROJECT": "{app}-{color}",  # web, workers and clock of one release
     "WEB_ALIAS": "{app}-{color}-web",  # the release's web on the proxy network (Caddy's upstream)
 }
+
+# Files in PROXY_ETC (Caddy's main file imports the site files).
+PROXY_FILES = {"PROXY_CADDYFILE": "Caddyfile", "PROXY_COMPOSE": "compose.yaml"}
 
 # Files in an app's APP_ETC directory.
 STATE_FILES = {
@@ -64,6 +73,9 @@ LABEL_APP = "org.labstack.app"
 LABEL_COLOR = "org.labstack.color"  # blue | green on release services; absent elsewhere
 LABEL_ROLE = "org.labstack.role"
 ROLES = ("web", "worker", "clock", "postgres", "redis", "init", "proxy", "logviewer")
+# The app label of the server's own services (Caddy, the log viewer). It is not a valid app name (those start with
+# a letter), so filtering by an app's name never finds them and the log viewer never serves their logs.
+SERVER_APP = "_labstack"
 
 
 def name(template: str, app: str, color: str = "") -> str:
@@ -90,25 +102,39 @@ def hook(hook_name: str, *args: str) -> str:
     return " ".join(["sudo", "-n", f"{REMOTE_HOOKS}/{hook_name}", *args])
 
 
+BASH_HEADER = """\
+# shellcheck shell=bash
+# GENERATED from components/layout.py by `python -m components.layout > hooks/layout.sh`; do not edit.
+# The server layout contract: paths, compose projects, networks, labels and state files.
+# LABSTACK_ROOT prefixes every path and is empty on servers. Tests point it at a temp dir to run the hooks (and
+# their functions) without root; sudo resets the environment (env_reset), so `sudo .../deploy-app.sh` always uses
+# the real paths. It moves only the files the hooks read and write: paths inside compose files stay absolute.
+# shellcheck disable=SC2034  # used by the scripts that source lib.sh
+"""
+
+
 def bash_layout() -> str:
     """hooks/layout.sh: the same names for the hooks, as variables and one function per template."""
-    constants = {
+    paths = {
         "LABSTACK_HOOKS": REMOTE_HOOKS, "LABSTACK_ETC": ETC, "LABSTACK_SRV": SRV, "APPS_ETC": APPS_ETC,
         "APPS_SRV": APPS_SRV, "PROXY_ETC": PROXY_ETC, "PROXY_SITES": PROXY_SITES, "PROXY_SRV": PROXY_SRV,
-        "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,
-        "LABEL_APP": LABEL_APP, "LABEL_COLOR": LABEL_COLOR, "LABEL_ROLE": LABEL_ROLE,
+        "PROXY_DATA": PROXY_DATA, "PROXY_CONFIG": PROXY_CONFIG, "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA,
     }
-    lines = ["# shellcheck shell=bash",
-             "# GENERATED from components/layout.py by `python -m components.layout > hooks/layout.sh`; do not edit.",
-             "# The server layout contract: paths, compose projects, networks, labels and state files.",
-             "# shellcheck disable=SC2034  # used by the scripts that source lib.sh", ""]
-    lines += [f"{key}={value}" for key, value in constants.items()]
+    names = {
+        "CADDY_ETC": CADDY_ETC, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,
+        "LABEL_APP": LABEL_APP, "LABEL_COLOR": LABEL_COLOR, "LABEL_ROLE": LABEL_ROLE,
+        **PROXY_FILES, **STATE_FILES,
+    }
+    lines = [BASH_HEADER, "LABSTACK_ROOT=${LABSTACK_ROOT:-}"]
+    lines += [f"{key}=$LABSTACK_ROOT{value}" for key, value in paths.items()]
+    lines += [f"{key}={value}" for key, value in names.items()]
     lines.append(f"COLORS=({' '.join(COLORS)})")
-    lines += [f"{key}={value}" for key, value in STATE_FILES.items()]
     lines.append("")
     for key, template in TEMPLATES.items():
         function = key.lower()
         body = template.replace("{app}", "$1").replace("{color}", "$2")
+        if body.startswith("/"):
+            body = "$LABSTACK_ROOT" + body
         usage = "APP COLOR" if "{color}" in template else "APP"
         lines.append(f"{function}() {{ printf '%s\\n' \"{body}\"; }}  # {function} {usage}")
     return "\n".join(lines) + "\n"

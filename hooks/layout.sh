@@ -1,23 +1,31 @@
 # shellcheck shell=bash
 # GENERATED from components/layout.py by `python -m components.layout > hooks/layout.sh`; do not edit.
 # The server layout contract: paths, compose projects, networks, labels and state files.
+# LABSTACK_ROOT prefixes every path and is empty on servers. Tests point it at a temp dir to run the hooks (and
+# their functions) without root; sudo resets the environment (env_reset), so `sudo .../deploy-app.sh` always uses
+# the real paths. It moves only the files the hooks read and write: paths inside compose files stay absolute.
 # shellcheck disable=SC2034  # used by the scripts that source lib.sh
 
-LABSTACK_HOOKS=/opt/labstack/hooks
-LABSTACK_ETC=/etc/labstack
-LABSTACK_SRV=/srv/labstack
-APPS_ETC=/etc/labstack/apps
-APPS_SRV=/srv/labstack/apps
-PROXY_ETC=/etc/labstack/proxy
-PROXY_SITES=/etc/labstack/proxy/sites
-PROXY_SRV=/srv/labstack/proxy
-CADDY_LOCAL_ROOT_CA=/srv/labstack/proxy/data/caddy/pki/authorities/local/root.crt
+LABSTACK_ROOT=${LABSTACK_ROOT:-}
+LABSTACK_HOOKS=$LABSTACK_ROOT/opt/labstack/hooks
+LABSTACK_ETC=$LABSTACK_ROOT/etc/labstack
+LABSTACK_SRV=$LABSTACK_ROOT/srv/labstack
+APPS_ETC=$LABSTACK_ROOT/etc/labstack/apps
+APPS_SRV=$LABSTACK_ROOT/srv/labstack/apps
+PROXY_ETC=$LABSTACK_ROOT/etc/labstack/proxy
+PROXY_SITES=$LABSTACK_ROOT/etc/labstack/proxy/sites
+PROXY_SRV=$LABSTACK_ROOT/srv/labstack/proxy
+PROXY_DATA=$LABSTACK_ROOT/srv/labstack/proxy/data
+PROXY_CONFIG=$LABSTACK_ROOT/srv/labstack/proxy/config
+CADDY_LOCAL_ROOT_CA=$LABSTACK_ROOT/srv/labstack/proxy/data/caddy/pki/authorities/local/root.crt
+CADDY_ETC=/etc/caddy
 PROXY_NETWORK=labstack
 PROXY_PROJECT=labstack-proxy
 LABEL_APP=org.labstack.app
 LABEL_COLOR=org.labstack.color
 LABEL_ROLE=org.labstack.role
-COLORS=(blue green)
+PROXY_CADDYFILE=Caddyfile
+PROXY_COMPOSE=compose.yaml
 APP_COMPOSE=app.compose.yaml
 DATA_COMPOSE=data.compose.yaml
 RELEASE_CONF=release.conf
@@ -31,10 +39,14 @@ ACTIVE_RELEASE=active-release
 RELEASES_LOG=releases.log
 INIT_DONE=init-done
 POST_DEPLOY_DONE=post-deploy-done
+COLORS=(blue green)
 
-app_etc() { printf '%s\n' "/etc/labstack/apps/$1"; }  # app_etc APP
-app_srv() { printf '%s\n' "/srv/labstack/apps/$1"; }  # app_srv APP
-app_site() { printf '%s\n' "/etc/labstack/proxy/sites/$1.caddy"; }  # app_site APP
+app_etc() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/apps/$1"; }  # app_etc APP
+app_srv() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1"; }  # app_srv APP
+app_data() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/data"; }  # app_data APP
+app_postgres() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/postgres"; }  # app_postgres APP
+app_redis() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/redis"; }  # app_redis APP
+app_site() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/proxy/sites/$1.caddy"; }  # app_site APP
 app_network() { printf '%s\n' "labstack-$1"; }  # app_network APP
 data_project() { printf '%s\n' "$1-data"; }  # data_project APP
 init_project() { printf '%s\n' "$1-init"; }  # init_project APP

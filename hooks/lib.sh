@@ -1,17 +1,15 @@
 # shellcheck shell=bash
-# Shared helpers for labstack's hooks. Sourced, never run. Paths are the host layout the README documents.
-# shellcheck disable=SC2034  # the constants are used by the scripts that source this file
-
-LABSTACK_ETC=/etc/labstack
-LABSTACK_SRV=/srv/labstack
-PROXY_NETWORK=labstack
-PROXY_PROJECT=labstack-proxy
+# Shared helpers for labstack's hooks. Sourced, never run. Every server name comes from layout.sh, generated from
+# components/layout.py, so Python, bash and the compose files cannot disagree on a path, project or label.
+# shellcheck source=hooks/layout.sh
+source "$(dirname "${BASH_SOURCE[0]}")/layout.sh"
 
 log() { printf 'labstack: %s\n' "$*" >&2; }
 die() { printf 'labstack: error: %s\n' "$*" >&2; exit 1; }
 
+# Root owns the server's paths; a run whose paths LABSTACK_ROOT moved (a test's temp dir) needs no root.
 require_root() {
-  [ "$(id -u)" -eq 0 ] || die "run me as root: sudo $0 $*"
+  [ -n "$LABSTACK_ROOT" ] || [ "$(id -u)" -eq 0 ] || die "run me as root: sudo $0 $*"
 }
 
 # Compose v2 (`docker compose`) as on current servers; Debian's v1 `docker-compose` as a fallback.
@@ -25,12 +23,25 @@ compose() {
   fi
 }
 
-# docker compose on one release (colour) of an app; the colour names its web alias, <app>-<colour>-web.
+# docker compose on an app's compose file as PROJECT; compose puts COLOR in the web alias and the colour label.
+compose_app() {
+  local app=$1 project=$2 color=$3 etc
+  shift 3
+  etc=$(app_etc "$app")
+  LABSTACK_COLOR=$color compose -p "$project" -f "$etc/$APP_COMPOSE" --env-file "$etc/$DB_ENV" "$@"
+}
+
+# docker compose on one release (colour) of an app: its web, workers and clock.
 compose_release() {
-  local app=$1 color=$2
-  shift 2
-  LABSTACK_COLOR=$color compose -p "$app-$color" -f "$LABSTACK_ETC/apps/$app/app.compose.yaml" \
-    --env-file "$LABSTACK_ETC/apps/$app/db.env" "$@"
+  compose_app "$1" "$(release_project "$1" "$2")" "$2" "${@:3}"
+}
+
+# docker compose on an app's Postgres and Redis.
+compose_data() {
+  local app=$1 etc
+  shift
+  etc=$(app_etc "$app")
+  compose -p "$(data_project "$app")" -f "$etc/$DATA_COMPOSE" --env-file "$etc/$DB_ENV" "$@"
 }
 
 valid_app_name() {
@@ -68,6 +79,6 @@ reload_proxy() {
   local caddy
   caddy=$(proxy_container)
   [ -n "$caddy" ] || die "the proxy is not running; run proxy-up.sh first"
-  docker exec "$caddy" caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile >/dev/null \
+  docker exec "$caddy" caddy reload --config "$CADDY_ETC/$PROXY_CADDYFILE" --adapter caddyfile >/dev/null \
     || die "Caddy refused the new configuration (see: docker logs $caddy)"
 }

@@ -13,7 +13,7 @@ case "$action" in
   stop|start) ;;
   *) die "unknown action '$action': use stop or start" ;;
 esac
-color=$(cat "$LABSTACK_ETC/apps/$app/active-color" 2>/dev/null || true)
+color=$(cat "$(app_etc "$app")/$ACTIVE_COLOR" 2>/dev/null || true)
 [ -n "$color" ] || die "$app has no serving release on this server"
 compose_release "$app" "$color" "$action" >/dev/null 2>&1 || die "could not $action $app ($color)"
 if [ "$action" = stop ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start (or reconfigure) the host's Caddy proxy: HTTPS for every app, one site file per app.
-# Usage: sudo proxy-up.sh < bundle      (bundle: base64 tar.gz holding Caddyfile and compose.yaml)
+# Usage: sudo proxy-up.sh < bundle      (bundle: base64 tar.gz holding the PROXY_FILES of layout.sh)
 set -euo pipefail
 # shellcheck source=hooks/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -8,19 +8,18 @@ require_root "$@"
 
 bundle=$(unpack_stdin_bundle)
 trap 'rm -rf "$bundle"' EXIT
-proxy_dir=$LABSTACK_ETC/proxy
-install -d -m 0755 "$proxy_dir/sites" "$LABSTACK_SRV/proxy/data" "$LABSTACK_SRV/proxy/config"
+install -d -m 0755 "$PROXY_SITES" "$PROXY_DATA" "$PROXY_CONFIG"
 
 changed=false
-for file in Caddyfile compose.yaml; do
-  if ! cmp -s "$bundle/$file" "$proxy_dir/$file"; then
-    install -m 0644 "$bundle/$file" "$proxy_dir/$file"
+for file in "$PROXY_CADDYFILE" "$PROXY_COMPOSE"; do
+  if ! cmp -s "$bundle/$file" "$PROXY_ETC/$file"; then
+    install -m 0644 "$bundle/$file" "$PROXY_ETC/$file"
     changed=true
   fi
 done
 
 ensure_network "$PROXY_NETWORK"
-compose -p "$PROXY_PROJECT" -f "$proxy_dir/compose.yaml" up -d --remove-orphans
+compose -p "$PROXY_PROJECT" -f "$PROXY_ETC/$PROXY_COMPOSE" up -d --remove-orphans
 caddy=""
 for _ in $(seq 1 30); do
   caddy=$(proxy_container)

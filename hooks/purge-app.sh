@@ -8,10 +8,16 @@ require_root "$@"
 app=${1:?usage: purge-app.sh APP --delete-data}
 valid_app_name "$app"
 [ "${2:-}" = --delete-data ] || die "this deletes $app's data for good; repeat with --delete-data to confirm"
-for project in "$app-data" "$app-blue" "$app-green"; do
+projects=("$(data_project "$app")")
+for color in "${COLORS[@]}"; do
+  projects+=("$(release_project "$app" "$color")")
+done
+for project in "${projects[@]}"; do
   if [ -n "$(docker ps -q --filter "label=com.docker.compose.project=$project")" ]; then
     die "$app is still running ($project); remove it from the stack (pulumi up) or run remove-app.sh first"
   fi
 done
-rm -rf "${LABSTACK_SRV:?}/apps/$app" "${LABSTACK_ETC:?}/apps/$app"
+srv=$(app_srv "$app")
+etc=$(app_etc "$app")
+rm -rf "${srv:?}" "${etc:?}"
 log "$app: data deleted"

@@ -7,21 +7,21 @@ source "$(dirname "$0")/lib.sh"
 require_root "$@"
 app=${1:?usage: remove-app.sh APP}
 valid_app_name "$app"
-etc=$LABSTACK_ETC/apps/$app
+etc=$(app_etc "$app")
 
-rm -f "$LABSTACK_ETC/proxy/sites/$app.caddy"
+rm -f "$(app_site "$app")"
 if [ -n "$(proxy_container)" ]; then
   reload_proxy
 fi
-for color in blue green; do
-  if [ -f "$etc/app.compose.yaml" ]; then
+for color in "${COLORS[@]}"; do
+  if [ -f "$etc/$APP_COMPOSE" ]; then
     compose_release "$app" "$color" down --remove-orphans >/dev/null 2>&1 || true
   fi
 done
-if [ -f "$etc/data.compose.yaml" ]; then
-  compose -p "$app-data" -f "$etc/data.compose.yaml" --env-file "$etc/db.env" down --remove-orphans >/dev/null 2>&1 || true
+if [ -f "$etc/$DATA_COMPOSE" ]; then
+  compose_data "$app" down --remove-orphans >/dev/null 2>&1 || true
 fi
-docker network rm "labstack-$app" >/dev/null 2>&1 || true
-rm -f "$etc/active-color" "$etc/active-release"
-log "$app removed; its data is kept in $LABSTACK_SRV/apps/$app (database, redis, data directory)."
+docker network rm "$(app_network "$app")" >/dev/null 2>&1 || true
+rm -f "$etc/$ACTIVE_COLOR" "$etc/$ACTIVE_RELEASE"
+log "$app removed; its data is kept in $(app_srv "$app") (database, redis, data directory)."
 log "to delete it for good: sudo $(dirname "$0")/purge-app.sh $app --delete-data"

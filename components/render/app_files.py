@@ -11,7 +11,7 @@ from typing import Optional
 import yaml
 
 from components.config import AppConfig, env_text
-from components.layout import APPS_ETC, APPS_SRV, HOOKS_DIR
+from components.layout import HOOKS_DIR, PROXY_NETWORK, STATE_FILES, app_file, labels, name
 
 POSTGRES_IMAGE = "postgres:16"
 REDIS_IMAGE = "redis:7"
@@ -34,11 +34,8 @@ def app_environment(app: AppConfig) -> dict[str, str]:
 
 def app_commands(app: AppConfig) -> dict[str, str]:
     """Commands the deploy hook runs in containers of the app image; files, so any shell text survives."""
-    return {"init.cmd": app.init_command or "",
-            "post-deploy.cmd": (app.post_deploy.command if app.post_deploy else None) or ""}
-
-
-SECRETS_FILE = APPS_ETC + "/{app}/secrets.env"
+    return {STATE_FILES["INIT_CMD"]: app.init_command or "",
+            STATE_FILES["POST_DEPLOY_CMD"]: (app.post_deploy.command if app.post_deploy else None) or ""}
 
 
 def secrets_env(secrets: dict) -> str:
@@ -52,29 +49,43 @@ def secrets_env(secrets: dict) -> str:
     return "".join(f"{name}={quoted(env_text(value))}\n" for name, value in sorted(secrets.items()))
 
 
+# The deploy hook runs each release as its own compose project and sets LABSTACK_COLOR; compose puts it in the web
+# alias (Caddy's upstream) and in the colour label.
+COLOR_VARIABLE = "${LABSTACK_COLOR}"
+
+
 def app_compose(app: AppConfig) -> str:
     environment = app_environment(app)
     common = {
         "image": app.image,
         "restart": "unless-stopped",  # back after a reboot or an engine restart
         # Secrets come from a root-only env file, not from this file (nor from Pulumi's logs).
-        "env_file": [SECRETS_FILE.format(app=app.name)],
+        "env_file": [app_file(app.name, "SECRETS_ENV")],
         "environment": environment,
-        "volumes": [f"{APPS_SRV}/{app.name}/data:/data"],
+        "volumes": [f"{name('APP_DATA', app.name)}:/data"],
     }
-    web = dict(common, networks={"app": {}, "proxy": {"aliases": [f"{app.name}-${{LABSTACK_COLOR}}-web"]}})
+
+    def service(role: str, **settings) -> dict:
+        return dict(common, labels=labels(app.name, role, COLOR_VARIABLE), **settings)
+
+    web = service("web", networks={"app": {}, "proxy": {"aliases": [name("WEB_ALIAS", app.name, COLOR_VARIABLE)]}})
     if app.command:
         web["command"] = ["sh", "-c", _escape(app.command)]
     services = {"web": web}
     if app.workers:
-        services["worker"] = dict(common, command=["sh", "-c", _escape(app.worker_command or "")],
-                                  networks=["app"], scale=app.workers)
+        services["worker"] = service("worker", command=["sh", "-c", _escape(app.worker_command or "")],
+                                     networks=["app"], scale=app.workers)
     if app.clock_command:
-        services["clock"] = dict(common, command=["sh", "-c", _escape(app.clock_command)], networks=["app"])
+        services["clock"] = service("clock", command=["sh", "-c", _escape(app.clock_command)], networks=["app"])
+    if app.init_command:
+        # The one-off container of the init command (deploy-app.sh runs it with the command from init.cmd, in a
+        # project of its own): the app's image, env and data, no colour, and only the app's network, where its
+        # database is. The profile keeps `up` from starting it.
+        services["init"] = dict(common, labels=labels(app.name, "init"), networks=["app"], profiles=["init"])
     return yaml.safe_dump({
         "services": services,
-        "networks": {"app": {"name": f"labstack-{app.name}", "external": True},
-                     "proxy": {"name": "labstack", "external": True}},
+        "networks": {"app": {"name": name("APP_NETWORK", app.name), "external": True},
+                     "proxy": {"name": PROXY_NETWORK, "external": True}},
     }, sort_keys=False, width=1000)
 
 
@@ -86,29 +97,34 @@ def data_compose(app: AppConfig) -> str:
             "environment": {"POSTGRES_USER": app.name, "POSTGRES_DB": app.name,
                             "POSTGRES_PASSWORD": "${LABSTACK_DB_PASSWORD}",
                             "PGDATA": "/var/lib/postgresql/data/pgdata"},
-            "volumes": [f"{APPS_SRV}/{app.name}/postgres:/var/lib/postgresql/data"],
+            "volumes": [f"{name('APP_POSTGRES', app.name)}:/var/lib/postgresql/data"],
+            "labels": labels(app.name, "postgres"),
             "networks": {"app": {"aliases": ["postgres"]}},
         }
     if app.redis:
         services["redis"] = {
             "image": REDIS_IMAGE, "restart": "unless-stopped",
             "command": ["redis-server", "--appendonly", "yes", "--dir", "/data"],
-            "volumes": [f"{APPS_SRV}/{app.name}/redis:/data"],
+            "volumes": [f"{name('APP_REDIS', app.name)}:/data"],
+            "labels": labels(app.name, "redis"),
             "networks": {"app": {"aliases": ["redis"]}},
         }
     return yaml.safe_dump({"services": services,
-                           "networks": {"app": {"name": f"labstack-{app.name}", "external": True}}},
+                           "networks": {"app": {"name": name("APP_NETWORK", app.name), "external": True}}},
                           sort_keys=False, width=1000)
 
 
+# The hooks a deploy runs: their hash is in release.conf, so a changed deploy hook redeploys (blue/green, so safely).
+DEPLOY_HOOKS = ("layout.sh", "lib.sh", "deploy-steps.sh", "deploy-app.sh")
+
+
 def release_conf(app: AppConfig, host: str, tls_internal: bool, server_id: Optional[str] = None) -> str:
-    hooks_version = hashlib.sha256(b"".join((HOOKS_DIR / name).read_bytes()
-                                            for name in ("lib.sh", "deploy-app.sh"))).hexdigest()[:12]
+    hooks_version = hashlib.sha256(b"".join((HOOKS_DIR / hook).read_bytes() for hook in DEPLOY_HOOKS)).hexdigest()[:12]
     values = {
         "IMAGE": app.image, "PORT": app.port, "HEALTH_PATH": app.health_path,
         "HEALTH_TIMEOUT": app.health_timeout_seconds, "HOST": host, "WORKERS": app.workers,
         "POSTGRES": str(app.postgres).lower(), "REDIS": str(app.redis).lower(),
-        "HOOKS_VERSION": hooks_version,  # a fixed deploy hook redeploys (blue/green, so safely)
+        "HOOKS_VERSION": hooks_version,
         "TLS_INTERNAL": str(tls_internal).lower(),
         "SERVER_ID": server_id or "",
         "INIT_RUN": app.init_run,

@@ -9,7 +9,12 @@ import bcrypt
 import yaml
 
 from components.config import ProxyConfig
-from components.layout import HOOKS_DIR, REMOTE_HOOKS
+from components.layout import (CADDY_ETC, HOOKS_DIR, LABEL_APP, PROXY_CONFIG, PROXY_DATA, PROXY_ETC, PROXY_FILES,
+                               PROXY_NETWORK, PROXY_PROJECT, PROXY_SITES, REMOTE_HOOKS, SERVER_APP, labels)
+
+CADDY_IMAGE = "caddy:2"
+CADDYFILE = f"{CADDY_ETC}/{PROXY_FILES['PROXY_CADDYFILE']}"
+CADDY_SITES = CADDY_ETC + PROXY_SITES.removeprefix(PROXY_ETC)  # PROXY_SITES as Caddy sees it
 
 
 def proxy_files(proxy: ProxyConfig) -> dict[str, str]:
@@ -21,34 +26,53 @@ def proxy_files(proxy: ProxyConfig) -> dict[str, str]:
     caddyfile = "# Managed by labstack (proxy-up.sh); one site file per app in sites/.\n"
     if options:
         caddyfile += "{\n" + "".join(f"\t{option}\n" for option in options) + "}\n"
-    caddyfile += "import /etc/caddy/sites/*.caddy\n"
-    compose = (HOOKS_DIR / "templates" / "proxy.compose.yaml").read_text()
+    caddyfile += f"import {CADDY_SITES}/*.caddy\n"
+    return {PROXY_FILES["PROXY_CADDYFILE"]: caddyfile, PROXY_FILES["PROXY_COMPOSE"]: proxy_compose(proxy)}
+
+
+def proxy_compose(proxy: ProxyConfig) -> str:
+    services = {"caddy": {
+        "image": CADDY_IMAGE,
+        "restart": "unless-stopped",
+        "command": ["caddy", "run", "--config", CADDYFILE, "--adapter", "caddyfile"],
+        "ports": ["80:80", "443:443", "443:443/udp"],
+        # The whole directory, not single files: files proxy-up.sh and deploy-app.sh replace keep reaching Caddy.
+        "volumes": [f"{PROXY_ETC}:{CADDY_ETC}:ro", f"{PROXY_DATA}:/data", f"{PROXY_CONFIG}:/config"],
+        "labels": labels(SERVER_APP, "proxy"),
+        "networks": ["proxy"],
+    }}
+    title = "The host's Caddy proxy"
     if proxy.log_viewer:
-        compose = _with_log_viewer(compose)
-    return {"Caddyfile": caddyfile, "compose.yaml": compose}
+        services["logviewer"] = _log_viewer()
+        title += " and labstack's log viewer"
+    header = (f"# {title} (project {PROXY_PROJECT}), rendered by labstack.\n"
+              f"# proxy-up.sh writes it to {PROXY_ETC}/{PROXY_FILES['PROXY_COMPOSE']}.\n")
+    return header + yaml.safe_dump({"services": services, "networks": {"proxy": {"name": PROXY_NETWORK,
+                                                                                 "external": True}}},
+                                   sort_keys=False, width=1000)
 
 
 LOG_VIEWER_HOST = "labstack-logviewer"
 LOG_VIEWER_PATH = "/labstack-logs"
 
 
-def _with_log_viewer(compose_text: str) -> str:
+def _log_viewer() -> dict:
     script = HOOKS_DIR / "templates" / "logviewer.py"
-    compose = yaml.safe_load(compose_text)
-    compose["services"]["logviewer"] = {
+    return {
         "image": "python:3.11-slim",
         "restart": "unless-stopped",
         "command": ["python3", "/opt/labstack-templates/logviewer.py"],
+        # It finds an app's containers by this label (labstack's own carry SERVER_APP, never an app's name).
+        "environment": {"LABSTACK_LABEL_APP": LABEL_APP},
         # It only sends GET requests, but the Docker socket is root on the server: it listens on the proxy network
         # alone (no published port) and Caddy puts basic auth in front of it.
         "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro",
                     f"{REMOTE_HOOKS}/templates:/opt/labstack-templates:ro"],
-        # A new script version changes this label, so compose recreates the container.
-        "labels": {"org.labstack.logviewer-sha256": hashlib.sha256(script.read_bytes()).hexdigest()},
+        # A new script version changes the sha256 label, so compose recreates the container.
+        "labels": {**labels(SERVER_APP, "logviewer"),
+                   "org.labstack.logviewer-sha256": hashlib.sha256(script.read_bytes()).hexdigest()},
         "networks": {"proxy": {"aliases": [LOG_VIEWER_HOST]}},
     }
-    return "# The host's Caddy proxy and labstack's log viewer (project labstack-proxy).\n" + yaml.safe_dump(
-        compose, sort_keys=False, width=1000)
 
 
 def site_file(host: str, proxy: ProxyConfig, dashboard_hash: Optional[str], app: str = "") -> str:

@@ -9,6 +9,7 @@ shows that app's logs only. It reads the Docker API through the socket (GET requ
 """
 import http.client
 import json
+import os
 import re
 import socket
 import struct
@@ -16,6 +17,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SOCKET = "/var/run/docker.sock"
+LABEL_APP = os.environ["LABSTACK_LABEL_APP"]  # the app label every container labstack starts carries
 PREFIX = "/labstack-logs"
 APP_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 SERVICE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -42,13 +44,12 @@ def docker_get(path):
 
 
 def app_containers(app):
-    """Containers of the app's releases (<app>-blue, <app>-green) and data services (<app>-data), newest first."""
-    status, body = docker_get("/containers/json?all=1")
+    """The app's containers (its releases' and its data services'), by their app label, newest first."""
+    filters = urllib.parse.quote(json.dumps({"label": [f"{LABEL_APP}={app}"]}))
+    status, body = docker_get(f"/containers/json?all=1&filters={filters}")
     if status != 200:
         raise RuntimeError(f"docker answered {status}")
-    projects = {f"{app}-blue", f"{app}-green", f"{app}-data"}
-    found = [c for c in json.loads(body) if c.get("Labels", {}).get("com.docker.compose.project") in projects]
-    return sorted(found, key=lambda c: c.get("Created", 0), reverse=True)
+    return sorted(json.loads(body), key=lambda c: c.get("Created", 0), reverse=True)
 
 
 def demultiplex(raw):

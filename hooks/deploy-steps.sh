@@ -1,0 +1,217 @@
+# shellcheck shell=bash
+# The steps of deploy-app.sh, one function each: the script reads as the list of steps, and tests run them one by
+# one without root (LABSTACK_ROOT and fake docker/curl; tests/unit/test_deploy_steps.py). Sourced, never run.
+# load_release sets what the other steps share:
+#   app, etc (its APP_ETC), srv (its APP_SRV), bundle (the unpacked bundle), CONF_* (its release settings),
+#   release (the release id: a hash of the bundle), active (the serving colour, or empty), next (the other colour).
+# shellcheck source=hooks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# A release's files, in the bundle and then in the app's APP_ETC directory; their hash is the release id.
+RELEASE_FILES=("$RELEASE_CONF" "$APP_COMPOSE" "$DATA_COMPOSE" "$SITE_TEMPLATE" "$INIT_CMD" "$POST_DEPLOY_CMD"
+  "$SECRETS_ENV")
+
+# load_release APP BUNDLE_DIR
+load_release() {
+  app=$1
+  bundle=$2
+  read_conf "$bundle/$RELEASE_CONF"
+  etc=$(app_etc "$app")
+  srv=$(app_srv "$app")
+  release=$(cd "$bundle" && cat "${RELEASE_FILES[@]}" | sha256sum | cut -c1-16)
+  active=$(cat "$etc/$ACTIVE_COLOR" 2>/dev/null || true)
+  next=${COLORS[0]}
+  if [ "$active" = "${COLORS[0]}" ]; then
+    next=${COLORS[1]}
+  fi
+}
+
+install_release_files() {
+  local file password
+  install -d -m 0700 "$etc"
+  install -d -m 0755 "$srv" "$(app_data "$app")" "$(app_postgres "$app")" "$(app_redis "$app")"
+  # The database password is made here once and never leaves the server (nor Pulumi's state).
+  if [ ! -s "$etc/$DB_ENV" ]; then
+    password=$(openssl rand -hex 24)
+    (umask 077 && printf 'LABSTACK_DB_PASSWORD=%s\n' "$password" > "$etc/$DB_ENV")
+  fi
+  for file in "${RELEASE_FILES[@]}"; do
+    install -m 0600 "$bundle/$file" "$etc/$file"
+  done
+}
+
+ensure_networks() {
+  ensure_network "$PROXY_NETWORK"
+  ensure_network "$(app_network "$app")"
+}
+
+pull_image() {
+  if ! docker image inspect "$CONF_IMAGE" >/dev/null 2>&1; then
+    log "pulling $CONF_IMAGE"
+    docker pull -q "$CONF_IMAGE" >/dev/null || die "cannot pull $CONF_IMAGE; is the registry reachable and logged in?"
+  fi
+}
+
+start_data_services() {
+  if [ "$CONF_POSTGRES" = true ] || [ "$CONF_REDIS" = true ]; then
+    log "starting data services"
+    compose_data "$app" up -d --remove-orphans
+  fi
+}
+
+wait_for_postgres() {
+  local attempt
+  [ "$CONF_POSTGRES" = true ] || return 0
+  for attempt in $(seq 1 60); do
+    if compose_data "$app" exec -T postgres pg_isready -q -U "$app" -d "$app" 2>/dev/null; then
+      return 0
+    fi
+    if [ "$attempt" -lt 60 ]; then
+      sleep 1
+    fi
+  done
+  die "Postgres of $app did not become ready in 60s"
+}
+
+# True when this very release (same files) is serving and its web is up: nothing to swap.
+release_is_serving() {
+  [ -n "$active" ] && [ "$(cat "$etc/$ACTIVE_RELEASE" 2>/dev/null)" = "$release" ] \
+    && [ -n "$(compose_release "$app" "$active" ps -q web)" ]
+}
+
+keep_serving() {
+  compose_release "$app" "$active" up -d
+  log "$app: release $release is already serving ($active)"
+}
+
+# The init command, once per app lifetime (recorded in INIT_DONE), again only when INIT_RUN is raised; in a one-off
+# container of its own project, before any release of this deploy takes traffic.
+run_init() {
+  local done_run=0 output
+  [ -s "$etc/$INIT_CMD" ] || return 0
+  if [ -s "$etc/$INIT_DONE" ]; then
+    done_run=$(cat "$etc/$INIT_DONE")
+  fi
+  if [ "$done_run" -ge "$CONF_INIT_RUN" ]; then
+    return 0
+  fi
+  log "$app: running the init command (run $CONF_INIT_RUN) in a one-off container"
+  if ! output=$(compose_app "$app" "$(init_project "$app")" "" --profile init run --rm -T --no-deps init \
+      sh -c "$(cat "$etc/$INIT_CMD")" 2>&1); then
+    printf '%s\n' "$output" | tail -n 60 >&2
+    die "$app: the init command failed; nothing was changed"
+  fi
+  printf '%s\n' "$output" | tail -n 20 >&2
+  printf '%s\n' "$CONF_INIT_RUN" > "$etc/$INIT_DONE"
+}
+
+start_next_web() {
+  log "$app: starting release $release as $next"
+  # Web alone first: the new release's workers and clock start only once it has taken over, so a broken release
+  # never runs jobs beside the serving one.
+  compose_release "$app" "$next" up -d --force-recreate --remove-orphans web
+}
+
+# Returns once the next release's web answers 2xx on its health path. Otherwise (timeout, or a crash loop) it shows
+# the new release's logs, removes it and fails: the serving release is untouched and keeps serving.
+wait_healthy() {
+  local web address url deadline code
+  web=$(compose_release "$app" "$next" ps -q web)
+  address=$(docker inspect -f "{{with index .NetworkSettings.Networks \"$PROXY_NETWORK\"}}{{.IPAddress}}{{end}}" "$web")
+  url="http://$address:$CONF_PORT$CONF_HEALTH_PATH"
+  log "$app: waiting up to ${CONF_HEALTH_TIMEOUT}s for $CONF_HEALTH_PATH to answer 2xx"
+  deadline=$((SECONDS + CONF_HEALTH_TIMEOUT))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "$url" 2>/dev/null || true)
+    if [[ "$code" == 2?? ]]; then
+      return 0
+    fi
+    if [ "$(docker inspect -f '{{.State.Running}}' "$web")" != true ] \
+        && [ "$(docker inspect -f '{{.RestartCount}}' "$web")" -ge 3 ]; then
+      break  # crash-looping: waiting longer will not help
+    fi
+    sleep 2
+  done
+  log "$app: the new release failed its health check ($url); its last logs:"
+  compose_release "$app" "$next" logs --no-color --tail 60 >&2 || true
+  compose_release "$app" "$next" down --remove-orphans >/dev/null 2>&1 || true
+  if [ -n "$active" ]; then
+    die "$app: kept the previous release serving ($active); fix the image and run pulumi up again"
+  fi
+  die "$app: the first release is unhealthy; nothing is serving"
+}
+
+# Point the app's site at the new release. Caddy's reload is graceful: requests in flight finish on the old one.
+switch_proxy() {
+  local site
+  site=$(app_site "$app")
+  sed "s/{{UPSTREAM}}/$(web_alias "$app" "$next"):$CONF_PORT/" "$etc/$SITE_TEMPLATE" > "$site.new"
+  mv "$site.new" "$site"
+  reload_proxy
+}
+
+retire_old() {
+  if [ -n "$active" ] && [ "$active" != "$next" ]; then
+    compose_release "$app" "$active" down --remove-orphans >/dev/null 2>&1 || true
+  fi
+}
+
+# The new release's workers and clock, now that its web serves.
+start_workers() {
+  compose_release "$app" "$next" up -d --remove-orphans
+}
+
+record_release() {
+  printf '%s\n' "$next" > "$etc/$ACTIVE_COLOR"
+  printf '%s\n' "$release" > "$etc/$ACTIVE_RELEASE"
+  printf '%s %s %s\n' "$(date -u +%FT%TZ)" "$release" "$CONF_IMAGE" >> "$etc/$RELEASES_LOG"
+  log "$app: release $release ($CONF_IMAGE) is serving https://$CONF_HOST"
+}
+
+# post_deploy COLOR: the post-deploy hook, after the first deploy (recorded in POST_DEPLOY_DONE) or after every one:
+# an HTTPS request through the app's public name, or a command in the serving web container.
+post_deploy() {
+  local color=$1 done_file=$etc/$POST_DEPLOY_DONE
+  [ -n "${CONF_POST_DEPLOY_WHEN:-}" ] || return 0
+  if [ "$CONF_POST_DEPLOY_WHEN" = first ] && [ -e "$done_file" ]; then
+    return 0
+  fi
+  if [ -n "$CONF_POST_DEPLOY_PATH" ]; then
+    post_deploy_request
+  else
+    log "$app: running the post-deploy command in the web container"
+    compose_release "$app" "$color" exec -T web sh -c "$(cat "$etc/$POST_DEPLOY_CMD")" >&2 \
+      || die "$app: the post-deploy command failed (the new release is serving)"
+  fi
+  date -u +%FT%TZ > "$done_file"
+}
+
+# Through Caddy with the app's real name, so links the app derives from the Host header are right; retried with
+# a doubling wait until it answers the expected status.
+post_deploy_request() {
+  local trust=() attempt status="" body wait=1
+  if [ "$CONF_TLS_INTERNAL" = true ]; then
+    trust=(--cacert "$CADDY_LOCAL_ROOT_CA")
+  fi
+  body=$(mktemp)
+  for attempt in $(seq 0 "$CONF_POST_DEPLOY_RETRIES"); do
+    status=$(curl -sS -o "$body" -w '%{http_code}' --max-time 30 "${trust[@]}" -X "$CONF_POST_DEPLOY_METHOD" \
+      --resolve "$CONF_HOST:443:127.0.0.1" "https://$CONF_HOST$CONF_POST_DEPLOY_PATH" 2>"$body.err" || true)
+    if [ "$status" = "$CONF_POST_DEPLOY_STATUS" ]; then
+      break
+    fi
+    if [ "$attempt" -lt "$CONF_POST_DEPLOY_RETRIES" ]; then
+      sleep "$wait"
+      wait=$((wait * 2))
+    fi
+  done
+  if [ "$status" != "$CONF_POST_DEPLOY_STATUS" ]; then
+    log "$app: post-deploy $CONF_POST_DEPLOY_METHOD $CONF_POST_DEPLOY_PATH answered ${status:-nothing}," \
+      "expected $CONF_POST_DEPLOY_STATUS; response:"
+    head -c 4000 "$body" "$body.err" >&2
+    rm -f "$body" "$body.err"
+    die "$app: the post-deploy request failed (the new release is serving; fix it and run pulumi up again)"
+  fi
+  rm -f "$body" "$body.err"
+  log "$app: post-deploy $CONF_POST_DEPLOY_METHOD $CONF_POST_DEPLOY_PATH answered $status"
+}

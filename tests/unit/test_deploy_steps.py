@@ -1,0 +1,338 @@
+"""deploy-app.sh and its steps (hooks/deploy-steps.sh) run for real in bash, without root and without Docker.
+
+LABSTACK_ROOT points the hooks at a temp dir, and recording fakes of docker, curl and sleep
+(tests/unit/fakes/fake-command.sh) come first on PATH, answering from canned rules. The tests assert on the commands
+the steps ran, in order, and on the files they wrote. The bundles are the renderers' real output.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shlex
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.config import load_stack_config
+from components.layout import CADDY_LOCAL_ROOT_CA, PROXY_SITES, STATE_FILES, name
+from components.render.app_files import app_commands, app_compose, data_compose, release_conf, secrets_env
+from components.render.bundle import make_bundle
+from components.render.proxy import site_file
+from tests.unit.helpers import write_private_key
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE_COMMAND = Path(__file__).parent / "fakes" / "fake-command.sh"
+IMAGE_V1 = "ghcr.io/lab/elif@sha256:" + "1" * 64
+IMAGE_V2 = "ghcr.io/lab/elif@sha256:" + "2" * 64
+HOST = "elif.example.org"
+WEB_ID = "c0ffee"
+CADDY_ID = "cadd1e"
+ADDRESS = "169.254.200.7"  # the fake docker's answer; nothing is ever sent there (curl is fake too)
+HEALTH = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", f"http://{ADDRESS}:5000/health"]
+RELOAD = f"docker exec {CADDY_ID} caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile"
+RELEASE_FILES = ("RELEASE_CONF", "APP_COMPOSE", "DATA_COMPOSE", "SITE_TEMPLATE", "INIT_CMD", "POST_DEPLOY_CMD",
+                 "SECRETS_ENV")
+
+
+@pytest.fixture(scope="module")
+def pem(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("key") / "server.pem"
+    write_private_key(path)
+    return path
+
+
+def rendered(pem: Path, image: str = IMAGE_V1, tls_internal: bool = False, **settings) -> dict[str, str]:
+    """The files the App component sends to deploy-app.sh, for app `elif`."""
+    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem),
+           "labstack:apps": {"elif": {"image": image, "workers": 1, "workerCommand": "python worker.py", **settings}}}
+    config = load_stack_config(raw, "steps")
+    app = config.apps[0]
+    return {**app_commands(app),
+            STATE_FILES["RELEASE_CONF"]: release_conf(app, HOST, tls_internal=tls_internal, server_id="i-0123"),
+            STATE_FILES["APP_COMPOSE"]: app_compose(app), STATE_FILES["DATA_COMPOSE"]: data_compose(app),
+            STATE_FILES["SECRETS_ENV"]: secrets_env({"API_TOKEN": "s3cr3t"}),
+            STATE_FILES["SITE_TEMPLATE"]: site_file(HOST, config.proxy, None, app="elif")}
+
+
+def with_conf(files: dict[str, str], **values) -> dict[str, str]:
+    """The same files with release.conf values replaced (values the config validation would not allow)."""
+    conf = files[STATE_FILES["RELEASE_CONF"]]
+    for key, value in values.items():
+        conf, count = re.subn(rf"^{key}=.*$", f"{key}={value}", conf, flags=re.M)
+        assert count == 1, key
+    return {**files, STATE_FILES["RELEASE_CONF"]: conf}
+
+
+def release_id(files: dict[str, str]) -> str:
+    return hashlib.sha256("".join(files[STATE_FILES[key]] for key in RELEASE_FILES).encode()).hexdigest()[:16]
+
+
+class FakeServer:
+    """A temp dir as the server's root, and fakes of docker, curl and sleep that record every call."""
+
+    def __init__(self, tmp: Path):
+        self.root, self.fakes = tmp / "root", tmp / "fakes"
+        (self.fakes / "bin").mkdir(parents=True)
+        for command in ("docker", "curl", "sleep"):
+            (self.fakes / "bin" / command).symlink_to(FAKE_COMMAND)
+        self.path(PROXY_SITES).mkdir(parents=True)  # proxy-up.sh made it
+        self.etc = self.path(name("APP_ETC", "elif"))
+        # A healthy server; a test puts its own answers first. Other calls succeed without output.
+        self.rules: dict[str, list[tuple[str, int, str, str]]] = {"docker": [], "curl": [], "sleep": []}
+        self.answer_first("curl", "*", "200")
+        self.answer_first("docker", "ps -q --filter label=com.docker.compose.project=labstack-proxy *", f"{CADDY_ID}\n")
+        self.answer_first("docker", "inspect -f {{.RestartCount}} *", "0\n")
+        self.answer_first("docker", "inspect -f {{.State.Running}} *", "true\n")
+        self.answer_first("docker", "inspect -f *Networks*", f"{ADDRESS}\n")
+        self.answer_first("docker", "compose -p * ps -q web", f"{WEB_ID}\n")
+        self.answer_first("docker", "network inspect *", status=1)  # no networks yet: the steps create them
+
+    def path(self, server_path: str) -> Path:
+        return Path(f"{self.root}{server_path}")
+
+    def answer_first(self, command: str, glob: str, output: str = "", status: int = 0, uses: str = "*") -> None:
+        """Answer calls of `command` whose arguments match `glob` (`uses` times, or always), before other rules."""
+        self.rules[command].insert(0, (uses, status, glob, output.replace("\n", "\\n")))
+
+    def _prepare(self) -> dict[str, str]:
+        for command, rules in self.rules.items():
+            (self.fakes / f"{command}.rules").write_text("".join("\t".join(map(str, r)) + "\n" for r in rules))
+        for used in self.fakes.glob("*.rules.used.*"):
+            used.unlink()
+        (self.fakes / "calls").write_text("")
+        return {**os.environ, "PATH": f"{self.fakes / 'bin'}:{os.environ['PATH']}", "FAKE_DIR": str(self.fakes),
+                "LABSTACK_ROOT": str(self.root)}
+
+    def deploy(self, files: dict[str, str]) -> subprocess.CompletedProcess:
+        """The whole hook, as the App component runs it (the bundle on stdin)."""
+        return subprocess.run([str(ROOT / "hooks" / "deploy-app.sh"), "elif"], input=make_bundle(files),
+                              env=self._prepare(), capture_output=True, text=True, timeout=60)
+
+    def steps(self, files: dict[str, str], *steps: str) -> subprocess.CompletedProcess:
+        """Some steps of deploy-app.sh, after load_release (the bundle unpacked in a temp dir)."""
+        bundle = self.root.parent / "bundle"
+        bundle.mkdir(exist_ok=True)
+        for file_name, text in files.items():
+            (bundle / file_name).write_text(text)
+        script = 'set -euo pipefail; source hooks/deploy-steps.sh; load_release elif "$1"; ' + "; ".join(steps)
+        return subprocess.run(["bash", "-c", script, "steps", str(bundle)], cwd=ROOT, env=self._prepare(),
+                              capture_output=True, text=True, timeout=60)
+
+    def calls(self) -> list[list[str]]:
+        return [shlex.split(line) for line in (self.fakes / "calls").read_text().splitlines()]
+
+    def trace(self) -> list[str]:
+        """The calls that change something, in order: docker and compose queries (inspect, ps, version) left out;
+        compose calls as `compose <project>: <arguments>` (the file options are the layout's, tested elsewhere)."""
+        steps = []
+        for argv in self.calls():
+            if argv[:2] == ["docker", "compose"]:
+                options = dict(zip(argv[2:], argv[3:]))
+                rest = argv[2:]
+                while rest and rest[0] in ("-p", "-f", "--env-file"):
+                    rest = rest[2:]
+                if rest[:1] not in (["version"], ["ps"]):
+                    steps.append(f"compose {options['-p']}: {' '.join(rest)}")
+            elif argv[:2] not in (["docker", "inspect"], ["docker", "ps"], ["docker", "image"]):
+                steps.append(" ".join(argv))
+        return steps
+
+    def read(self, state_file: str) -> str:
+        return (self.etc / STATE_FILES[state_file]).read_text()
+
+    def site(self) -> str:
+        return self.path(name("APP_SITE", "elif")).read_text()
+
+
+@pytest.fixture
+def server(tmp_path) -> FakeServer:
+    return FakeServer(tmp_path)
+
+
+def test_first_deploy_waits_for_2xx_then_switches_the_proxy(server, pem):
+    files = rendered(pem, initCommand="python init_db.py")
+    server.answer_first("docker", "compose -p * exec -T postgres pg_isready *", status=1, uses="1")
+    server.answer_first("curl", "*", "503", uses="1")
+    server.answer_first("curl", "*", "000", status=7, uses="1")  # connection refused: not up yet
+    result = server.deploy(files)
+    assert result.returncode == 0, result.stderr
+    assert server.trace() == [
+        "docker network inspect labstack", "docker network create labstack",
+        "docker network inspect labstack-elif", "docker network create labstack-elif",
+        "compose elif-data: up -d --remove-orphans",
+        "compose elif-data: exec -T postgres pg_isready -q -U elif -d elif", "sleep 1",
+        "compose elif-data: exec -T postgres pg_isready -q -U elif -d elif",
+        "compose elif-init: --profile init run --rm -T --no-deps init sh -c python init_db.py",
+        "compose elif-blue: up -d --force-recreate --remove-orphans web",
+        " ".join(HEALTH), "sleep 2", " ".join(HEALTH), "sleep 2", " ".join(HEALTH),
+        RELOAD,
+        "compose elif-blue: up -d --remove-orphans",  # workers and clock only after the switch
+    ]
+    assert server.site() == files["site.caddy"].replace("{{UPSTREAM}}", "elif-blue-web:5000")
+    assert "reverse_proxy elif-blue-web:5000" in server.site()
+    assert server.read("ACTIVE_COLOR") == "blue\n"
+    assert server.read("ACTIVE_RELEASE") == f"{release_id(files)}\n"
+    assert server.read("RELEASES_LOG").split()[1:] == [release_id(files), IMAGE_V1]
+    assert server.read("INIT_DONE") == "1\n"
+    for key in RELEASE_FILES:  # the release's files, root-only (secrets.env holds the app's secrets)
+        assert server.read(key) == files[STATE_FILES[key]]
+        assert stat.S_IMODE((server.etc / STATE_FILES[key]).stat().st_mode) == 0o600
+    assert stat.S_IMODE(server.etc.stat().st_mode) == 0o700
+    assert re.fullmatch(r"LABSTACK_DB_PASSWORD=[0-9a-f]{48}\n", server.read("DB_ENV"))
+    for directory in ("APP_DATA", "APP_POSTGRES", "APP_REDIS"):
+        assert server.path(name(directory, "elif")).is_dir()
+
+
+def test_unchanged_release_starts_no_new_containers(server, pem):
+    files = rendered(pem)
+    assert server.deploy(files).returncode == 0
+    password = server.read("DB_ENV")
+    again = server.deploy(files)
+    assert again.returncode == 0, again.stderr
+    assert "release " + release_id(files) + " is already serving (blue)" in again.stderr
+    assert server.trace() == [
+        "docker network inspect labstack", "docker network create labstack",
+        "docker network inspect labstack-elif", "docker network create labstack-elif",
+        "compose elif-data: up -d --remove-orphans",
+        "compose elif-data: exec -T postgres pg_isready -q -U elif -d elif",
+        "compose elif-blue: up -d",  # brings back a stopped service, recreates nothing
+    ]
+    assert server.read("RELEASES_LOG").count("\n") == 1
+    assert server.read("DB_ENV") == password  # made once, never replaced
+
+
+@pytest.mark.parametrize("failure", ["crash loop", "timeout"])
+def test_unhealthy_release_is_removed_and_the_old_one_keeps_serving(server, pem, failure):
+    v1 = rendered(pem)
+    assert server.deploy(v1).returncode == 0
+    site = server.site()
+    server.answer_first("curl", "*", "503")
+    server.answer_first("docker", "compose -p elif-green * logs --no-color --tail 60", "Traceback: boom\n")
+    if failure == "crash loop":
+        server.answer_first("docker", "inspect -f {{.State.Running}} *", "false\n")
+        server.answer_first("docker", "inspect -f {{.RestartCount}} *", "3\n")
+        v2 = rendered(pem, image=IMAGE_V2)
+    else:
+        v2 = with_conf(rendered(pem, image=IMAGE_V2), HEALTH_TIMEOUT=1)
+    result = server.deploy(v2)
+    assert result.returncode != 0
+    assert "Traceback: boom" in result.stderr  # the new release's logs
+    assert "kept the previous release serving (blue)" in result.stderr
+    trace = server.trace()
+    start = trace.index("compose elif-green: up -d --force-recreate --remove-orphans web")
+    if failure == "crash loop":  # no point waiting for the timeout
+        checks = [" ".join(HEALTH)]
+    else:
+        checks = [" ".join(HEALTH), "sleep 2"] * trace.count(" ".join(HEALTH))
+        assert checks
+    assert trace[start + 1:] == checks + ["compose elif-green: logs --no-color --tail 60",
+                                          "compose elif-green: down --remove-orphans"]
+    assert server.site() == site and "elif-blue-web:5000" in site  # no switch, no reload, blue untouched
+    assert (server.read("ACTIVE_COLOR"), server.read("ACTIVE_RELEASE")) == ("blue\n", f"{release_id(v1)}\n")
+
+
+def test_unhealthy_first_release_leaves_nothing_serving(server, pem):
+    server.answer_first("curl", "*", "502")
+    server.answer_first("docker", "inspect -f {{.State.Running}} *", "false\n")
+    server.answer_first("docker", "inspect -f {{.RestartCount}} *", "5\n")
+    result = server.deploy(rendered(pem))
+    assert result.returncode != 0 and "the first release is unhealthy; nothing is serving" in result.stderr
+    assert server.trace()[-1] == "compose elif-blue: down --remove-orphans"
+    assert not server.path(name("APP_SITE", "elif")).exists()
+    assert not (server.etc / STATE_FILES["ACTIVE_COLOR"]).exists()
+
+
+def test_switch_retire_workers_and_record_move_to_the_other_colour(server, pem):
+    files = rendered(pem, port=8000)
+    server.etc.mkdir(parents=True)
+    (server.etc / STATE_FILES["ACTIVE_COLOR"]).write_text("blue\n")
+    result = server.steps(files, "install_release_files", "switch_proxy", "retire_old", "start_workers",
+                          "record_release")
+    assert result.returncode == 0, result.stderr
+    assert "reverse_proxy elif-green-web:8000" in server.site()
+    assert server.trace() == [RELOAD, "compose elif-blue: down --remove-orphans",
+                              "compose elif-green: up -d --remove-orphans"]
+    assert server.read("ACTIVE_COLOR") == "green\n"
+
+
+def test_init_runs_once_and_again_only_when_init_run_rises(server, pem):
+    files = rendered(pem, initCommand="python init_db.py && echo 'done $x'")
+    init = "compose elif-init: --profile init run --rm -T --no-deps init sh -c python init_db.py && echo 'done $x'"
+    runs = []
+    for init_run in (1, 1, 2, 2):
+        result = server.steps(with_conf(files, INIT_RUN=init_run), "install_release_files", "run_init")
+        assert result.returncode == 0, result.stderr
+        runs.append(server.trace().count(init))
+    assert runs == [1, 0, 1, 0]
+    assert server.read("INIT_DONE") == "2\n"
+
+
+def test_failed_init_changes_nothing_and_shows_its_output(server, pem):
+    server.answer_first("docker", "compose -p elif-init *", "relation exists\n", status=1)
+    result = server.steps(rendered(pem, initCommand="python init_db.py"), "install_release_files", "run_init")
+    assert result.returncode != 0
+    assert "relation exists" in result.stderr and "the init command failed; nothing was changed" in result.stderr
+    assert not (server.etc / STATE_FILES["INIT_DONE"]).exists()
+
+
+def test_image_pulled_only_when_missing(server, pem):
+    files = rendered(pem)
+    assert server.steps(files, "pull_image").returncode == 0
+    assert server.trace() == []
+    server.answer_first("docker", "image inspect *", status=1)
+    assert server.steps(files, "pull_image").returncode == 0
+    assert server.trace() == [f"docker pull -q {IMAGE_V1}"]
+    server.answer_first("docker", "pull *", status=1)
+    result = server.steps(files, "pull_image")
+    assert result.returncode != 0 and f"cannot pull {IMAGE_V1}" in result.stderr
+
+
+LAUNCH = {"path": "/launch", "method": "POST", "expectStatus": 201, "retries": 3}
+
+
+def post_deploy_curls(server: FakeServer) -> list[list[str]]:
+    return [argv for argv in server.calls() if argv[0] == "curl"]
+
+
+def test_post_deploy_request_retries_through_the_public_name(server, pem):
+    files = rendered(pem, tls_internal=True, postDeploy={**LAUNCH, "when": "first"})
+    server.answer_first("curl", "*", "201")
+    server.answer_first("curl", "*", "502", uses="2")
+    result = server.steps(files, "install_release_files", "post_deploy blue")
+    assert result.returncode == 0, result.stderr
+    curls = post_deploy_curls(server)
+    assert len(curls) == 3 and all(argv == curls[0] for argv in curls)
+    body = curls[0][3]
+    assert curls[0] == ["curl", "-sS", "-o", body, "-w", "%{http_code}", "--max-time", "30",
+                        "--cacert", str(server.path(CADDY_LOCAL_ROOT_CA)), "-X", "POST",
+                        "--resolve", f"{HOST}:443:127.0.0.1", f"https://{HOST}/launch"]
+    assert [argv for argv in server.calls() if argv[0] == "sleep"] == [["sleep", "1"], ["sleep", "2"]]
+    assert "post-deploy POST /launch answered 201" in result.stderr
+    assert (server.etc / STATE_FILES["POST_DEPLOY_DONE"]).exists()
+    # `first`: done once, never again; `always`: after every deploy.
+    assert server.steps(files, "install_release_files", "post_deploy blue").returncode == 0
+    assert post_deploy_curls(server) == []
+    always = rendered(pem, postDeploy={**LAUNCH, "when": "always"})
+    server.answer_first("curl", "*", "201")
+    assert server.steps(always, "install_release_files", "post_deploy blue").returncode == 0
+    assert len(post_deploy_curls(server)) == 1 and "--cacert" not in post_deploy_curls(server)[0]
+
+
+def test_failed_post_deploy_request_fails_with_the_response(server, pem):
+    server.answer_first("curl", "*", "500")
+    result = server.steps(rendered(pem, postDeploy={**LAUNCH, "retries": 2}), "install_release_files",
+                          "post_deploy green")
+    assert result.returncode != 0
+    assert len(post_deploy_curls(server)) == 3
+    assert "answered 500, expected 201" in result.stderr and "the post-deploy request failed" in result.stderr
+    assert not (server.etc / STATE_FILES["POST_DEPLOY_DONE"]).exists()
+
+
+def test_post_deploy_command_runs_in_the_serving_web_container(server, pem):
+    files = rendered(pem, postDeploy={"command": "flask launch --yes"})
+    result = server.steps(files, "install_release_files", "post_deploy green")
+    assert result.returncode == 0, result.stderr
+    assert server.trace() == ["compose elif-green: exec -T web sh -c flask launch --yes"]

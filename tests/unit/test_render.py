@@ -1,0 +1,167 @@
+"""The renderers' output for fixed configs, compared with tests/unit/snapshots/, and the labels on every service.
+
+An intended change of a rendered file: `LABSTACK_UPDATE_SNAPSHOTS=1 venv/bin/python -m pytest tests/unit/test_render.py`
+rewrites the snapshots; review them in the diff. The two hashes of the hooks' own files (HOOKS_VERSION, the log
+viewer's sha256 label) are replaced by placeholders there and checked separately, so editing a hook does not churn
+the snapshots.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.config import load_stack_config
+from components.layout import HOOKS_DIR, SERVER_APP, labels
+from components.render.app_files import (DEPLOY_HOOKS, app_commands, app_compose, data_compose, release_conf,
+                                         secrets_env)
+from components.render.proxy import dashboard_password_hash, proxy_files, site_file
+from tests.unit.helpers import write_private_key
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+UPDATE = os.environ.get("LABSTACK_UPDATE_SNAPSHOTS") == "1"
+UPDATE_COMMAND = "LABSTACK_UPDATE_SNAPSHOTS=1 venv/bin/python -m pytest tests/unit/test_render.py"
+IMAGE = "ghcr.io/lab/elif@sha256:" + "9b1c" * 16
+HOST = "elif.my-experiments.org"
+HOOKS_VERSION_RE = re.compile(r"^HOOKS_VERSION=([0-9a-f]{12})$", re.M)
+LOG_VIEWER_SHA_RE = re.compile(r"(org\.labstack\.logviewer-sha256: )([0-9a-f]{64})$", re.M)
+
+APPS = {
+    "elif": {"image": IMAGE, "workers": 2, "workerCommand": "python worker.py --queue $QUEUE",
+             "clockCommand": "python clock.py", "initCommand": "python init_db.py", "initRun": 2,
+             "command": "gunicorn -b 0.0.0.0:$PORT app:app", "healthTimeoutSeconds": 60,
+             "env": {"mode": "live", "PRICE": "5$ each", "QUOTE": "say \"hi\": ok", "DEBUG": True},
+             "postDeploy": {"path": "/launch", "expectStatus": 201, "retries": 2, "when": "always"}},
+    "pilot": {"image": IMAGE, "port": 8000, "healthPath": "/ready", "postgres": False, "redis": False,
+              "host": "@", "postDeploy": {"command": "flask launch"}},
+}
+SECRETS = {"API_TOKEN": 'to"k$en', "MULTI": "line one\nline two\ttab"}
+
+
+@pytest.fixture(scope="module")
+def pem(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("key") / "server.pem"
+    write_private_key(path)
+    return path
+
+
+def config(pem: Path, **settings):
+    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:dnsHost": "my-experiments.org",
+           "labstack:apps": APPS, **{f"labstack:{key}": value for key, value in settings.items()}}
+    return load_stack_config(raw, "paris-batch2")
+
+
+def normalised(text: str) -> str:
+    text = HOOKS_VERSION_RE.sub("HOOKS_VERSION=<hash of the deploy hooks>", text)
+    return LOG_VIEWER_SHA_RE.sub(r"\1<sha256 of logviewer.py>", text)
+
+
+def assert_snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / name
+    text = normalised(text)
+    if UPDATE:
+        SNAPSHOTS.mkdir(exist_ok=True)
+        path.write_text(text)
+        return
+    assert path.exists(), f"no snapshot {name} yet: run `{UPDATE_COMMAND}`"
+    assert text == path.read_text(), (
+        f"the rendered {name} differs from tests/unit/snapshots/{name}; if the change is intended, run "
+        f"`{UPDATE_COMMAND}` and review the snapshot's diff")
+
+
+PROXIES = {"acme": {"acmeEmail": "lab@uni.example"},
+           "internal-logs": {"tls": "internal", "logViewer": "true", "dashboardPassword": "hunter2"}}
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_proxy_files(pem, proxy):
+    files = proxy_files(config(pem, **PROXIES[proxy]).proxy)
+    assert set(files) == {"Caddyfile", "compose.yaml"}
+    for file_name, text in files.items():
+        assert_snapshot(f"proxy-{proxy}.{file_name}", text)
+
+
+SITES = {"plain": ({}, None), "dashboard": ({"dashboardPassword": "hunter2"}, "hunter2"),
+         "dashboard-logs": ({"dashboardPassword": "hunter2", "logViewer": "true", "dashboardUser": "lab"}, "hunter2")}
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_site_file(pem, site):
+    settings, password = SITES[site]
+    proxy = config(pem, **settings).proxy
+    dashboard = dashboard_password_hash(password, "elif") if password else None
+    assert_snapshot(f"site-{site}.caddy", site_file(HOST, proxy, dashboard, app="elif"))
+
+
+@pytest.mark.parametrize("app_name", APPS)
+def test_app_files(pem, app_name):
+    cfg = config(pem)
+    app = next(app for app in cfg.apps if app.name == app_name)
+    assert_snapshot(f"{app_name}.app.compose.yaml", app_compose(app))
+    assert_snapshot(f"{app_name}.data.compose.yaml", data_compose(app))
+    assert_snapshot(f"{app_name}.release.conf", release_conf(app, cfg.app_host(app, "203.0.113.7"),
+                                                             tls_internal=False, server_id="i-0123456789abcdef0"))
+    assert app_commands(app) == {"init.cmd": app.init_command or "",
+                                 "post-deploy.cmd": app.post_deploy.command or ""}
+
+
+def test_secrets_env():
+    assert_snapshot("secrets.env", secrets_env(SECRETS))
+
+
+def test_every_snapshot_is_rendered_by_a_test():
+    names = {f"proxy-{proxy}.{f}" for proxy in PROXIES for f in ("Caddyfile", "compose.yaml")}
+    names |= {f"site-{site}.caddy" for site in SITES} | {"secrets.env"}
+    names |= {f"{app}.{f}" for app in APPS for f in ("app.compose.yaml", "data.compose.yaml", "release.conf")}
+    assert {p.name for p in SNAPSHOTS.iterdir()} == names, "remove snapshots no test renders"
+
+
+def test_every_service_carries_its_labels(pem):
+    cfg = config(pem, **PROXIES["internal-logs"])
+    elif_app, pilot = cfg.apps
+    compose = yaml.safe_load(app_compose(elif_app))["services"]
+    color = "${LABSTACK_COLOR}"  # compose interpolates the colour deploy-app.sh gives the release
+    assert {service: spec["labels"] for service, spec in compose.items()} == {
+        "web": labels("elif", "web", color), "worker": labels("elif", "worker", color),
+        "clock": labels("elif", "clock", color), "init": labels("elif", "init")}
+    assert compose["web"]["labels"] == {"org.labstack.app": "elif", "org.labstack.role": "web",
+                                        "org.labstack.color": color}
+    assert compose["init"]["profiles"] == ["init"]  # never started by `up`, only run by deploy-app.sh
+    assert {service: spec["labels"] for service, spec in yaml.safe_load(data_compose(elif_app))["services"].items()} \
+        == {"postgres": labels("elif", "postgres"), "redis": labels("elif", "redis")}
+    assert set(yaml.safe_load(app_compose(pilot))["services"]) == {"web"}
+    assert yaml.safe_load(data_compose(pilot))["services"] == {}
+    proxy = yaml.safe_load(proxy_files(cfg.proxy)["compose.yaml"])["services"]
+    assert proxy["caddy"]["labels"] == labels(SERVER_APP, "proxy") == {"org.labstack.app": "_labstack",
+                                                                       "org.labstack.role": "proxy"}
+    viewer = proxy["logviewer"]["labels"]
+    assert {k: v for k, v in viewer.items() if k != "org.labstack.logviewer-sha256"} == labels(SERVER_APP,
+                                                                                              "logviewer")
+    assert not re.match(r"^[a-z]", SERVER_APP)  # never an app's name, so no app's filter finds the proxy
+
+
+def test_hashes_left_out_of_the_snapshots(pem):
+    app = config(pem).apps[0]
+    version = HOOKS_VERSION_RE.search(release_conf(app, HOST, tls_internal=False)).group(1)
+    hooks = b"".join((HOOKS_DIR / hook).read_bytes() for hook in DEPLOY_HOOKS)
+    assert version == hashlib.sha256(hooks).hexdigest()[:12]
+    compose = proxy_files(config(pem, **PROXIES["internal-logs"]).proxy)["compose.yaml"]
+    assert LOG_VIEWER_SHA_RE.search(compose).group(2) == hashlib.sha256(
+        (HOOKS_DIR / "templates" / "logviewer.py").read_bytes()).hexdigest()
+
+
+def test_hooks_version_covers_every_file_the_deploy_hook_sources():
+    """A change to any of them must redeploy, so all are in the hash."""
+    sourced, todo = set(), ["deploy-app.sh"]
+    while todo:
+        hook = todo.pop()
+        sourced.add(hook)
+        text = (HOOKS_DIR / hook).read_text()
+        todo += [found for found in re.findall(r'^source "\$\(dirname "[^"]+"\)/([\w.-]+)"', text, re.M)
+                 if found not in sourced]
+    assert sourced == {"deploy-app.sh", "deploy-steps.sh", "lib.sh", "layout.sh"}
+    assert set(DEPLOY_HOOKS) == sourced
