@@ -152,8 +152,8 @@ def service_container(target: SshTarget, app: str, service: str) -> str:
             raise InventoryError(f"app {app!r} is not deployed on {target.host} (no active release)")
     ids = container_ids(target, app, role=service, color=color)
     if not ids:
-        where = f"the serving release ({color})" if color else "its data services"
-        raise InventoryError(f"no running {service!r} container for app {app!r} on {target.host} (in {where})")
+        where = f"serving release: {color}" if color else "data services"
+        raise InventoryError(f"no running {service!r} container for app {app!r} on {target.host} ({where})")
     return ids[0]
 
 

@@ -34,7 +34,7 @@ def test_build_push_one_line_pins_the_registry_digest(build_engine, write_stack,
 
     tag = f"src-{images.source_hash(EXAMPLE)[:16]}"
     digest = registry_digest(registry, "lab/elif", tag)
-    pinned = stackfile.apps("paris-batch2")["elif"]["image"]
+    pinned = stackfile.load("paris-batch2").apps[0].image
     assert pinned == f"{registry}/lab/elif@{digest}"
     assert capsys.readouterr().out.strip().splitlines()[-1] == pinned
     assert "# pinned by `invoke build push`" in path.read_text()  # the operator's comments survive
@@ -45,7 +45,7 @@ def test_build_push_one_line_pins_the_registry_digest(build_engine, write_stack,
     # pinned image itself (no --repo).
     assert invoke("push", "-s", "paris-batch2", "--app", "elif") == 0
     err = capsys.readouterr().err
-    assert "reusing" in err and stackfile.apps("paris-batch2")["elif"]["image"] == pinned
+    assert "reusing" in err and stackfile.load("paris-batch2").apps[0].image == pinned
 
 
 def test_generated_dockerfile_build_args_reuse_and_force(build_engine, tmp_path):

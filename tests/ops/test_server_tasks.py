@@ -73,6 +73,10 @@ def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, reco
     assert manifest["database"]["tables"]["public.visits"] == 3
     assert set(manifest["files"]) == {"db.dump", "data.tar.gz"}
 
+    capfd.readouterr()
+    assert invoke("logs", "-s", "paris-batch2", "--app", "elif", "--service", "clock") == 1  # the app has no clock
+    assert capfd.readouterr().err.strip() == ("labstack: no running 'clock' container for app 'elif' on "
+                                              f"{stack.host.ip} (serving release: blue)")
     assert invoke("logs", "-s", "paris-batch2", "--app", "elif", "--service", "nope") == 1
-    assert capfd.readouterr().err.strip().endswith("no running 'nope' container for app 'elif' on "
-                                                    f"{stack.host.ip} (project elif-blue)")
+    assert capfd.readouterr().err.strip() == \
+        "labstack: bad service name 'nope': one of web, worker, clock, postgres, redis"
