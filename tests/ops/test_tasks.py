@@ -69,6 +69,23 @@ def test_unknown_stack_is_one_clear_line(stacks_dir, recording_pulumi, capsys, a
     assert recording_pulumi() == []
 
 
+@pytest.mark.parametrize("argv", [["apps", "-s", "paris-batch2"], ["stop", "-s", "paris-batch2"],
+                                  ["export", "-s", "paris-batch2"], ["up", "-s", "paris-batch2"]])
+def test_a_broken_stack_file_gives_its_problems_not_a_traceback(write_stack, server_pem, recording_pulumi, capsys,
+                                                                argv):
+    server_pem.chmod(0o644)
+    write_stack(text=f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {server_pem}\n"
+                     "  labstack:storageGb: lots\n")
+    assert invoke(*argv) == 1
+    header, *problems = capsys.readouterr().err.splitlines()
+    assert header == "labstack: the stack configuration has 2 problem(s):"
+    assert sorted(problems) == [  # the order of the lines is the config's business
+        f"  - labstack:serverPem = '{server_pem}': the key is readable by others (mode 644); ssh will refuse it: run "
+        f"`chmod 400 {server_pem}`",
+        "  - labstack:storageGb = 'lots': expected a whole number GB, e.g. `pulumi config set labstack:storageGb 32`"]
+    assert recording_pulumi() == []  # nothing ran against a stack file `pulumi up` would refuse
+
+
 def test_unknown_app_and_missing_outputs(write_stack, recording_pulumi, monkeypatch, capsys):
     write_stack()
     assert invoke("export", "-s", "paris-batch2", "--app", "nope") == 1
