@@ -11,9 +11,9 @@ from components.aws.job_template import JobTemplate, JobTemplateArgs
 from components.aws.keypair import KeyPair, KeyPairArgs
 from components.aws.network import Network, NetworkArgs
 from components.aws.node import Node, NodeArgs
-from components.config import LOGIN_USER, load_stack_config
+from components.config import LOGIN_USER
 from components.config.cloud import resolve_cloud_facts
-from components.config.pulumi_source import raw_config_from_pulumi, secret_config_keys
+from components.config.pulumi_source import load_stack_config, raw_config_from_pulumi, secret_config_keys
 from components.nodes import HEAD, NodeHandle, existing_server_node
 from components.remote.app import App, AppArgs, ExportOnDelete
 from components.remote.host_setup import HostSetup, HostSetupArgs

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from components.config.stack import (AMI_ID_RE, DEFAULT_INSTANCE_TYPE, ConfigError, StackConfig, _is_arm)
+from components.config.formats import AMI_ID_RE, DEFAULT_INSTANCE_TYPE, is_arm
+from components.config.stack import StackConfig
 
 
 @dataclass(frozen=True)
@@ -29,20 +30,22 @@ def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
     """Ask AWS what only AWS knows, before any resource is declared; misses become ConfigError lines."""
     import pulumi_aws as aws
 
+    from components.config.pulumi_source import StackConfigError  # a RunError: printed without a traceback
+
     problems: list[str] = []
     ami_id = cfg.ami
     if not AMI_ID_RE.match(cfg.ami):
         try:
             ami_id = aws.ssm.get_parameter(name=cfg.ami).value
         except Exception as error:  # noqa: BLE001 - any invoke failure becomes one clear line
-            raise ConfigError([f"labstack:ami = {cfg.ami!r}: the SSM parameter could not be read in {cfg.region} "
-                               f"({_first_line(error)}); check the path and region"]) from None
+            raise StackConfigError([f"labstack:ami = {cfg.ami!r}: the SSM parameter could not be read in "
+                                    f"{cfg.region} ({_first_line(error)}); check the path and region"]) from None
     try:
         image = aws.ec2.get_ami(owners=["self", "amazon", "aws-marketplace", "099720109477"],
                                 filters=[aws.ec2.GetAmiFilterArgs(name="image-id", values=[ami_id])])
     except Exception as error:  # noqa: BLE001
-        raise ConfigError([f"labstack:ami = {cfg.ami!r}: image {ami_id} not found in {cfg.region} "
-                           f"({_first_line(error)}); AMI ids are per region"]) from None
+        raise StackConfigError([f"labstack:ami = {cfg.ami!r}: image {ami_id} not found in {cfg.region} "
+                                f"({_first_line(error)}); AMI ids are per region"]) from None
     root_size = 0
     for mapping in image.block_device_mappings or []:
         if mapping.device_name == image.root_device_name:
@@ -51,10 +54,10 @@ def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
     if root_size and cfg.storage_gb < root_size:
         problems.append(f"labstack:storageGb = '{cfg.storage_gb}': smaller than the image's root volume "
                         f"({root_size} GB); set it to at least {root_size}")
-    if image.architecture == "arm64" and not _is_arm(cfg.instance_type):
+    if image.architecture == "arm64" and not is_arm(cfg.instance_type):
         problems.append(f"labstack:instanceType = {cfg.instance_type!r}: the AMI {ami_id} is arm64; choose a Graviton "
                         "type such as m7g.large or an amd64 AMI")
-    elif image.architecture == "x86_64" and _is_arm(cfg.instance_type):
+    elif image.architecture == "x86_64" and is_arm(cfg.instance_type):
         problems.append(f"labstack:instanceType = {cfg.instance_type!r}: an ARM type cannot boot the x86_64 AMI "
                         f"{ami_id}; choose an x86 type such as {DEFAULT_INSTANCE_TYPE}")
 
@@ -78,9 +81,9 @@ def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
                     if "no matching" in str(error).lower():
                         continue  # the expected miss while walking up to the parent domain
                     # Anything else (throttling, AccessDenied) must not send the records to a parent zone.
-                    raise ConfigError([f"labstack:dnsHost = {cfg.dns.host!r}: looking up the hosted zone {candidate} "
-                                       f"failed ({_first_line(error)}); check the credentials' route53 "
-                                       "permissions, or set labstack:dnsZoneId"]) from None
+                    raise StackConfigError([f"labstack:dnsHost = {cfg.dns.host!r}: looking up the hosted zone "
+                                            f"{candidate} failed ({_first_line(error)}); check the credentials' "
+                                            "route53 permissions, or set labstack:dnsZoneId"]) from None
                 zone_id, zone_name = zone.zone_id, zone.name.rstrip(".")
                 break
             else:
@@ -96,7 +99,7 @@ def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
             problems.append(f"labstack:network = {cfg.network.subnet_id!r}: subnet not found in {cfg.region} "
                             f"({_first_line(error)})")
     if problems:
-        raise ConfigError(problems)
+        raise StackConfigError(problems)
     return CloudFacts(ami_id=ami_id, zone_id=zone_id, vpc_id=vpc_id, root_device_name=image.root_device_name)
 
 

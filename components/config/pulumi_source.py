@@ -1,12 +1,29 @@
-"""The stack's config as the Pulumi engine hands it to the program (the only config module that imports pulumi)."""
+"""The stack's config as the Pulumi engine hands it to the program (with cloud.py, the only config modules that
+import pulumi)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import pulumi
 
-from components.config.stack import NAMESPACE
+from components.config.formats import NAMESPACE
+from components.config.messages import ConfigError
+from components.config.stack import StackConfig
+from components.config.stack import load_stack_config as load_offline
+
+
+class StackConfigError(ConfigError, pulumi.RunError):
+    """A ConfigError as the program raises it: `pulumi up` prints a RunError's message without a traceback."""
+
+
+def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labstack",
+                      secret_keys: Iterable[str] = ()) -> StackConfig:
+    """`components.config.load_stack_config`, raising its problems as a StackConfigError."""
+    try:
+        return load_offline(raw, stack, project=project, secret_keys=secret_keys)
+    except ConfigError as error:
+        raise StackConfigError(error.problems) from None
 
 
 def secret_config_keys() -> set[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
@@ -221,3 +222,132 @@ def test_yaml_booleans_stay_as_written_in_env(pem):
     cfg = load_stack_config(base_config(pem, apps={"elif": {"image": PINNED, "env": {"DEBUG": False, "RATE": 1.5}}}),
                             stack="s")
     assert dict(cfg.apps[0].env) == {"DEBUG": "false", "RATE": "1.5"}
+
+
+# --- the schema's guarantees: our words only, rules beside field problems, typed values ---
+
+ODD_VALUES = [[], {}, 3.5, True, 0, -1, "x", "", "  ", ["a"], {"a": 1}, [{"a": 1}]]
+
+
+def _problems(raw: dict) -> list[str]:
+    try:
+        load_stack_config(raw, stack="s")
+    except ConfigError as error:
+        return error.problems
+    return []
+
+
+@pytest.mark.parametrize("where", ["root", "app", "postDeploy", "existingServer"])
+def test_odd_values_get_our_words_and_name_their_key(pem, where):
+    from components.config.apps import AppSettings, PostDeployCommand, PostDeployRequest
+    from components.config.schema import ExistingServerConfig, StackFile
+    host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    cases = {
+        "root": (StackFile.setting_keys(), lambda key, value: {**base_config(pem), key: value}, None),
+        "app": (AppSettings.setting_keys(), lambda key, value: base_config(
+            pem, apps={"elif": {"image": PINNED, key: value}}), "labstack:apps.elif"),
+        "postDeploy": (sorted(set(PostDeployRequest.setting_keys()) | set(PostDeployCommand.setting_keys())),
+                       lambda key, value: base_config(pem, apps={"elif": {"image": PINNED, "postDeploy": {
+                           "path" if key != "path" else "command": "/x", key: value}}}),
+                       "labstack:apps.elif.postDeploy"),
+        "existingServer": (ExistingServerConfig.setting_keys(), lambda key, value: base_config(
+            pem, existingServer={"host": "lab.example.org", "hostKey": host_key, key: value}),
+            "labstack:existingServer"),
+    }
+    keys, make, named = cases[where]
+    refused = 0
+    for key in keys:
+        for value in ODD_VALUES:
+            problems = _problems(make(key, value))
+            refused += bool(problems)
+            for problem in problems:
+                assert "Input should" not in problem and "pydantic" not in problem and "[key]" not in problem, problem
+                assert (named or key) in problem, (key, value, problem)
+            if not isinstance(value, dict):  # a map may both lack a setting and hold an unknown one
+                assert len(problems) <= 1, (key, value, problems)
+    assert refused > len(keys) * 3  # most odd values are refused (the others are defaults or valid text)
+
+
+def test_rules_are_reported_beside_field_problems(pem):
+    problems = _problems(base_config(pem, storageGb="lots", instanceType="m7g.large", vpcCidr="10.1.0.0/16",
+                                     apps={"elif": {"image": PINNED, "workers": 2, "port": "web"}}))
+    assert [p.split(" ")[0] for p in problems] == [
+        "labstack:instanceType", "labstack:storageGb", "labstack:vpcCidr", "labstack:apps.elif.port",
+        "labstack:apps.elif.workers"], problems
+    assert "ARM (Graviton)" in problems[0] and "only used with labstack:network = create" in problems[2]
+
+
+def test_a_rule_never_repeats_a_field_problem(pem):
+    # network failed, so the vpcCidr rule (which reads network) does not guess what it meant
+    assert _problems(base_config(pem, network="vpc-123", vpcCidr="10.1.0.0/16")) == [
+        "labstack:network = 'vpc-123': expected `default` (the region's default VPC), `create` (a new VPC and public "
+        "subnet) or an existing subnet id such as subnet-0123456789abcdef0"]
+
+
+@pytest.mark.parametrize("overrides, problem", [
+    ({"dnsHot": "x.org"}, "labstack:dnsHot = 'x.org': unknown key: did you mean labstack:dnsHost?"),
+    ({"region": "eu-west-3"}, "labstack:region = 'eu-west-3': unknown key: did you mean aws:region?"),
+    ({"apps": {"elif": {"image": PINNED, "workrs": 2}}},
+     "labstack:apps.elif.workrs = '2': unknown app setting; did you mean workers?"),
+    ({"apps": {"elif": {"image": PINNED, "postDeploy": {"pth": "/launch"}}}},
+     "labstack:apps.elif.postDeploy.pth = '/launch': unknown setting; did you mean path?"),
+    ({"apps": {"elif": {"image": PINNED, "postDeploy": {"command": "x", "method": "GET"}}}},
+     "labstack:apps.elif.postDeploy.method = 'GET': unknown setting; known: command, when"),
+    ({"existingServer": {"host": "lab.example.org", "hostkey": "x"}},
+     "labstack:existingServer.hostkey = 'x': unknown setting; did you mean hostKey?"),
+])
+def test_unknown_keys_get_a_hint(pem, overrides, problem):
+    assert _problems(base_config(pem, **overrides)) == [problem]
+
+
+def test_other_providers_keys_are_theirs(pem):
+    assert _problems({**base_config(pem), "aws:profile": "lab", "pulumi:template": "x"}) == []
+
+
+def test_desired_state_auto_is_accepted(pem):
+    assert load_stack_config(base_config(pem, desiredState="auto"), stack="s").desired_state == "auto"
+
+
+def test_secrets_are_typed_and_never_printed(pem):
+    cfg = load_stack_config(base_config(pem, apps={"elif": {"image": PINNED}}, dashboardPassword="hunter2",
+                                        appSecrets={"elif": {"API_TOKEN": "s3cr3t", "RETRIES": 3}}), stack="s")
+    secrets = cfg.apps[0].secrets
+    assert {name: value.get_secret_value() for name, value in secrets.items()} == {"API_TOKEN": "s3cr3t",
+                                                                                  "RETRIES": "3"}
+    assert cfg.proxy.dashboard_password.get_secret_value() == "hunter2"
+    assert "s3cr3t" not in repr(cfg) and "hunter2" not in repr(cfg)
+
+
+def test_post_deploy_is_a_request_or_a_command(pem):
+    from components.config import PostDeployCommand, PostDeployRequest
+    request = {"path": "/launch", "method": "put", "expectStatus": "201"}
+    cfg = load_stack_config(base_config(pem, apps={
+        "a": {"image": PINNED, "postDeploy": request},
+        "b": {"image": PINNED, "postDeploy": {"command": "python launch.py", "when": "always"}}}), stack="s")
+    hook_a, hook_b = (app.post_deploy for app in cfg.apps)
+    assert isinstance(hook_a, PostDeployRequest) and (hook_a.method, hook_a.expect_status, hook_a.command) == (
+        "PUT", 201, None)
+    assert isinstance(hook_b, PostDeployCommand) and (hook_b.command, hook_b.when, hook_b.path) == (
+        "python launch.py", "always", None)
+
+
+def test_settings_are_frozen(pem):
+    cfg = load_stack_config(base_config(pem, apps={"elif": {"image": PINNED}}), stack="s")
+    with pytest.raises(Exception, match="frozen"):
+        cfg.apps[0].port = 80
+
+
+def test_config_package_does_not_import_pulumi():
+    import subprocess
+    import sys
+    code = "import sys, components.config; print(sorted(m for m in sys.modules if m.split('.')[0].startswith('pulumi')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_program_raises_a_run_error_pulumi_prints_without_traceback(pem):
+    import pulumi
+    result = evaluate(base_config(pem, storageGb="4"), "s")
+    assert isinstance(result.error, ConfigError) and isinstance(result.error, pulumi.RunError)
+    assert result.error.problems == ["labstack:storageGb = '4': must be between 8 and 16384 GB"]
