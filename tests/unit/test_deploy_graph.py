@@ -30,7 +30,7 @@ def bundle_of(result, name="paris-batch2-elif-deploy"):
 
 def test_steps_in_dependency_order_with_pinned_host_key(pem):
     with recorded_dependencies() as dependencies:
-        result = deploy(pem)
+        result = deploy(pem, desiredState="running")
     names = [r.name for r in result.of_type(COMMAND)]
     assert_deploy_order(names)
     # SSH is tried only once the instance runs as the stack wants it (after `invoke start`, too).
