@@ -87,12 +87,12 @@ def _env_entry(name: str, value: Any, secret: bool = False) -> Any:
     return None
 
 
-def app_name(name: Any) -> str:
+def _app_name(name: Any) -> str:
     return passes(APP_NAME_RE.match, "app names are lower-case letters, digits and dashes, starting with a letter, "
                                      "at most 31 characters")(str(name))
 
 
-AppName = Annotated[str, BeforeValidator(app_name, json_schema_input_type=Annotated[str, Field(
+AppName = Annotated[str, BeforeValidator(_app_name, json_schema_input_type=Annotated[str, Field(
     pattern=APP_NAME_RE.pattern)])]
 
 

@@ -18,6 +18,7 @@ from components.config.formats import (AMI_ID_RE, DASHBOARD_USER_RE, DEFAULT_AMI
                                        INSTANCE_TYPE_RE, KEY_PAIR_NAME_RE, LOGIN_NAME_RE, LOGIN_USER, MAX_STORAGE_GB,
                                        NAMESPACE, REGION_RE, SECURITY_GROUP_ID_RE, SERVER_NAME_RE, SSM_PATH_RE,
                                        SUBNET_ID_RE, URL_PATH_RE, ZONE_ID_RE, is_arm, is_dns_name, is_ip)
+from components.config.messages import SECRET_SHOWN_AS
 from components.config.ssh_keys import KeyFile, host_key_line, key_file
 from components.config.values import (Shown, choice, flag, mapping, network_list, passes, port_list, problem,
                                       secret_entry, secret_field, text, whole_number)
@@ -238,9 +239,11 @@ class StackFile(Settings):
     @rule("server_pem", "key_pair", "existing_server", "apps")
     def _apps_need_the_private_key(self, context: dict) -> list:
         if self.apps and self.server_pem is None and self.key_pair and self.existing_server is None:
+            secret = self.model_fields["key_pair"].alias in context.get("secret_keys", ())
+            name = repr(SECRET_SHOWN_AS if secret else self.key_pair)
             return [self.at("server_pem", None, problem(line=(
-                "{key} is not set: labstack deploys apps over SSH and needs the private key of key pair "
-                f"{self.key_pair!r}: `pulumi config set labstack:serverPem <path>`")))]
+                f"{{key}} is not set: labstack deploys apps over SSH and needs the private key of key pair {name}: "
+                "`pulumi config set labstack:serverPem <path>`")))]
         return []
 
     @rule("security_group", "ingress_ports", "ingress_cidrs", "ingress_ipv6_cidrs")

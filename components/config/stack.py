@@ -117,10 +117,11 @@ def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labsta
                       secret_keys: Iterable[str] = ()) -> StackConfig:
     """Parse and validate everything that can be checked offline. Raises ConfigError listing every problem; values
     of `secret_keys` (the keys Pulumi marks secret) are never quoted."""
+    secret_keys = SECRET_KEYS | set(secret_keys)
     try:
-        file = StackFile.model_validate(dict(raw), context={"stack": stack})
+        file = StackFile.model_validate(dict(raw), context={"stack": stack, "secret_keys": secret_keys})
     except ValidationError as error:
-        raise ConfigError(problem_lines(error, ORDER, SECRET_KEYS | set(secret_keys))) from None
+        raise ConfigError(problem_lines(error, ORDER, secret_keys)) from None
     return stack_config(file, stack, project)
 
 
