@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+import yaml
+
 from components.config import AppConfig, StackConfig, load_stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -37,8 +39,6 @@ def list_stacks() -> list[str]:
 
 def _file_config(stack: str) -> dict[str, Any]:
     """The `config:` map as written in the file, secure values still `{secure: <ciphertext>}`."""
-    import yaml
-
     path = stack_file(stack)
     if not path.is_file():
         known = ", ".join(list_stacks()) or "none"
@@ -129,7 +129,7 @@ def build_context(stack: str, app: str) -> Path:
 
 
 def _round_trip_yaml():
-    from ruamel.yaml import YAML
+    from ruamel.yaml import YAML  # only `invoke push` writes: the other tasks start without it
 
     yaml = YAML()  # round-trip
     yaml.preserve_quotes = True
