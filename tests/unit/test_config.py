@@ -351,3 +351,12 @@ def test_the_program_raises_a_run_error_pulumi_prints_without_traceback(pem):
     result = evaluate(base_config(pem, storageGb="4"), "s")
     assert isinstance(result.error, ConfigError) and isinstance(result.error, pulumi.RunError)
     assert result.error.problems == ["labstack:storageGb = '4': must be between 8 and 16384 GB"]
+
+
+def test_a_value_pulumi_marks_secret_stays_masked_in_other_keys_lines(pem):
+    raw = base_config(pem, serverPem=None, keyPair="lab-shared", apps={"elif": {"image": PINNED}})
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(raw, stack="s", secret_keys={"labstack:keyPair"})
+    assert caught.value.problems == [
+        "labstack:serverPem is not set: labstack deploys apps over SSH and needs the private key of key pair "
+        "'[secret]': `pulumi config set labstack:serverPem <path>`"]
