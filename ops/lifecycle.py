@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from components.config import MAX_STORAGE_GB, StackConfig
 from ops import remote_commands
-from ops.pulumi_cli import PulumiCli
+from ops.pulumi_cli import PulumiCli, up_args
 
 Progress = Callable[[str], None]
 
@@ -34,7 +34,7 @@ def set_desired_state(stack: str, state: str, cli: Optional[PulumiCli] = None, y
     env = cli.environment()
     cli.select(stack, env)
     cli.run(["config", "set", "labstack:desiredState", state, "--stack", stack], env=env)
-    cli.run(["up", "--stack", stack, *(["--yes"] if yes else [])], env=env)
+    cli.run(up_args(stack, yes), env=env)
 
 
 def grow_storage(config: StackConfig, gb: int, cli: Optional[PulumiCli] = None, yes: bool = False) -> int:
@@ -51,7 +51,7 @@ def grow_storage(config: StackConfig, gb: int, cli: Optional[PulumiCli] = None, 
     env = cli.environment()
     cli.select(stack, env)
     cli.run(["config", "set", "labstack:storageGb", str(gb), "--stack", stack], env=env)
-    cli.run(["up", "--stack", stack, *(["--yes"] if yes else [])], env=env)
+    cli.run(up_args(stack, yes), env=env)
     return current
 
 

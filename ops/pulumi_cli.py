@@ -17,6 +17,14 @@ from ops.stackfile import PROJECT_DIR
 
 STATE_DIR = PROJECT_DIR / ".pulumi-state"  # local file backend: no Pulumi Cloud account needed
 PASSPHRASE_FILE = Path.home() / ".config" / "labstack" / "pulumi-passphrase"
+POLICY_PACK = PROJECT_DIR / "policy"  # labstack's policies run on every `pulumi up` the tasks start (README: Policies)
+POLICY_CONFIG = POLICY_PACK / "config.json"  # optional: the operator's allow-lists
+
+
+def up_args(stack: str, yes: bool = False) -> list[str]:
+    """`pulumi up` with labstack's policy pack, and its settings when the operator wrote policy/config.json."""
+    config = ["--policy-pack-config", str(POLICY_CONFIG)] if POLICY_CONFIG.is_file() else []
+    return ["up", "--stack", stack, "--policy-pack", str(POLICY_PACK), *config, *(["--yes"] if yes else [])]
 
 
 class PulumiError(RuntimeError):
@@ -61,7 +69,7 @@ class PulumiCli:
     def up(self, stack: str, yes: bool = False) -> None:
         env = self.environment()
         self.select(stack, env)
-        self.run(["up", "--stack", stack, *(["--yes"] if yes else [])], env=env)
+        self.run(up_args(stack, yes), env=env)
 
 
 def _logged_in_elsewhere() -> bool:

@@ -12,6 +12,9 @@ from invoke import Program
 import tasks
 from ops import images, inventory, stackfile
 from ops.invoke_support import SharedFlagsExecutor
+from ops.pulumi_cli import POLICY_PACK
+
+POLICY = str(POLICY_PACK)
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -31,14 +34,14 @@ def test_stop_and_start_set_the_desired_state_then_update(write_stack, recording
     assert invoke(task, "-s", "paris-batch2", "--yes") == 0
     assert recording_pulumi() == [["stack", "select", "--create", "--stack", "paris-batch2"],
                                   ["config", "set", "labstack:desiredState", state, "--stack", "paris-batch2"],
-                                  ["up", "--stack", "paris-batch2", "--yes"]]
+                                  ["up", "--stack", "paris-batch2", "--policy-pack", POLICY, "--yes"]]
 
 
 def test_storage_grows_and_refuses_to_shrink(write_stack, recording_pulumi, capsys):
     write_stack()  # storageGb "40"
     assert invoke("storage", "-s", "paris-batch2", "--gb", "100") == 0
     assert recording_pulumi()[1:] == [["config", "set", "labstack:storageGb", "100", "--stack", "paris-batch2"],
-                                      ["up", "--stack", "paris-batch2"]]
+                                      ["up", "--stack", "paris-batch2", "--policy-pack", POLICY]]
     capsys.readouterr()
     assert invoke("storage", "-s", "paris-batch2", "--gb", "20") == 1
     err = capsys.readouterr().err

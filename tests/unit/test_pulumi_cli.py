@@ -8,6 +8,8 @@ import pytest
 import ops.pulumi_cli as cli
 from tests.fakes import install_fake_pulumi
 
+POLICY = str(cli.POLICY_PACK)
+
 
 @pytest.fixture
 def recording_pulumi(tmp_path, monkeypatch):
@@ -28,7 +30,7 @@ def test_up_selects_or_creates_the_stack_then_runs_pulumi_up(recording_pulumi, t
     runner.up("paris-batch2", yes=True)
     calls = recording_pulumi()
     assert [c["argv"] for c in calls] == [["stack", "select", "--create", "--stack", "paris-batch2"],
-                                          ["up", "--stack", "paris-batch2", "--yes"]]
+                                          ["up", "--stack", "paris-batch2", "--policy-pack", POLICY, "--yes"]]
     assert all(c["cwd"] == str(cli.PROJECT_DIR) for c in calls)
     assert all(c["backend"] == f"file://{tmp_path / 'state'}" for c in calls)
     passphrase = cli.PASSPHRASE_FILE
@@ -42,7 +44,7 @@ def test_an_operators_backend_choice_is_kept(recording_pulumi, monkeypatch):
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "from-the-vault")
     cli.PulumiCli().up("paris-batch2")
     calls = recording_pulumi()
-    assert calls[-1]["argv"] == ["up", "--stack", "paris-batch2"]
+    assert calls[-1]["argv"] == ["up", "--stack", "paris-batch2", "--policy-pack", POLICY]
     assert {c["backend"] for c in calls} == {"s3://lab-pulumi-state"} and not cli.PASSPHRASE_FILE.exists()
 
 
@@ -52,3 +54,12 @@ def test_failure_and_missing_cli_are_clear(recording_pulumi, monkeypatch):
         cli.PulumiCli().up("x")
     with pytest.raises(cli.PulumiError, match="Pulumi CLI is not installed"):
         cli.PulumiCli(binary="pulumi-not-here").up("x")
+
+
+def test_up_passes_the_operators_policy_settings_when_they_exist(tmp_path, monkeypatch):
+    settings = tmp_path / "config.json"
+    monkeypatch.setattr(cli, "POLICY_CONFIG", settings)
+    assert "--policy-pack-config" not in cli.up_args("s")
+    settings.write_text("{}")
+    assert cli.up_args("s", yes=True) == ["up", "--stack", "s", "--policy-pack", POLICY,
+                                          "--policy-pack-config", str(settings), "--yes"]
