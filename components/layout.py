@@ -27,6 +27,7 @@ PROXY_DATA = f"{PROXY_SRV}/data"  # Caddy's /data: certificates
 PROXY_CONFIG = f"{PROXY_SRV}/config"  # Caddy's /config: its autosaved configuration
 CADDY_LOCAL_ROOT_CA = f"{PROXY_DATA}/caddy/pki/authorities/local/root.crt"  # with tls: internal
 CADDY_ETC = "/etc/caddy"  # PROXY_ETC as the Caddy container sees it (the whole directory is mounted)
+DB_PASSWORD_MOUNT = "/run/secrets/db-password"  # STATE_FILES["DB_PASSWORD"] as Postgres sees it
 
 # --- docker names ------------------------------------------------------------------------------------------------
 PROXY_NETWORK = "labstack"  # Caddy and every app's web share it
@@ -60,7 +61,10 @@ STATE_FILES = {
     "INIT_CMD": "init.cmd",
     "POST_DEPLOY_CMD": "post-deploy.cmd",
     "SECRETS_ENV": "secrets.env",  # the app's secrets (0600)
-    "DB_ENV": "db.env",  # the database password, made on the server (0600)
+    "DB_ENV": "db.env",  # the database password, made on the server (0600), for compose's interpolation
+    # The same password alone, mounted into Postgres as POSTGRES_PASSWORD_FILE (0644 in the 0700 APP_ETC: the
+    # container's postgres user reads it, nobody else on the host can reach it).
+    "DB_PASSWORD": "db-password",
     "ACTIVE_COLOR": "active-color",  # the serving release's colour
     "ACTIVE_RELEASE": "active-release",  # the serving release's id
     "RELEASES_LOG": "releases.log",  # "<utc time> <release> <image>" per deploy

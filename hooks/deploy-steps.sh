@@ -7,6 +7,30 @@
 # shellcheck source=hooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Seconds between two looks at something starting (Postgres, the new web): each look is cheap, and every interval
+# is paid on the deploy's critical path, so look often.
+POLL_SECONDS=0.2
+
+# step NAME COMMAND...: run one step and note its wall time in $step_log (deploy-app.sh makes it), so every deploy
+# ends with one line saying where its time went (bench/deploy_bench.py reads it). Steps run in the background note
+# their own time.
+step() {
+  local name=$1 start=${EPOCHREALTIME//[.,]/}
+  shift
+  "$@"
+  printf '%s=%s ' "$name" "$(seconds_since "$start")" >> "${step_log:?deploy-app.sh sets it}"
+}
+
+# seconds_since MICROSECONDS: the time since then, as seconds with two decimals.
+seconds_since() {
+  local elapsed=$((${EPOCHREALTIME//[.,]/} - $1))
+  printf '%d.%02d' $((elapsed / 1000000)) $((elapsed % 1000000 / 10000))
+}
+
+log_step_times() {
+  log "$app: step times (s): $(cat "${step_log:?}")"
+}
+
 # A release's files, in the bundle and then in the app's APP_ETC directory; their hash is the release id.
 RELEASE_FILES=("$RELEASE_CONF" "$APP_COMPOSE" "$DATA_COMPOSE" "$SITE_TEMPLATE" "$INIT_CMD" "$POST_DEPLOY_CMD"
   "$SECRETS_ENV")
@@ -35,6 +59,13 @@ install_release_files() {
     password=$(openssl rand -hex 24)
     (umask 077 && printf 'LABSTACK_DB_PASSWORD=%s\n' "$password" > "$etc/$DB_ENV")
   fi
+  # Postgres reads it from a file of its own (POSTGRES_PASSWORD_FILE), as its postgres user: 0644, but inside the
+  # 0700 APP_ETC only root reaches it on the host. Made from db.env, so servers deployed before it keep their password.
+  if [ ! -s "$etc/$DB_PASSWORD" ]; then
+    sed -n 's/^LABSTACK_DB_PASSWORD=//p' "$etc/$DB_ENV" > "$etc/$DB_PASSWORD.new"
+    chmod 0644 "$etc/$DB_PASSWORD.new"
+    mv "$etc/$DB_PASSWORD.new" "$etc/$DB_PASSWORD"
+  fi
   for file in "${RELEASE_FILES[@]}"; do
     install -m 0600 "$bundle/$file" "$etc/$file"
   done
@@ -59,18 +90,15 @@ start_data_services() {
   fi
 }
 
+# Over TCP: the image's first-boot initialisation runs a temporary server on the socket only, which must not count.
 wait_for_postgres() {
-  local attempt
+  local postgres deadline=$((SECONDS + 60))
   [ "$CONF_POSTGRES" = true ] || return 0
-  for attempt in $(seq 1 60); do
-    if compose_data "$app" exec -T postgres pg_isready -q -U "$app" -d "$app" 2>/dev/null; then
-      return 0
-    fi
-    if [ "$attempt" -lt 60 ]; then
-      sleep 1
-    fi
+  postgres=$(compose_data "$app" ps -q postgres)
+  until docker exec "$postgres" pg_isready -q -h 127.0.0.1 -U "$app" -d "$app" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || die "Postgres of $app did not become ready in 60s"
+    sleep "$POLL_SECONDS"
   done
-  die "Postgres of $app did not become ready in 60s"
 }
 
 # True when this very release (same files) is serving and its web is up: nothing to swap.
@@ -130,7 +158,7 @@ wait_healthy() {
         && [ "$(docker inspect -f '{{.RestartCount}}' "$web")" -ge 3 ]; then
       break  # crash-looping: waiting longer will not help
     fi
-    sleep 2
+    sleep "$POLL_SECONDS"
   done
   log "$app: the new release failed its health check ($url); its last logs:"
   compose_release "$app" "$next" logs --no-color --tail 60 >&2 || true
@@ -142,12 +170,33 @@ wait_healthy() {
 }
 
 # Point the app's site at the new release. Caddy's reload is graceful: requests in flight finish on the old one.
+# A site Caddy refuses (say, a host name another app already has) never stays on disk, where the next Caddy restart
+# would read it and take every app offline: the previous site file comes back, Caddy reloads it, the new release
+# is removed and the deploy fails with Caddy's message.
 switch_proxy() {
   local site
   site=$(app_site "$app")
-  sed "s/{{UPSTREAM}}/$(web_alias "$app" "$next"):$CONF_PORT/" "$etc/$SITE_TEMPLATE" > "$site.new"
+  # 0640: the site may hold the dashboard password hash; Caddy runs as root in its container and still reads it.
+  (umask 027 && sed "s/{{UPSTREAM}}/$(web_alias "$app" "$next"):$CONF_PORT/" "$etc/$SITE_TEMPLATE" > "$site.new")
+  if [ -e "$site" ]; then
+    cp -p "$site" "$site.previous"  # not *.caddy: Caddy's import never reads it
+  fi
   mv "$site.new" "$site"
-  reload_proxy
+  if try_reload_proxy; then
+    rm -f "$site.previous"
+    return 0
+  fi
+  if [ -e "$site.previous" ]; then
+    mv "$site.previous" "$site"
+  else
+    rm -f "$site"
+  fi
+  try_reload_proxy || log "$app: Caddy did not reload the restored configuration either"
+  compose_release "$app" "$next" down --remove-orphans >/dev/null 2>&1 || true
+  if [ -n "$active" ]; then
+    die "$app: Caddy refused the new site (above); the previous site is back and release $active keeps serving"
+  fi
+  die "$app: Caddy refused the new site (above); it was removed, every other app keeps serving"
 }
 
 retire_old() {

@@ -34,6 +34,7 @@ INIT_CMD=init.cmd
 POST_DEPLOY_CMD=post-deploy.cmd
 SECRETS_ENV=secrets.env
 DB_ENV=db.env
+DB_PASSWORD=db-password
 ACTIVE_COLOR=active-color
 ACTIVE_RELEASE=active-release
 RELEASES_LOG=releases.log

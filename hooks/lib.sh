@@ -75,10 +75,16 @@ proxy_container() {
   docker ps -q --filter "label=com.docker.compose.project=$PROXY_PROJECT" --filter "label=com.docker.compose.service=caddy"
 }
 
-reload_proxy() {
-  local caddy
+# Reload Caddy from the files on disk. When Caddy refuses them it keeps its running configuration; this shows
+# Caddy's message and returns non-zero, and the caller puts the previous files back.
+try_reload_proxy() {
+  local caddy output
   caddy=$(proxy_container)
   [ -n "$caddy" ] || die "the proxy is not running; run proxy-up.sh first"
-  docker exec "$caddy" caddy reload --config "$CADDY_ETC/$PROXY_CADDYFILE" --adapter caddyfile >/dev/null \
-    || die "Caddy refused the new configuration (see: docker logs $caddy)"
+  if ! output=$(docker exec "$caddy" caddy reload --config "$CADDY_ETC/$PROXY_CADDYFILE" --adapter caddyfile 2>&1)
+  then
+    log "Caddy refused the configuration:"
+    printf '%s\n' "$output" | tail -n 20 >&2
+    return 1
+  fi
 }

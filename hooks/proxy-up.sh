@@ -10,27 +10,61 @@ bundle=$(unpack_stdin_bundle)
 trap 'rm -rf "$bundle"' EXIT
 install -d -m 0755 "$PROXY_SITES" "$PROXY_DATA" "$PROXY_CONFIG"
 
+# The files in place now are the ones Caddy runs: kept until Caddy accepts the new ones, and put back if it
+# refuses them, so no later Caddy restart reads a configuration Caddy refused.
 changed=false
 for file in "$PROXY_CADDYFILE" "$PROXY_COMPOSE"; do
   if ! cmp -s "$bundle/$file" "$PROXY_ETC/$file"; then
+    if [ -e "$PROXY_ETC/$file" ]; then
+      cp -p "$PROXY_ETC/$file" "$bundle/$file.previous"
+    fi
     install -m 0644 "$bundle/$file" "$PROXY_ETC/$file"
     changed=true
   fi
 done
 
-ensure_network "$PROXY_NETWORK"
-compose -p "$PROXY_PROJECT" -f "$PROXY_ETC/$PROXY_COMPOSE" up -d --remove-orphans
-caddy=""
-for _ in $(seq 1 30); do
-  caddy=$(proxy_container)
-  if [ -n "$caddy" ] && docker exec "$caddy" caddy version >/dev/null 2>&1; then
-    break
+# Start (or recreate) Caddy from the compose file in place and wait until it answers.
+start_caddy() {
+  local caddy
+  compose -p "$PROXY_PROJECT" -f "$PROXY_ETC/$PROXY_COMPOSE" up -d --remove-orphans
+  for _ in $(seq 1 30); do
+    caddy=$(proxy_container)
+    if [ -n "$caddy" ] && docker exec "$caddy" caddy version >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 1
+  done
+  return 1
+}
+
+# Put the previous files back (a first set-up has none: its files stay for the operator to fix) and apply them.
+restore_previous() {
+  local file restored=false
+  for file in "$PROXY_CADDYFILE" "$PROXY_COMPOSE"; do
+    if [ -e "$bundle/$file.previous" ]; then
+      install -m 0644 "$bundle/$file.previous" "$PROXY_ETC/$file"
+      restored=true
+    fi
+  done
+  if $restored; then
+    if ! { start_caddy && try_reload_proxy; }; then
+      log "Caddy did not take the previous configuration back either"
+    fi
   fi
-  sleep 1
-done
-[ -n "$caddy" ] || die "the Caddy container did not start; see: docker compose -p $PROXY_PROJECT logs"
+}
+
+ensure_network "$PROXY_NETWORK"
+if ! start_caddy; then
+  if $changed; then
+    restore_previous
+  fi
+  die "the Caddy container did not start; see: docker compose -p $PROXY_PROJECT logs"
+fi
 if $changed; then
-  reload_proxy
+  if ! try_reload_proxy; then
+    restore_previous
+    die "Caddy refused the new proxy configuration (above); the previous one is back"
+  fi
   log "proxy configuration applied"
 else
   log "proxy up; configuration unchanged"

@@ -11,7 +11,7 @@ etc=$(app_etc "$app")
 
 rm -f "$(app_site "$app")"
 if [ -n "$(proxy_container)" ]; then
-  reload_proxy
+  try_reload_proxy || die "Caddy refused the configuration without $app's site"
 fi
 for color in "${COLORS[@]}"; do
   if [ -f "$etc/$APP_COMPOSE" ]; then

@@ -14,6 +14,8 @@ from components.nodes import NodeHandle
 from components.render.app_files import app_commands, app_compose, data_compose, release_conf, secrets_env
 from components.render.proxy import dashboard_password_hash, site_file
 
+DEPLOY_SECRET_OUTPUTS = ["stdout", "stderr"]
+
 
 @dataclass
 class ExportOnDelete:
@@ -65,11 +67,14 @@ class App(pulumi.ComponentResource):
         # so a new instance changes the input and the deploy runs again there as an update.
         payload = pulumi.Output.secret(
             pulumi.Output.all(args.host, args.secrets, args.dashboard_password, args.node.instance_id).apply(bundle))
+        # Its output can hold what an app prints (the init command's output, a failing release's logs, post-deploy
+        # response bodies): not streamed into Pulumi's log, and secret in the state.
         deployed = command.remote.Command(
             f"{name}-deploy", connection=args.node.connection, stdin=payload,
             create=hook("deploy-app.sh", app.name), delete=hook("remove-app.sh", app.name),
-            add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on))
+            add_previous_output_in_env=False, logging=command.remote.Logging.NONE,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on,
+                                        additional_secret_outputs=DEPLOY_SECRET_OUTPUTS))
         if args.export:
             self._export_before_delete(name, app, args.node, args.export, deployed)
         self.url = pulumi.Output.from_input(args.host).apply(lambda host: f"https://{host}")

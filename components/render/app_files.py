@@ -11,7 +11,7 @@ from typing import Optional
 import yaml
 
 from components.config import AppConfig, env_text
-from components.layout import HOOKS_DIR, PROXY_NETWORK, STATE_FILES, app_file, labels, name
+from components.layout import DB_PASSWORD_MOUNT, HOOKS_DIR, PROXY_NETWORK, STATE_FILES, app_file, labels, name
 
 POSTGRES_IMAGE = "postgres:16"
 REDIS_IMAGE = "redis:7"
@@ -25,7 +25,9 @@ def app_environment(app: AppConfig) -> dict[str, str]:
     env = {name: _escape(env_text(value)) for name, value in app.env.items()}
     env.update(LABSTACK_APP=app.name, LABSTACK_DATA_DIR="/data", PORT=str(app.port))
     if app.postgres:
-        # Interpolated by compose from db.env on the server: the password never leaves the server.
+        # Interpolated by compose from db.env on the server: the password never leaves the server. Apps read
+        # DATABASE_URL from their environment (Dallinger does), so the app's containers carry it, and `docker
+        # inspect` shows it to whoever can run docker (root-equivalent anyway); Postgres itself reads a file.
         env["DATABASE_URL"] = f"postgresql://{app.name}:${{LABSTACK_DB_PASSWORD}}@postgres:5432/{app.name}"
     if app.redis:
         env["REDIS_URL"] = "redis://redis:6379/0"
@@ -94,10 +96,13 @@ def data_compose(app: AppConfig) -> str:
     if app.postgres:
         services["postgres"] = {
             "image": POSTGRES_IMAGE, "restart": "unless-stopped",
+            # The password as a file (the image's POSTGRES_PASSWORD_FILE), so neither this file nor `docker
+            # inspect` of Postgres holds it.
             "environment": {"POSTGRES_USER": app.name, "POSTGRES_DB": app.name,
-                            "POSTGRES_PASSWORD": "${LABSTACK_DB_PASSWORD}",
+                            "POSTGRES_PASSWORD_FILE": DB_PASSWORD_MOUNT,
                             "PGDATA": "/var/lib/postgresql/data/pgdata"},
-            "volumes": [f"{name('APP_POSTGRES', app.name)}:/var/lib/postgresql/data"],
+            "volumes": [f"{name('APP_POSTGRES', app.name)}:/var/lib/postgresql/data",
+                        f"{app_file(app.name, 'DB_PASSWORD')}:{DB_PASSWORD_MOUNT}:ro"],
             "labels": labels(app.name, "postgres"),
             "networks": {"app": {"aliases": ["postgres"]}},
         }

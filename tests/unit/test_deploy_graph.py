@@ -99,7 +99,10 @@ def test_app_bundle_is_secret_and_renders_compose(pem):
     assert "ports" not in web  # only Caddy is published
     data = yaml.safe_load(files["data.compose.yaml"])["services"]
     assert data["postgres"]["environment"]["POSTGRES_DB"] == "elif"
-    assert data["postgres"]["volumes"] == ["/srv/labstack/apps/elif/postgres:/var/lib/postgresql/data"]
+    assert data["postgres"]["volumes"] == ["/srv/labstack/apps/elif/postgres:/var/lib/postgresql/data",
+                                           "/etc/labstack/apps/elif/db-password:/run/secrets/db-password:ro"]
+    assert data["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db-password"
+    assert "POSTGRES_PASSWORD" not in data["postgres"]["environment"]
     conf = dict(line.split("=", 1) for line in files["release.conf"].splitlines())
     assert (conf["IMAGE"], conf["PORT"], conf["HEALTH_PATH"], conf["HOST"]) == (
         IMAGE, "5000", "/health", "elif.my-experiments.org")
@@ -241,3 +244,25 @@ def test_log_viewer_behind_the_dashboard_password(pem):
     assert viewer["networks"]["proxy"]["aliases"] == ["labstack-logviewer"]
     without = read_bundle(commands(deploy(pem))["paris-batch2-proxy"].inputs["stdin"])
     assert "logviewer" not in yaml.safe_load(without["compose.yaml"])["services"]
+
+
+def test_deploy_output_is_secret_and_not_logged(pem):
+    """The deploy's stdout/stderr (init output, a failing release's logs, post-deploy bodies) stay out of Pulumi's
+    log and are secret in its state: both are options the engine gets at registration, read where it gets them."""
+    from pulumi.runtime.mocks import MockMonitor
+
+    secret_outputs: dict[str, list[str]] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(monitor, request):
+        secret_outputs[request.name] = list(request.additionalSecretOutputs)
+        return register(monitor, request)
+
+    MockMonitor.RegisterResource = recording
+    try:
+        result = deploy(pem)
+    finally:
+        MockMonitor.RegisterResource = register
+    deploy_step = commands(result)["paris-batch2-elif-deploy"]
+    assert deploy_step.inputs["logging"] == "none"
+    assert {"stdout", "stderr"} <= set(secret_outputs["paris-batch2-elif-deploy"])

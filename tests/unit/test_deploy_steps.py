@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from components.config import load_stack_config
-from components.layout import CADDY_LOCAL_ROOT_CA, PROXY_SITES, STATE_FILES, name
+from components.layout import CADDY_LOCAL_ROOT_CA, PROXY_ETC, PROXY_SITES, STATE_FILES, name
 from components.render.app_files import app_commands, app_compose, data_compose, release_conf, secrets_env
 from components.render.bundle import make_bundle
-from components.render.proxy import site_file
+from components.render.proxy import proxy_files, site_file
 from tests.unit.helpers import write_private_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +121,11 @@ class FakeServer:
         return subprocess.run(["bash", "-c", script, "steps", str(bundle)], cwd=ROOT, env=self._prepare(),
                               capture_output=True, text=True, timeout=60)
 
+    def proxy_up(self, files: dict[str, str]) -> subprocess.CompletedProcess:
+        """proxy-up.sh, as the host setup runs it (the proxy bundle on stdin)."""
+        return subprocess.run([str(ROOT / "hooks" / "proxy-up.sh")], input=make_bundle(files),
+                              env=self._prepare(), capture_output=True, text=True, timeout=60)
+
     def calls(self) -> list[list[str]]:
         return [shlex.split(line) for line in (self.fakes / "calls").read_text().splitlines()]
 
@@ -182,6 +187,11 @@ def test_first_deploy_waits_for_2xx_then_switches_the_proxy(server, pem):
         assert stat.S_IMODE((server.etc / STATE_FILES[key]).stat().st_mode) == 0o600
     assert stat.S_IMODE(server.etc.stat().st_mode) == 0o700
     assert re.fullmatch(r"LABSTACK_DB_PASSWORD=[0-9a-f]{48}\n", server.read("DB_ENV"))
+    # Postgres's POSTGRES_PASSWORD_FILE: the same password alone, readable by the container's postgres user.
+    assert server.read("DB_PASSWORD") == server.read("DB_ENV").split("=", 1)[1]
+    assert stat.S_IMODE((server.etc / STATE_FILES["DB_PASSWORD"]).stat().st_mode) == 0o644
+    # The site may hold the dashboard password hash: not world-readable (Caddy reads it as root).
+    assert stat.S_IMODE(server.path(name("APP_SITE", "elif")).stat().st_mode) == 0o640
     for directory in ("APP_DATA", "APP_POSTGRES", "APP_REDIS"):
         assert server.path(name(directory, "elif")).is_dir()
 
@@ -256,6 +266,53 @@ def test_switch_retire_workers_and_record_move_to_the_other_colour(server, pem):
     assert server.trace() == [RELOAD, "compose elif-blue: down --remove-orphans",
                               "compose elif-green: up -d --remove-orphans"]
     assert server.read("ACTIVE_COLOR") == "green\n"
+
+
+CADDY_REFUSAL = "Error: adapting config using caddyfile: ambiguous site definition: elif.example.org\n"
+
+
+def test_a_site_caddy_refuses_is_replaced_by_the_previous_one(server, pem):
+    files = rendered(pem, port=8000)
+    server.etc.mkdir(parents=True)
+    (server.etc / STATE_FILES["ACTIVE_COLOR"]).write_text("blue\n")
+    serving = "elif.example.org {\n\treverse_proxy elif-blue-web:8000\n}\n"
+    server.path(name("APP_SITE", "elif")).write_text(serving)
+    server.answer_first("docker", f"exec {CADDY_ID} caddy reload *", CADDY_REFUSAL, status=1, uses="1")
+    result = server.steps(files, "install_release_files", "switch_proxy", "retire_old")
+    assert result.returncode != 0
+    assert "ambiguous site definition: elif.example.org" in result.stderr  # Caddy's own message
+    assert "the previous site is back and release blue keeps serving" in result.stderr
+    # The new site was tried, refused, the previous one reloaded, and the new release removed.
+    assert server.trace() == [RELOAD, RELOAD, "compose elif-green: down --remove-orphans"]
+    assert server.site() == serving  # what a later Caddy restart reads: the configuration Caddy accepted
+    assert sorted(p.name for p in server.path(PROXY_SITES).iterdir()) == ["elif.caddy"]
+
+
+def test_a_first_site_caddy_refuses_is_removed(server, pem):
+    server.answer_first("docker", f"exec {CADDY_ID} caddy reload *", CADDY_REFUSAL, status=1, uses="1")
+    result = server.steps(rendered(pem), "install_release_files", "switch_proxy")
+    assert result.returncode != 0
+    assert "Caddy refused the new site (above); it was removed, every other app keeps serving" in result.stderr
+    assert server.trace() == [RELOAD, RELOAD, "compose elif-blue: down --remove-orphans"]
+    assert list(server.path(PROXY_SITES).iterdir()) == []
+
+
+def test_proxy_up_puts_back_the_files_caddy_refused(server, pem):
+    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:apps": {"elif": {"image": IMAGE_V1}}}
+    accepted = proxy_files(load_stack_config(raw, "steps").proxy)
+    for file_name, text in accepted.items():
+        server.path(f"{PROXY_ETC}/{file_name}").write_text(text)
+    refused = {**accepted, "Caddyfile": accepted["Caddyfile"] + "import /etc/caddy/broken\n"}
+    server.answer_first("docker", f"exec {CADDY_ID} caddy reload *", "Error: File to import not found\n",
+                        status=1, uses="1")
+    result = server.proxy_up(refused)
+    assert result.returncode != 0
+    assert "File to import not found" in result.stderr and "the previous one is back" in result.stderr
+    assert server.path(f"{PROXY_ETC}/Caddyfile").read_text() == accepted["Caddyfile"]
+    assert server.trace().count(RELOAD) == 2  # the refused files, then the previous ones
+    server.rules["docker"].pop(0)  # now Caddy accepts them: they stay
+    assert server.proxy_up(refused).returncode == 0
+    assert server.path(f"{PROXY_ETC}/Caddyfile").read_text() == refused["Caddyfile"]
 
 
 def test_init_runs_once_and_again_only_when_init_run_rises(server, pem):
