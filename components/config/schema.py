@@ -108,9 +108,10 @@ class StackFile(Settings):
         description=f"encrypted gp3 root volume, GB (8–{MAX_STORAGE_GB}, at least the AMI's size; grow only)")
     desired_state: Annotated[str, choice("running", "stopped", "auto", fix=(
         "must be `running` or `stopped` (Pulumi keeps the server so), or `auto` (Pulumi leaves its power state "
-        "alone)"))] = Field("running", description="`running` or `stopped`: Pulumi starts or stops the server to "
-                                                   "match; `auto`: Pulumi leaves the power state alone "
-                                                   "([docs/lifecycle.md](docs/lifecycle.md))")
+        "alone)"))] = Field("auto", description="`auto`: Pulumi leaves the power state alone (a server that stopped "
+                                                "itself stays stopped and is not drift); `running` or `stopped`: "
+                                                "Pulumi starts or stops the server to match on every `pulumi up` "
+                                                "([docs/lifecycle.md](docs/lifecycle.md))")
     ami: Annotated[str, text(passes(lambda ami: AMI_ID_RE.match(ami) or SSM_PATH_RE.match(ami),
                                     "expected an AMI id such as ami-0123456789abcdef0 or an SSM parameter path "
                                     "starting with /")), Shown("Ubuntu 24.04 SSM path")] = Field(
@@ -239,7 +240,7 @@ class StackFile(Settings):
     @rule("server_pem", "key_pair", "existing_server", "apps")
     def _apps_need_the_private_key(self, context: dict) -> list:
         if self.apps and self.server_pem is None and self.key_pair and self.existing_server is None:
-            secret = self.model_fields["key_pair"].alias in context.get("secret_keys", ())
+            secret = type(self).model_fields["key_pair"].alias in context.get("secret_keys", ())
             name = repr(SECRET_SHOWN_AS if secret else self.key_pair)
             return [self.at("server_pem", None, problem(line=(
                 f"{{key}} is not set: labstack deploys apps over SSH and needs the private key of key pair {name}: "

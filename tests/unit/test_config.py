@@ -102,7 +102,7 @@ def test_defaults(pem):
     assert cfg.server_name == "paris-batch2"
     assert cfg.instance_type == DEFAULT_INSTANCE_TYPE
     assert cfg.storage_gb == 32
-    assert cfg.desired_state == "running"
+    assert cfg.desired_state == "auto"  # Pulumi leaves the power state alone (docs/lifecycle.md)
     assert cfg.ami == DEFAULT_AMI_SSM_PATH
     assert cfg.firewall.ports == (22, 80, 443, 5000)
     assert cfg.firewall.cidrs == ("0.0.0.0/0",) and cfg.firewall.ipv6_cidrs == ("::/0",)
