@@ -18,8 +18,7 @@ from components.nodes import HEAD, NodeHandle, existing_server_node
 from components.remote.app import App, AppArgs, ExportOnDelete
 from components.remote.host_setup import HostSetup, HostSetupArgs
 
-raw = raw_config_from_pulumi()
-cfg = load_stack_config(raw, stack=pulumi.get_stack(), project=pulumi.get_project(),
+cfg = load_stack_config(raw_config_from_pulumi(), stack=pulumi.get_stack(), project=pulumi.get_project(),
                         secret_keys=secret_config_keys())
 name = cfg.server_name
 private_key = cfg.key_pair.private_key()
@@ -89,12 +88,12 @@ app_urls = {}
 if cfg.apps:
     setups = {node.name: HostSetup(node.name, HostSetupArgs(node=node, storage_gb=cfg.storage_gb, proxy=cfg.proxy))
               for node in nodes}
-    secrets = raw.get("labstack:appSecrets") or {}
     for app in cfg.apps:
         deployed = App(f"{name}-{app.name}", AppArgs(
             app=app, node=head, host=head.public_address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
-            proxy=cfg.proxy, secrets=pulumi.Output.secret(secrets.get(app.name) or {}),
-            dashboard_password=pulumi.Output.secret(raw.get("labstack:dashboardPassword")),
+            proxy=cfg.proxy, secrets=pulumi.Output.secret({k: v.get_secret_value() for k, v in app.secrets.items()}),
+            dashboard_password=pulumi.Output.secret(
+                cfg.proxy.dashboard_password.get_secret_value() if cfg.proxy.dashboard_password else None),
             depends_on=setups[head.name].ready,
             export=ExportOnDelete(stack=cfg.stack, key_file=str(cfg.key_pair.pem_path), known_hosts=known_hosts(head),
                                   exports_dir=str(project_dir / cfg.exports_dir), project_dir=str(project_dir),
