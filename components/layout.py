@@ -25,6 +25,7 @@ PROXY_SITES = f"{PROXY_ETC}/sites"  # one <app>.caddy per app
 PROXY_SRV = f"{SRV}/proxy"
 PROXY_DATA = f"{PROXY_SRV}/data"  # Caddy's /data: certificates
 PROXY_CONFIG = f"{PROXY_SRV}/config"  # Caddy's /config: its autosaved configuration
+PROXY_DOCKER_API = f"{PROXY_SRV}/docker-api"  # the log viewer's read-only Docker API socket (0700)
 CADDY_LOCAL_ROOT_CA = f"{PROXY_DATA}/caddy/pki/authorities/local/root.crt"  # with tls: internal
 CADDY_ETC = "/etc/caddy"  # PROXY_ETC as the Caddy container sees it (the whole directory is mounted)
 DB_PASSWORD_MOUNT = "/run/secrets/db-password"  # STATE_FILES["DB_PASSWORD"] as Postgres sees it
@@ -76,7 +77,7 @@ STATE_FILES = {
 LABEL_APP = "org.labstack.app"
 LABEL_COLOR = "org.labstack.color"  # blue | green on release services; absent elsewhere
 LABEL_ROLE = "org.labstack.role"
-ROLES = ("web", "worker", "clock", "postgres", "redis", "init", "proxy", "logviewer")
+ROLES = ("web", "worker", "clock", "postgres", "redis", "init", "proxy", "logviewer", "docker-api")
 # The app label of the server's own services (Caddy, the log viewer). It is not a valid app name (those start with
 # a letter), so filtering by an app's name never finds them and the log viewer never serves their logs.
 SERVER_APP = "_labstack"
@@ -122,7 +123,8 @@ def bash_layout() -> str:
     paths = {
         "LABSTACK_HOOKS": REMOTE_HOOKS, "LABSTACK_ETC": ETC, "LABSTACK_SRV": SRV, "APPS_ETC": APPS_ETC,
         "APPS_SRV": APPS_SRV, "PROXY_ETC": PROXY_ETC, "PROXY_SITES": PROXY_SITES, "PROXY_SRV": PROXY_SRV,
-        "PROXY_DATA": PROXY_DATA, "PROXY_CONFIG": PROXY_CONFIG, "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA,
+        "PROXY_DATA": PROXY_DATA, "PROXY_CONFIG": PROXY_CONFIG, "PROXY_DOCKER_API": PROXY_DOCKER_API,
+        "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA,
     }
     names = {
         "CADDY_ETC": CADDY_ETC, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,

@@ -17,6 +17,7 @@ PROXY_SITES=$LABSTACK_ROOT/etc/labstack/proxy/sites
 PROXY_SRV=$LABSTACK_ROOT/srv/labstack/proxy
 PROXY_DATA=$LABSTACK_ROOT/srv/labstack/proxy/data
 PROXY_CONFIG=$LABSTACK_ROOT/srv/labstack/proxy/config
+PROXY_DOCKER_API=$LABSTACK_ROOT/srv/labstack/proxy/docker-api
 CADDY_LOCAL_ROOT_CA=$LABSTACK_ROOT/srv/labstack/proxy/data/caddy/pki/authorities/local/root.crt
 CADDY_ETC=/etc/caddy
 PROXY_NETWORK=labstack

@@ -9,10 +9,12 @@ import bcrypt
 import yaml
 
 from components.config import ProxyConfig
-from components.layout import (CADDY_ETC, HOOKS_DIR, LABEL_APP, PROXY_CONFIG, PROXY_DATA, PROXY_ETC, PROXY_FILES,
-                               PROXY_NETWORK, PROXY_PROJECT, PROXY_SITES, REMOTE_HOOKS, SERVER_APP, labels)
+from components.layout import (CADDY_ETC, HOOKS_DIR, LABEL_APP, PROXY_CONFIG, PROXY_DATA, PROXY_DOCKER_API, PROXY_ETC,
+                               PROXY_FILES, PROXY_NETWORK, PROXY_PROJECT, PROXY_SITES, REMOTE_HOOKS, SERVER_APP,
+                               labels)
 
 CADDY_IMAGE = "caddy:2"
+PYTHON_IMAGE = "python:3.11-slim"
 CADDYFILE = f"{CADDY_ETC}/{PROXY_FILES['PROXY_CADDYFILE']}"
 CADDY_SITES = CADDY_ETC + PROXY_SITES.removeprefix(PROXY_ETC)  # PROXY_SITES as Caddy sees it
 
@@ -44,7 +46,8 @@ def proxy_compose(proxy: ProxyConfig) -> str:
     title = "The host's Caddy proxy"
     if proxy.log_viewer:
         services["logviewer"] = _log_viewer()
-        title += " and labstack's log viewer"
+        services["docker-api"] = _docker_api_gate()
+        title += " and labstack's log viewer (behind a read-only Docker API gate)"
     header = (f"# {title} (project {PROXY_PROJECT}), rendered by labstack.\n"
               f"# proxy-up.sh writes it to {PROXY_ETC}/{PROXY_FILES['PROXY_COMPOSE']}.\n")
     return header + yaml.safe_dump({"services": services, "networks": {"proxy": {"name": PROXY_NETWORK,
@@ -56,23 +59,45 @@ LOG_VIEWER_HOST = "labstack-logviewer"
 LOG_VIEWER_PATH = "/labstack-logs"
 
 
-def _log_viewer() -> dict:
-    script = HOOKS_DIR / "templates" / "logviewer.py"
+TEMPLATES = "/opt/labstack-templates"  # REMOTE_HOOKS/templates in the viewer's and the gate's containers
+DOCKER_API_DIR = "/run/labstack-docker"  # PROXY_DOCKER_API in both
+DOCKER_API_SOCKET = f"{DOCKER_API_DIR}/docker.sock"
+
+
+def _script_service(script_name: str, role: str) -> dict:
+    """A service running one of hooks/templates' scripts in the Python image; a new script version changes the
+    sha256 label, so compose recreates the container."""
+    script = HOOKS_DIR / "templates" / script_name
     return {
-        "image": "python:3.11-slim",
+        "image": PYTHON_IMAGE,
         "restart": "unless-stopped",
-        "command": ["python3", "/opt/labstack-templates/logviewer.py"],
+        "command": ["python3", f"{TEMPLATES}/{script_name}"],
+        "labels": {**labels(SERVER_APP, role),
+                   f"org.labstack.{role}-sha256": hashlib.sha256(script.read_bytes()).hexdigest()},
+    }
+
+
+def _log_viewer() -> dict:
+    return {
+        **_script_service("logviewer.py", "logviewer"),
         # It finds an app's containers by this label (labstack's own carry SERVER_APP, never an app's name).
-        "environment": {"LABSTACK_LABEL_APP": LABEL_APP},
-        # It only sends GET requests, but the Docker socket is root on the server: it listens on the proxy network
-        # alone (no published port) and Caddy puts basic auth in front of it.
-        "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro",
-                    f"{REMOTE_HOOKS}/templates:/opt/labstack-templates:ro"],
-        # A new script version changes the sha256 label, so compose recreates the container.
-        "labels": {**labels(SERVER_APP, "logviewer"),
-                   "org.labstack.logviewer-sha256": hashlib.sha256(script.read_bytes()).hexdigest()},
+        "environment": {"LABSTACK_LABEL_APP": LABEL_APP, "LABSTACK_DOCKER_SOCKET": DOCKER_API_SOCKET},
+        # Never the Docker socket (root on the server): the read-only gate's socket. It listens on the proxy
+        # network, which only Caddy shares (no published port), and Caddy puts basic auth in front of it.
+        "volumes": [f"{PROXY_DOCKER_API}:{DOCKER_API_DIR}", f"{REMOTE_HOOKS}/templates:{TEMPLATES}:ro"],
+        "depends_on": ["docker-api"],
         "networks": {"proxy": {"aliases": [LOG_VIEWER_HOST]}},
     }
+
+
+def _docker_api_gate() -> dict:
+    """The Docker socket behind a gate that passes only the viewer's GET calls (hooks/templates/docker_api_proxy.py);
+    no network at all: the viewer reaches it through a socket in a directory only the two of them mount."""
+    service = _script_service("docker_api_proxy.py", "docker-api")
+    service["command"].append(DOCKER_API_SOCKET)
+    return {**service, "network_mode": "none",
+            "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro", f"{PROXY_DOCKER_API}:{DOCKER_API_DIR}",
+                        f"{REMOTE_HOOKS}/templates:{TEMPLATES}:ro"]}
 
 
 def site_file(host: str, proxy: ProxyConfig, dashboard_hash: Optional[str], app: str = "") -> str:

@@ -2,7 +2,8 @@
 
 Runs in the proxy's compose project (hooks/proxy-up.sh) when `labstack:logViewer` is true. Only Caddy reaches it,
 behind the dashboard's basic auth, and Caddy says which app is asked for (X-Labstack-App), so each app's site
-shows that app's logs only. It reads the Docker API through the socket (GET requests only). Standard library only.
+shows that app's logs only. It reads the Docker API through labstack's read-only gate (docker_api_proxy.py), never
+the Docker socket itself. Standard library only.
 
   GET /labstack-logs/            the app's services and their containers
   GET /labstack-logs/<service>   the last lines (?tail=N, at most 5000) of that service's newest container
@@ -16,7 +17,7 @@ import struct
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-SOCKET = "/var/run/docker.sock"
+SOCKET = os.environ["LABSTACK_DOCKER_SOCKET"]  # the gate's socket
 LABEL_APP = os.environ["LABSTACK_LABEL_APP"]  # the app label every container labstack starts carries
 PREFIX = "/labstack-logs"
 APP_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")

@@ -240,7 +240,9 @@ def test_log_viewer_behind_the_dashboard_password(pem):
     assert "\thandle {\n\t\treverse_proxy {{UPSTREAM}}" in site
     proxy = read_bundle(commands(result)["paris-batch2-proxy"].inputs["stdin"])
     viewer = yaml.safe_load(proxy["compose.yaml"])["services"]["logviewer"]
-    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in viewer["volumes"] and "ports" not in viewer
+    # The Docker socket only through the read-only gate (tests/unit/test_render.py checks the gate).
+    assert viewer["volumes"][0] == "/srv/labstack/proxy/docker-api:/run/labstack-docker" and "ports" not in viewer
+    assert not any("docker.sock:" in volume for volume in viewer["volumes"])
     assert viewer["networks"]["proxy"]["aliases"] == ["labstack-logviewer"]
     without = read_bundle(commands(deploy(pem))["paris-batch2-proxy"].inputs["stdin"])
     assert "logviewer" not in yaml.safe_load(without["compose.yaml"])["services"]

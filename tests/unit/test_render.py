@@ -8,6 +8,7 @@ the snapshots.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -28,7 +29,8 @@ UPDATE_COMMAND = "LABSTACK_UPDATE_SNAPSHOTS=1 venv/bin/python -m pytest tests/un
 IMAGE = "ghcr.io/lab/elif@sha256:" + "9b1c" * 16
 HOST = "elif.my-experiments.org"
 HOOKS_VERSION_RE = re.compile(r"^HOOKS_VERSION=([0-9a-f]{12})$", re.M)
-LOG_VIEWER_SHA_RE = re.compile(r"(org\.labstack\.logviewer-sha256: )([0-9a-f]{64})$", re.M)
+SCRIPT_SHA_RE = re.compile(r"(org\.labstack\.(logviewer|docker-api)-sha256: )([0-9a-f]{64})$", re.M)
+SCRIPTS = {"logviewer": "logviewer.py", "docker-api": "docker_api_proxy.py"}
 
 APPS = {
     "elif": {"image": IMAGE, "workers": 2, "workerCommand": "python worker.py --queue $QUEUE",
@@ -57,7 +59,7 @@ def config(pem: Path, **settings):
 
 def normalised(text: str) -> str:
     text = HOOKS_VERSION_RE.sub("HOOKS_VERSION=<hash of the deploy hooks>", text)
-    return LOG_VIEWER_SHA_RE.sub(r"\1<sha256 of logviewer.py>", text)
+    return SCRIPT_SHA_RE.sub(lambda m: f"{m.group(1)}<sha256 of {SCRIPTS[m.group(2)]}>", text)
 
 
 def assert_snapshot(name: str, text: str) -> None:
@@ -141,6 +143,9 @@ def test_every_service_carries_its_labels(pem):
     viewer = proxy["logviewer"]["labels"]
     assert {k: v for k, v in viewer.items() if k != "org.labstack.logviewer-sha256"} == labels(SERVER_APP,
                                                                                               "logviewer")
+    gate = proxy["docker-api"]["labels"]
+    assert {k: v for k, v in gate.items() if k != "org.labstack.docker-api-sha256"} == labels(SERVER_APP,
+                                                                                             "docker-api")
     assert not re.match(r"^[a-z]", SERVER_APP)  # never an app's name, so no app's filter finds the proxy
 
 
@@ -150,8 +155,9 @@ def test_hashes_left_out_of_the_snapshots(pem):
     hooks = b"".join((HOOKS_DIR / hook).read_bytes() for hook in DEPLOY_HOOKS)
     assert version == hashlib.sha256(hooks).hexdigest()[:12]
     compose = proxy_files(config(pem, **PROXIES["internal-logs"]).proxy)["compose.yaml"]
-    assert LOG_VIEWER_SHA_RE.search(compose).group(2) == hashlib.sha256(
-        (HOOKS_DIR / "templates" / "logviewer.py").read_bytes()).hexdigest()
+    found = {m.group(2): m.group(3) for m in SCRIPT_SHA_RE.finditer(compose)}
+    assert found == {role: hashlib.sha256((HOOKS_DIR / "templates" / script).read_bytes()).hexdigest()
+                     for role, script in SCRIPTS.items()}
 
 
 def test_hooks_version_covers_every_file_the_deploy_hook_sources():
@@ -165,3 +171,40 @@ def test_hooks_version_covers_every_file_the_deploy_hook_sources():
                  if found not in sourced]
     assert sourced == {"deploy-app.sh", "deploy-steps.sh", "lib.sh", "layout.sh"}
     assert set(DEPLOY_HOOKS) == sourced
+
+
+def test_only_the_docker_api_gate_holds_the_docker_socket(pem):
+    proxy = yaml.safe_load(proxy_files(config(pem, **PROXIES["internal-logs"]).proxy)["compose.yaml"])["services"]
+    holders = {name for name, spec in proxy.items() if any("docker.sock:" in v for v in spec.get("volumes", []))}
+    assert holders == {"docker-api"}
+    assert proxy["docker-api"]["network_mode"] == "none"  # nothing on any network reaches it
+    assert "networks" not in proxy["docker-api"] and "ports" not in proxy["docker-api"]
+    assert proxy["logviewer"]["environment"]["LABSTACK_DOCKER_SOCKET"] == "/run/labstack-docker/docker.sock"
+
+
+def _gate():
+    spec = importlib.util.spec_from_file_location("docker_api_proxy", HOOKS_DIR / "templates" / "docker_api_proxy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CONTAINER = "3f" * 32
+
+
+@pytest.mark.parametrize("method,target,passes", [
+    ("GET", "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22org.labstack.app%3Delif%22%5D%7D", True),
+    ("GET", "/v1.43/containers/json", True),
+    ("GET", f"/containers/{CONTAINER}/json", True),
+    ("GET", f"/containers/{CONTAINER}/logs?stdout=1&stderr=1&timestamps=1&tail=300", True),
+    ("GET", f"/containers/{CONTAINER}/logs?follow=1&stdout=1", False),  # would hold a thread forever
+    ("POST", f"/containers/{CONTAINER}/exec", False),
+    ("POST", "/containers/create", False),
+    ("DELETE", f"/containers/{CONTAINER}", False),
+    ("GET", f"/containers/{CONTAINER}/archive?path=/etc", False),  # reading a container's files
+    ("GET", "/images/json", False),
+    ("GET", "/secrets", False),
+    ("GET", f"/containers/{CONTAINER}/../../images/json", False),
+])
+def test_docker_api_gate_passes_only_the_log_viewer_calls(method, target, passes):
+    assert _gate().allowed(method, target) is passes
