@@ -62,7 +62,8 @@ class HostSetup(pulumi.ComponentResource):
 
 
 def _modes(files: dict[str, bytes]) -> dict[str, int]:
-    return {path: 0o755 if path.endswith(".sh") and path not in ("lib.sh", "layout.sh") else 0o644 for path in files}
+    """Hooks (scripts with a shebang) are executable; the files they source (lib.sh, layout.sh, deploy-steps.sh) not."""
+    return {path: 0o755 if path.endswith(".sh") and files[path].startswith(b"#!") else 0o644 for path in files}
 
 
 def _version(files: dict[str, bytes]) -> str:
