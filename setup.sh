@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Set up labstack on this machine: a virtualenv with the pinned requirements (the one Pulumi.yaml names).
 #   bash setup.sh           operator setup: what `pulumi up` and the invoke tasks need
-#   bash setup.sh --tests   also the test tooling and, as root, the test bed's system packages
+#   bash setup.sh --dev     also the test tooling (pytest, moto...): enough for the fast tests, no root needed
+#   bash setup.sh --tests   --dev plus, as root, the test bed's system packages (Docker engine, sshd, debootstrap...)
 set -euo pipefail
 cd "$(dirname "$0")"
 
-with_tests=false
+with_dev=false
+with_testbed=false
 for arg in "$@"; do
   case "$arg" in
-    --tests) with_tests=true ;;
-    *) echo "setup.sh: unknown argument '$arg' (use --tests or nothing)" >&2; exit 2 ;;
+    --dev) with_dev=true ;;
+    --tests) with_dev=true; with_testbed=true ;;
+    *) echo "setup.sh: unknown argument '$arg' (use --dev, --tests or nothing)" >&2; exit 2 ;;
   esac
 done
 
@@ -20,12 +23,16 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
 fi
 [ -x venv/bin/python ] || "$python" -m venv venv
 venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-if $with_tests; then
+if $with_dev; then
   venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-  if [ -f .ci/testbed-setup.sh ]; then
-    bash .ci/testbed-setup.sh
-  fi
 else
   venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+fi
+if $with_testbed; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: --tests installs the test bed's system packages and needs root (run it as root, or with sudo)" >&2
+    exit 1
+  fi
+  bash .ci/testbed-setup.sh
 fi
 echo "labstack: virtualenv ready in ./venv"

@@ -36,7 +36,14 @@ class PulumiCli:
     project_dir: Path = PROJECT_DIR
     binary: str = "pulumi"
 
+    def require(self) -> None:
+        """Fail before anything is made (state folder, passphrase file, stack) when there is no CLI to use them."""
+        if shutil.which(self.binary) is None:
+            raise PulumiError("the Pulumi CLI is not installed: `curl -fsSL https://get.pulumi.com | sh`, then open a "
+                              "new shell (see the README's prerequisites)")
+
     def environment(self, announce=print) -> dict[str, str]:
+        self.require()
         env = dict(os.environ)
         if not env.get("PULUMI_BACKEND_URL") and not _logged_in_elsewhere():
             STATE_DIR.mkdir(exist_ok=True)
@@ -53,9 +60,7 @@ class PulumiCli:
 
     def run(self, args: Sequence[str], *, env: Optional[dict] = None, capture: bool = False,
             check: bool = True) -> subprocess.CompletedProcess:
-        if shutil.which(self.binary) is None:
-            raise PulumiError("the Pulumi CLI is not installed: `curl -fsSL https://get.pulumi.com | sh`, then open a "
-                              "new shell (see the README's prerequisites)")
+        self.require()
         result = subprocess.run([self.binary, *args], cwd=self.project_dir, env=env or self.environment(),
                                 capture_output=capture, text=True)
         if check and result.returncode != 0:

@@ -52,8 +52,16 @@ def test_failure_and_missing_cli_are_clear(recording_pulumi, monkeypatch):
     monkeypatch.setenv("FAKE_PULUMI_EXIT", "3")
     with pytest.raises(cli.PulumiError, match=r"`pulumi stack select --create --stack x` failed \(exit 3\)"):
         cli.PulumiCli().up("x")
-    with pytest.raises(cli.PulumiError, match="Pulumi CLI is not installed"):
-        cli.PulumiCli(binary="pulumi-not-here").up("x")
+
+
+def test_without_the_cli_up_makes_nothing_and_says_how_to_install(recording_pulumi, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # the recording pulumi is no longer on PATH
+    with pytest.raises(cli.PulumiError) as failure:
+        cli.PulumiCli().up("x")
+    assert str(failure.value) == ("the Pulumi CLI is not installed: `curl -fsSL https://get.pulumi.com | sh`, then "
+                                  "open a new shell (see the README's prerequisites)")
+    assert recording_pulumi() == []  # no `pulumi stack select --create`
+    assert not (tmp_path / "state").exists() and not cli.PASSPHRASE_FILE.exists()
 
 
 def test_up_passes_the_operators_policy_settings_when_they_exist(tmp_path, monkeypatch):
