@@ -103,7 +103,8 @@ if cfg.apps:
 # The head under today's names (ops/ reads publicIp, knownHosts, instanceId and region), every node in `nodes`.
 pulumi.export("publicIp", head.public_address)
 pulumi.export("dnsHost", cfg.dns.host or head.public_address)
-pulumi.export("url", login_name(head).apply(lambda host: f"https://{host}"))
+# Where Caddy serves the head: the DNS host, else <ip>.nip.io (a bare IP has no certificate).
+pulumi.export("url", head.public_address.apply(lambda address: f"https://{cfg.base_host(address)}"))
 pulumi.export("sshCommand", head.ssh_command(key_file, login_name(head)))
 pulumi.export("knownHosts", known_hosts(head))
 pulumi.export("appUrls", app_urls)

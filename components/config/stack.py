@@ -88,10 +88,15 @@ class StackConfig:
     discard_data_on_destroy: bool  # only an explicit `true` lets a delete skip the export
     exports_dir: str
 
+    def base_host(self, address: str) -> str:
+        """The name the head serves HTTPS under (the `url` output, the base of app names); `address` is its IP or
+        name."""
+        # nip.io resolves <ip>.nip.io to <ip>: HTTPS without DNS. A server known by name is its own base.
+        return self.dns.host or (f"{address}.nip.io" if is_ip(address) else address)
+
     def app_host(self, app: AppConfig, address: str) -> str:
         """The public name an app is served under; `address` is the server's IP when there is no DNS host."""
-        # nip.io resolves <ip>.nip.io to <ip>: HTTPS without DNS. A server known by name is its own base.
-        base = self.dns.host or (f"{address}.nip.io" if is_ip(address) else address)
+        base = self.base_host(address)
         if app.host and "." in app.host:
             return app.host
         if app.host == "@":

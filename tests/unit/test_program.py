@@ -110,7 +110,10 @@ def test_no_dns_host_means_no_records_and_ip_url(pem):
     result = run(base_config(pem, dnsHost=None))
     assert result.of_type(RECORD) == []
     ip = result.one("aws:ec2/eip:Eip").outputs["publicIp"]
-    assert result.outputs["url"] == f"https://{ip}" and result.outputs["dnsHost"] == ip
+    # Caddy serves <ip>.nip.io (a certificate needs a name); SSH still goes to the bare address.
+    assert result.outputs["url"] == f"https://{ip}.nip.io" and result.outputs["dnsHost"] == ip
+    assert result.outputs["sshCommand"] == f"ssh -i {pem} ubuntu@{ip}"
+    assert result.outputs["nodes"]["paris-batch2"]["sshCommand"] == result.outputs["sshCommand"]
 
 
 @pytest.mark.parametrize("state", ["running", "stopped"])
