@@ -15,22 +15,28 @@ valid_app_name "${1:?usage: deploy-app.sh APP < bundle}"
 
 bundle_dir=$(unpack_stdin_bundle)
 trap 'rm -rf "$bundle_dir"' EXIT
+step_log=$bundle_dir/step-times  # not a release file: the release id ignores it
 load_release "$1" "$bundle_dir"
-install_release_files
-ensure_networks
-pull_image
-start_data_services
-wait_for_postgres
+step files install_release_files
+step networks ensure_networks
+# The image comes down while Postgres starts: neither needs the other.
+step pull pull_image &
+pulling=$!
+step data start_data_services
+step postgres wait_for_postgres
+wait "$pulling"  # a failed pull has said why
 if release_is_serving; then
-  keep_serving
+  step keep keep_serving
+  log_step_times
   post_deploy "$active"  # a post-deploy hook that failed last time is still owed
   exit 0
 fi
-run_init
-start_next_web
-wait_healthy
-switch_proxy
-retire_old
-start_workers
+step init run_init
+step web start_next_web
+step healthy wait_healthy
+step switch switch_proxy
+step retire retire_old
+step workers start_workers
 record_release
+log_step_times
 post_deploy "$next"
