@@ -31,7 +31,7 @@ CADDY_ETC = "/etc/caddy"  # PROXY_ETC as the Caddy container sees it (the whole 
 DB_PASSWORD_MOUNT = "/run/secrets/db-password"  # STATE_FILES["DB_PASSWORD"] as Postgres sees it
 
 # --- docker names ------------------------------------------------------------------------------------------------
-PROXY_NETWORK = "labstack"  # Caddy and every app's web share it
+PROXY_NETWORK = "labstack"  # Caddy and the log viewer only; Caddy also joins each app's APP_NETWORK
 PROXY_PROJECT = "labstack-proxy"
 COLORS = ("blue", "green")  # the two releases of an app; one serves, the other is the next
 
@@ -43,11 +43,11 @@ TEMPLATES = {
     "APP_POSTGRES": APPS_SRV + "/{app}/postgres",  # Postgres's data directory
     "APP_REDIS": APPS_SRV + "/{app}/redis",  # Redis's append-only files
     "APP_SITE": PROXY_SITES + "/{app}.caddy",
-    "APP_NETWORK": "labstack-{app}",  # the app's web, workers, clock, Postgres and Redis
+    "APP_NETWORK": "labstack-{app}",  # the app's web, workers, clock, Postgres and Redis, and Caddy
     "DATA_PROJECT": "{app}-data",  # Postgres and Redis
     "INIT_PROJECT": "{app}-init",  # the one-off container of the init command
     "RELEASE_PROJECT": "{app}-{color}",  # web, workers and clock of one release
-    "WEB_ALIAS": "{app}-{color}-web",  # the release's web on the proxy network (Caddy's upstream)
+    "WEB_ALIAS": "{app}-{color}-web",  # the release's web on the app's network (Caddy's upstream)
 }
 
 # Files in PROXY_ETC (Caddy's main file imports the site files).

@@ -71,9 +71,10 @@ install_release_files() {
   done
 }
 
+# The app's own network, which Caddy joins to reach its web: apps share no network with each other.
 ensure_networks() {
-  ensure_network "$PROXY_NETWORK"
   ensure_network "$(app_network "$app")"
+  connect_proxy "$(app_network "$app")"
 }
 
 pull_image() {
@@ -145,7 +146,7 @@ start_next_web() {
 wait_healthy() {
   local web address url deadline code
   web=$(compose_release "$app" "$next" ps -q web)
-  address=$(docker inspect -f "{{with index .NetworkSettings.Networks \"$PROXY_NETWORK\"}}{{.IPAddress}}{{end}}" "$web")
+  address=$(docker inspect -f "{{with index .NetworkSettings.Networks \"$(app_network "$app")\"}}{{.IPAddress}}{{end}}" "$web")
   url="http://$address:$CONF_PORT$CONF_HEALTH_PATH"
   log "$app: waiting up to ${CONF_HEALTH_TIMEOUT}s for $CONF_HEALTH_PATH to answer 2xx"
   deadline=$((SECONDS + CONF_HEALTH_TIMEOUT))

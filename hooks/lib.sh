@@ -75,6 +75,17 @@ proxy_container() {
   docker ps -q --filter "label=com.docker.compose.project=$PROXY_PROJECT" --filter "label=com.docker.compose.service=caddy"
 }
 
+# connect_proxy NETWORK: Caddy joins an app's network (once) to reach its web. The connection survives restarts of
+# Caddy and of the engine; proxy-up.sh connects again when it recreates the container.
+connect_proxy() {
+  local caddy
+  caddy=$(proxy_container)
+  [ -n "$caddy" ] || die "the proxy is not running; run proxy-up.sh first"
+  if [ -z "$(docker inspect -f "{{with index .NetworkSettings.Networks \"$1\"}}{{.NetworkID}}{{end}}" "$caddy")" ]; then
+    docker network connect "$1" "$caddy"
+  fi
+}
+
 # Reload Caddy from the files on disk. When Caddy refuses them it keeps its running configuration; this shows
 # Caddy's message and returns non-zero, and the caller puts the previous files back.
 try_reload_proxy() {

@@ -24,6 +24,18 @@ for file in "$PROXY_CADDYFILE" "$PROXY_COMPOSE"; do
   fi
 done
 
+# Caddy reaches each app's web on that app's own network; a recreated Caddy container has lost those connections.
+connect_app_networks() {
+  local dir network
+  for dir in "$APPS_ETC"/*/; do
+    [ -d "$dir" ] || continue
+    network=$(app_network "$(basename "$dir")")
+    if docker network inspect "$network" >/dev/null 2>&1; then
+      connect_proxy "$network"
+    fi
+  done
+}
+
 # Start (or recreate) Caddy from the compose file in place and wait until it answers.
 start_caddy() {
   local caddy
@@ -31,6 +43,7 @@ start_caddy() {
   for _ in $(seq 1 30); do
     caddy=$(proxy_container)
     if [ -n "$caddy" ] && docker exec "$caddy" caddy version >/dev/null 2>&1; then
+      connect_app_networks
       return 0
     fi
     sleep 1

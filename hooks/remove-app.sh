@@ -21,6 +21,10 @@ done
 if [ -f "$etc/$DATA_COMPOSE" ]; then
   compose_data "$app" down --remove-orphans >/dev/null 2>&1 || true
 fi
+caddy=$(proxy_container)
+if [ -n "$caddy" ]; then
+  docker network disconnect -f "$(app_network "$app")" "$caddy" >/dev/null 2>&1 || true  # may never have joined
+fi
 docker network rm "$(app_network "$app")" >/dev/null 2>&1 || true
 rm -f "$etc/$ACTIVE_COLOR" "$etc/$ACTIVE_RELEASE"
 log "$app removed; its data is kept in $(app_srv "$app") (database, redis, data directory)."

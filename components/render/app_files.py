@@ -11,7 +11,7 @@ from typing import Optional
 import yaml
 
 from components.config import AppConfig, env_text
-from components.layout import DB_PASSWORD_MOUNT, HOOKS_DIR, PROXY_NETWORK, STATE_FILES, app_file, labels, name
+from components.layout import DB_PASSWORD_MOUNT, HOOKS_DIR, STATE_FILES, app_file, labels, name
 
 POSTGRES_IMAGE = "postgres:16"
 REDIS_IMAGE = "redis:7"
@@ -70,7 +70,9 @@ def app_compose(app: AppConfig) -> str:
     def service(role: str, **settings) -> dict:
         return dict(common, labels=labels(app.name, role, COLOR_VARIABLE), **settings)
 
-    web = service("web", networks={"app": {}, "proxy": {"aliases": [name("WEB_ALIAS", app.name, COLOR_VARIABLE)]}})
+    # Only the app's own network: Caddy joins it (deploy-app.sh) to reach the web by its alias, and no other app's
+    # container can reach this app's web (nor its dashboard) without going through Caddy and its password.
+    web = service("web", networks={"app": {"aliases": [name("WEB_ALIAS", app.name, COLOR_VARIABLE)]}})
     if app.command:
         web["command"] = ["sh", "-c", _escape(app.command)]
     services = {"web": web}
@@ -86,8 +88,7 @@ def app_compose(app: AppConfig) -> str:
         services["init"] = dict(common, labels=labels(app.name, "init"), networks=["app"], profiles=["init"])
     return yaml.safe_dump({
         "services": services,
-        "networks": {"app": {"name": name("APP_NETWORK", app.name), "external": True},
-                     "proxy": {"name": PROXY_NETWORK, "external": True}},
+        "networks": {"app": {"name": name("APP_NETWORK", app.name), "external": True}},
     }, sort_keys=False, width=1000)
 
 

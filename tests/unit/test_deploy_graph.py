@@ -94,7 +94,9 @@ def test_app_bundle_is_secret_and_renders_compose(pem):
     assert web["environment"]["DATABASE_URL"] == "postgresql://elif:${LABSTACK_DB_PASSWORD}@postgres:5432/elif"
     assert web["environment"]["REDIS_URL"] == "redis://redis:6379/0"
     assert web["volumes"] == ["/srv/labstack/apps/elif/data:/data"] == worker["volumes"]
-    assert web["networks"]["proxy"]["aliases"] == ["elif-${LABSTACK_COLOR}-web"]
+    # Only the app's own network (Caddy joins it): no other app's container reaches this web.
+    assert web["networks"] == {"app": {"aliases": ["elif-${LABSTACK_COLOR}-web"]}}
+    assert compose["networks"] == {"app": {"name": "labstack-elif", "external": True}}
     assert worker["scale"] == 2 and worker["command"] == ["sh", "-c", "python worker.py"]
     assert "ports" not in web  # only Caddy is published
     data = yaml.safe_load(files["data.compose.yaml"])["services"]

@@ -165,7 +165,6 @@ def test_first_deploy_waits_for_2xx_then_switches_the_proxy(server, pem):
     result = server.deploy(files)
     assert result.returncode == 0, result.stderr
     assert server.trace() == [
-        "docker network inspect labstack", "docker network create labstack",
         "docker network inspect labstack-elif", "docker network create labstack-elif",
         "compose elif-data: up -d --remove-orphans",
         "compose elif-data: exec -T postgres pg_isready -q -U elif -d elif", "sleep 1",
@@ -204,7 +203,6 @@ def test_unchanged_release_starts_no_new_containers(server, pem):
     assert again.returncode == 0, again.stderr
     assert "release " + release_id(files) + " is already serving (blue)" in again.stderr
     assert server.trace() == [
-        "docker network inspect labstack", "docker network create labstack",
         "docker network inspect labstack-elif", "docker network create labstack-elif",
         "compose elif-data: up -d --remove-orphans",
         "compose elif-data: exec -T postgres pg_isready -q -U elif -d elif",
@@ -286,6 +284,17 @@ def test_a_site_caddy_refuses_is_replaced_by_the_previous_one(server, pem):
     assert server.trace() == [RELOAD, RELOAD, "compose elif-green: down --remove-orphans"]
     assert server.site() == serving  # what a later Caddy restart reads: the configuration Caddy accepted
     assert sorted(p.name for p in server.path(PROXY_SITES).iterdir()) == ["elif.caddy"]
+
+
+def test_caddy_joins_the_app_network_once(server, pem):
+    """Apps share no network: Caddy joins each app's own network to reach its web, and only when not on it yet."""
+    server.answer_first("docker", f"inspect -f *NetworkID* {CADDY_ID}", "\n")
+    assert server.steps(rendered(pem), "ensure_networks").returncode == 0
+    assert server.trace() == ["docker network inspect labstack-elif", "docker network create labstack-elif",
+                              f"docker network connect labstack-elif {CADDY_ID}"]
+    server.rules["docker"].pop(0)  # now it is on it
+    assert server.steps(rendered(pem), "ensure_networks").returncode == 0
+    assert "connect" not in " ".join(server.trace())
 
 
 def test_a_first_site_caddy_refuses_is_removed(server, pem):
