@@ -11,6 +11,7 @@ from components.aws.job_template import JobTemplate, JobTemplateArgs
 from components.aws.keypair import KeyPair, KeyPairArgs
 from components.aws.network import Network, NetworkArgs
 from components.aws.node import Node, NodeArgs
+from components.aws.registry_access import RegistryAccess
 from components.config import LOGIN_USER
 from components.config.cloud import resolve_cloud_facts
 from components.config.pulumi_source import load_stack_config, raw_config_from_pulumi, secret_config_keys
@@ -20,6 +21,8 @@ from components.remote.host_setup import HostSetup, HostSetupArgs
 
 cfg = load_stack_config(raw_config_from_pulumi(), stack=pulumi.get_stack(), project=pulumi.get_project(),
                         secret_keys=secret_config_keys())
+for warning in cfg.warnings:  # valid but probably not meant; never fails the update
+    pulumi.log.warn(warning)
 name = cfg.server_name
 private_key = cfg.key_pair.private_key()
 
@@ -40,9 +43,13 @@ else:
         security_group_id = Firewall(name, FirewallArgs(
             description=f"labstack {cfg.stack}: ssh, http, https and the app port",
             ports=cfg.firewall.ports, cidrs=cfg.firewall.cidrs, ipv6_cidrs=cfg.firewall.ipv6_cidrs,
+            ssh_cidrs=cfg.firewall.ssh_cidrs,
             vpc_id=network.vpc_id, tags=cfg.tags("firewall"))).security_group_id
     key_pair = KeyPair(name, KeyPairArgs(existing_name=cfg.key_pair.existing_name,
                                          public_key=cfg.key_pair.public_key, tags=cfg.tags("key")))
+    # Private ECR images are pulled with the nodes' instance role; no ECR image, no role.
+    registry_access = (RegistryAccess(name, cfg.ecr_repositories, tags=cfg.tags("registry-access"))
+                       if cfg.ecr_repositories else None)
 
     def ec2_node(node_name: str, role: str) -> NodeHandle:
         """One EC2 node with its own SSH host key, delivered by cloud-init and pinned by every connection."""
@@ -51,6 +58,7 @@ else:
             role=role, ami_id=facts.ami_id, instance_type=cfg.instance_type, storage_gb=cfg.storage_gb,
             desired_state=cfg.desired_state, key_name=key_pair.key_name, security_group_id=security_group_id,
             subnet_id=network.subnet_id, user_data=host_key.cloud_init(), host_key=host_key.public_key,
+            iam_instance_profile=registry_access.profile_name if registry_access else None,
             login_user=LOGIN_USER, private_key=private_key, tags=cfg.tags("server"),
             volume_tags=cfg.tags("server"))).handle
 

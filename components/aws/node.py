@@ -29,6 +29,8 @@ class NodeArgs:
     role: str = HEAD
     subnet_id: pulumi.Input[Optional[str]] = None
     user_data: pulumi.Input[Optional[str]] = None
+    # The ECR pull role (components/aws/registry_access.py); the provider attaches or swaps it in place.
+    iam_instance_profile: pulumi.Input[Optional[str]] = None
     tags: dict[str, str] = field(default_factory=dict)
     volume_tags: dict[str, str] = field(default_factory=dict)
 
@@ -56,6 +58,7 @@ class Node(pulumi.ComponentResource):
             vpc_security_group_ids=[args.security_group_id],
             subnet_id=args.subnet_id,
             user_data=args.user_data,
+            iam_instance_profile=args.iam_instance_profile,
             # A new cloud-init payload (e.g. new host keys) only takes effect on a fresh instance.
             user_data_replace_on_change=True,
             metadata_options=instance_metadata(),

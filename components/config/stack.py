@@ -22,6 +22,7 @@ from pydantic import SecretStr, ValidationError
 from components.config.apps import AppConfig
 from components.config.formats import is_ip
 from components.config.messages import ConfigError, problem_lines
+from components.config.registry import EcrRepository, RegistryLogin, ecr_repositories
 from components.config.schema import SECRET_KEYS, ExistingServerConfig, StackFile
 
 
@@ -87,6 +88,12 @@ class StackConfig:
     existing_server: Optional[ExistingServerConfig]
     discard_data_on_destroy: bool  # only an explicit `true` lets a delete skip the export
     exports_dir: str
+    registry_auth: Mapping[str, RegistryLogin]  # logins for private registries other than ECR
+
+    @property
+    def ecr_repositories(self) -> tuple[EcrRepository, ...]:
+        """The ECR repositories the apps' images name: what the server's instance role may pull."""
+        return ecr_repositories(app.image for app in self.apps)
 
     def base_host(self, address: str) -> str:
         """The name the head serves HTTPS under (the `url` output, the base of app names); `address` is its IP or
@@ -152,7 +159,7 @@ def stack_config(file: StackFile, stack: str, project: str) -> StackConfig:
                           dashboard_path=file.dashboard_path, log_viewer=file.log_viewer,
                           dashboard_password=file.dashboard_password),
         existing_server=file.existing_server, discard_data_on_destroy=file.discard_data_on_destroy,
-        exports_dir=file.exports_dir,
+        exports_dir=file.exports_dir, registry_auth=dict(file.registry_auth),
     )
 
 

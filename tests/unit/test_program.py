@@ -1,6 +1,8 @@
 """The resource graph of __main__.py under Pulumi mocks (preview=False, so every apply runs), values asserted."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.config import DEFAULT_AMI_SSM_PATH
@@ -206,3 +208,35 @@ def test_stack_files_hold_no_plaintext_secrets():
             lowered = key.lower()
             if any(word in lowered for word in ("password", "secret", "token")):
                 assert isinstance(value, dict) and "secure" in value, f"{stack}: {key} must be a pulumi secret"
+
+
+ECR_ELIF = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/lab/elif@sha256:" + "4be1c0de" * 8
+ECR_SURVEY = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/lab/survey:v2@sha256:" + "9b1c2d3e" * 8
+GHCR_POLL = "ghcr.io/lab/poll@sha256:" + "0123abcd" * 8
+
+
+def test_ecr_images_give_the_node_a_role_that_pulls_only_their_repositories(pem):
+    apps = {"elif": {"image": ECR_ELIF}, "survey": {"image": ECR_SURVEY}, "poll": {"image": GHCR_POLL},
+            "again": {"image": ECR_ELIF}}
+    result = run(base_config(pem, apps=apps))
+    role = result.one("aws:iam/role:Role")
+    assert json.loads(role.inputs["assumeRolePolicy"]) == {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    policy = result.one("aws:iam/rolePolicy:RolePolicy")
+    assert policy.inputs["role"] == role.id
+    assert json.loads(policy.inputs["policy"]) == {"Version": "2012-10-17", "Statement": [
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {"Sid": "PullStackImages", "Effect": "Allow",
+         "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+         "Resource": ["arn:aws:ecr:eu-west-3:123456789012:repository/lab/elif",
+                      "arn:aws:ecr:eu-west-3:123456789012:repository/lab/survey"]}]}
+    profile = result.one("aws:iam/instanceProfile:InstanceProfile")
+    assert profile.inputs["role"] == role.id
+    assert result.one(INSTANCE).inputs["iamInstanceProfile"] == profile.id
+    assert role.inputs["tags"]["labstack:stack"] == profile.inputs["tags"]["labstack:stack"] == "paris-batch2"
+
+
+def test_no_ecr_image_no_role(pem):
+    result = run(base_config(pem, apps={"poll": {"image": GHCR_POLL}}))
+    assert [r for r in result.resources if r.type.startswith("aws:iam/")] == []
+    assert "iamInstanceProfile" not in result.one(INSTANCE).inputs
