@@ -10,6 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Seconds between two looks at something starting (Postgres, the new web): each look is cheap, and every interval
 # is paid on the deploy's critical path, so look often.
 POLL_SECONDS=0.2
+POSTGRES_TIMEOUT=60
 
 # step NAME COMMAND...: run one step and note its wall time in $step_log (deploy-app.sh makes it), so every deploy
 # ends with one line saying where its time went (bench/deploy_bench.py reads it). Steps run in the background note
@@ -79,7 +80,6 @@ ensure_networks() {
 
 pull_image() {
   if ! docker image inspect "$CONF_IMAGE" >/dev/null 2>&1; then
-    "$(dirname "${BASH_SOURCE[0]}")/ecr-login.sh" "$CONF_IMAGE"  # an ECR image: the instance role logs docker in
     log "pulling $CONF_IMAGE"
     docker pull -q "$CONF_IMAGE" >/dev/null || die "cannot pull $CONF_IMAGE; is the registry reachable and logged in?"
   fi
@@ -94,11 +94,11 @@ start_data_services() {
 
 # Over TCP: the image's first-boot initialisation runs a temporary server on the socket only, which must not count.
 wait_for_postgres() {
-  local postgres deadline=$((SECONDS + 60))
+  local postgres deadline=$((SECONDS + POSTGRES_TIMEOUT))
   [ "$CONF_POSTGRES" = true ] || return 0
   postgres=$(compose_data "$app" ps -q postgres)
   until docker exec "$postgres" pg_isready -q -h 127.0.0.1 -U "$app" -d "$app" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || die "Postgres of $app did not become ready in 60s"
+    [ "$SECONDS" -lt "$deadline" ] || die "Postgres of $app did not become ready in ${POSTGRES_TIMEOUT}s"
     sleep "$POLL_SECONDS"
   done
 }

@@ -12,9 +12,7 @@ import yaml
 
 from components.config import AppConfig, env_text
 from components.layout import DB_PASSWORD_MOUNT, HOOKS_DIR, STATE_FILES, app_file, labels, name
-
-POSTGRES_IMAGE = "postgres:16"
-REDIS_IMAGE = "redis:7"
+from components.render.images import infra_image
 
 
 def _escape(value: str) -> str:
@@ -96,7 +94,7 @@ def data_compose(app: AppConfig) -> str:
     services = {}
     if app.postgres:
         services["postgres"] = {
-            "image": POSTGRES_IMAGE, "restart": "unless-stopped",
+            "image": infra_image("postgres"), "restart": "unless-stopped",
             # The password as a file (the image's POSTGRES_PASSWORD_FILE), so neither this file nor `docker
             # inspect` of Postgres holds it.
             "environment": {"POSTGRES_USER": app.name, "POSTGRES_DB": app.name,
@@ -109,7 +107,7 @@ def data_compose(app: AppConfig) -> str:
         }
     if app.redis:
         services["redis"] = {
-            "image": REDIS_IMAGE, "restart": "unless-stopped",
+            "image": infra_image("redis"), "restart": "unless-stopped",
             "command": ["redis-server", "--appendonly", "yes", "--dir", "/data"],
             "volumes": [f"{name('APP_REDIS', app.name)}:/data"],
             "labels": labels(app.name, "redis"),

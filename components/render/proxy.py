@@ -9,12 +9,11 @@ import bcrypt
 import yaml
 
 from components.config import ProxyConfig
+from components.render.images import infra_image
 from components.layout import (CADDY_ETC, HOOKS_DIR, LABEL_APP, PROXY_CONFIG, PROXY_DATA, PROXY_DOCKER_API, PROXY_ETC,
                                PROXY_FILES, PROXY_NETWORK, PROXY_PROJECT, PROXY_SITES, REMOTE_HOOKS, SERVER_APP,
                                labels)
 
-CADDY_IMAGE = "caddy:2"
-PYTHON_IMAGE = "python:3.11-slim"
 CADDYFILE = f"{CADDY_ETC}/{PROXY_FILES['PROXY_CADDYFILE']}"
 CADDY_SITES = CADDY_ETC + PROXY_SITES.removeprefix(PROXY_ETC)  # PROXY_SITES as Caddy sees it
 
@@ -34,7 +33,7 @@ def proxy_files(proxy: ProxyConfig) -> dict[str, str]:
 
 def proxy_compose(proxy: ProxyConfig) -> str:
     services = {"caddy": {
-        "image": CADDY_IMAGE,
+        "image": infra_image("caddy"),
         "restart": "unless-stopped",
         "command": ["caddy", "run", "--config", CADDYFILE, "--adapter", "caddyfile"],
         "ports": ["80:80", "443:443", "443:443/udp"],
@@ -69,7 +68,7 @@ def _script_service(script_name: str, role: str) -> dict:
     sha256 label, so compose recreates the container."""
     script = HOOKS_DIR / "templates" / script_name
     return {
-        "image": PYTHON_IMAGE,
+        "image": infra_image("python"),
         "restart": "unless-stopped",
         "command": ["python3", f"{TEMPLATES}/{script_name}"],
         "labels": {**labels(SERVER_APP, role),

@@ -33,6 +33,8 @@ CADDY_ID = "cadd1e"
 ADDRESS = "169.254.200.7"  # the fake docker's answer; nothing is ever sent there (curl is fake too)
 HEALTH = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", f"http://{ADDRESS}:5000/health"]
 RELOAD = f"docker exec {CADDY_ID} caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile"
+POSTGRES_ID = "5e1ec7"
+PG_READY = f"docker exec {POSTGRES_ID} pg_isready -q -h 127.0.0.1 -U elif -d elif"  # TCP: not the first-boot server
 RELEASE_FILES = ("RELEASE_CONF", "APP_COMPOSE", "DATA_COMPOSE", "SITE_TEMPLATE", "INIT_CMD", "POST_DEPLOY_CMD",
                  "SECRETS_ENV")
 
@@ -88,6 +90,7 @@ class FakeServer:
         self.answer_first("docker", "inspect -f {{.State.Running}} *", "true\n")
         self.answer_first("docker", "inspect -f *Networks*", f"{ADDRESS}\n")
         self.answer_first("docker", "compose -p * ps -q web", f"{WEB_ID}\n")
+        self.answer_first("docker", "compose -p elif-data * ps -q postgres", f"{POSTGRES_ID}\n")
         self.answer_first("docker", "network inspect *", status=1)  # no networks yet: the steps create them
 
     def path(self, server_path: str) -> Path:
@@ -159,7 +162,7 @@ def server(tmp_path) -> FakeServer:
 
 def test_first_deploy_waits_for_2xx_then_switches_the_proxy(server, pem):
     files = rendered(pem, initCommand="python init_db.py")
-    server.answer_first("docker", "compose -p * exec -T postgres pg_isready *", status=1, uses="1")
+    server.answer_first("docker", f"exec {POSTGRES_ID} pg_isready *", status=2, uses="1")
     server.answer_first("curl", "*", "503", uses="1")
     server.answer_first("curl", "*", "000", status=7, uses="1")  # connection refused: not up yet
     result = server.deploy(files)
@@ -167,11 +170,10 @@ def test_first_deploy_waits_for_2xx_then_switches_the_proxy(server, pem):
     assert server.trace() == [
         "docker network inspect labstack-elif", "docker network create labstack-elif",
         "compose elif-data: up -d --remove-orphans",
-        "compose elif-data: exec -T postgres pg_isready -q -U elif -d elif", "sleep 1",
-        "compose elif-data: exec -T postgres pg_isready -q -U elif -d elif",
+        PG_READY, "sleep 0.2", PG_READY,
         "compose elif-init: --profile init run --rm -T --no-deps init sh -c python init_db.py",
         "compose elif-blue: up -d --force-recreate --remove-orphans web",
-        " ".join(HEALTH), "sleep 2", " ".join(HEALTH), "sleep 2", " ".join(HEALTH),
+        " ".join(HEALTH), "sleep 0.2", " ".join(HEALTH), "sleep 0.2", " ".join(HEALTH),
         RELOAD,
         "compose elif-blue: up -d --remove-orphans",  # workers and clock only after the switch
     ]
@@ -204,8 +206,7 @@ def test_unchanged_release_starts_no_new_containers(server, pem):
     assert "release " + release_id(files) + " is already serving (blue)" in again.stderr
     assert server.trace() == [
         "docker network inspect labstack-elif", "docker network create labstack-elif",
-        "compose elif-data: up -d --remove-orphans",
-        "compose elif-data: exec -T postgres pg_isready -q -U elif -d elif",
+        "compose elif-data: up -d --remove-orphans", PG_READY,
         "compose elif-blue: up -d",  # brings back a stopped service, recreates nothing
     ]
     assert server.read("RELEASES_LOG").count("\n") == 1
@@ -234,7 +235,7 @@ def test_unhealthy_release_is_removed_and_the_old_one_keeps_serving(server, pem,
     if failure == "crash loop":  # no point waiting for the timeout
         checks = [" ".join(HEALTH)]
     else:
-        checks = [" ".join(HEALTH), "sleep 2"] * trace.count(" ".join(HEALTH))
+        checks = [" ".join(HEALTH), "sleep 0.2"] * trace.count(" ".join(HEALTH))
         assert checks
     assert trace[start + 1:] == checks + ["compose elif-green: logs --no-color --tail 60",
                                           "compose elif-green: down --remove-orphans"]
@@ -307,7 +308,8 @@ def test_a_first_site_caddy_refuses_is_removed(server, pem):
 
 
 def test_proxy_up_puts_back_the_files_caddy_refused(server, pem):
-    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:apps": {"elif": {"image": IMAGE_V1}}}
+    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem),
+           "labstack:apps": {"elif": {"image": IMAGE_V1}}}
     accepted = proxy_files(load_stack_config(raw, "steps").proxy)
     for file_name, text in accepted.items():
         server.path(f"{PROXY_ETC}/{file_name}").write_text(text)
@@ -402,3 +404,38 @@ def test_post_deploy_command_runs_in_the_serving_web_container(server, pem):
     result = server.steps(files, "install_release_files", "post_deploy green")
     assert result.returncode == 0, result.stderr
     assert server.trace() == ["compose elif-green: exec -T web sh -c flask launch --yes"]
+
+
+def step_times(stderr: str) -> dict[str, float]:
+    (line,) = [line for line in stderr.splitlines() if line.startswith("labstack: elif: step times (s): ")]
+    return {key: float(value) for key, value in (item.split("=") for item in line.split(": ")[-1].split())}
+
+
+def test_every_deploy_ends_with_each_steps_time(server, pem):
+    files = rendered(pem)
+    first = server.deploy(files)
+    assert first.returncode == 0, first.stderr
+    times = step_times(first.stderr)
+    assert sorted(times) == sorted(["files", "networks", "pull", "data", "postgres", "init", "web", "healthy",
+                                    "switch", "retire", "workers"])
+    assert all(0 <= seconds < 30 for seconds in times.values())
+    again = server.deploy(files)
+    assert sorted(step_times(again.stderr)) == ["data", "files", "keep", "networks", "postgres", "pull"]
+
+
+def test_a_failed_pull_fails_the_deploy_before_any_release_starts(server, pem):
+    # The pull runs beside the data services' start; its failure still stops the deploy before the web starts.
+    server.answer_first("docker", "image inspect *", status=1)
+    server.answer_first("docker", "pull *", status=1)
+    result = server.deploy(rendered(pem))
+    assert result.returncode != 0 and f"cannot pull {IMAGE_V1}" in result.stderr
+    assert not [step for step in server.trace() if step.startswith("compose elif-blue")]
+    assert not (server.etc / STATE_FILES["ACTIVE_COLOR"]).exists()
+
+
+def test_postgres_never_ready_fails_after_polling(server, pem):
+    server.answer_first("docker", f"exec {POSTGRES_ID} pg_isready *", status=2)
+    result = server.steps(rendered(pem), "install_release_files", "POSTGRES_TIMEOUT=1", "wait_for_postgres")
+    assert result.returncode != 0 and "Postgres of elif did not become ready in 1s" in result.stderr
+    polls = [step for step in server.trace() if step in (PG_READY, "sleep 0.2")]
+    assert polls[:4] == [PG_READY, "sleep 0.2", PG_READY, "sleep 0.2"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from components.config import load_stack_config
 from components.layout import HOOKS_DIR, SERVER_APP, labels
 from components.render.app_files import (DEPLOY_HOOKS, app_commands, app_compose, data_compose, release_conf,
                                          secrets_env)
+from components.render import images
 from components.render.proxy import dashboard_password_hash, proxy_files, site_file
 from tests.unit.helpers import write_private_key
 
@@ -208,3 +211,41 @@ CONTAINER = "3f" * 32
 ])
 def test_docker_api_gate_passes_only_the_log_viewer_calls(method, target, passes):
     assert _gate().allowed(method, target) is passes
+
+
+PINNED = {"caddy": "caddy:2@sha256:" + "c" * 64, "postgres": "postgres:16@sha256:" + "d" * 64,
+          "redis": "redis:7@sha256:" + "e" * 64, "python": "python:3.11-slim@sha256:" + "f" * 64}
+
+
+def test_infrastructure_images_come_from_one_file(pem, tmp_path, monkeypatch):
+    """Every infrastructure image a server runs is read from images.json (or the file LABSTACK_INFRA_IMAGES names,
+    as the test bed does for its stand-ins), nowhere else."""
+    assert json.loads(images.IMAGES_FILE.read_text()).keys() == set(images.NAMES)
+    override = tmp_path / "images.json"
+    override.write_text(json.dumps(PINNED))
+    monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(override))
+    cfg = config(pem, **PROXIES["internal-logs"])
+    proxy = yaml.safe_load(proxy_files(cfg.proxy)["compose.yaml"])["services"]
+    data = yaml.safe_load(data_compose(cfg.apps[0]))["services"]
+    assert {name: spec["image"] for name, spec in {**proxy, **data}.items()} == {
+        "caddy": PINNED["caddy"], "logviewer": PINNED["python"], "docker-api": PINNED["python"],
+        "postgres": PINNED["postgres"], "redis": PINNED["redis"]}
+    assert all(images.PINNED.match(reference) for reference in PINNED.values())
+
+
+def test_image_update_pins_each_tag_to_the_digest_docker_resolved(tmp_path, monkeypatch):
+    file = tmp_path / "images.json"
+    file.write_text(json.dumps({"caddy": "caddy:2", "postgres": "postgres:16@sha256:" + "0" * 64}))
+    monkeypatch.setattr(images, "IMAGES_FILE", file)
+    calls = []
+
+    def docker(argv, **kwargs):
+        calls.append(argv)
+        digest = {"caddy:2": "a" * 64, "postgres:16": "b" * 64}[argv[-1]]
+        repo = argv[-1].split(":")[0]
+        return subprocess.CompletedProcess(argv, 0, stdout=f"{repo}@sha256:{digest}\nother/{repo}@sha256:{'9' * 64}\n")
+
+    monkeypatch.setattr(images.subprocess, "run", docker)
+    assert images.update() == {"caddy": "caddy:2@sha256:" + "a" * 64, "postgres": "postgres:16@sha256:" + "b" * 64}
+    assert json.loads(file.read_text())["postgres"] == "postgres:16@sha256:" + "b" * 64
+    assert ["docker", "pull", "-q", "postgres:16"] in calls  # the tag, never the old digest
