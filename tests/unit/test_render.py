@@ -249,3 +249,10 @@ def test_image_update_pins_each_tag_to_the_digest_docker_resolved(tmp_path, monk
     assert images.update() == {"caddy": "caddy:2@sha256:" + "a" * 64, "postgres": "postgres:16@sha256:" + "b" * 64}
     assert json.loads(file.read_text())["postgres"] == "postgres:16@sha256:" + "b" * 64
     assert ["docker", "pull", "-q", "postgres:16"] in calls  # the tag, never the old digest
+
+
+def test_the_test_bed_runs_its_stand_ins_under_the_pinned_tags():
+    """The stand-ins have digests of their own; the e2e tests render them by the same tags images.json pins."""
+    standins = json.loads((Path(__file__).parents[1] / "e2e" / "standin-images.json").read_text())
+    pinned = json.loads(images.IMAGES_FILE.read_text())
+    assert standins == {name: reference.split("@")[0] for name, reference in pinned.items()}
