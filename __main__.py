@@ -18,6 +18,7 @@ from components.config.pulumi_source import load_stack_config, raw_config_from_p
 from components.nodes import HEAD, NodeHandle, existing_server_node
 from components.remote.app import App, AppArgs, ExportOnDelete
 from components.remote.host_setup import HostSetup, HostSetupArgs
+from components.remote.registry_login import RegistryLogins
 
 cfg = load_stack_config(raw_config_from_pulumi(), stack=pulumi.get_stack(), project=pulumi.get_project(),
                         secret_keys=secret_config_keys())
@@ -96,13 +97,16 @@ app_urls = {}
 if cfg.apps:
     setups = {node.name: HostSetup(node.name, HostSetupArgs(node=node, storage_gb=cfg.storage_gb, proxy=cfg.proxy))
               for node in nodes}
+    # Private registries other than ECR: docker logs in on the head before its apps pull (after Docker is installed).
+    logins = (RegistryLogins(f"{head.name}-registry", head, cfg.registry_auth, after=setups[head.name].ready).ready
+              if cfg.registry_auth else [])
     for app in cfg.apps:
         deployed = App(f"{name}-{app.name}", AppArgs(
             app=app, node=head, host=head.public_address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
             proxy=cfg.proxy, secrets=pulumi.Output.secret({k: v.get_secret_value() for k, v in app.secrets.items()}),
             dashboard_password=pulumi.Output.secret(
                 cfg.proxy.dashboard_password.get_secret_value() if cfg.proxy.dashboard_password else None),
-            depends_on=setups[head.name].ready,
+            depends_on=[*setups[head.name].ready, *logins],
             export=ExportOnDelete(stack=cfg.stack, key_file=str(cfg.key_pair.pem_path), known_hosts=known_hosts(head),
                                   exports_dir=str(project_dir / cfg.exports_dir), project_dir=str(project_dir),
                                   discard_data=cfg.discard_data_on_destroy)))

@@ -56,7 +56,7 @@ class RegistryLogin(Settings):
     password: Annotated[SecretStr, secret_entry()] = Field(description="secret: its password or access token")
 
 
-def registry_auth(value: Any) -> Any:
+def registry_hosts(value: Any) -> Any:
     """Registry names are host names (with an optional port); ECR needs no entry, the server's role reaches it."""
     if not value:
         return {}

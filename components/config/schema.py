@@ -19,7 +19,7 @@ from components.config.formats import (AMI_ID_RE, DASHBOARD_USER_RE, DEFAULT_AMI
                                        NAMESPACE, REGION_RE, SECURITY_GROUP_ID_RE, SERVER_NAME_RE, SSM_PATH_RE,
                                        SUBNET_ID_RE, URL_PATH_RE, ZONE_ID_RE, is_arm, is_dns_name, is_ip)
 from components.config.messages import SECRET_SHOWN_AS
-from components.config.registry import RegistryLogin, registry_auth
+from components.config.registry import RegistryLogin, registry_hosts
 from components.config.ssh_keys import KeyFile, host_key_line, key_file
 from components.config.values import (Shown, choice, flag, mapping, network_list, passes, port_list, problem,
                                       secret_entry, secret_field, text, whole_number)
@@ -159,7 +159,7 @@ class StackFile(Settings):
                            BeforeValidator(_app_secrets)] = Field(
         {}, description="secret env vars per app: `pulumi config set --secret --path "
                         "'labstack:appSecrets.elif.API_TOKEN' …`")
-    registry_auth: Annotated[Mapping[str, RegistryLogin], BeforeValidator(registry_auth)] = Field(
+    registry_auth: Annotated[Mapping[str, RegistryLogin], BeforeValidator(registry_hosts)] = Field(
         {}, description="logins for private registries other than ECR, a map `registry → {username, password}` "
                         "(password secret): `pulumi config set --secret --path "
                         "'labstack:registryAuth[\"ghcr.io\"].password' <token>`; ECR needs none (the server's role)")

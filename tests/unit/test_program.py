@@ -8,7 +8,7 @@ import pytest
 from components.config import DEFAULT_AMI_SSM_PATH
 from ops.offline import FakeAws, evaluate
 from ops.stackfile import list_stacks, read_stack_config
-from tests.unit.helpers import base_config, write_private_key
+from tests.unit.helpers import base_config, recorded_dependencies, write_private_key
 
 INSTANCE = "aws:ec2/instance:Instance"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -240,3 +240,20 @@ def test_no_ecr_image_no_role(pem):
     result = run(base_config(pem, apps={"poll": {"image": GHCR_POLL}}))
     assert [r for r in result.resources if r.type.startswith("aws:iam/")] == []
     assert "iamInstanceProfile" not in result.one(INSTANCE).inputs
+
+
+def test_registry_auth_logs_docker_in_on_the_head_before_the_apps_deploy(pem):
+    auth = {"ghcr.io": {"username": "lab-bot", "password": "ghp_token"},
+            "registry.example.org:5000": {"username": "ci", "password": "s3cret"}}
+    with recorded_dependencies() as dependencies:
+        result = run(base_config(pem, apps={"poll": {"image": GHCR_POLL}}, registryAuth=auth))
+    logins = {r.name: r.inputs for r in result.of_type("command:remote:Command") if "-registry-" in r.name}
+    assert {name: (inputs["create"], inputs["stdin"]) for name, inputs in logins.items()} == {
+        "paris-batch2-registry-ghcr.io": (
+            "sudo -n /opt/labstack/hooks/registry-login.sh ghcr.io lab-bot", "ghp_token"),
+        "paris-batch2-registry-registry.example.org-5000": (
+            "sudo -n /opt/labstack/hooks/registry-login.sh registry.example.org:5000 ci", "s3cret")}
+    assert dependencies["paris-batch2-registry-ghcr.io"] >= {"paris-batch2-docker"}
+    assert set(logins) <= dependencies["paris-batch2-poll-deploy"]
+    # No ECR image: the logins are the only way in, and no instance role is made.
+    assert [r for r in result.resources if r.type.startswith("aws:iam/")] == []
