@@ -4,6 +4,9 @@
 # registries were logged in by registry-login.sh from labstack:registryAuth).
 # Usage: sudo ecr-login.sh IMAGE
 set -euo pipefail
+# shellcheck source=hooks/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_root "$@"
 image=${1:?usage: ecr-login.sh IMAGE}
 registry=${image%%/*}
 [[ $registry =~ ^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$ ]] || exit 0
