@@ -15,6 +15,11 @@ for arg in "$@"; do
     *) echo "setup.sh: unknown argument '$arg' (use --dev, --tests or nothing)" >&2; exit 2 ;;
   esac
 done
+# Checked before anything is installed: the test bed's system packages need root.
+if $with_testbed && [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: --tests installs the test bed's system packages and needs root (run it as root, or with sudo)" >&2
+  exit 1
+fi
 
 python=${PYTHON:-python3}
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
@@ -29,10 +34,6 @@ else
   venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 fi
 if $with_testbed; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup.sh: --tests installs the test bed's system packages and needs root (run it as root, or with sudo)" >&2
-    exit 1
-  fi
   bash .ci/testbed-setup.sh
 fi
 echo "labstack: virtualenv ready in ./venv"
