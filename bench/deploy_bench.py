@@ -154,6 +154,7 @@ def measure_labstack(testbed, registry, v1: str, update: str, version: str) -> d
     try:
         host.forward_port(registry.port)
         config = {"aws:region": "eu-west-3", "labstack:serverPem": str(host.key_path), "labstack:dnsHost": DNS_HOST,
+                  "labstack:sshCidrs": ["0.0.0.0/0"],
                   "labstack:tls": "internal",
                   "labstack:apps": {"elif": {"image": v1, "host": "@", "workers": 1,
                                              "workerCommand": "python worker.py"}}}

@@ -9,26 +9,30 @@ from rich.table import Table
 
 from components.config import ConfigError
 from ops.offline import evaluate
-from ops.stackfile import StackFileError, list_stacks, read_stack_config
+from ops.stackfile import StackFileError, list_stacks, load, read_offline
 
 NOT_A_PREVIEW = ("This is an offline check under Pulumi mocks, not a `pulumi preview`: AWS was not contacted, so "
                  "AMIs, hosted zones and subnets are assumed to exist. Run `pulumi preview -s {stack}` for that.")
 
 
 def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None) -> bool:
-    """Evaluate one stack file (or all of them); print a summary; return True when every one is valid."""
+    """Evaluate one stack file (or all of them, each whatever the others hold); print a summary and the warnings;
+    return True when every one is valid (warnings never fail)."""
     console = console or Console()
     stacks = [stack] if stack else list_stacks()
     all_ok = True
     for name in stacks:
         try:
-            config = read_stack_config(name)
-        except StackFileError as missing:
-            console.print(f"[red]✗ {name}[/red]: {missing}", soft_wrap=True)
+            offline = read_offline(name)
+        except StackFileError as unreadable:
+            console.print(f"[red]✗ {name}[/red]: ", end="")
+            console.print(str(unreadable), markup=False, highlight=False, soft_wrap=True)
             all_ok = False
             continue
-        result = evaluate(config, name)
+        result = evaluate(offline.config, name, secret_keys=offline.secret_keys)
+        warnings = offline.warnings
         if result.error is None:
+            warnings = load(name).warnings  # the reader's and the config's
             _print_resources(console, name, result)
         elif isinstance(result.error, ConfigError):
             all_ok = False
@@ -40,6 +44,8 @@ def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None)
             all_ok = False
             console.print(f"[red]✗ {name}[/red]: the program failed: ", end="")
             console.print(str(result.error), markup=False, soft_wrap=True)
+        for warning in warnings:
+            console.print(f"    ! {warning}", style="yellow", markup=False, highlight=False, soft_wrap=True)
         console.print(NOT_A_PREVIEW.format(stack=name), style="dim")
     return all_ok
 

@@ -13,13 +13,14 @@ import ipaddress
 import runpy
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import pulumi
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.config.schema import SECRET_KEYS
 from ops.stackfile import PROJECT_DIR
 
 # pulumi-aws and pulumi-command warn about their own deprecated modules on import: noise for our users.
@@ -218,22 +219,28 @@ class Evaluation:
         return found[0]
 
 
-def evaluate(config: dict[str, Any], stack: str, aws: Optional[FakeAws] = None) -> Evaluation:
-    """Run __main__.py under mocks with this stack config (keys like `labstack:instanceType`)."""
+def evaluate(config: dict[str, Any], stack: str, aws: Optional[FakeAws] = None,
+             secret_keys: Optional[Iterable[str]] = None) -> Evaluation:
+    """Run __main__.py under mocks with this stack config (keys like `labstack:instanceType`). `secret_keys`: the keys
+    Pulumi would mark secret (set with `--secret`); by default the secret settings the config holds, as if each had
+    been set so (`invoke check` passes what the stack file really says)."""
+    if secret_keys is None:
+        secret_keys = SECRET_KEYS & set(config)
     aws = aws or FakeAws()
     for value in config.values():
         if isinstance(value, str) and value.startswith("/"):
             aws.remember_path(value)
     # A fresh context per evaluation: Pulumi keeps its settings, config and root stack in context variables.
-    return contextvars.Context().run(_evaluate, config, stack, aws)
+    return contextvars.Context().run(_evaluate, config, stack, aws, sorted(secret_keys))
 
 
-def _evaluate(config: dict[str, Any], stack: str, aws: FakeAws) -> Evaluation:
+def _evaluate(config: dict[str, Any], stack: str, aws: FakeAws, secret_keys: list[str]) -> Evaluation:
     import json
 
     mocks = RecordingMocks(aws)
     pulumi.runtime.set_mocks(mocks, project="labstack", stack=stack, preview=False)
-    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
+                                   secret_keys=secret_keys)
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
     except Exception as error:  # noqa: BLE001 - handed to the caller with what was declared before it

@@ -264,7 +264,9 @@ def no_data_ports_open_to_world(type_: str, name: str, props: Mapping[str, Any])
 
 def ssh_not_open_to_world(type_: str, name: str, props: Mapping[str, Any]) -> list[str]:
     """SSH answers only your own networks: the whole internet probes port 22 all day."""
-    return [f"{name}: SSH ({SSH_PORT}) is open to the world ({o.cidr}). Fix: {_networks_fix(type_, o.cidr)}"
+    fix = (lambda cidr: "list only your own networks in labstack:sshCidrs") if type_ == INGRESS_RULE else \
+        (lambda cidr: _networks_fix(type_, cidr))  # labstack's firewall opens 22 to labstack:sshCidrs alone
+    return [f"{name}: SSH ({SSH_PORT}) is open to the world ({o.cidr}). Fix: {fix(o.cidr)}"
             for o in _openings(type_, props) if o.covers(SSH_PORT) and _world(o.cidr)]
 
 

@@ -14,6 +14,7 @@ class FirewallArgs:
     ports: tuple[int, ...]
     cidrs: tuple[str, ...]
     ipv6_cidrs: tuple[str, ...]
+    ssh_cidrs: tuple[str, ...] = ()  # IPv4 and IPv6 networks for port 22, which opens to these instead
     vpc_id: pulumi.Input[Optional[str]] = None
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -30,11 +31,15 @@ class Firewall(pulumi.ComponentResource):
         # One rule resource per port and network (not inline rules): adding a CIDR later changes one rule
         # instead of replacing the whole list, and the rules can be tagged and read one by one.
         for port in args.ports:
-            for cidr in args.cidrs:
+            cidrs, ipv6_cidrs = args.cidrs, args.ipv6_cidrs
+            if port == 22:  # SSH: only the networks the stack names for it (labstack:sshCidrs)
+                cidrs = tuple(cidr for cidr in args.ssh_cidrs if ":" not in cidr)
+                ipv6_cidrs = tuple(cidr for cidr in args.ssh_cidrs if ":" in cidr)
+            for cidr in cidrs:
                 aws.vpc.SecurityGroupIngressRule(
                     f"{name}-in-{port}-{_slug(cidr)}", security_group_id=group.id, ip_protocol="tcp",
                     from_port=port, to_port=port, cidr_ipv4=cidr, tags=args.tags, opts=child)
-            for cidr in args.ipv6_cidrs:
+            for cidr in ipv6_cidrs:
                 aws.vpc.SecurityGroupIngressRule(
                     f"{name}-in-{port}-{_slug(cidr)}", security_group_id=group.id, ip_protocol="tcp",
                     from_port=port, to_port=port, cidr_ipv6=cidr, tags=args.tags, opts=child)

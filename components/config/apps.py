@@ -84,7 +84,29 @@ def _env_entry(name: str, value: Any, secret: bool = False) -> Any:
         return problem("variable names are letters, digits and underscores, not starting with a digit", secret=secret)
     if name in RESERVED_ENV:
         return problem(f"is set by labstack itself ({', '.join(sorted(RESERVED_ENV))}); rename it", secret=secret)
+    if isinstance(value, (dict, list)):  # env_text would hand the app Python's repr of it
+        return problem("expected a text, number or boolean; a map or list is no environment value (write it as "
+                       "one quoted text, e.g. JSON, if the app parses it)", secret=secret)
+    if value is None:
+        return problem("has no value; write '' for an empty one", secret=secret)
     return None
+
+
+def _real_digest(image: str) -> str:
+    """The example's all-zero placeholder, or any one character repeated, is no digest a registry ever made."""
+    digest = image.rpartition("@sha256:")[2]
+    if len(set(digest)) == 1:
+        raise problem("is a placeholder digest, not an image anyone pushed: run `invoke build push -s <stack> --app "
+                      "{app}` to build, push and pin the real one", shown=image)
+    return image
+
+
+# Words in a variable name that say its value is a credential, which belongs in labstack:appSecrets.
+SECRET_NAME_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL", "PRIVATE")
+
+
+def looks_like_a_secret_name(name: str) -> bool:
+    return any(word in name.upper().split("_") or name.upper().endswith(word) for word in SECRET_NAME_WORDS)
 
 
 def _app_name(name: Any) -> str:
@@ -107,7 +129,8 @@ class AppSettings(Settings):
 
     # Pinned, so a redeploy happens only when the digest changes.
     image: Annotated[str, text(passes(PINNED_IMAGE_RE.match, "must be pinned by digest (repo@sha256:<64 hex>) so a "
-                                      "redeploy is exact: run `invoke build push -s <stack> --app {app}` to pin it"))]\
+                                      "redeploy is exact: run `invoke build push -s <stack> --app {app}` to pin it"),
+                            _real_digest)]\
         = Field(description="`repo@sha256:…`, pinned by digest (`invoke build push` writes it)")
     build: Annotated[Optional[str], text()] = Field(None, description="the folder `invoke build` builds the image from")
     port: Annotated[int, whole_number(1, 65535)] = Field(5000, description="the port the web process listens on")

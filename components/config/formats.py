@@ -9,7 +9,10 @@ DEFAULT_AMI_SSM_PATH = "/aws/service/canonical/ubuntu/server/24.04/stable/curren
 DEFAULT_INSTANCE_TYPE = "m7i.large"
 DEFAULT_STORAGE_GB = 32
 MAX_STORAGE_GB = 16384  # gp3 limit
-DEFAULT_INGRESS_PORTS = (22, 80, 443, 5000)
+# SSH, and Caddy's HTTP (ACME challenges, redirect) and HTTPS; apps listen only behind Caddy, so no app port.
+DEFAULT_INGRESS_PORTS = (22, 80, 443)
+SSH_PORT = 22
+MIN_DASHBOARD_PASSWORD = 12
 DEFAULT_VPC_CIDR = "10.42.0.0/16"
 LOGIN_USER = "ubuntu"  # the login user of Canonical's Ubuntu AMIs
 # Set by labstack in every app container; an app may not set them itself.
@@ -43,6 +46,15 @@ ARM_FAMILY_PREFIXES = ("a1",)
 def is_arm(instance_type: str) -> bool:
     family = instance_type.split(".", 1)[0]
     return family.startswith(ARM_FAMILY_PREFIXES) or bool(ARM_FAMILY_RE.match(family))
+
+
+def resolved_host(app_host: str | None, app: str, base: str) -> str:
+    """The name an app is served under: `@` is the base itself, a label goes under it, a full name stands alone."""
+    if app_host and "." in app_host:
+        return app_host
+    if app_host == "@":
+        return base
+    return f"{app_host or app}.{base}"
 
 
 def is_ip(value: str) -> bool:

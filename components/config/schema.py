@@ -5,6 +5,7 @@ StackConfig the program uses.
 """
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from typing import Annotated, Any, ClassVar, Literal, Mapping, Optional, Union, get_args
 
@@ -17,7 +18,9 @@ from components.config.formats import (AMI_ID_RE, DASHBOARD_USER_RE, DEFAULT_AMI
                                        DEFAULT_INSTANCE_TYPE, DEFAULT_STORAGE_GB, DEFAULT_VPC_CIDR, EMAIL_RE,
                                        INSTANCE_TYPE_RE, KEY_PAIR_NAME_RE, LOGIN_NAME_RE, LOGIN_USER, MAX_STORAGE_GB,
                                        NAMESPACE, REGION_RE, SECURITY_GROUP_ID_RE, SERVER_NAME_RE, SSM_PATH_RE,
-                                       SUBNET_ID_RE, URL_PATH_RE, ZONE_ID_RE, is_arm, is_dns_name, is_ip)
+                                       SUBNET_ID_RE, URL_PATH_RE, ZONE_ID_RE, MIN_DASHBOARD_PASSWORD, SSH_PORT, is_arm,
+                                       is_dns_name, is_ip, resolved_host)
+from components.config.aws_names import did_you_mean, known_instance_types, known_regions
 from components.config.messages import SECRET_SHOWN_AS
 from components.config.registry import RegistryLogin, registry_hosts
 from components.config.ssh_keys import KeyFile, host_key_line, key_file
@@ -44,6 +47,17 @@ class ExistingServerConfig(Settings):
     user: Annotated[str, text(passes(LOGIN_NAME_RE.match, "expected a Linux login name such as ubuntu"))] = Field(
         LOGIN_USER, description="the login user")
     port: Annotated[int, whole_number(1, 65535)] = Field(22, description="its SSH port")
+
+
+def _exists(kind: str, known: Any, note: str = "") -> Any:
+    """A name AWS must know (a region, an instance type), with the closest known one as a hint."""
+    def check(value: str) -> str:
+        names = known()
+        if value in names:
+            return value
+        hint = did_you_mean(value, names)
+        raise problem(f"AWS has no {kind} of that name" + (f"; did you mean {hint}?" if hint else note), shown=value)
+    return check
 
 
 def _vpc_cidr(value: str) -> str:
@@ -96,13 +110,16 @@ class StackFile(Settings):
     model_config = ConfigDict(alias_generator=lambda name: f"{NAMESPACE}:{to_camel(name)}")  # merged with the base's
 
     region: Annotated[Optional[str], text(passes(REGION_RE.match, "expected an AWS region code such as eu-west-3 or "
-                                                                  "us-east-1")), Shown("(required)")] = Field(
+                                                                  "us-east-1"),
+                                       _exists("region", known_regions, " (botocore's list; a region newer than the "
+                                               "installed boto3 needs `pip install -U boto3`)")), Shown("(required)")] = Field(
         None, alias="aws:region", description="AWS region, e.g. `eu-west-3`")
     server_name: Annotated[Optional[str], text(passes(SERVER_NAME_RE.match, SERVER_NAME_FIX)),
                            Shown("the stack name")] = Field(
         None, description="server name: lower-case letters, digits, dashes")
     instance_type: Annotated[str, text(passes(INSTANCE_TYPE_RE.match, "expected an EC2 instance type such as "
-                                              f"{DEFAULT_INSTANCE_TYPE} or t3.medium"))] = Field(
+                                              f"{DEFAULT_INSTANCE_TYPE} or t3.medium"),
+                                         _exists("EC2 instance type", known_instance_types))] = Field(
         DEFAULT_INSTANCE_TYPE, description="EC2 instance type (x86; ARM types need an arm64 `ami`)")
     storage_gb: Annotated[int, whole_number(8, MAX_STORAGE_GB, " GB")] = Field(
         DEFAULT_STORAGE_GB,
@@ -128,11 +145,17 @@ class StackFile(Settings):
                                                          "such as sg-0123456789abcdef0"))] = Field(
         None, description="use an existing security group id instead of creating one")
     ingress_ports: Annotated[tuple[int, ...], port_list()] = Field(
-        DEFAULT_INGRESS_PORTS, description="TCP ports open in the created security group")
+        DEFAULT_INGRESS_PORTS, description="TCP ports open in the created security group: 22 (labstack deploys over "
+                                           "SSH) and, with `tls: acme`, 80 and 443 are required")
     ingress_cidrs: Annotated[tuple[str, ...], network_list(ipaddress.IPv4Network)] = Field(
-        ("0.0.0.0/0",), description="IPv4 networks allowed in")
+        ("0.0.0.0/0",), description="IPv4 networks allowed in (every port but 22)")
     ingress_ipv6_cidrs: Annotated[tuple[str, ...], network_list(ipaddress.IPv6Network)] = Field(
-        ("::/0",), description="IPv6 networks allowed in (`[]` for none)")
+        ("::/0",), description="IPv6 networks allowed in (every port but 22; `[]` for none)")
+    ssh_cidrs: Annotated[Optional[tuple[str, ...]], network_list(ipaddress.ip_network)] = Field(
+        None, description="IPv4/IPv6 networks SSH (22) is open to, e.g. `[198.51.100.0/24]`: required when labstack "
+                          "creates the security group, and no default, because only you know where you connect "
+                          "from; the whole internet only when written (`[0.0.0.0/0, ::/0]`), so an open SSH port is "
+                          "always a choice in the stack file")
     network: Annotated[str, text(passes(lambda network: network in ("default", "create") or SUBNET_ID_RE.match(network),
                                         NETWORK_FIX),
                                  schema=Union[Literal["default", "create"],
@@ -196,9 +219,13 @@ class StackFile(Settings):
 
     @classmethod
     def own_keys(cls, data: Any) -> dict:
-        """Only our namespace and the region are ours to judge; other providers' keys (aws:profile) are theirs."""
-        return {key: value for key, value in data.items()
-                if (key.startswith(f"{NAMESPACE}:") or key == "aws:region") and value is not None}
+        """Only our namespace and the region are ours to judge; other providers' keys (aws:profile) are theirs, but a
+        misspelt `labstak:` is ours: Pulumi would hand it to no one and the setting would be silently ignored."""
+        def ours(key: str) -> bool:
+            namespace = key.partition(":")[0]
+            return (namespace == NAMESPACE or key == "aws:region"
+                    or difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.75)
+        return {key: value for key, value in data.items() if ours(key) and value is not None}
 
     @classmethod
     def unknown_fix(cls, hint: Optional[str]) -> str:
@@ -252,13 +279,84 @@ class StackFile(Settings):
                 "`pulumi config set labstack:serverPem <path>`")))]
         return []
 
-    @rule("security_group", "ingress_ports", "ingress_cidrs", "ingress_ipv6_cidrs")
+    @rule("security_group", "ingress_ports", "ingress_cidrs", "ingress_ipv6_cidrs", "ssh_cidrs")
     def _existing_group_takes_no_rules(self, context: dict) -> list:
         if not self.security_group:
             return []
         return [self.at(name, list(getattr(self, name)), problem(
             "has no effect with an existing labstack:securityGroup; remove one of them"))
-            for name in self.given("ingress_ports", "ingress_cidrs", "ingress_ipv6_cidrs")]
+            for name in self.given("ingress_ports", "ingress_cidrs", "ingress_ipv6_cidrs", "ssh_cidrs")]
+
+    def _makes_the_group(self) -> bool:
+        return self.security_group is None and self.existing_server is None
+
+    @rule("security_group", "existing_server", "ingress_ports", "ssh_cidrs")
+    def _ssh_is_open_to_chosen_networks(self, context: dict) -> list:
+        if not self._makes_the_group():
+            return []
+        if SSH_PORT not in self.ingress_ports:
+            return [self.at("ingress_ports", list(self.ingress_ports), problem(
+                "has no 22: labstack deploys over SSH, so the server would be unreachable; add 22 (and list your "
+                "networks in labstack:sshCidrs)"))]
+        if not self.ssh_cidrs:
+            return [self.at("ssh_cidrs", None, problem(line=(
+                "labstack:sshCidrs is not set: SSH (22) opens only to the networks you list, e.g. `pulumi config set "
+                "--path 'labstack:sshCidrs[0]' 198.51.100.0/24` (your lab's network; write 0.0.0.0/0 to open it to "
+                "the whole internet on purpose)")))]
+        return []
+
+    @rule("security_group", "existing_server", "ingress_ports", "tls")
+    def _acme_is_reachable(self, context: dict) -> list:
+        missing = [port for port in (80, 443) if port not in self.ingress_ports]
+        # Without 22 that rule speaks for the key (one problem per key).
+        if self._makes_the_group() and self.tls == "acme" and missing and SSH_PORT in self.ingress_ports:
+            return [self.at("ingress_ports", list(self.ingress_ports), problem(
+                f"lacks {' and '.join(map(str, missing))}: with labstack:tls = acme, Let's Encrypt must reach Caddy "
+                "on 80 and 443 to issue certificates; add them, or set labstack:tls internal"))]
+        return []
+
+    @rule("apps", "dns_host")
+    def _one_app_per_host_name(self, context: dict) -> list:
+        base = self.dns_host or "<ip>.nip.io"  # without a DNS host every app shares the server's nip.io name
+        seen: dict[str, str] = {}
+        problems = []
+        for name, settings in self.apps.items():
+            host = resolved_host(settings.host, name, base).lower()  # DNS names ignore case
+            if host in seen:
+                problems.append(self.at("apps", host, problem(
+                    f"is also the host of app {seen[host]}: Caddy refuses two sites of one name and then serves "
+                    "none of the apps; give one of them another `host`"), name, "host"))
+            seen.setdefault(host, name)
+        return problems
+
+    @rule("dashboard_password", "app_secrets")
+    def _secrets_are_encrypted(self, context: dict) -> list:
+        """Plain text in the stack file is in git; Pulumi stores `--secret` values encrypted. The keys Pulumi (or the
+        stack file's `secure:` values) mark secret come in context["encrypted_keys"]."""
+        encrypted = context.get("encrypted_keys")
+        if encrypted is None:  # not known: a config built in memory (load_stack_config says when)
+            return []
+        problems = []
+        if self.dashboard_password is not None and "labstack:dashboardPassword" not in encrypted:
+            problems.append(self.at("dashboard_password", None, problem(
+                "is in plain text in the stack file: set it encrypted with `pulumi config set --secret "
+                "labstack:dashboardPassword <password>`", secret=True)))
+        if self.app_secrets and "labstack:appSecrets" not in encrypted:
+            problems += [self.at("app_secrets", None, problem(
+                "is in plain text in the stack file: set it encrypted with `pulumi config set --secret --path "
+                f"'labstack:appSecrets.{app}.{name}' <value>`", secret=True), app, name)
+                for app, secrets in self.app_secrets.items() for name in secrets]
+        return problems
+
+    @rule("dashboard_password")
+    def _dashboard_password_is_long_enough(self, context: dict) -> list:
+        password = self.dashboard_password
+        if password is not None and len(password.get_secret_value()) < MIN_DASHBOARD_PASSWORD:
+            return [self.at("dashboard_password", None, problem(
+                f"is shorter than {MIN_DASHBOARD_PASSWORD} characters; it guards every app's dashboard on the open "
+                "internet: `pulumi config set --secret labstack:dashboardPassword \"$(openssl rand -base64 18)\"`",
+                secret=True))]
+        return []
 
     @rule("vpc_cidr", "network")
     def _vpc_cidr_needs_create(self, context: dict) -> list:

@@ -47,6 +47,9 @@ def read_public_key(path: Path, fail: Callable[[str], None]) -> Optional[str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
+    if path.is_dir():
+        fail(f"{path} is a directory; give the private key file in it, e.g. {path / 'id_ed25519'}")
+        return None
     if not path.is_file():
         fail(f"no such file {path}; create one with `ssh-keygen -t ed25519 -f {path}`")
         return None
@@ -55,6 +58,11 @@ def read_public_key(path: Path, fail: Callable[[str], None]) -> Optional[str]:
         fail(f"the key is readable by others (mode {mode:o}); ssh will refuse it: run `chmod 400 {path}`")
         return None
     data = path.read_bytes()
+    if data.lstrip().startswith((b"ssh-", b"ecdsa-sha2-", b"sk-")):  # an OpenSSH public key line
+        private = path.with_suffix("") if path.suffix == ".pub" else None
+        fail("this is the public half of a key; labstack needs the private one" +
+             (f": drop the .pub ({private})" if private else " (the file without .pub)"))
+        return None
     key = None
     for loader in (serialization.load_ssh_private_key, serialization.load_pem_private_key):
         try:

@@ -13,14 +13,14 @@ Two phases:
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from pydantic import SecretStr, ValidationError
 
-from components.config.apps import AppConfig
-from components.config.formats import is_ip
+from components.config.apps import AppConfig, looks_like_a_secret_name
+from components.config.formats import is_ip, resolved_host
 from components.config.messages import ConfigError, problem_lines
 from components.config.registry import EcrRepository, RegistryLogin, ecr_repositories
 from components.config.schema import SECRET_KEYS, ExistingServerConfig, StackFile
@@ -42,6 +42,7 @@ class FirewallConfig:
     ports: tuple[int, ...]
     cidrs: tuple[str, ...]
     ipv6_cidrs: tuple[str, ...]
+    ssh_cidrs: tuple[str, ...]  # IPv4 and IPv6 networks port 22 opens to, instead of cidrs and ipv6_cidrs
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class StackConfig:
     discard_data_on_destroy: bool  # only an explicit `true` lets a delete skip the export
     exports_dir: str
     registry_auth: Mapping[str, RegistryLogin]  # logins for private registries other than ECR
+    warnings: tuple[str, ...] = ()  # never fail: `invoke check` shows them, the program logs them
 
     @property
     def ecr_repositories(self) -> tuple[EcrRepository, ...]:
@@ -103,12 +105,7 @@ class StackConfig:
 
     def app_host(self, app: AppConfig, address: str) -> str:
         """The public name an app is served under; `address` is the server's IP when there is no DNS host."""
-        base = self.base_host(address)
-        if app.host and "." in app.host:
-            return app.host
-        if app.host == "@":
-            return base
-        return f"{app.host or app.name}.{base}"
+        return resolved_host(app.host, app.name, self.base_host(address))
 
     def tags(self, role: str) -> dict[str, str]:
         """User tags plus labstack's own; ours win so inventory and cost reports can trust them."""
@@ -126,15 +123,27 @@ ORDER = {key: rank for rank, key in enumerate(StackFile.setting_keys())}
 
 
 def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labstack",
-                      secret_keys: Iterable[str] = ()) -> StackConfig:
+                      secret_keys: Optional[Iterable[str]] = None, warnings: Iterable[str] = ()) -> StackConfig:
     """Parse and validate everything that can be checked offline. Raises ConfigError listing every problem; values
-    of `secret_keys` (the keys Pulumi marks secret) are never quoted."""
-    secret_keys = SECRET_KEYS | set(secret_keys)
+    of `secret_keys` (the keys Pulumi marks secret: stored encrypted) are never quoted, and the secret settings must
+    be among them. None: not known (a config built in memory, as in tests), so that one check cannot run; the
+    program and ops/stackfile.py always know. `warnings` (e.g. from reading the file) join the config's own."""
+    encrypted = None if secret_keys is None else frozenset(secret_keys)
+    masked = SECRET_KEYS | (encrypted or frozenset())
     try:
-        file = StackFile.model_validate(dict(raw), context={"stack": stack, "secret_keys": secret_keys})
+        file = StackFile.model_validate(dict(raw), context={"stack": stack, "secret_keys": masked,
+                                                            "encrypted_keys": encrypted})
     except ValidationError as error:
-        raise ConfigError(problem_lines(error, ORDER, secret_keys)) from None
-    return stack_config(file, stack, project)
+        raise ConfigError(problem_lines(error, ORDER, masked)) from None
+    return replace(stack_config(file, stack, project), warnings=(*warnings, *config_warnings(file)))
+
+
+def config_warnings(file: StackFile) -> list[str]:
+    """What is valid but probably not meant: a plain env variable whose name says it holds a credential."""
+    return [f"labstack:apps.{app}.env.{name}: the name looks secret but the value is plain text in the stack file "
+            f"(and in git); if it is a credential, move it: `pulumi config set --secret --path "
+            f"'labstack:appSecrets.{app}.{name}' <value>` and remove it from env"
+            for app, settings in file.apps.items() for name in settings.env if looks_like_a_secret_name(name)]
 
 
 def stack_config(file: StackFile, stack: str, project: str) -> StackConfig:
@@ -147,7 +156,7 @@ def stack_config(file: StackFile, stack: str, project: str) -> StackConfig:
         key_pair=KeyPairConfig(existing_name=file.key_pair, pem_path=pem.path if pem else None,
                                public_key=pem.public_key if pem else None),
         firewall=FirewallConfig(existing_id=file.security_group, ports=file.ingress_ports, cidrs=file.ingress_cidrs,
-                                ipv6_cidrs=file.ingress_ipv6_cidrs),
+                                ipv6_cidrs=file.ingress_ipv6_cidrs, ssh_cidrs=file.ssh_cidrs or ()),
         network=NetworkConfig(mode="subnet" if subnet else file.network, subnet_id=file.network if subnet else None,
                               vpc_cidr=file.vpc_cidr),
         dns=DnsConfig(host=file.dns_host, zone_id=file.dns_zone_id),

@@ -16,6 +16,9 @@ from pydantic_core import PydanticCustomError, PydanticUseDefault
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 _NOT_GIVEN = object()
+# Booleans only in YAML 1.1 (PyYAML's default); YAML 1.2, which Pulumi reads stack files with, keeps them as text.
+YAML11_TRUE = ("yes", "y", "on")
+YAML11_BOOLEANS = YAML11_TRUE + ("no", "n", "off")
 LIST_FIX = "expected a list, e.g. `pulumi config set --path 'KEY[0]' VALUE` or a comma list"
 
 
@@ -106,6 +109,9 @@ def flag(fix: str = "expected true or false") -> BeforeValidator:
         if value is None:
             raise PydanticUseDefault()
         if str(value).lower() not in ("true", "false"):
+            if str(value).lower() in YAML11_BOOLEANS:  # YAML 1.1 said true/false; Pulumi (YAML 1.2) reads text
+                raise problem(f"{fix}: Pulumi reads `{value}` as the text {str(value)!r}, not a boolean; write "
+                              f"{'true' if str(value).lower() in YAML11_TRUE else 'false'}")
             raise problem(fix)
         return str(value).lower() == "true"
     schema = Union[bool, Annotated[str, Field(pattern="^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$")]]
@@ -137,7 +143,8 @@ def port_list() -> BeforeValidator:
 
 def network_list(kind: type) -> BeforeValidator:
     """IPv4 or IPv6 networks in CIDR form; a host address with a prefix gets the network it meant as a hint."""
-    family, example = ("IPv4", "203.0.113.0/24") if kind is ipaddress.IPv4Network else ("IPv6", "2001:db8::/32")
+    family, example = {ipaddress.IPv4Network: ("IPv4", "203.0.113.0/24"),
+                       ipaddress.IPv6Network: ("IPv6", "2001:db8::/32")}.get(kind, ("IPv4 or IPv6", "203.0.113.0/24"))
 
     def parse(value: Any) -> tuple[str, ...]:
         if value is None:

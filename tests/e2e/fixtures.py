@@ -134,6 +134,7 @@ def make_stack(testbed, registry_service, tmp_path, monkeypatch):
             "labstack:serverPem": str(host.key_path),  # the login key the test bed's ubuntu user trusts
             "labstack:dnsHost": DNS_HOST,
             "labstack:tls": "internal",  # no ACME here: Caddy's own CA
+            "labstack:sshCidrs": ["0.0.0.0/0"],  # the test bed's own network
             "labstack:apps": apps,
             "labstack:exportsDir": str(tmp_path / "exports"),
             **extra,

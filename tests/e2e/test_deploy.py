@@ -175,19 +175,19 @@ def _other_private_key() -> str:
 
 
 def test_log_viewer_and_dashboard_need_the_password(make_stack, example_images):
-    stack = make_stack(elif_app(example_images.v1), **{"labstack:dashboardPassword": "hunter2 $x",
+    stack = make_stack(elif_app(example_images.v1), **{"labstack:dashboardPassword": "hunter2 $x-long",
                                                        "labstack:logViewer": "true"})
     stack.up()
     stack.wait_serving("/health")
     for path in ("/labstack-logs/", "/labstack-logs/web", "/dashboard"):
         assert stack.status_and_body(path)[0] == 401, path
         assert stack.status_and_body(path, auth="admin:wrong")[0] == 401, path
-    status, listing = stack.status_and_body("/labstack-logs/", auth="admin:hunter2 $x")
+    status, listing = stack.status_and_body("/labstack-logs/", auth="admin:hunter2 $x-long")
     assert status == 200 and "web" in listing and "postgres" in listing and "elif-blue" in listing
     # Caddy names the app itself: a client's own X-Labstack-App header cannot point it at another app.
-    status, logs = stack.status_and_body("/labstack-logs/web?tail=50", auth="admin:hunter2 $x",
+    status, logs = stack.status_and_body("/labstack-logs/web?tail=50", auth="admin:hunter2 $x-long",
                                          headers=("X-Labstack-App: labstack",))
     assert status == 200 and "GET /health" in logs
-    assert stack.status_and_body("/labstack-logs/nope", auth="admin:hunter2 $x")[0] == 404
+    assert stack.status_and_body("/labstack-logs/nope", auth="admin:hunter2 $x-long")[0] == 404
     # The app itself is unaffected.
     assert stack.status_and_body("/")[0] == 200

@@ -18,6 +18,7 @@ STACK_FILE = """\
 config:
   aws:region: eu-west-3
   labstack:serverPem: {pem}  # the lab's deploy key
+  labstack:sshCidrs: [198.51.100.0/24]
   labstack:storageGb: "40"
   labstack:apps:
     elif:
@@ -52,11 +53,11 @@ def server_pem(tmp_path) -> Path:
 
 @pytest.fixture
 def write_stack(stacks_dir, server_pem):
-    def write(name: str = "paris-batch2", image: str = "127.0.0.1:5000/lab/elif@sha256:" + "a" * 64,
+    def write(name: str = "paris-batch2", image: str = "127.0.0.1:5000/lab/elif@sha256:" + "ab" * 32,
               build: str = "examples/app", pem: Path = server_pem, text: str | None = None) -> Path:
         path = stacks_dir / f"Pulumi.{name}.yaml"
         path.write_text(text if text is not None else
-                        STACK_FILE.format(image=image, build=build, pem=pem, digest="b" * 64))
+                        STACK_FILE.format(image=image, build=build, pem=pem, digest="bc" * 32))
         return path
     return write
 

@@ -78,7 +78,7 @@ def test_a_broken_stack_file_gives_its_problems_not_a_traceback(write_stack, ser
                                                                 argv):
     server_pem.chmod(0o644)
     write_stack(text=f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {server_pem}\n"
-                     "  labstack:storageGb: lots\n")
+                     "  labstack:sshCidrs: [198.51.100.0/24]\n  labstack:storageGb: lots\n")
     assert invoke(*argv) == 1
     header, *problems = capsys.readouterr().err.splitlines()
     assert header == "labstack: the stack configuration has 2 problem(s):"
@@ -124,11 +124,11 @@ def test_ssh_target_comes_from_outputs_and_config(write_stack, server_pem, recor
 def test_push_pins_the_digest_keeping_comments_and_order(write_stack):
     path = write_stack()
     before = path.read_text()
-    pinned = "127.0.0.1:5000/lab/elif@sha256:" + "c" * 64
+    pinned = "127.0.0.1:5000/lab/elif@sha256:" + "cd" * 32
     previous = stackfile.set_app_image("paris-batch2", "elif", pinned)
-    assert previous == "127.0.0.1:5000/lab/elif@sha256:" + "a" * 64
+    assert previous == "127.0.0.1:5000/lab/elif@sha256:" + "ab" * 32
     after = path.read_text()
-    assert after == before.replace("a" * 64, "c" * 64)  # one value changed; comments, quotes, order kept
+    assert after == before.replace("ab" * 32, "cd" * 32)  # one value changed; comments, quotes, order kept
     assert stackfile.load("paris-batch2").apps[0].image == pinned
     with pytest.raises(stackfile.StackFileError, match="unknown app 'nope'"):
         stackfile.set_app_image("paris-batch2", "nope", pinned)

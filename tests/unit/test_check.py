@@ -17,9 +17,9 @@ def stacks(tmp_path, monkeypatch):
     key = tmp_path / "id_ed25519"
     write_private_key(key)
     (tmp_path / "Pulumi.good.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:instanceType: t3.small\n")
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n  labstack:instanceType: t3.small\n")
     (tmp_path / "Pulumi.broken.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:storageGb: '2'\n"
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n  labstack:storageGb: '2'\n"
         "  labstack:desiredState: asleep\n")
     return tmp_path
 
@@ -59,7 +59,7 @@ def test_unknown_stack_lists_known_ones(stacks):
 def test_stack_with_secure_values_checks_cleanly_and_prints_no_ciphertext(stacks):
     key = stacks / "id_ed25519"
     (stacks / "Pulumi.secret.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n"
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
         "  labstack:dashboardPassword:\n    secure: v1:ciphertextAAAA\n"
         "  labstack:appSecrets:\n    elif:\n      API_TOKEN:\n        secure: v1:ciphertextBBBB\n"
         "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + "0f" * 32 + "\n")

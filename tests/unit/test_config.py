@@ -30,7 +30,8 @@ BAD_INPUTS = [
     ({"serverPem": None}, "no SSH key", "labstack:serverPem"),
     ({"serverPem": "/nonexistent/id_ed25519"}, "labstack:serverPem", "ssh-keygen -t ed25519"),
     ({"securityGroup": "default"}, "labstack:securityGroup", "sg-0123456789abcdef0"),
-    ({"securityGroup": "sg-0123456789abcdef0", "ingressPorts": [22]}, "labstack:ingressPorts", "no effect"),
+    ({"securityGroup": "sg-0123456789abcdef0", "ingressPorts": [22], "sshCidrs": None}, "labstack:ingressPorts",
+     "no effect"),
     ({"ingressPorts": [22, 70000]}, "labstack:ingressPorts", "1 to 65535"),
     ({"ingressPorts": [22, 22]}, "labstack:ingressPorts", "twice"),
     ({"ingressCidrs": ["10.0.0.1/8"]}, "labstack:ingressCidrs", "did you mean 10.0.0.0/8"),
@@ -104,8 +105,9 @@ def test_defaults(pem):
     assert cfg.storage_gb == 32
     assert cfg.desired_state == "auto"  # Pulumi leaves the power state alone (docs/lifecycle.md)
     assert cfg.ami == DEFAULT_AMI_SSM_PATH
-    assert cfg.firewall.ports == (22, 80, 443, 5000)
+    assert cfg.firewall.ports == (22, 80, 443)  # no app port: apps are reached through Caddy
     assert cfg.firewall.cidrs == ("0.0.0.0/0",) and cfg.firewall.ipv6_cidrs == ("::/0",)
+    assert cfg.firewall.ssh_cidrs == ("198.51.100.0/24",)  # as base_config gives it: there is no default
     assert cfg.network.mode == "default"
 
 
@@ -212,7 +214,7 @@ def test_secret_values_never_appear_in_error_messages(pem):
                       dashbordPassword="SUPERSECRET3")
     raw["labstack:tags"] = "SUPERSECRET4"  # a value the stack marked --secret, in the wrong shape
     with pytest.raises(ConfigError) as caught:
-        load_stack_config(raw, stack="s", secret_keys={"labstack:tags"})
+        load_stack_config(raw, stack="s", secret_keys={"labstack:tags", "labstack:appSecrets"})
     text = str(caught.value)
     assert "SUPERSECRET" not in text, text
     assert text.count("'[secret]'") == 4 and "labstack:dashbordPassword" in text
@@ -309,12 +311,12 @@ def test_desired_state_auto_is_accepted(pem):
 
 
 def test_secrets_are_typed_and_never_printed(pem):
-    cfg = load_stack_config(base_config(pem, apps={"elif": {"image": PINNED}}, dashboardPassword="hunter2",
+    cfg = load_stack_config(base_config(pem, apps={"elif": {"image": PINNED}}, dashboardPassword="hunter2-hunter2",
                                         appSecrets={"elif": {"API_TOKEN": "s3cr3t", "RETRIES": 3}}), stack="s")
     secrets = cfg.apps[0].secrets
     assert {name: value.get_secret_value() for name, value in secrets.items()} == {"API_TOKEN": "s3cr3t",
                                                                                   "RETRIES": "3"}
-    assert cfg.proxy.dashboard_password.get_secret_value() == "hunter2"
+    assert cfg.proxy.dashboard_password.get_secret_value() == "hunter2-hunter2"
     assert "s3cr3t" not in repr(cfg) and "hunter2" not in repr(cfg)
 
 

@@ -111,7 +111,7 @@ def test_app_bundle_is_secret_and_renders_compose(pem):
 
 
 def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
-    result = deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2")
+    result = deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2-hunter2")
     files = bundle_of(result)
     assert "s3cr3t" not in files["app.compose.yaml"]  # secrets live in a root-only env file on the server
     assert files["secrets.env"] == 'API_TOKEN="s3cr3t"\n'
@@ -119,10 +119,10 @@ def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
     assert web["env_file"] == ["/etc/labstack/apps/elif/secrets.env"]
     site = files["site.caddy"]
     assert "@protected path /dashboard /dashboard/*" in site and "basicauth @protected" in site
-    assert "admin $2b$12$" in site and "hunter2" not in site
-    assert "s3cr3t" not in repr(result.outputs) and "hunter2" not in repr(result.outputs)
+    assert "admin $2b$12$" in site and "hunter2-hunter2" not in site
+    assert "s3cr3t" not in repr(result.outputs) and "hunter2-hunter2" not in repr(result.outputs)
     # Same password, same hash: an unchanged stack does not redeploy.
-    again = bundle_of(deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2"))
+    again = bundle_of(deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2-hunter2"))
     assert again["site.caddy"] == site
 
 
@@ -235,7 +235,7 @@ def test_export_on_delete_runs_before_the_app_is_removed(pem, tmp_path):
 
 
 def test_log_viewer_behind_the_dashboard_password(pem):
-    result = deploy(pem, dashboardPassword="hunter2", logViewer="true")
+    result = deploy(pem, dashboardPassword="hunter2-hunter2", logViewer="true")
     site = bundle_of(result)["site.caddy"]
     assert "@protected path /dashboard /dashboard/* /labstack-logs /labstack-logs/*" in site
     assert "reverse_proxy labstack-logviewer:8080" in site and "header_up X-Labstack-App elif" in site

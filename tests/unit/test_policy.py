@@ -103,12 +103,12 @@ def test_a_closed_stack_passes_every_policy(closed):
 
 
 def test_ssh_open_to_the_world_is_advisory(pem):
-    found = violations(stack_resources(closed_config(pem, ingressCidrs=["0.0.0.0/0"], ingressIpv6Cidrs=["::/0"])))
+    found = violations(stack_resources(closed_config(pem, sshCidrs=["0.0.0.0/0", "::/0"])))
     assert found == {"ssh-not-open-to-world": [
         "paris-batch2-in-22-ipv4-any: SSH (22) is open to the world (0.0.0.0/0). Fix: list only your own networks "
-        "in labstack:ingressCidrs",
+        "in labstack:sshCidrs",
         "paris-batch2-in-22-ipv6-any: SSH (22) is open to the world (::/0). Fix: list only your own networks in "
-        "labstack:ingressIpv6Cidrs"]}
+        "labstack:sshCidrs"]}
 
 
 # --- no data port open to the world (config can express it) -------------------------------------------------------

@@ -29,7 +29,9 @@ def paris(pem):
 def test_ingress_rules_cover_each_port_for_ipv4_and_ipv6(paris):
     rules = {(r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"],
               r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")) for r in paris.of_type(INGRESS)}
-    expected = {(p, p, "tcp", cidr) for p in (22, 80, 443, 5000) for cidr in ("0.0.0.0/0", "::/0")}
+    # 22 only from labstack:sshCidrs (helpers.base_config's lab network); no 5000: apps are reached through Caddy
+    expected = {(22, 22, "tcp", "198.51.100.0/24")} | {(p, p, "tcp", cidr) for p in (80, 443)
+                                                       for cidr in ("0.0.0.0/0", "::/0")}
     assert rules == expected
     group_id = paris.one("aws:ec2/securityGroup:SecurityGroup").id
     assert {r.inputs["securityGroupId"] for r in paris.of_type(INGRESS) + paris.of_type(EGRESS)} == {group_id}
@@ -39,7 +41,8 @@ def test_ingress_rules_cover_each_port_for_ipv4_and_ipv6(paris):
 
 
 def test_custom_ports_and_cidrs(pem):
-    result = run(base_config(pem, ingressPorts=[22, 8443], ingressCidrs=["198.51.100.0/24"], ingressIpv6Cidrs=[]))
+    result = run(base_config(pem, ingressPorts=[22, 8443], ingressCidrs=["198.51.100.0/24"], ingressIpv6Cidrs=[],
+                             tls="internal"))  # acme would need 80 and 443
     assert {(r.inputs["fromPort"], r.inputs["cidrIpv4"]) for r in result.of_type(INGRESS)} == {
         (22, "198.51.100.0/24"), (8443, "198.51.100.0/24")}
 
@@ -83,7 +86,8 @@ def test_key_pair_imports_public_half_of_local_ed25519_key(tmp_path):
 
 
 def test_existing_key_pair_and_security_group_are_used_not_created(pem):
-    config = base_config(pem, serverPem=None, keyPair="lab-shared", securityGroup="sg-0123456789abcdef0")
+    config = base_config(pem, serverPem=None, keyPair="lab-shared", securityGroup="sg-0123456789abcdef0",
+                         sshCidrs=None)  # the existing group's own rules apply
     result = run(config)
     assert result.of_type("aws:ec2/keyPair:KeyPair") == []
     assert result.of_type("aws:ec2/securityGroup:SecurityGroup") == [] and result.of_type(INGRESS) == []

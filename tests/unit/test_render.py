@@ -56,6 +56,7 @@ def pem(tmp_path_factory) -> Path:
 
 def config(pem: Path, **settings):
     raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:dnsHost": "my-experiments.org",
+           "labstack:sshCidrs": ["198.51.100.0/24"],
            "labstack:apps": APPS, **{f"labstack:{key}": value for key, value in settings.items()}}
     return load_stack_config(raw, "paris-batch2")
 
@@ -79,7 +80,7 @@ def assert_snapshot(name: str, text: str) -> None:
 
 
 PROXIES = {"acme": {"acmeEmail": "lab@uni.example"},
-           "internal-logs": {"tls": "internal", "logViewer": "true", "dashboardPassword": "hunter2"}}
+           "internal-logs": {"tls": "internal", "logViewer": "true", "dashboardPassword": "hunter2-hunter2"}}
 
 
 @pytest.mark.parametrize("proxy", PROXIES)
@@ -90,8 +91,8 @@ def test_proxy_files(pem, proxy):
         assert_snapshot(f"proxy-{proxy}.{file_name}", text)
 
 
-SITES = {"plain": ({}, None), "dashboard": ({"dashboardPassword": "hunter2"}, "hunter2"),
-         "dashboard-logs": ({"dashboardPassword": "hunter2", "logViewer": "true", "dashboardUser": "lab"}, "hunter2")}
+SITES = {"plain": ({}, None), "dashboard": ({"dashboardPassword": "hunter2-hunter2"}, "hunter2-hunter2"),
+         "dashboard-logs": ({"dashboardPassword": "hunter2-hunter2", "logViewer": "true", "dashboardUser": "lab"}, "hunter2-hunter2")}
 
 
 @pytest.mark.parametrize("site", SITES)

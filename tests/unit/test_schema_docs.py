@@ -25,7 +25,7 @@ def test_json_schema_is_current():
 
 def test_readme_shows_defaults_as_the_models_hold_them():
     region = docs.readme_region()
-    for row in ("| `labstack:storageGb` | `32` |", "| `labstack:ingressPorts` | `[22, 80, 443, 5000]` |",
+    for row in ("| `labstack:storageGb` | `32` |", "| `labstack:ingressPorts` | `[22, 80, 443]` |",
                 "| `labstack:serverName` | the stack name |", "| `aws:region` | (required) |",
                 "| `labstack:logViewer` | `false` |", "| `image` | (required) |", "| `postgres` | `true` |",
                 "| `labstack:tags` | — |"):
