@@ -23,6 +23,7 @@ import re
 import subprocess
 import tarfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -206,16 +207,20 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
     try:
         files = {}
         database = None
-        if postgres:
-            container = postgres_container(target, app)
-            counts = dump_database(target, container, app, partial / DUMP_FILE, progress)
-            scratch = "labstack_verify_" + re.sub(r"[^a-z0-9]", "", stamp.lower())
-            verify_dump(target, container, app, partial / DUMP_FILE, counts, scratch, progress)
-            database = {"format": "pg_dump custom (-Fc)", "database": app, "tables": counts,
-                        "verified": f"restored into a scratch database; {len(counts)} table row counts match"}
-            files[DUMP_FILE] = partial / DUMP_FILE
-        progress(f"{app}: archiving the data directory")
-        entries = archive_data(target, app, partial / DATA_FILE)
+        # The data folder is archived while the database is dumped and verified: gzip on the server and pg_dump,
+        # pg_restore in Postgres work in parallel instead of one after the other.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            progress(f"{app}: archiving the data directory")
+            archived = pool.submit(archive_data, target, app, partial / DATA_FILE)
+            if postgres:
+                container = postgres_container(target, app)
+                counts = dump_database(target, container, app, partial / DUMP_FILE, progress)
+                scratch = "labstack_verify_" + re.sub(r"[^a-z0-9]", "", stamp.lower())
+                verify_dump(target, container, app, partial / DUMP_FILE, counts, scratch, progress)
+                database = {"format": "pg_dump custom (-Fc)", "database": app, "tables": counts,
+                            "verified": f"restored into a scratch database; {len(counts)} table row counts match"}
+                files[DUMP_FILE] = partial / DUMP_FILE
+            entries = archived.result()
         files[DATA_FILE] = partial / DATA_FILE
         manifest = {
             "stack": stack, "app": app, "host": target.host, "created": now.isoformat(timespec="seconds"),
