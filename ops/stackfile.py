@@ -105,7 +105,8 @@ def parse_stack_text(path: Path, text: str) -> StackText:
         mark = error.problem_mark or error.context_mark
         problem = str(error.problem or error.context)
         said = YAML_SLIPS.get(problem, problem)
-        if error.context and error.problem and error.context_mark:  # e.g. a quote opened on an earlier line
+        if problem not in YAML_SLIPS and error.context and error.problem and error.context_mark:  # e.g. a quote
+            # opened on an earlier line: where it started is where the fix goes
             said += f" {error.context} that starts at line {error.context_mark.line + 1}"
         raise StackFileError(f"{_where(path, mark)}: {said}") from None
     except yaml.YAMLError as error:

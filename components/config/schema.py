@@ -312,7 +312,8 @@ class StackFile(Settings):
         if self._makes_the_group() and self.tls == "acme" and missing and SSH_PORT in self.ingress_ports:
             return [self.at("ingress_ports", list(self.ingress_ports), problem(
                 f"lacks {' and '.join(map(str, missing))}: with labstack:tls = acme, Let's Encrypt must reach Caddy "
-                "on 80 and 443 to issue certificates; add them, or set labstack:tls internal"))]
+                f"on 80 and 443 to issue certificates; add {'it' if len(missing) == 1 else 'them'}, or set labstack:tls "
+                "internal"))]
         return []
 
     @rule("apps", "dns_host")

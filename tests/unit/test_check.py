@@ -66,3 +66,36 @@ def test_stack_with_secure_values_checks_cleanly_and_prints_no_ciphertext(stacks
     ok, text = run_check("secret")
     assert ok, text
     assert "ciphertext" not in text and "Command" in text
+
+
+def test_an_unreadable_stack_is_one_line_and_the_others_are_still_checked(stacks):
+    (stacks / "Pulumi.atab.yaml").write_text("config:\n\taws:region: eu-west-3\n")
+    ok, text = run_check()
+    assert not ok
+    assert f"✗ atab: {stacks / 'Pulumi.atab.yaml'}, line 2, column 1: a tab character: YAML indents with spaces " \
+           "only; replace it with spaces" in text
+    assert "Traceback" not in text and "✓ good" in text and "✗ broken" in text  # the ones after it too
+
+
+def test_warnings_are_shown_and_never_fail(stacks):
+    key = stacks / "id_ed25519"
+    (stacks / "Pulumi.warned.yaml").write_text(
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
+        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + "0f" * 32 + "\n"
+        "      env:\n        API_TOKEN: plain\n")
+    ok, text = run_check("warned")
+    assert ok and "✓ warned" in text
+    assert ("    ! labstack:apps.elif.env.API_TOKEN: the name looks secret but the value is plain text in the stack "
+            "file (and in git); if it is a credential, move it: `pulumi config set --secret --path "
+            "'labstack:appSecrets.elif.API_TOKEN' <value>` and remove it from env") in text
+
+
+def test_a_plain_password_in_the_file_is_refused_by_check(stacks):
+    key = stacks / "id_ed25519"
+    (stacks / "Pulumi.plain.yaml").write_text(
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
+        "  labstack:dashboardPassword: correct-horse-battery\n")
+    ok, text = run_check("plain")
+    assert not ok and "correct-horse" not in text
+    assert ("labstack:dashboardPassword = '[secret]': is in plain text in the stack file: set it encrypted with "
+            "`pulumi config set --secret labstack:dashboardPassword <password>`") in text

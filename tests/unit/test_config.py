@@ -362,3 +362,143 @@ def test_a_value_pulumi_marks_secret_stays_masked_in_other_keys_lines(pem):
     assert caught.value.problems == [
         "labstack:serverPem is not set: labstack deploys apps over SSH and needs the private key of key pair "
         "'[secret]': `pulumi config set labstack:serverPem <path>`"]
+
+
+# --- issue 14: nothing accepted silently; each case with its exact line --------------------------------------------
+
+SSH_CIDRS_NOT_SET = ("labstack:sshCidrs is not set: SSH (22) opens only to the networks you list, e.g. `pulumi config "
+                     "set --path 'labstack:sshCidrs[0]' 198.51.100.0/24` (your lab's network; write 0.0.0.0/0 to open "
+                     "it to the whole internet on purpose)")
+SAME_HOST = ("is also the host of app a: Caddy refuses two sites of one name and then serves none of the apps; give one "
+             "of them another `host`")
+PLACEHOLDER = ("is a placeholder digest, not an image anyone pushed: run `invoke build push -s <stack> --app elif` to "
+               "build, push and pin the real one")
+NOT_SCALAR = ("expected a text, number or boolean; a map or list is no environment value (write it as one quoted text, "
+              "e.g. JSON, if the app parses it)")
+ZEROS = "ghcr.io/your-lab/elif@sha256:" + "0" * 64
+FS = "ghcr.io/your-lab/elif@sha256:" + "f" * 64
+
+EXACT = [
+    ({"apps": {"a": {"image": PINNED, "host": "@"}, "b": {"image": PINNED, "host": "elif.my-experiments.org"}}},
+     f"labstack:apps.b.host = 'elif.my-experiments.org': {SAME_HOST}"),
+    ({"apps": {"a": {"image": PINNED}, "b": {"image": PINNED, "host": "A"}}},  # a label, in another case
+     f"labstack:apps.b.host = 'a.elif.my-experiments.org': {SAME_HOST}"),
+    ({"apps": {"elif": {"image": ZEROS}}}, f"labstack:apps.elif.image = '{ZEROS}': {PLACEHOLDER}"),
+    ({"apps": {"elif": {"image": FS}}}, f"labstack:apps.elif.image = '{FS}': {PLACEHOLDER}"),
+    ({"aws:region": "eu-west-9"}, "aws:region = 'eu-west-9': AWS has no region of that name; did you mean eu-west-3?"),
+    ({"aws:region": "eu-wset-3"}, "aws:region = 'eu-wset-3': AWS has no region of that name; did you mean eu-west-3?"),
+    ({"instanceType": "m7i.lage"},
+     "labstack:instanceType = 'm7i.lage': AWS has no EC2 instance type of that name; did you mean m7i.large?"),
+    ({"instanceType": "t3.huge"}, "labstack:instanceType = 't3.huge': AWS has no EC2 instance type of that name"),
+    ({"apps": {"elif": {"image": PINNED, "env": {"OPTS": {"a": 1}}}}},
+     f"labstack:apps.elif.env.OPTS = '{{\"a\": 1}}': {NOT_SCALAR}"),
+    ({"apps": {"elif": {"image": PINNED, "env": {"HOSTS": ["a", "b"]}}}},
+     f"labstack:apps.elif.env.HOSTS = '[\"a\", \"b\"]': {NOT_SCALAR}"),
+    ({"apps": {"elif": {"image": PINNED, "env": {"EMPTY": None}}}},
+     "labstack:apps.elif.env.EMPTY = 'null': has no value; write '' for an empty one"),
+    ({"labstak:instanceType": "t3.micro"}, "labstak:instanceType = 't3.micro': unknown key: did you mean "
+                                           "labstack:instanceType?"),
+    ({"Labstack:tls": "internal"}, "Labstack:tls = 'internal': unknown key: did you mean labstack:tls?"),
+    ({"ingressPorts": [80, 443]}, "labstack:ingressPorts = '[80, 443]': has no 22: labstack deploys over SSH, so the "
+                                  "server would be unreachable; add 22 (and list your networks in labstack:sshCidrs)"),
+    ({"ingressPorts": [22, 443]}, "labstack:ingressPorts = '[22, 443]': lacks 80: with labstack:tls = acme, Let's "
+                                  "Encrypt must reach Caddy on 80 and 443 to issue certificates; add it, or set "
+                                  "labstack:tls internal"),
+    ({"ingressPorts": [22]}, "labstack:ingressPorts = '[22]': lacks 80 and 443: with labstack:tls = acme, Let's "
+                             "Encrypt must reach Caddy on 80 and 443 to issue certificates; add them, or set "
+                             "labstack:tls internal"),
+    ({"sshCidrs": None}, SSH_CIDRS_NOT_SET),
+    ({"sshCidrs": []}, SSH_CIDRS_NOT_SET),
+    ({"sshCidrs": ["everyone"]},
+     "labstack:sshCidrs = 'everyone': expected an IPv4 or IPv6 network in CIDR form such as 203.0.113.0/24"),
+    ({"securityGroup": "sg-0123456789abcdef0"}, "labstack:sshCidrs = '[\"198.51.100.0/24\"]': has no effect with an "
+                                                "existing labstack:securityGroup; remove one of them"),
+    ({"apps": {"elif": {"image": PINNED, "workers": "lots"}}},
+     "labstack:apps.elif.workers = 'lots': expected a whole number, e.g. `pulumi config set --path "
+     "'labstack:apps.elif.workers' 0`"),
+    ({"logViewer": "yes"}, "labstack:logViewer = 'yes': expected true or false: Pulumi reads `yes` as the text 'yes', "
+                           "not a boolean; write true"),
+    ({"discardDataOnDestroy": "off"}, "labstack:discardDataOnDestroy = 'off': expected true or false (true deletes "
+                                      "apps without exporting their data first): Pulumi reads `off` as the text "
+                                      "'off', not a boolean; write false"),
+    ({"dashboardPassword": "short-pw"},
+     "labstack:dashboardPassword = '[secret]': is shorter than 12 characters; it guards every app's dashboard on the "
+     "open internet: `pulumi config set --secret labstack:dashboardPassword \"$(openssl rand -base64 18)\"`"),
+]
+
+
+@pytest.mark.parametrize("overrides, line", EXACT, ids=[line.split(" ")[0] + f"-{i}" for i, (_, line) in
+                                                        enumerate(EXACT)])
+def test_nothing_is_accepted_silently(pem, overrides, line):
+    assert _problems(base_config(pem, **overrides)) == [line]
+
+
+def test_ssh_open_to_the_world_only_when_written(pem):
+    cfg = load_stack_config(base_config(pem, sshCidrs=["0.0.0.0/0", "::/0"]), stack="s")
+    assert cfg.firewall.ssh_cidrs == ("0.0.0.0/0", "::/0")
+    # an existing server or security group: labstack opens nothing, so it asks for no networks
+    assert load_stack_config(base_config(pem, sshCidrs=None, securityGroup="sg-0123456789abcdef0"),
+                             stack="s").firewall.ssh_cidrs == ()
+
+
+@pytest.mark.parametrize("name, content, line", [
+    ("id_ed25519.pub", "public", "this is the public half of a key; labstack needs the private one: drop the .pub "
+                                 "({dir}/id_ed25519)"),
+    ("lab_key", "public", "this is the public half of a key; labstack needs the private one (the file without .pub)"),
+    ("keys", "directory", "{dir}/keys is a directory; give the private key file in it, e.g. {dir}/keys/id_ed25519"),
+])
+def test_server_pem_that_is_no_private_key_is_named(tmp_path, name, content, line):
+    public = write_private_key(tmp_path / "id_ed25519")
+    path = tmp_path / name
+    if content == "directory":
+        path.mkdir()
+    else:
+        path.write_text(public + "\n")
+        path.chmod(0o600)
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(base_config(path), stack="s")
+    assert caught.value.problems == [f"labstack:serverPem = '{path}': " + line.format(dir=tmp_path)]
+
+
+PLAIN_PASSWORD = ("labstack:dashboardPassword = '[secret]': is in plain text in the stack file: set it encrypted with "
+                  "`pulumi config set --secret labstack:dashboardPassword <password>`")
+PLAIN_APP_SECRET = ("labstack:appSecrets.elif.API_TOKEN = '[secret]': is in plain text in the stack file: set it "
+                    "encrypted with `pulumi config set --secret --path 'labstack:appSecrets.elif.API_TOKEN' <value>`")
+
+
+@pytest.mark.parametrize("encrypted, lines", [
+    (set(), [PLAIN_APP_SECRET, PLAIN_PASSWORD]),
+    ({"labstack:dashboardPassword"}, [PLAIN_APP_SECRET]),
+    ({"labstack:dashboardPassword", "labstack:appSecrets"}, []),
+])
+def test_secrets_must_be_set_with_secret(pem, encrypted, lines):
+    raw = base_config(pem, apps={"elif": {"image": PINNED}}, dashboardPassword="correct-horse-battery",
+                      appSecrets={"elif": {"API_TOKEN": "x"}})
+    try:
+        load_stack_config(raw, stack="s", secret_keys=encrypted)
+        problems = []
+    except ConfigError as error:
+        problems = error.problems
+    assert problems == lines
+
+
+def test_the_program_refuses_a_secret_pulumi_does_not_hold_encrypted(pem):
+    raw = base_config(pem, dashboardPassword="correct-horse-battery")
+    assert evaluate(raw, "s", secret_keys=()).error.problems == [PLAIN_PASSWORD]
+    assert evaluate(raw, "s", secret_keys={"labstack:dashboardPassword"}).error is None
+
+
+def test_secret_looking_env_names_warn_and_never_fail(pem):
+    cfg = load_stack_config(base_config(pem, apps={"elif": {"image": PINNED, "env": {
+        "API_TOKEN": "x", "DB_PASSWORD": "y", "SIGNING_KEY": "z", "DEBUG": "1", "KEYBOARD": "us"}}}), stack="s")
+    assert cfg.warnings == tuple(
+        f"labstack:apps.elif.env.{name}: the name looks secret but the value is plain text in the stack file (and in "
+        f"git); if it is a credential, move it: `pulumi config set --secret --path 'labstack:appSecrets.elif.{name}' "
+        "<value>` and remove it from env" for name in ("API_TOKEN", "DB_PASSWORD", "SIGNING_KEY"))
+
+
+def test_shipped_instance_types_are_botocores():
+    from components.config.aws_names import botocore_instance_types, known_instance_types
+    assert known_instance_types() == frozenset(botocore_instance_types()), \
+        "regenerate with `venv/bin/python -m components.config.aws_names`"
+    assert {"m7i.large", "t3.medium", "m7g.large"} <= known_instance_types()
