@@ -224,7 +224,8 @@ class StackFile(Settings):
         def ours(key: str) -> bool:
             namespace = key.partition(":")[0]
             return (namespace == NAMESPACE or key == "aws:region"
-                    or difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.75)
+                    or difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.75
+                    or (namespace == "aws" and difflib.SequenceMatcher(None, key.lower(), "aws:region").ratio() >= 0.8))
         return {key: value for key, value in data.items() if ours(key) and value is not None}
 
     @classmethod

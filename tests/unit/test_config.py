@@ -399,6 +399,7 @@ EXACT = [
     ({"labstak:instanceType": "t3.micro"}, "labstak:instanceType = 't3.micro': unknown key: did you mean "
                                            "labstack:instanceType?"),
     ({"Labstack:tls": "internal"}, "Labstack:tls = 'internal': unknown key: did you mean labstack:tls?"),
+    ({"aws:regoin": "eu-west-3"}, "aws:regoin = 'eu-west-3': unknown key: did you mean aws:region?"),
     ({"ingressPorts": [80, 443]}, "labstack:ingressPorts = '[80, 443]': has no 22: labstack deploys over SSH, so the "
                                   "server would be unreachable; add 22 (and list your networks in labstack:sshCidrs)"),
     ({"ingressPorts": [22, 443]}, "labstack:ingressPorts = '[22, 443]': lacks 80: with labstack:tls = acme, Let's "
