@@ -80,6 +80,7 @@ ensure_networks() {
 
 pull_image() {
   if ! docker image inspect "$CONF_IMAGE" >/dev/null 2>&1; then
+    "$(dirname "${BASH_SOURCE[0]}")/ecr-login.sh" "$CONF_IMAGE"  # an ECR image: the instance role logs docker in
     log "pulling $CONF_IMAGE"
     docker pull -q "$CONF_IMAGE" >/dev/null || die "cannot pull $CONF_IMAGE; is the registry reachable and logged in?"
   fi
