@@ -34,13 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import open_testbed, spread  # noqa: E402
 from ops import images  # noqa: E402
 from ops.offline import FakeAws  # noqa: E402
 from tests.e2e.engine import RemoteEngine  # noqa: E402
 from tests.e2e.fixtures import DNS_HOST, EXAMPLE, ZONES, Stack, _derived_image, _new_host_key  # noqa: E402
-from tests.testbed import images as imagemod  # noqa: E402
-from tests.testbed.fixtures import Testbed, missing_prerequisites  # noqa: E402
-from tests.testbed.host import cleanup_leftovers  # noqa: E402
 from tests.testbed.services import Registry  # noqa: E402
 
 POLL = 0.1  # the bench's own polling, the same for both sides
@@ -228,10 +226,6 @@ def measure_raw(testbed, registry, v1: str, update: str, version: str) -> dict:
         testbed.stop_host(host)
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):6.2f}s ({min(values):.2f}-{max(values):.2f})"
-
-
 def report(ours: list[dict], raw: list[dict]) -> None:
     print(f"\n{len(ours)} alternated rounds, each deploy on a fresh host; median (min-max); ratio = median of the "
           "per-round ratios")
@@ -262,12 +256,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
     args = parser.parse_args()
-    missing = missing_prerequisites()
-    if missing:
-        print("bench: the test bed is not available: " + "; ".join(missing), file=sys.stderr)
+    testbed = open_testbed(("debian:bookworm-slim",))
+    if testbed is None:
         return 1
-    cleanup_leftovers(log=lambda m: None)
-    testbed = Testbed(imagemod.ensure_images((*imagemod.STANDARD_IMAGES, "debian:bookworm-slim"), log=print))
     registry = Registry()
     try:
         builder = testbed.new_host()

@@ -23,11 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components import layout  # noqa: E402
+from bench.common import open_testbed, spread  # noqa: E402
 from ops import export  # noqa: E402
 from tests.ops.conftest import psql, start_app_postgres, target_of  # noqa: E402
-from tests.testbed import images as imagemod  # noqa: E402
-from tests.testbed.fixtures import Testbed, missing_prerequisites  # noqa: E402
-from tests.testbed.host import cleanup_leftovers  # noqa: E402
 
 APP = "bench"
 
@@ -86,22 +84,15 @@ def raw_export(host, destination: Path) -> float:
     return elapsed
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):6.2f}s ({min(values):.2f}-{max(values):.2f})"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
     parser.add_argument("--rows", type=int, default=250_000, help="rows in the database (default 250000)")
     parser.add_argument("--data-mb", type=int, default=220, help="size of the data folder (default 220 MB)")
     args = parser.parse_args()
-    missing = missing_prerequisites()
-    if missing:
-        print("bench: the test bed is not available: " + "; ".join(missing), file=sys.stderr)
+    testbed = open_testbed()
+    if testbed is None:
         return 1
-    cleanup_leftovers(log=lambda m: None)
-    testbed = Testbed(imagemod.ensure_images(imagemod.STANDARD_IMAGES, log=print))
     scratch = Path(tempfile.mkdtemp(prefix="labstack-export-bench-"))
     try:
         host = testbed.new_host()
