@@ -73,6 +73,24 @@ STATE_FILES = {
     "POST_DEPLOY_DONE": "post-deploy-done",  # when the post-deploy hook last succeeded
 }
 
+# --- Ray on cluster nodes: every port pinned, so the firewall rule and the README can name them --------------------
+# Members reach each other on every port (the security group's self rule); none of these is ever open to the world.
+# The dashboard and the Jobs API listen on the head's 127.0.0.1 only; Caddy serves them at ray.<host>, behind auth.
+RAY_PORTS = {
+    "RAY_GCS_PORT": 6379,  # the head's GCS; workers join <head private ip>:6379
+    "RAY_DASHBOARD_PORT": 8265,  # dashboard and Jobs API (head, 127.0.0.1)
+    "RAY_CLIENT_PORT": 10001,  # Ray Client server (head)
+    "RAY_NODE_MANAGER_PORT": 6380,
+    "RAY_OBJECT_MANAGER_PORT": 6381,
+    "RAY_RUNTIME_ENV_AGENT_PORT": 6382,
+    "RAY_DASHBOARD_AGENT_GRPC_PORT": 6383,
+    "RAY_DASHBOARD_AGENT_LISTEN_PORT": 52365,
+    "RAY_METRICS_EXPORT_PORT": 6384,
+    "RAY_MIN_WORKER_PORT": 11000,  # worker processes: RAY_MIN_WORKER_PORT..RAY_MAX_WORKER_PORT
+    "RAY_MAX_WORKER_PORT": 11999,
+}
+RAY_PROJECT = "labstack-ray"  # the compose project (or container name) of the Ray node on every cluster node
+
 # --- labels on every container labstack starts (the tasks filter by them instead of rebuilding names) -----------
 LABEL_APP = "org.labstack.app"
 LABEL_COLOR = "org.labstack.color"  # blue | green on release services; absent elsewhere
@@ -129,7 +147,7 @@ def bash_layout() -> str:
     names = {
         "CADDY_ETC": CADDY_ETC, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,
         "LABEL_APP": LABEL_APP, "LABEL_COLOR": LABEL_COLOR, "LABEL_ROLE": LABEL_ROLE,
-        **PROXY_FILES, **STATE_FILES,
+        **PROXY_FILES, **STATE_FILES, **RAY_PORTS, "RAY_PROJECT": RAY_PROJECT,
     }
     lines = [BASH_HEADER, "LABSTACK_ROOT=${LABSTACK_ROOT:-}"]
     lines += [f"{key}=$LABSTACK_ROOT{value}" for key, value in paths.items()]
