@@ -1,4 +1,5 @@
-"""Operator tasks around the stacks (`invoke --list`). Thin entry points; the logic lives in ops/ and is tested."""
+"""labstack's invoke tasks: thin entry points (flags, messages) over the tested ops/ modules. Groups of tasks for one kind
+of work (ray.*, job.*, ...) live in ops/tasks/<group>.py and are added to `ns` at the bottom of this file."""
 from invoke import Collection, Exit, task
 
 
