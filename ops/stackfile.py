@@ -192,7 +192,7 @@ def read_offline(stack: str) -> OfflineConfig:
     written = read_stack_text(stack)
     # Pulumi marks a key secret when any value in it is `secure:`; a map with plain values beside secure ones (an
     # appSecrets entry set without --secret) is not counted secret here, so `invoke check` and `invoke up` refuse it.
-    secret_keys = frozenset(key for key, value in written.config.items() if _all_secure(value))
+    secret_keys = frozenset(key for key, value in written.config.items() if _encrypted(key, value))
     config = {key: _secure_placeholders(value) for key, value in written.config.items()}
     return OfflineConfig(config=config, secret_keys=secret_keys, warnings=written.warnings)
 
@@ -234,6 +234,15 @@ def _secure_placeholders(value: Any) -> Any:
     if isinstance(value, list):
         return [_secure_placeholders(item) for item in value]
     return value
+
+
+def _encrypted(key: str, value: Any) -> bool:
+    """Whether the key holds its secrets encrypted. A registry login's user name is plain beside its `--secret`
+    password; everywhere else every value must be secure."""
+    if key == "labstack:registryAuth" and isinstance(value, dict):
+        return bool(value) and all(isinstance(login, dict) and _all_secure(login.get("password"))
+                                   for login in value.values())
+    return _all_secure(value)
 
 
 def _all_secure(value: Any) -> bool:

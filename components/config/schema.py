@@ -9,7 +9,7 @@ import difflib
 import ipaddress
 from typing import Annotated, Any, ClassVar, Literal, Mapping, Optional, Union, get_args
 
-from pydantic import BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
 from components.config.apps import AppName, AppSettings, secret_env_problems
@@ -331,7 +331,7 @@ class StackFile(Settings):
             seen.setdefault(host, name)
         return problems
 
-    @rule("dashboard_password", "app_secrets")
+    @rule("dashboard_password", "app_secrets", "registry_auth")
     def _secrets_are_encrypted(self, context: dict) -> list:
         """Plain text in the stack file is in git; Pulumi stores `--secret` values encrypted. The keys Pulumi (or the
         stack file's `secure:` values) mark secret come in context["encrypted_keys"]."""
@@ -348,6 +348,11 @@ class StackFile(Settings):
                 "is in plain text in the stack file: set it encrypted with `pulumi config set --secret --path "
                 f"'labstack:appSecrets.{app}.{name}' <value>`", secret=True), app, name)
                 for app, secrets in self.app_secrets.items() for name in secrets]
+        if self.registry_auth and "labstack:registryAuth" not in encrypted:
+            problems += [self.at("registry_auth", None, problem(
+                "the password is in plain text in the stack file: set it encrypted with `pulumi config set --secret "
+                f"--path 'labstack:registryAuth[\"{host}\"].password' <token>`", secret=True), host, "password")
+                for host in self.registry_auth]
         return problems
 
     @rule("dashboard_password")
@@ -407,6 +412,9 @@ class StackFile(Settings):
 
 
 def _mentions(annotation: Any, kind: type) -> bool:
+    """Whether the type holds a `kind` anywhere, also inside a settings model (a registry login's password)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(_mentions(field.annotation, kind) for field in annotation.model_fields.values())
     return annotation is kind or any(_mentions(arg, kind) for arg in get_args(annotation))
 
 

@@ -43,9 +43,23 @@ def test_registry_auth_is_read_with_the_password_kept_secret(pem):
      "registry.example.org:5000"),
     (["ghcr.io"], f"labstack:registryAuth = '[secret]': {FIX}"),
     ({"ghcr.io": {"username": "u", "password": "p", "email": "e"}},
-     "labstack:registryAuth.ghcr.io.email = 'e': unknown setting; known: password, username"),
+     "labstack:registryAuth.ghcr.io.email = '[secret]': unknown setting; known: password, username"),
 ])
 def test_bad_registry_auth_is_one_line(pem, auth, line):
     with pytest.raises(ConfigError) as failure:
         load_stack_config(base_config(pem, registryAuth=auth), stack="paris-batch2", project="labstack")
     assert str(failure.value).splitlines()[1:] == [f"  - {line}"]
+
+
+def test_a_registry_password_in_plain_text_is_refused_with_the_command_that_encrypts_it(pem):
+    raw = base_config(pem, registryAuth={"ghcr.io": {"username": "lab-bot", "password": "tok"},
+                                         "registry.example.org:5000": {"username": "ci", "password": "tok2"}})
+    with pytest.raises(ConfigError) as failure:
+        load_stack_config(raw, stack="paris-batch2", secret_keys=set())
+    assert failure.value.problems == [
+        f"labstack:registryAuth.{host}.password = '[secret]': the password is in plain text in the stack file: set it "
+        f"encrypted with `pulumi config set --secret --path 'labstack:registryAuth[\"{host}\"].password' <token>`"
+        for host in ("ghcr.io", "registry.example.org:5000")]
+    # `--secret --path` makes Pulumi hold the whole key encrypted: then the stack is accepted.
+    config = load_stack_config(raw, stack="paris-batch2", secret_keys={"labstack:registryAuth"})
+    assert config.registry_auth["ghcr.io"].password.get_secret_value() == "tok"

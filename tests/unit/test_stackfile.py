@@ -117,6 +117,21 @@ def test_plain_secrets_in_the_file_are_refused_with_the_command(stacks):
     assert "correct-horse" not in str(caught.value) and "plain" not in str(caught.value).replace("plain text", "")
 
 
+
+def test_a_registry_login_is_encrypted_when_each_password_is(stacks):
+    # `--secret --path` encrypts the password alone; the user name beside it stays plain, as Pulumi writes it.
+    login = "  labstack:registryAuth:\n    ghcr.io:\n      username: lab-bot\n      password:"
+    stacks(login + SECURE.replace("\n    ", "\n        "))
+    assert "labstack:registryAuth" in read_offline("s").secret_keys
+    assert load("s").registry_auth["ghcr.io"].username == "lab-bot"
+    stacks(login + " ghp_plain\n")
+    with pytest.raises(ConfigError) as caught:
+        load("s")
+    assert caught.value.problems == [
+        "labstack:registryAuth.ghcr.io.password = '[secret]': the password is in plain text in the stack file: set "
+        "it encrypted with `pulumi config set --secret --path 'labstack:registryAuth[\"ghcr.io\"].password' <token>`"]
+    assert "ghp_plain" not in str(caught.value)
+
 def test_reading_warnings_reach_the_typed_config(stacks):
     stacks("      env:\n        FEATURE: yes\n")
     assert load("s").warnings == (
