@@ -53,4 +53,8 @@ def problem_lines(error: ValidationError, order: Mapping[str, int], secret_keys:
             line = f"{key} = {value!r}: {text}"
         ranked.append((order.get(loc[0], -1) if loc else -1, line))
     ranked.sort(key=lambda item: item[0])  # stable: a key's own problems keep their order
-    return list(dict.fromkeys(line for _, line in ranked))
+    lines = list(dict.fromkeys(line for _, line in ranked))
+    # A misspelt required key (aws:regoin) is one mistake: its "did you mean aws:region?" line already says what
+    # to fix, so the "aws:region is not set" line it causes is left out.
+    meant = {line.rsplit("did you mean ", 1)[1].rstrip("?") for line in lines if "did you mean " in line}
+    return [line for line in lines if not any(line.startswith(f"{key} is not set") for key in meant)]

@@ -434,6 +434,15 @@ def test_nothing_is_accepted_silently(pem, overrides, line):
     assert _problems(base_config(pem, **overrides)) == [line]
 
 
+
+def test_a_misspelt_required_key_is_one_line_not_two(pem):
+    raw = base_config(pem)
+    raw["aws:regoin"] = raw.pop("aws:region")
+    assert _problems(raw) == ["aws:regoin = 'eu-west-3': unknown key: did you mean aws:region?"]
+    # Without the misspelling the missing region is still reported, with the command that sets it.
+    del raw["aws:regoin"]
+    assert _problems(raw) == ["aws:region is not set: run `pulumi config set aws:region eu-west-3` (or your region)"]
+
 def test_ssh_open_to_the_world_only_when_written(pem):
     cfg = load_stack_config(base_config(pem, sshCidrs=["0.0.0.0/0", "::/0"]), stack="s")
     assert cfg.firewall.ssh_cidrs == ("0.0.0.0/0", "::/0")
