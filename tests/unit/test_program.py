@@ -246,6 +246,18 @@ def test_no_ecr_image_no_role(pem):
     assert "iamInstanceProfile" not in result.one(INSTANCE).inputs
 
 
+
+def test_dropping_the_last_ecr_image_changes_only_the_instance_profile(pem):
+    """The role and profile go; the same instance (same URN) loses only its profile input, which the AWS provider
+    updates in place (it disassociates the profile) instead of replacing the server."""
+    with_ecr = run(base_config(pem, apps={"elif": {"image": ECR_ELIF}})).one(INSTANCE)
+    without = run(base_config(pem, apps={"elif": {"image": GHCR_POLL}})).one(INSTANCE)
+    assert with_ecr.urn == without.urn
+    # userData carries the host key, which the mocks generate anew per evaluation (a stack keeps it in its state).
+    changed = {key for key in with_ecr.inputs.keys() | without.inputs.keys()
+               if with_ecr.inputs.get(key) != without.inputs.get(key)} - {"userData"}
+    assert changed == {"iamInstanceProfile"} and with_ecr.inputs["iamInstanceProfile"]
+
 def test_registry_auth_logs_docker_in_on_the_head_before_the_apps_deploy(pem):
     auth = {"ghcr.io": {"username": "lab-bot", "password": "ghp_token"},
             "registry.example.org:5000": {"username": "ci", "password": "s3cret"}}
