@@ -512,3 +512,13 @@ def test_shipped_instance_types_are_botocores():
     assert known_instance_types() == frozenset(botocore_instance_types()), \
         "regenerate with `venv/bin/python -m components.config.aws_names`"
     assert {"m7i.large", "t3.medium", "m7g.large"} <= known_instance_types()
+
+
+def test_the_readme_counts_the_bad_inputs_these_tests_check():
+    """The README states how many bad inputs the tables here check (BAD_INPUTS: key, value and fix named; EXACT and
+    the stack file reader's UNREADABLE: the whole line, word for word)."""
+    from tests.unit.test_stackfile import UNREADABLE
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    total, exact = len(BAD_INPUTS) + len(EXACT) + len(UNREADABLE), len(EXACT) + len(UNREADABLE)
+    assert f"({total} bad inputs in three tables" in readme and f"{exact} of them asserted word for word" in readme
