@@ -1,9 +1,9 @@
 """What runs where: regions, instance types, labstack's instances (with uptime and an hourly cost estimate),
 and on a stack's server its apps, logs and resource use.
 
-Prices are a small built-in table of on-demand Linux prices (USD per hour, us-east-1, as published by AWS in 2025);
-other regions cost somewhat more. They are estimates for "what is this costing me" at a glance, never a bill, and
-types not in the table show "?".
+Prices come from the built-in table (components/config/prices.py): on-demand Linux list prices of the region, estimates
+for "what is this costing me" at a glance, never a bill; types or regions not in the table show "?". `invoke cost`
+(ops/cost.py) is the report priced from the AWS Pricing API.
 """
 from __future__ import annotations
 
@@ -13,20 +13,12 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
 import components.layout as layout
+from components.config.prices import hourly_price, prices_as_of
 from ops import remote_commands
 from ops.lifecycle import ec2_client
 from ops.remote import SshTarget, active_color, checked_app, container_ids, last_release
 
-PRICE_NOTE = "on-demand Linux estimate, USD/h (us-east-1 list price; other regions differ)"
-HOURLY_USD = {
-    "t3.micro": 0.0104, "t3.small": 0.0208, "t3.medium": 0.0416, "t3.large": 0.0832, "t3.xlarge": 0.1664,
-    "t3.2xlarge": 0.3328, "t3a.medium": 0.0376, "t3a.large": 0.0752, "t4g.medium": 0.0336, "t4g.large": 0.0672,
-    "m5.large": 0.096, "m5.xlarge": 0.192, "m5.2xlarge": 0.384, "m6i.large": 0.096, "m6i.xlarge": 0.192,
-    "m7i.large": 0.1008, "m7i.xlarge": 0.2016, "m7i.2xlarge": 0.4032, "m7g.large": 0.0816,
-    "c5.large": 0.085, "c5.xlarge": 0.17, "c6i.large": 0.085, "c7i.large": 0.0893, "c7i.xlarge": 0.1785,
-    "r5.large": 0.126, "r6i.large": 0.126, "r7i.large": 0.1323,
-    "g4dn.xlarge": 0.526, "g5.xlarge": 1.006, "p3.2xlarge": 3.06,
-}
+PRICE_NOTE = f"on-demand Linux estimate, USD/h (AWS list prices of {prices_as_of()}; `invoke cost` asks AWS)"
 STATES = ("running", "stopped", "terminated")
 
 
@@ -48,8 +40,8 @@ class InstanceRow:
     hourly: str
 
 
-def hourly_price(instance_type: str) -> str:
-    price = HOURLY_USD.get(instance_type)
+def hourly_text(region: str, instance_type: str) -> str:
+    price, _ = hourly_price(region, instance_type)
     return f"${price:.4f}" if price is not None else "?"
 
 
@@ -80,7 +72,7 @@ def instance_types(region: str, ec2=None) -> list[dict]:
             rows.append({"type": name, "vcpus": item.get("VCpuInfo", {}).get("DefaultVCpus", 0),
                          "memory_gib": item.get("MemoryInfo", {}).get("SizeInMiB", 0) / 1024,
                          "arch": ",".join(item.get("ProcessorInfo", {}).get("SupportedArchitectures", [])),
-                         "hourly": hourly_price(name)})
+                         "hourly": hourly_text(region, name)})
     return sorted(rows, key=lambda r: (r["type"].split(".")[0], r["vcpus"], r["memory_gib"], r["type"]))
 
 
@@ -107,7 +99,7 @@ def instances(region_names: Iterable[str], *, states: Optional[Iterable[str]] = 
                         stack=tag(item, "labstack:stack") or "-", state=state, instance_type=item["InstanceType"],
                         public_ip=item.get("PublicIpAddress") or "-", key_name=item.get("KeyName") or "-",
                         uptime=format_uptime((now - launched).total_seconds()) if running else "-",
-                        hourly=hourly_price(item["InstanceType"]) if state == "running" else "-"))
+                        hourly=hourly_text(region, item["InstanceType"]) if state == "running" else "-"))
     return sorted(rows, key=lambda r: (r.region, r.stack, r.name, r.instance_id))
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from components.config import prices
 from ops import inventory, lifecycle
 
 pytestmark = pytest.mark.testbed  # moto_server is a test bed service
@@ -62,9 +63,9 @@ def test_regions_and_types(aws):
     assert {"eu-west-3", "us-east-1", "ap-northeast-1"} <= set(names) and names == sorted(names)
     types = {row["type"]: row for row in inventory.instance_types("eu-west-3")}
     assert types["m7i.large"]["vcpus"] == 2 and types["m7i.large"]["memory_gib"] == 8
-    assert types["m7i.large"]["hourly"] == "$0.1008"
-    assert types["t3.micro"]["hourly"] == "$0.0104"
-    unknown = next(row for name, row in types.items() if name not in inventory.HOURLY_USD)
+    assert types["m7i.large"]["hourly"] == "$0.1176"  # Paris: us-east-1's $0.1008 x 1.1667 (m5.large's ratio)
+    assert types["t3.micro"]["hourly"] == "$0.0121"
+    unknown = next(row for name, row in types.items() if prices.hourly_price("eu-west-3", name)[0] is None)
     assert unknown["hourly"] == "?"
 
 
@@ -83,7 +84,7 @@ def test_instances_are_labstacks_named_by_name_tag_with_long_uptime(aws):
         ("tokyo-pilot", "tokyo-pilot", "stopped", "ap-northeast-1"),
         ("paris-batch2", "paris-batch2", "running", "eu-west-3")]
     paris_row = rows[1]
-    assert paris_row.instance_id == paris and paris_row.uptime == "3d 5h 07m" and paris_row.hourly == "$0.1008"
+    assert paris_row.instance_id == paris and paris_row.uptime == "3d 5h 07m" and paris_row.hourly == "$0.1176"
     assert rows[0].uptime == "-" and rows[0].hourly == "-"
 
     running = inventory.instances(["eu-west-3", "ap-northeast-1"], states=["running"], client_for=aws, now=later)

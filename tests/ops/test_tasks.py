@@ -199,7 +199,9 @@ def test_uptime_counts_days_and_prices_are_labelled():
     assert inventory.format_uptime(23 * 3600 + 59 * 60) == "23h 59m"
     assert inventory.format_uptime(25 * 3600) == "1d 1h 00m"
     assert inventory.format_uptime(400 * 86400 + 61) == "400d 0h 01m"
-    assert inventory.hourly_price("m7i.large") == "$0.1008" and inventory.hourly_price("zz9.huge") == "?"
+    assert inventory.hourly_text("us-east-1", "m7i.large") == "$0.1008"
+    assert inventory.hourly_text("eu-west-3", "m7i.large") == "$0.1176"
+    assert inventory.hourly_text("eu-west-3", "zz9.huge") == "?" and inventory.hourly_text("xx-mars-1", "m7i.large") == "?"
     assert "estimate" in inventory.PRICE_NOTE and "on-demand Linux" in inventory.PRICE_NOTE
 
 
