@@ -1,6 +1,7 @@
 """One app of the stack file (`labstack:apps.<name>`): its settings, and the post-deploy hook they may carry."""
 from __future__ import annotations
 
+import shlex
 from typing import Annotated, Any, ClassVar, Literal, Mapping, Optional, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, SecretStr, Tag
@@ -155,6 +156,10 @@ class AppSettings(Settings):
     redis: Annotated[bool, flag()] = Field(True, description="a Redis 7 for the app")
     clock_command: Annotated[Optional[str], text()] = Field(
         None, description="one more service of the same image (a scheduler); like workers, no port, no route")
+    stop_grace_seconds: Annotated[int, whole_number(1, 3600, " seconds")] = Field(
+        30, description="how long web, workers and clock may take to finish their work after SIGTERM (on an update, "
+                        "a pause or a destroy) before they are killed; a single command runs as its container's "
+                        "PID 1, so the signal reaches it")
     init_command: Annotated[Optional[str], text()] = Field(
         None, description="run once per app lifetime in a one-off container of the image, after its database is "
                           "ready and before web takes traffic (e.g. `python init_db.py`); recorded on the server, "
@@ -183,6 +188,22 @@ class AppConfig(AppSettings):
 
     name: str
     secrets: Mapping[str, SecretStr] = {}
+
+
+PROCESS_COMMANDS = {"command": "web", "worker_command": "workers", "clock_command": "clock"}
+
+
+def is_compound(command: str) -> bool:
+    """Whether the command needs the shell to stay (operators, redirections, a leading NAME=value): then the shell,
+    not the program, receives SIGTERM. Unbalanced quotes count as compound: the shell will report them."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:
+        return True
+    return ("\n" in command or any(set(word) <= set("();<>|&") for word in words)
+            or bool(words and "=" in words[0] and ENV_NAME_RE.match(words[0].split("=", 1)[0])))
 
 
 def secret_env_problems(secrets: Mapping[str, Any]) -> list[tuple[str, Any]]:

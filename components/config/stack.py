@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from pydantic import SecretStr, ValidationError
+from pydantic.alias_generators import to_camel
 
-from components.config.apps import AppConfig, looks_like_a_secret_name
+from components.config.apps import PROCESS_COMMANDS, AppConfig, is_compound, looks_like_a_secret_name
 from components.config.formats import is_ip, resolved_host
 from components.config.messages import ConfigError, problem_lines
 from components.config.registry import EcrRepository, RegistryLogin, ecr_repositories
+from components.config.cost import BudgetSettings, SpotSettings, unpriced_warning
 from components.config.schema import SECRET_KEYS, ExistingServerConfig, StackFile
 
 
@@ -91,6 +93,8 @@ class StackConfig:
     exports_dir: str
     registry_auth: Mapping[str, RegistryLogin]  # logins for private registries other than ECR
     warnings: tuple[str, ...] = ()  # never fail: `invoke check` shows them, the program logs them
+    spot: Optional[SpotSettings] = None  # None: on-demand instances (components/config/cost.py)
+    budget: Optional[BudgetSettings] = None
 
     @property
     def ecr_repositories(self) -> tuple[EcrRepository, ...]:
@@ -135,7 +139,9 @@ def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labsta
                                                             "encrypted_keys": encrypted})
     except ValidationError as error:
         raise ConfigError(problem_lines(error, ORDER, masked)) from None
-    return replace(stack_config(file, stack, project), warnings=(*warnings, *config_warnings(file)))
+    unpriced = unpriced_warning(file.region or "", file.instance_types(), file.spot, file.budget)
+    return replace(stack_config(file, stack, project),
+                   warnings=(*warnings, *config_warnings(file), *([unpriced] if unpriced else [])))
 
 
 def config_warnings(file: StackFile) -> list[str]:
@@ -143,7 +149,12 @@ def config_warnings(file: StackFile) -> list[str]:
     return [f"labstack:apps.{app}.env.{name}: the name looks secret but the value is plain text in the stack file "
             f"(and in git); if it is a credential, move it: `pulumi config set --secret --path "
             f"'labstack:appSecrets.{app}.{name}' <value>` and remove it from env"
-            for app, settings in file.apps.items() for name in settings.env if looks_like_a_secret_name(name)]
+            for app, settings in file.apps.items() for name in settings.env if looks_like_a_secret_name(name)] + [
+        f"labstack:apps.{app}.{to_camel(field)}: uses shell syntax, so the shell stays PID 1 of the {role} container "
+        f"and SIGTERM never reaches your program: it is killed after stopGraceSeconds, mid-job; put the steps in a "
+        f"script that ends with `exec <program>`"
+        for app, settings in file.apps.items() for field, role in PROCESS_COMMANDS.items()
+        if getattr(settings, field) and is_compound(getattr(settings, field))]
 
 
 def stack_config(file: StackFile, stack: str, project: str) -> StackConfig:
@@ -169,6 +180,7 @@ def stack_config(file: StackFile, stack: str, project: str) -> StackConfig:
                           dashboard_password=file.dashboard_password),
         existing_server=file.existing_server, discard_data_on_destroy=file.discard_data_on_destroy,
         exports_dir=file.exports_dir, registry_auth=dict(file.registry_auth),
+        spot=file.spot, budget=file.budget,
     )
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 
 import yaml
 
-from components.config import AppConfig, env_text
+from components.config import AppConfig, env_text, is_compound
 from components.layout import DB_PASSWORD_MOUNT, HOOKS_DIR, STATE_FILES, app_file, labels, name
 from components.render.images import infra_image
 
@@ -54,6 +54,14 @@ def secrets_env(secrets: dict) -> str:
 COLOR_VARIABLE = "${LABSTACK_COLOR}"
 
 
+def process_command(command: str) -> list[str]:
+    """The argv of a web, worker or clock service. A single command is exec'd by the shell, so it runs as the
+    container's PID 1 and receives the SIGTERM of `docker stop` (a shell that stayed PID 1 would swallow it and
+    the process would be killed at the end of the grace period). Shell syntax (`&&`, `;`, pipes, a leading
+    `NAME=value`) keeps the shell; components.config.stack warns about those."""
+    return ["sh", "-c", _escape(command if is_compound(command) or command.startswith("exec ") else f"exec {command}")]
+
+
 def app_compose(app: AppConfig) -> str:
     environment = app_environment(app)
     common = {
@@ -63,6 +71,8 @@ def app_compose(app: AppConfig) -> str:
         "env_file": [app_file(app.name, "SECRETS_ENV")],
         "environment": environment,
         "volumes": [f"{name('APP_DATA', app.name)}:/data"],
+        # compose's stop and down wait this long after SIGTERM: a worker finishes its job, a web its requests.
+        "stop_grace_period": f"{app.stop_grace_seconds}s",
     }
 
     def service(role: str, **settings) -> dict:
@@ -72,13 +82,13 @@ def app_compose(app: AppConfig) -> str:
     # container can reach this app's web (nor its dashboard) without going through Caddy and its password.
     web = service("web", networks={"app": {"aliases": [name("WEB_ALIAS", app.name, COLOR_VARIABLE)]}})
     if app.command:
-        web["command"] = ["sh", "-c", _escape(app.command)]
+        web["command"] = process_command(app.command)
     services = {"web": web}
     if app.workers:
-        services["worker"] = service("worker", command=["sh", "-c", _escape(app.worker_command or "")],
+        services["worker"] = service("worker", command=process_command(app.worker_command or ""),
                                      networks=["app"], scale=app.workers)
     if app.clock_command:
-        services["clock"] = service("clock", command=["sh", "-c", _escape(app.clock_command)], networks=["app"])
+        services["clock"] = service("clock", command=process_command(app.clock_command), networks=["app"])
     if app.init_command:
         # The one-off container of the init command (deploy-app.sh runs it with the command from init.cmd, in a
         # project of its own): the app's image, env and data, no colour, and only the app's network, where its

@@ -507,6 +507,17 @@ def test_secret_looking_env_names_warn_and_never_fail(pem):
         "<value>` and remove it from env" for name in ("API_TOKEN", "DB_PASSWORD", "SIGNING_KEY"))
 
 
+
+def test_commands_with_shell_syntax_warn_that_sigterm_will_not_reach_the_program(pem):
+    cfg = load_stack_config(base_config(pem, apps={"elif": {
+        "image": PINNED, "command": "gunicorn -b 0.0.0.0:$PORT 'app:create()'", "workers": 1,
+        "workerCommand": "cd /app && python worker.py", "clockCommand": "QUEUE=x python clock.py"}}), stack="s")
+    assert cfg.warnings == tuple(
+        f"labstack:apps.elif.{key}: uses shell syntax, so the shell stays PID 1 of the {role} container and SIGTERM "
+        "never reaches your program: it is killed after stopGraceSeconds, mid-job; put the steps in a script that "
+        "ends with `exec <program>`" for key, role in (("workerCommand", "workers"), ("clockCommand", "clock")))
+    assert cfg.apps[0].stop_grace_seconds == 30
+
 def test_shipped_instance_types_are_botocores():
     from components.config.aws_names import botocore_instance_types, known_instance_types
     assert known_instance_types() == frozenset(botocore_instance_types()), \

@@ -97,7 +97,7 @@ def test_app_bundle_is_secret_and_renders_compose(pem):
     # Only the app's own network (Caddy joins it): no other app's container reaches this web.
     assert web["networks"] == {"app": {"aliases": ["elif-${LABSTACK_COLOR}-web"]}}
     assert compose["networks"] == {"app": {"name": "labstack-elif", "external": True}}
-    assert worker["scale"] == 2 and worker["command"] == ["sh", "-c", "python worker.py"]
+    assert worker["scale"] == 2 and worker["command"] == ["sh", "-c", "exec python worker.py"]
     assert "ports" not in web  # only Caddy is published
     data = yaml.safe_load(files["data.compose.yaml"])["services"]
     assert data["postgres"]["environment"]["POSTGRES_DB"] == "elif"
@@ -184,7 +184,7 @@ def test_init_post_deploy_and_clock_reach_the_server(pem):
             conf["POST_DEPLOY_STATUS"], conf["POST_DEPLOY_RETRIES"], conf["TLS_INTERNAL"]) == (
         "3", "always", "POST", "/launch", "201", "2", "true")
     services = yaml.safe_load(files["app.compose.yaml"])["services"]
-    assert services["clock"]["command"] == ["sh", "-c", "python clock.py"] and "ports" not in services["clock"]
+    assert services["clock"]["command"] == ["sh", "-c", "exec python clock.py"] and "ports" not in services["clock"]
     assert "worker" not in services and "proxy" not in services["clock"]["networks"]
 
 

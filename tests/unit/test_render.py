@@ -257,3 +257,16 @@ def test_the_test_bed_runs_its_stand_ins_under_the_pinned_tags():
     standins = json.loads((Path(__file__).parents[1] / "e2e" / "standin-images.json").read_text())
     pinned = json.loads(images.IMAGES_FILE.read_text())
     assert standins == {name: reference.split("@")[0] for name, reference in pinned.items()}
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("python worker.py", ["sh", "-c", "exec python worker.py"]),  # PID 1: SIGTERM reaches it
+    ("gunicorn -b 0.0.0.0:$PORT 'app:create()'", ["sh", "-c", "exec gunicorn -b 0.0.0.0:$$PORT 'app:create()'"]),
+    ("exec python worker.py", ["sh", "-c", "exec python worker.py"]),
+    ("cd /app && python worker.py", ["sh", "-c", "cd /app && python worker.py"]),  # the shell must stay
+    ("python worker.py > /data/log", ["sh", "-c", "python worker.py > /data/log"]),
+    ("QUEUE=high python worker.py", ["sh", "-c", "QUEUE=high python worker.py"]),
+])
+def test_a_single_command_runs_as_pid_1_of_its_container(command, argv):
+    from components.render.app_files import process_command
+    assert process_command(command) == argv
