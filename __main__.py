@@ -61,7 +61,7 @@ else:
             subnet_id=network.subnet_id, user_data=host_key.cloud_init(), host_key=host_key.public_key,
             iam_instance_profile=registry_access.profile_name if registry_access else None,
             login_user=LOGIN_USER, private_key=private_key, tags=cfg.tags("server"),
-            volume_tags=cfg.tags("server"))).handle
+            volume_tags=cfg.tags("server"), region=cfg.region, spot=cfg.spot)).handle
 
     # The head keeps the server's name, so its resources keep their names; a cluster appends its workers here.
     nodes.append(ec2_node(name, HEAD))
@@ -71,7 +71,7 @@ else:
     job_template = JobTemplate(name, JobTemplateArgs(
         ami_id=facts.ami_id, root_device_name=facts.root_device_name, instance_type=cfg.instance_type,
         storage_gb=cfg.storage_gb, key_name=key_pair.key_name, security_group_id=security_group_id,
-        tags=cfg.tags("job")))
+        tags=cfg.tags("job"), spot=cfg.spot is not None))
     pulumi.export("instanceId", nodes[0].instance_id)
     pulumi.export("region", cfg.region)
     pulumi.export("instanceType", cfg.instance_type)

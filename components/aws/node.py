@@ -8,11 +8,28 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.baseline import NODE_SHUTDOWN, instance_metadata, instance_root_volume
+from components.config.cost import (GB_MONTH_TAG, HOURLY_TAG, SpotSettings, recorded_address_tags,
+                                    recorded_price_tags, recorded_volume_tags)
 from components.nodes import HEAD, NodeHandle, connection
 
 # labstack:desiredState values. With AUTO, Pulumi does not own the power state (docs/lifecycle.md): no InstanceState
 # resource, so a node that stopped itself is neither started by the next `pulumi up` nor reported as drift.
 AUTO = "auto"
+# The price tags keep the value they were created with (see components/config/cost.py): later `pulumi up`s with a
+# newer price table must not rewrite what a running node cost.
+PRICE_TAGS_KEPT = [f'tags["{HOURLY_TAG}"]']
+
+
+def spot_market(spot: Optional[SpotSettings]) -> Optional[aws.ec2.InstanceInstanceMarketOptionsArgs]:
+    """A persistent spot request: when AWS reclaims the capacity the instance stops (disks, Elastic IP and data
+    volume stay) and the request starts it again when capacity returns; a one-time request would end it for good."""
+    if spot is None:
+        return None
+    return aws.ec2.InstanceInstanceMarketOptionsArgs(
+        market_type="spot",
+        spot_options=aws.ec2.InstanceInstanceMarketOptionsSpotOptionsArgs(
+            spot_instance_type="persistent", instance_interruption_behavior="stop",
+            max_price=f"{spot.max_price:g}" if spot.max_price is not None else None))
 
 
 @dataclass
@@ -33,6 +50,8 @@ class NodeArgs:
     iam_instance_profile: pulumi.Input[Optional[str]] = None
     tags: dict[str, str] = field(default_factory=dict)
     volume_tags: dict[str, str] = field(default_factory=dict)
+    region: str = ""  # prices the node at creation (components/config/cost.py's price tags)
+    spot: Optional[SpotSettings] = None  # None: on-demand
 
 
 class Node(pulumi.ComponentResource):
@@ -62,15 +81,21 @@ class Node(pulumi.ComponentResource):
             # A new cloud-init payload (e.g. new host keys) only takes effect on a fresh instance.
             user_data_replace_on_change=True,
             metadata_options=instance_metadata(),
-            root_block_device=instance_root_volume(args.storage_gb, args.volume_tags),
+            root_block_device=instance_root_volume(args.storage_gb,
+                                                   {**args.volume_tags, **recorded_volume_tags(args.region)}),
             instance_initiated_shutdown_behavior=NODE_SHUTDOWN,
-            tags=args.tags,
+            # Switching spot on or off replaces the instance (the provider cannot change the market in place).
+            instance_market_options=spot_market(args.spot),
+            tags={**args.tags, **recorded_price_tags(args.region, args.instance_type, args.spot)},
             # The default AMI is an SSM path that moves when Canonical publishes a new image; following it would
             # replace the server and delete its disk. Keep the AMI it was made from.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=[
+                "ami", *PRICE_TAGS_KEPT, f'rootBlockDevice.tags["{GB_MONTH_TAG}"]']),
         )
         # An Elastic IP keeps the address (and so DNS, known_hosts and firewall allow-lists) across stop/start.
-        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id, tags=args.tags, opts=child)
+        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id,
+                              tags={**args.tags, **recorded_address_tags(args.region)},
+                              opts=pulumi.ResourceOptions(parent=self, ignore_changes=PRICE_TAGS_KEPT))
         # Remote steps wait for the instance: EC2 creates it running. When Pulumi owns the power state they wait for
         # that instead, so after `invoke start` the instance runs again before SSH is tried.
         ready: list[pulumi.Resource] = [instance]

@@ -21,6 +21,7 @@ from components.config.formats import (AMI_ID_RE, DASHBOARD_USER_RE, DEFAULT_AMI
                                        SUBNET_ID_RE, URL_PATH_RE, ZONE_ID_RE, MIN_DASHBOARD_PASSWORD, SSH_PORT, is_arm,
                                        is_dns_name, is_ip, resolved_host)
 from components.config.aws_names import did_you_mean, known_instance_types, known_regions
+from components.config.cost import BudgetSettings, Spot, over_hourly_budget, spot_with_apps_problem
 from components.config.messages import SECRET_SHOWN_AS
 from components.config.registry import RegistryLogin, registry_hosts
 from components.config.ssh_keys import KeyFile, host_key_line, key_file
@@ -216,6 +217,13 @@ class StackFile(Settings):
         None, description="`{host, hostKey, user: ubuntu, port: 22}`: deploy to a server you already have (no AWS "
                           "resources; `serverPem` is its login key; `hostKey` from its "
                           "`/etc/ssh/ssh_host_ed25519_key.pub`)")
+    spot: Spot = Field(
+        None, description="`true` or `{maxPrice: 0.05}`: every instance of the stack is a persistent spot request "
+                          "that stops (disks and address kept) when AWS interrupts it; refused for stacks with apps")
+    budget: Optional[BudgetSettings] = Field(
+        None, description="`{hourly: 3.0, total: 500}` in USD: `hourly` caps the instances' price per hour (checked "
+                          "before anything is created), `total` the spend since launch (the server's watcher stops "
+                          "at it)")
 
     @classmethod
     def own_keys(cls, data: Any) -> dict:
@@ -401,6 +409,24 @@ class StackFile(Settings):
                                                        secret=True), app, "env", name)
                          for name in secrets if name not in bad and name in self.apps[app].env]
         return problems
+
+    def instance_types(self) -> list[str]:
+        """The type of every instance the stack makes: the head, then the workers of labstack:cluster."""
+        cluster = getattr(self, "cluster", None)  # labstack:cluster (issue 11): its workers are billed too
+        workers = getattr(cluster, "workers", 0) if cluster is not None else 0
+        return [self.instance_type] + [getattr(cluster, "worker_type", None) or self.instance_type] * workers
+
+    @rule("budget", "spot", "region", "instance_type", "cluster")
+    def _within_the_hourly_budget(self, context: dict) -> list:
+        error = over_hourly_budget(self.region or "", self.instance_types(), self.spot, self.budget)
+        return [self.at("budget", self.budget.hourly, error, "hourly")] if error else []
+
+    @rule("spot", "apps")
+    def _no_spot_under_apps(self, context: dict) -> list:
+        if self.spot is not None and self.apps:
+            return [self.at("spot", self.spot.model_dump(by_alias=True, exclude_none=True) or True,
+                            spot_with_apps_problem(self.apps))]
+        return []
 
     @rule("log_viewer", "dashboard_password")
     def _log_viewer_needs_a_password(self, context: dict) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.aws.job_template import spot_market_options
+from components.config.cost import HOURLY_TAG
 from ops.offline import FakeAws, evaluate
 from tests.unit.helpers import assert_deploy_dependencies, base_config, recorded_dependencies
 
@@ -88,8 +89,11 @@ def test_the_job_template_carries_the_nodes_settings(pem):
     # Tagged like the nodes (so inventory and cost reports find job instances and their volumes), as role `job`.
     specifications = {spec["resourceType"]: spec["tags"] for spec in template["tagSpecifications"]}
     assert set(specifications) == {"instance", "volume"}
+    # Less the node's price at creation (components/config/cost.py): a template outlives the prices of the day.
+    node_tags = {key: value for key, value in instance["tags"].items() if key != HOURLY_TAG}
+    assert instance["tags"][HOURLY_TAG] == "0.11760 m7i.large"
     for tags in (*specifications.values(), template["tags"]):
-        assert tags == {**instance["tags"], "Name": "paris-batch2-job", "labstack:role": "job"}
+        assert tags == {**node_tags, "Name": "paris-batch2-job", "labstack:role": "job"}
     assert instance["tags"]["team"] == "psych"
     # A node that shuts itself down is stopped (disk and address kept); a job instance is gone.
     assert (instance["instanceInitiatedShutdownBehavior"], template["instanceInitiatedShutdownBehavior"]) == (

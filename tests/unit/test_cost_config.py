@@ -1,0 +1,140 @@
+"""labstack:spot and labstack:budget (issue 13): the stack file's settings, the hourly budget refused before anything is
+created, the spot request and the price tags the program declares (under mocks, preview=False)."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import pytest
+
+from components.config import ConfigError, load_stack_config
+from components.config.cost import GB_MONTH_TAG, HOURLY_TAG
+from components.config.prices import ebs_gb_month, hourly_price, public_ipv4_hourly, snapshot_gb_month
+from ops.offline import FakeAws, evaluate
+from tests.unit.helpers import base_config
+
+INSTANCE = "aws:ec2/instance:Instance"
+EIP = "aws:ec2/eip:Eip"
+TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+APP = {"elif": {"image": "registry.example.org/lab/elif@sha256:" + "ab" * 32}}
+
+
+def problems(pem, **settings) -> list[str]:
+    with pytest.raises(ConfigError) as refused:
+        load_stack_config(base_config(pem, **settings), "paris-batch2")
+    return refused.value.problems
+
+
+def test_builtin_prices_are_regional_estimates():
+    # us-east-1 list prices; Paris is us-east-1 times Paris's m5.large ratio (0.112 / 0.096).
+    assert hourly_price("us-east-1", "m7i.large") == (0.1008, True)
+    assert hourly_price("eu-west-3", "m7i.large") == (0.1176, True)
+    assert hourly_price("eu-west-3", "m7i.large", spot=True) == (0.1176, True)  # spot's cap: on-demand
+    assert hourly_price("eu-west-3", "m7i.large", spot=True, max_price=0.04) == (0.04, True)
+    assert hourly_price("eu-west-3", "u-24tb1.224xlarge") == (None, True)
+    assert hourly_price("xx-mars-1", "m7i.large") == (None, True)
+    assert (ebs_gb_month("eu-west-3"), snapshot_gb_month("us-east-1"), public_ipv4_hourly("eu-west-3")) == (
+        (0.0928, True), (0.05, True), (0.005, True))
+
+
+def test_spot_and_budget_settings_reach_the_stack_config(pem):
+    cfg = load_stack_config(base_config(pem, spot="true", budget={"hourly": "3", "total": 500}), "paris-batch2")
+    assert cfg.spot is not None and cfg.spot.max_price is None
+    assert (cfg.budget.hourly, cfg.budget.total) == (3.0, 500.0)
+    cfg = load_stack_config(base_config(pem, spot={"maxPrice": "$0.05"}), "paris-batch2")
+    assert cfg.spot.max_price == 0.05 and cfg.budget is None
+    for off in (False, "false", None):
+        assert load_stack_config(base_config(pem, spot=off), "paris-batch2").spot is None
+
+
+def test_bad_spot_and_budget_values_are_one_line_each(pem):
+    assert problems(pem, spot="yes", budget={"hourly": -1, "total": "lots", "monthly": 3}) == [
+        "labstack:spot = 'yes': expected true, false or {maxPrice: <USD per hour>}, e.g. `pulumi config set "
+        "labstack:spot true`: Pulumi reads `yes` as text, not a boolean",
+        "labstack:budget.hourly = '-1': must be more than 0 (USD)",
+        "labstack:budget.total = 'lots': expected an amount in USD such as 3.0",
+        "labstack:budget.monthly = '3': unknown setting; known: hourly, total",
+    ]
+    assert problems(pem, spot={"maxprice": 0.05}) == [
+        "labstack:spot.maxprice = '0.05': unknown setting; did you mean maxPrice?"]
+    assert problems(pem, spot=[1]) == [
+        "labstack:spot = '[1]': expected true, false or {maxPrice: <USD per hour>}, e.g. `pulumi config set "
+        "labstack:spot true`"]
+
+
+def test_an_hourly_budget_below_the_instances_price_is_refused_naming_price_and_key(pem):
+    assert problems(pem, budget={"hourly": 0.1}) == [
+        "labstack:budget.hourly = '0.1': the stack's instances cost $0.1176/h (1 x m7i.large at $0.1176 on-demand; "
+        "AWS list prices of 2025-06), above this budget: choose a smaller labstack:instanceType (or fewer or smaller "
+        "workers), set labstack:spot with a maxPrice, or raise labstack:budget.hourly"]
+    # Spot without maxPrice counts at its cap, the on-demand price: still over.
+    assert "1 x m7i.large at $0.1176 spot, capped at on-demand" in problems(pem, spot=True, budget={"hourly": 0.1})[0]
+    # A maxPrice under the budget, a smaller type, or a budget at the price pass.
+    load_stack_config(base_config(pem, spot={"maxPrice": 0.05}, budget={"hourly": 0.1}), "paris-batch2")
+    load_stack_config(base_config(pem, instanceType="t3.small", budget={"hourly": 0.1}), "paris-batch2")
+    load_stack_config(base_config(pem, budget={"hourly": 0.1176}), "paris-batch2")
+
+
+def test_a_type_the_table_lacks_is_a_warning_not_a_pass_in_silence(pem):
+    cfg = load_stack_config(base_config(pem, instanceType="x2iedn.xlarge", budget={"hourly": 1}), "paris-batch2")
+    assert cfg.warnings == (
+        "labstack:budget.hourly: no built-in price for x2iedn.xlarge in eu-west-3, so the hourly budget is not "
+        "checked before `pulumi up`; `invoke cost -s <stack>` prices it from the AWS Pricing API once it runs",)
+
+
+def test_spot_is_refused_for_a_stack_with_apps(pem):
+    assert problems(pem, spot={"maxPrice": 0.05}, apps=APP) == [
+        "labstack:spot = '{\"maxPrice\": 0.05}': this stack serves apps (elif): a spot interruption stops the server "
+        "in the middle of participants' sessions; run experiment servers on-demand (remove labstack:spot) and keep "
+        "spot for cluster and job stacks without apps"]
+
+
+def test_pulumi_up_refuses_an_over_budget_stack_before_declaring_anything(pem):
+    result = evaluate(base_config(pem, budget={"hourly": 0.05}), "paris-batch2", FakeAws())
+    assert isinstance(result.error, ConfigError) and result.resources == []
+    assert result.error.problems[0].startswith("labstack:budget.hourly = '0.05': the stack's instances cost "
+                                               "$0.1176/h")
+
+
+@contextlib.contextmanager
+def ignored_changes() -> Iterator[dict[str, list[str]]]:
+    """Each resource's ignoreChanges as the program registers it (Pulumi's mocks keep no resource options)."""
+    from pulumi.runtime.mocks import MockMonitor
+
+    found: dict[str, list[str]] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(monitor, request):
+        found[request.name] = list(request.ignoreChanges)
+        return register(monitor, request)
+
+    MockMonitor.RegisterResource = recording
+    try:
+        yield found
+    finally:
+        MockMonitor.RegisterResource = register
+
+
+def test_spot_node_is_a_persistent_request_that_stops_on_interruption(pem):
+    result = evaluate(base_config(pem, spot={"maxPrice": 0.05}), "paris-batch2", FakeAws()).ok()
+    instance = result.one(INSTANCE).inputs
+    assert instance["instanceMarketOptions"] == {"marketType": "spot", "spotOptions": {
+        "spotInstanceType": "persistent", "instanceInterruptionBehavior": "stop", "maxPrice": "0.05"}}
+    assert instance["instanceInitiatedShutdownBehavior"] == "stop"  # a stop keeps disks, address and data volume
+    assert instance["tags"][HOURLY_TAG] == "0.05000 m7i.large"  # the most an hour can cost
+    # Job instances of a spot stack are one-time spot requests, ended on interruption (components/aws/job_template.py).
+    assert result.one(TEMPLATE).inputs["instanceMarketOptions"]["spotOptions"]["spotInstanceType"] == "one-time"
+
+
+def test_on_demand_node_has_no_market_options_and_records_its_prices_once(pem):
+    with ignored_changes() as ignored:
+        result = evaluate(base_config(pem, storageGb=40), "paris-batch2", FakeAws()).ok()
+    instance = result.one(INSTANCE)
+    assert "instanceMarketOptions" not in instance.inputs
+    assert "instanceMarketOptions" not in result.one(TEMPLATE).inputs
+    assert instance.inputs["tags"][HOURLY_TAG] == "0.11760 m7i.large"
+    assert instance.inputs["rootBlockDevice"]["tags"][GB_MONTH_TAG] == "0.09280"
+    assert result.one(EIP).inputs["tags"][HOURLY_TAG] == "0.00500"
+    # Set at creation, never rewritten by a later `pulumi up` with newer prices.
+    assert ignored[instance.name] == ["ami", f'tags["{HOURLY_TAG}"]', f'rootBlockDevice.tags["{GB_MONTH_TAG}"]']
+    assert ignored[result.one(EIP).name] == [f'tags["{HOURLY_TAG}"]']
