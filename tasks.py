@@ -2,6 +2,8 @@
 of work (ray.*, job.*, ...) live in ops/tasks/<group>.py and are added to `ns` at the bottom of this file."""
 from invoke import Collection, Exit, task
 
+from ops.tasks import cost as cost_tasks
+
 
 @task(help={"stack": "stack name as in stacks/Pulumi.<stack>.yaml (default: every stack file)"})
 def check(c, stack=None):
@@ -172,4 +174,5 @@ def ssh(c, stack, app=None, service="web"):
 
 ns = Collection(check, up, build, push, export_, stop, start, restart, storage, apps, logs, stats, ssh)
 ns.add_collection(Collection("list", list_regions, list_types, list_instances))
+ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
 # `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (ops/invoke_support.py).
