@@ -1,4 +1,8 @@
-"""Background worker (`python worker.py`): takes jobs from the Redis list `jobs` and records each in Postgres."""
+"""Background worker (`python worker.py`): takes jobs from the Redis list `jobs` and records each in Postgres.
+
+A job `sleep:<seconds>[:<name>]` works that long before it is recorded: a job in flight when the worker is stopped (an update,
+a pause, a destroy) is finished first. WORKER_EVENT_LOG, when set, names a file the worker appends its stop events to.
+"""
 import logging
 import os
 import signal
@@ -18,12 +22,26 @@ _RETRY_SECONDS = 1
 
 log = logging.getLogger("worker")
 _stopping = False
+_in_job = False
+
+
+def _event(text: str) -> None:
+    log.info(text)
+    if os.environ.get("WORKER_EVENT_LOG"):
+        with open(os.environ["WORKER_EVENT_LOG"], "a") as events:
+            events.write(f"{time.time():.3f} {os.getpid()} {text}\n")
 
 
 def _stop(signum, _frame):
     global _stopping
-    log.info("got %s, stopping after the current job", signal.Signals(signum).name)
+    _event(f"got {signal.Signals(signum).name}{' during a job' if _in_job else ''}, stopping after the current job")
     _stopping = True
+
+
+def _work(payload: str) -> None:
+    kind, seconds, *_name = payload.split(":") + [""]
+    if kind == "sleep" and seconds.replace(".", "", 1).isdigit():
+        time.sleep(float(seconds))
 
 
 def _record(conn, payload):
@@ -32,6 +50,7 @@ def _record(conn, payload):
 
 
 def main():
+    global _in_job
     logging.basicConfig(stream=sys.stdout, level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # Checked up front: finding out at the first job would mean taking that job off the queue and losing it.
@@ -55,6 +74,8 @@ def main():
             continue
         raw = item[1]
         payload = raw.decode("utf-8", "replace")
+        _in_job = True
+        _work(payload)
         try:
             if conn is None or conn.closed:
                 conn = db.connect()
@@ -68,12 +89,14 @@ def main():
             if conn is not None:
                 conn.close()
             conn = None
+            _in_job = False
             time.sleep(_RETRY_SECONDS)
             continue
+        _in_job = False
         log.info("job done: %r", payload)
     if conn is not None:
         conn.close()
-    log.info("stopped")
+    _event("stopped")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,15 @@ pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
 def elif_app(image: str, **settings) -> dict:
     return {"elif": {"image": image, "host": "@", "workers": 1, "workerCommand": "python worker.py",
-                     "env": {"APP_GREETING": "bonjour", "EXAMPLE_DEBUG_ENV": "1"}, **settings}}
+                     "env": {"APP_GREETING": "bonjour", "EXAMPLE_DEBUG_ENV": "1",
+                             "WORKER_EVENT_LOG": "/data/worker-events.log"}, **settings}}
+
+
+def _in_data(stack, role: str, *command: str) -> str:
+    """Run a command in the app's Postgres or Redis container on the host."""
+    container = stack.host.run(f"docker ps -q --filter label=org.labstack.app=elif --filter label=org.labstack.role={role}"
+                               ).stdout.strip()
+    return stack.host.run(" ".join(["docker", "exec", container, *command])).stdout.strip()
 
 
 def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
@@ -69,6 +77,9 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
             (answers if status == 200 else failures).append((status, body[:200]))
             time.sleep(0.05)
 
+    # Jobs queued for the worker: 3 s each, 60 s in all, so the old release's worker is stopped in the middle of one.
+    jobs = [f"sleep:3:job-{i}" for i in range(20)]
+    _in_data(stack, "redis", "redis-cli", "LPUSH", "jobs", *jobs)
     loop = threading.Thread(target=hammer)
     loop.start()
     try:
@@ -81,6 +92,21 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
     assert [r.resource for r in runs] == ["paris-batch2-elif-deploy"]
     assert failures == [] and len(answers) > 10
     assert json.loads(answers[-1][1])["version"] == "v2"
+    # SIGTERM reached the old worker (its command runs as PID 1): it finished the job in hand and stopped well within
+    # the grace period; the jobs still queued went to the new release's worker. None was lost or done twice.
+    events = stack.host.run("sudo cat /srv/labstack/apps/elif/data/worker-events.log", check=False).stdout.splitlines()
+    assert any("got SIGTERM during a job" in line for line in events), events
+    term = next(line.split() for line in events if "got SIGTERM during a job" in line)
+    stopped = next(line.split() for line in events if line.split()[1] == term[1] and line.endswith("stopped"))
+    assert 0 <= float(stopped[0]) - float(term[0]) < 4, events
+    done: list[str] = []
+    for _ in range(90):
+        done = _in_data(stack, "postgres", "psql", "-U", "elif", "-d", "elif", "-tAc",
+                        "'SELECT payload FROM jobs_done'").splitlines()
+        if len(done) >= len(jobs):
+            break
+        time.sleep(1)
+    assert sorted(done) == sorted(jobs)
     assert stack.status_and_body("/files/notes.txt") == (200, "kept")  # the data directory survived
 
     # A broken image: the update fails with the app's logs and v2 keeps serving.
