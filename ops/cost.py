@@ -109,15 +109,13 @@ def running_time(instance: dict, now: datetime) -> tuple[list[tuple[datetime, da
     """(surely running, perhaps running) intervals, from what EC2 tells (module docstring)."""
     state = instance["State"]["Name"]
     started, created = instance["LaunchTime"], first_launch(instance)
-    if state in ("running", "pending", "stopping", "shutting-down"):
-        sure = [(started, now)]
-    else:
-        stopped = last_stop(instance)
-        sure = [(started, stopped)] if stopped and stopped > started else []
     unknown = [(created, started)] if started - created > timedelta(minutes=1) else []
-    if state not in ("running", "pending", "stopping", "shutting-down") and not sure:
-        unknown = [(created, now)]  # stopped, and EC2 does not say when: anything from nothing to always
-    return sure, unknown
+    if state in ("running", "pending", "stopping", "shutting-down"):
+        return [(started, now)], unknown
+    stopped = last_stop(instance)
+    if stopped is None:  # stopped, and EC2 does not say when: anything from nothing to always
+        return [], [(created, now)]
+    return [(started, max(stopped, started))], unknown
 
 
 def _instance_line(ec2, pricer: pricing.Pricer, region: str, instance: dict, now: datetime) -> tuple[Line, float]:
@@ -238,7 +236,8 @@ def budget_warnings(report: StackCost) -> list[str]:
         share = report.high / total
         if share >= 1:
             warnings.append(f"spend since launch (at most ${report.high:.2f}) has reached labstack:budget.total "
-                            f"${total:.2f}: the server's watcher stops it")
+                            f"${total:.2f}: the server's watcher stops the server at it; if it still runs, "
+                            f"`invoke stop -s {report.stack}`")
         else:
             passed = [level for level in WARN_AT if share >= level]
             if passed:

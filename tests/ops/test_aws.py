@@ -104,7 +104,7 @@ def test_list_tasks_through_invoke(aws, capsys):
     launch(aws("eu-west-3"), "paris-batch2", name="paris-batch2")
     assert invoke("list.instances", "--region", "eu-west-3", "--running") == 0
     out = capsys.readouterr().out
-    assert "paris-batch2" in out and "running" in out and "$0.1008" in out and "estimate" in out
+    assert "paris-batch2" in out and "running" in out and "$0.1176" in out and "estimate" in out
     assert invoke("list.instances", "--region", "eu-west-3", "--stopped") == 0
     assert "no labstack instances" in capsys.readouterr().out
     assert invoke("list.types", "--region", "eu-west-3") == 0
