@@ -14,7 +14,8 @@ from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from components.config.base import Settings
-from components.config.prices import ebs_gb_month, hourly_price, prices_as_of, public_ipv4_hourly
+from components.config.prices import (HOURS_PER_MONTH, ebs_gb_month, hourly_price, prices_as_of,
+                                      public_ipv4_hourly)
 from components.config.values import YAML11_BOOLEANS, problem
 
 SPOT_FIX = "expected true, false or {maxPrice: <USD per hour>}, e.g. `pulumi config set labstack:spot true`"
@@ -157,3 +158,30 @@ def recorded_address_tags(region: str) -> dict[str, str]:
     """The public IPv4 price per hour an Elastic IP is allocated with."""
     price, _ = public_ipv4_hourly(region)
     return {HOURLY_TAG: f"{price:.5f}"} if price is not None else {}
+
+
+def stack_instance_types(instance_type: str, cluster: Any) -> list[str]:
+    """The type of every instance the stack makes: the head, then the workers of labstack:cluster (issue 11)."""
+    workers = getattr(cluster, "workers", 0) if cluster is not None else 0
+    return [instance_type] + [getattr(cluster, "worker_type", None) or instance_type] * workers
+
+
+def watcher_budget_env(cfg: Any) -> dict[str, str]:
+    """HOURLY_PRICE and BUDGET_TOTAL for the server's watcher, which stops the stack when the spend since launch
+    reaches labstack:budget.total. HOURLY_PRICE is what the running stack costs per hour: its instances (spot at its
+    cap, so the projection errs early, never late), each node's public IPv4 and root disk. Empty without a total, or
+    when the built-in table cannot price an instance (`invoke check` warns about that)."""
+    budget = cfg.budget
+    if budget is None or budget.total is None or not cfg.region:
+        return {}
+    cluster = getattr(cfg, "cluster", None)
+    types = stack_instance_types(cfg.instance_type, cluster)
+    instances = instances_hourly(cfg.region, types, cfg.spot)
+    address, _ = public_ipv4_hourly(cfg.region)
+    disk, _ = ebs_gb_month(cfg.region)
+    if instances.unknown or address is None or disk is None:
+        return {}
+    worker_gb = getattr(cluster, "worker_storage_gb", None) or cfg.storage_gb
+    storage_gb = cfg.storage_gb + worker_gb * (len(types) - 1)
+    hourly = instances.usd + address * len(types) + disk * storage_gb / HOURS_PER_MONTH
+    return {"HOURLY_PRICE": f"{hourly:.5f}", "BUDGET_TOTAL": f"{budget.total:.2f}"}

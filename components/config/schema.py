@@ -21,7 +21,8 @@ from components.config.formats import (AMI_ID_RE, DASHBOARD_USER_RE, DEFAULT_AMI
                                        SUBNET_ID_RE, URL_PATH_RE, ZONE_ID_RE, MIN_DASHBOARD_PASSWORD, SSH_PORT, is_arm,
                                        is_dns_name, is_ip, resolved_host)
 from components.config.aws_names import did_you_mean, known_instance_types, known_regions
-from components.config.cost import BudgetSettings, Spot, over_hourly_budget, spot_with_apps_problem
+from components.config.cost import (BudgetSettings, Spot, over_hourly_budget, spot_with_apps_problem,
+                                    stack_instance_types)
 from components.config.messages import SECRET_SHOWN_AS
 from components.config.registry import RegistryLogin, registry_hosts
 from components.config.ssh_keys import KeyFile, host_key_line, key_file
@@ -412,9 +413,7 @@ class StackFile(Settings):
 
     def instance_types(self) -> list[str]:
         """The type of every instance the stack makes: the head, then the workers of labstack:cluster."""
-        cluster = getattr(self, "cluster", None)  # labstack:cluster (issue 11): its workers are billed too
-        workers = getattr(cluster, "workers", 0) if cluster is not None else 0
-        return [self.instance_type] + [getattr(cluster, "worker_type", None) or self.instance_type] * workers
+        return stack_instance_types(self.instance_type, getattr(self, "cluster", None))
 
     @rule("budget", "spot", "region", "instance_type", "cluster")
     def _within_the_hourly_budget(self, context: dict) -> list:

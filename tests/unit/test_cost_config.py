@@ -3,12 +3,14 @@ created, the spot request and the price tags the program declares (under mocks, 
 from __future__ import annotations
 
 import contextlib
+from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
 
 from components.config import ConfigError, load_stack_config
-from components.config.cost import GB_MONTH_TAG, HOURLY_TAG
+from components.config.cost import (GB_MONTH_TAG, HOURLY_TAG, instances_hourly, stack_instance_types,
+                                    watcher_budget_env)
 from components.config.prices import ebs_gb_month, hourly_price, public_ipv4_hourly, snapshot_gb_month
 from ops.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config
@@ -138,3 +140,27 @@ def test_on_demand_node_has_no_market_options_and_records_its_prices_once(pem):
     # Set at creation, never rewritten by a later `pulumi up` with newer prices.
     assert ignored[instance.name] == ["ami", f'tags["{HOURLY_TAG}"]', f'rootBlockDevice.tags["{GB_MONTH_TAG}"]']
     assert ignored[result.one(EIP).name] == [f'tags["{HOURLY_TAG}"]']
+
+
+def test_the_watcher_gets_the_running_stacks_hourly_price_and_the_total(pem):
+    cfg = load_stack_config(base_config(pem, storageGb=40, budget={"total": 500}), "paris-batch2")
+    # m7i.large in Paris + its public IPv4 + 40 GB of gp3 for an hour.
+    assert watcher_budget_env(cfg) == {"HOURLY_PRICE": f"{0.1176 + 0.005 + 40 * 0.0928 / 730:.5f}",
+                                       "BUDGET_TOTAL": "500.00"}
+    spot = load_stack_config(base_config(pem, spot={"maxPrice": 0.05}, budget={"total": 80, "hourly": 1}),
+                             "paris-batch2")
+    assert watcher_budget_env(spot)["HOURLY_PRICE"] == f"{0.05 + 0.005 + 32 * 0.0928 / 730:.5f}"
+    # No total, no stop at a total; a type without a price cannot be projected (and `invoke check` warns).
+    assert watcher_budget_env(load_stack_config(base_config(pem, budget={"hourly": 1}), "paris-batch2")) == {}
+    assert watcher_budget_env(load_stack_config(base_config(pem, instanceType="x2iedn.xlarge",
+                                                            budget={"total": 10}), "paris-batch2")) == {}
+
+
+def test_a_clusters_workers_count_in_the_price():
+    cluster = SimpleNamespace(workers=3, worker_type="c7i.xlarge")
+    types = stack_instance_types("m7i.large", cluster)
+    assert types == ["m7i.large", "c7i.xlarge", "c7i.xlarge", "c7i.xlarge"]
+    assert stack_instance_types("m7i.large", SimpleNamespace(workers=2, worker_type=None)) == ["m7i.large"] * 3
+    price = instances_hourly("us-east-1", types, None)
+    assert price.usd == pytest.approx(0.1008 + 3 * 0.1785)
+    assert price.parts == ("1 x m7i.large at $0.1008 on-demand", "3 x c7i.xlarge at $0.1785 on-demand")
