@@ -220,12 +220,17 @@ record_release() {
   log "$app: release $release ($CONF_IMAGE) is serving https://$CONF_HOST"
 }
 
-# post_deploy COLOR: the post-deploy hook, after the first deploy (recorded in POST_DEPLOY_DONE) or after every one:
-# an HTTPS request through the app's public name, or a command in the serving web container.
+# post_deploy COLOR: the post-deploy hook, after the first deploy of each init run (a new batch: raising INIT_RUN
+# re-runs the init and launches again) or after every deploy: an HTTPS request through the app's public name, or a
+# command in the serving web container. POST_DEPLOY_DONE holds "<init run> <utc time>" of the last success (a file
+# from before init runs were recorded holds the time alone: run 1).
 post_deploy() {
-  local color=$1 done_file=$etc/$POST_DEPLOY_DONE
+  local color=$1 done_file=$etc/$POST_DEPLOY_DONE done_run=0
   [ -n "${CONF_POST_DEPLOY_WHEN:-}" ] || return 0
-  if [ "$CONF_POST_DEPLOY_WHEN" = first ] && [ -e "$done_file" ]; then
+  if [ -s "$done_file" ]; then
+    done_run=$(awk 'NR == 1 { print ($1 ~ /^[0-9]+$/) ? $1 : 1 }' "$done_file")
+  fi
+  if [ "$CONF_POST_DEPLOY_WHEN" = first ] && [ "$done_run" -ge "$CONF_INIT_RUN" ]; then
     return 0
   fi
   if [ -n "$CONF_POST_DEPLOY_PATH" ]; then
@@ -235,7 +240,7 @@ post_deploy() {
     compose_release "$app" "$color" exec -T web sh -c "$(cat "$etc/$POST_DEPLOY_CMD")" >&2 \
       || die "$app: the post-deploy command failed (the new release is serving)"
   fi
-  date -u +%FT%TZ > "$done_file"
+  printf '%s %s\n' "$CONF_INIT_RUN" "$(date -u +%FT%TZ)" > "$done_file"
 }
 
 # Through Caddy with the app's real name, so links the app derives from the Host header are right; retried with

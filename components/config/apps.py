@@ -165,12 +165,13 @@ class AppSettings(Settings):
                           "ready and before web takes traffic (e.g. `python init_db.py`); recorded on the server, "
                           "never re-run on redeploys, restarts or reboots")
     init_run: Annotated[int, whole_number(1, 1_000_000)] = Field(
-        1, description="raise it (2, 3, …) to run `initCommand` once more")
+        1, description="raise it (2, 3, …) for a new batch: `initCommand` runs once more and so does a `when: first` "
+                       "post-deploy (Dallinger's /launch)")
     post_deploy: Annotated[Optional[PostDeploy], BeforeValidator(_one_hook)] = Field(
         None, description="`{path: /launch, method: POST, expectStatus: 200, retries: 5, when: first}` — an HTTPS "
                           "request through the app's public name (so URLs the app builds from the Host header are "
                           "right), retried with backoff; or `{command: ..., when: always}` run in the web container. "
-                          "`when`: `first` (after the first deploy only) or `always`. A failure fails `pulumi up` "
+                          "`when`: `first` (after the first deploy of each `initRun`) or `always`. A failure fails `pulumi up` "
                           "with the response")
 
     @rule("workers", "worker_command")

@@ -389,6 +389,23 @@ def test_post_deploy_request_retries_through_the_public_name(server, pem):
     assert len(post_deploy_curls(server)) == 1 and "--cacert" not in post_deploy_curls(server)[0]
 
 
+
+def test_a_new_init_run_launches_once_more(server, pem):
+    """Raising initRun is a new batch: the `first` post-deploy (Dallinger's /launch) runs once for it, not again."""
+    files = rendered(pem, initRun=1, postDeploy={**LAUNCH, "when": "first"})
+    done = server.etc / STATE_FILES["POST_DEPLOY_DONE"]
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_text("2026-01-05T10:00:00Z\n")  # written before init runs were recorded: run 1 is launched
+    launches, recorded = [], []
+    for init_run in (1, 2, 2, 3):
+        server.answer_first("curl", "*", "201")
+        result = server.steps(with_conf(files, INIT_RUN=init_run), "install_release_files", "post_deploy blue")
+        assert result.returncode == 0, result.stderr
+        launches.append(len(post_deploy_curls(server)))
+        recorded.append(done.read_text().split()[0])
+    assert launches == [0, 1, 0, 1]
+    assert recorded == ["2026-01-05T10:00:00Z", "2", "2", "3"]
+
 def test_failed_post_deploy_request_fails_with_the_response(server, pem):
     server.answer_first("curl", "*", "500")
     result = server.steps(rendered(pem, postDeploy={**LAUNCH, "retries": 2}), "install_release_files",
