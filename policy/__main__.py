@@ -10,10 +10,14 @@ from rules import RULES, Resource, Rule
 def _config_schema(rule: Rule):
     if not rule.settings:
         return None
-    return PolicyConfigSchema(properties={
-        key: {"type": "array", "items": {"type": "string"}, "default": list(setting.default),
-              "description": setting.description}
-        for key, setting in rule.settings.items()})
+    return PolicyConfigSchema(properties={key: _setting_schema(setting) for key, setting in rule.settings.items()})
+
+
+def _setting_schema(setting) -> dict:
+    if isinstance(setting.default, float):
+        return {"type": "number", "default": setting.default, "description": setting.description}
+    return {"type": "array", "items": {"type": "string"}, "default": list(setting.default),
+            "description": setting.description}
 
 
 def _stack_resources(policy_resources) -> list[Resource]:

@@ -16,7 +16,7 @@ import fnmatch
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -51,6 +51,11 @@ DEFAULT_INSTANCE_TYPES = ("t3.*", "t3a.*", "m7i.large", "m7i.xlarge", "m7i.2xlar
 # Regions: the EU's, where participant data collected by European labs may stay under GDPR without further paperwork.
 DEFAULT_REGIONS = ("eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1",
                    "eu-west-2", "eu-west-3")
+
+# The lab's ceiling for one stack's instances, USD per hour (hourly-price-cap): well above any CPU stack labstack is
+# tested with, below a multi-GPU instance left running by mistake.
+DEFAULT_MAX_HOURLY_USD = 5.0
+PRICE_TAG = "labstack:hourly-usd"  # set by the program at creation (components/config/cost.py)
 
 TAGS_FIX = ("labstack gives every resource cfg.tags(...) (components/config/stack.py); the creator comes from "
             "labstack:creator (default: your login name)")
@@ -294,13 +299,36 @@ def region_allowed(resources: Sequence[Resource], allowed_regions: Sequence[str]
             if r.type == AWS_PROVIDER and r.props.get("region") and r.props.get("region") not in allowed_regions]
 
 
+def hourly_price_cap(resources: Sequence[Resource], max_hourly_usd: float = DEFAULT_MAX_HOURLY_USD) -> list[str]:
+    """The stack's instances together cost at most the lab's cap per hour, by the price the program tags each
+    instance with at creation (`labstack:hourly-usd`, "<usd> <type>"; spot at its cap). Unlike labstack:budget,
+    which the stack file's author sets, the cap is the lab's (policy/config.json). Instances without the tag (a
+    type the built-in price table lacks) cannot be priced here; `invoke check` warns about them."""
+    priced = []
+    for r in resources:
+        if r.type != INSTANCE:
+            continue
+        value = str(_map(r.props.get("tags")).get(PRICE_TAG) or "").split()
+        try:
+            priced.append((r.name, float(value[0])))
+        except (IndexError, ValueError):
+            continue
+    total = sum(usd for _, usd in priced)
+    if total <= max_hourly_usd:
+        return []
+    names = ", ".join(name for name, _ in priced)
+    return [f"{names}: the stack's instances cost ${total:.4f}/h (their {PRICE_TAG} tags), above the lab's cap of "
+            f"${max_hourly_usd:.2f}/h. Fix: set a smaller labstack:instanceType (or fewer or smaller workers, or "
+            "labstack:spot with a lower maxPrice), or raise max_hourly_usd in policy/config.json"]
+
+
 # --- the catalogue __main__.py wires into the pack ------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Setting:
     """A policy setting read from the pack's config (policy/config.json), with its default."""
 
-    default: tuple[str, ...]
+    default: Union[tuple[str, ...], float]  # a list of names, or a number
     description: str
 
 
@@ -336,4 +364,7 @@ RULES = (
                                                      "shell-style patterns such as t3.*")}),
     Rule("region-allowed", "AWS regions come from an allow-list (data residency).", False, region_allowed,
          on_stack=True, settings={"allowed_regions": Setting(DEFAULT_REGIONS, "Allowed AWS regions")}),
+    Rule("hourly-price-cap", "The stack's instances cost at most the lab's cap per hour.", False, hourly_price_cap,
+         on_stack=True, settings={"max_hourly_usd": Setting(DEFAULT_MAX_HOURLY_USD, "USD per hour for all the "
+                                                            "instances of one stack")}),
 )

@@ -281,6 +281,21 @@ def test_a_region_outside_the_allow_list_is_advisory(pem):
     assert violations(resources, **{"region-allowed": {"allowed_regions": ["us-east-1"]}}) == {}
 
 
+def test_instances_priced_above_the_labs_cap_are_advisory(pem):
+    """By the price the program tags each instance with at creation: a GPU type in Paris ($3.06/h in us-east-1,
+    times Paris's ratio 0.112 / 0.096)."""
+    resources = stack_resources(closed_config(pem, instanceType="p3.2xlarge"))
+    found = violations(resources, **{"instance-type-allowed": {"allowed_instance_types": ["p3.*"]},
+                                     "hourly-price-cap": {"max_hourly_usd": 3}})
+    assert found == {"hourly-price-cap": [
+        "paris-batch2-instance: the stack's instances cost $3.5701/h (their labstack:hourly-usd tags), above the "
+        "lab's cap of $3.00/h. Fix: set a smaller labstack:instanceType (or fewer or smaller workers, or "
+        "labstack:spot with a lower maxPrice), or raise max_hourly_usd in policy/config.json"]}
+    assert "hourly-price-cap" not in violations(resources)  # under the default cap, $5/h
+    spot = stack_resources(closed_config(pem, instanceType="p3.2xlarge", spot={"maxPrice": 1.5}))
+    assert "hourly-price-cap" not in violations(spot, **{"hourly-price-cap": {"max_hourly_usd": 3}})
+
+
 # --- the pack, served as the Pulumi CLI serves it -----------------------------------------------------------------
 
 @pytest.fixture
@@ -315,14 +330,18 @@ def test_the_pack_declares_every_rule_with_its_enforcement_level(analyzer):
         "ebs-encrypted": analyzer_pb2.MANDATORY, "ebs-snapshot-encrypted": analyzer_pb2.MANDATORY,
         "imdsv2-hop-limit-1": analyzer_pb2.MANDATORY, "stack-and-creator-tags": analyzer_pb2.MANDATORY,
         "no-data-ports-open-to-world": analyzer_pb2.MANDATORY, "ssh-not-open-to-world": analyzer_pb2.ADVISORY,
-        "instance-type-allowed": analyzer_pb2.ADVISORY, "region-allowed": analyzer_pb2.ADVISORY}
+        "instance-type-allowed": analyzer_pb2.ADVISORY, "region-allowed": analyzer_pb2.ADVISORY,
+        "hourly-price-cap": analyzer_pb2.ADVISORY}
     kinds = {p.name: p.policy_type for p in info.policies}
     assert {n for n, k in kinds.items() if k == analyzer_pb2.POLICY_TYPE_STACK} == {"ebs-snapshot-encrypted",
-                                                                                    "region-allowed"}
+                                                                                    "region-allowed",
+                                                                                    "hourly-price-cap"}
     schema = {p.name: json_format.MessageToDict(p.configSchema) for p in info.policies}
     assert schema["instance-type-allowed"]["properties"]["allowed_instance_types"]["default"] == list(
         rules.DEFAULT_INSTANCE_TYPES)
     assert schema["region-allowed"]["properties"]["allowed_regions"]["default"] == list(rules.DEFAULT_REGIONS)
+    assert schema["hourly-price-cap"]["properties"]["max_hourly_usd"] == {
+        "type": "number", "default": 5.0, "description": "USD per hour for all the instances of one stack"}
 
 
 def test_the_pack_stops_an_unencrypted_instance(analyzer, closed):
