@@ -61,8 +61,22 @@ class PulumiCli:
     def run(self, args: Sequence[str], *, env: Optional[dict] = None, capture: bool = False,
             check: bool = True) -> subprocess.CompletedProcess:
         self.require()
-        result = subprocess.run([self.binary, *args], cwd=self.project_dir, env=env or self.environment(),
-                                capture_output=capture, text=True)
+        pipe = subprocess.PIPE if capture else None
+        with subprocess.Popen([self.binary, *args], cwd=self.project_dir, env=env or self.environment(),
+                              stdout=pipe, stderr=pipe, text=True) as process:
+            try:
+                stdout, stderr = process.communicate()
+            except KeyboardInterrupt:
+                # The terminal's Ctrl-C reached pulumi too, which cancels gracefully: it lets the operations in
+                # flight finish and records them. subprocess.run would SIGKILL it, and an instance created then
+                # would be missing from the state, so no destroy would remove it. A second Ctrl-C also reaches
+                # pulumi, which then stops at once.
+                try:
+                    process.communicate()
+                except KeyboardInterrupt:
+                    process.wait()
+                raise
+        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
         if check and result.returncode != 0:
             detail = (result.stderr or "").strip() if capture else ""
             raise PulumiError(f"`pulumi {' '.join(args)}` failed (exit {result.returncode}){': ' + detail if detail else ''}")

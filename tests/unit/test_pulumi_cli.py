@@ -71,3 +71,44 @@ def test_up_passes_the_operators_policy_settings_when_they_exist(tmp_path, monke
     settings.write_text("{}")
     assert cli.up_args("s", yes=True) == ["up", "--stack", "s", "--policy-pack", POLICY,
                                           "--policy-pack-config", str(settings), "--yes"]
+
+
+def test_ctrl_c_waits_for_pulumi_to_cancel_gracefully(tmp_path, monkeypatch):
+    """Ctrl-C reaches pulumi and this process alike; pulumi then finishes what is in flight and saves its state. The
+    task must wait for that instead of killing it (a killed `pulumi up` can leave an instance out of the state)."""
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+
+    started, finished = tmp_path / "started", tmp_path / "finished"
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text(f"""#!{sys.executable}
+import os, signal, sys, time
+def cancel(*_):
+    time.sleep(1)  # the operations in flight
+    open({str(finished)!r}, "w").write("state saved")
+    sys.exit(255)
+signal.signal(signal.SIGINT, cancel)
+open({str(started)!r}, "w").write(str(os.getpid()))
+time.sleep(60)
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+
+    def ctrl_c():  # what the terminal does: SIGINT to pulumi and to this process
+        for _ in range(200):
+            if started.exists() and started.read_text():
+                os.kill(int(started.read_text()), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=ctrl_c, daemon=True)
+    thread.start()
+    with pytest.raises(KeyboardInterrupt):
+        cli.PulumiCli().run(["up", "--stack", "x"], env=dict(os.environ))
+    thread.join()
+    assert finished.read_text() == "state saved"
