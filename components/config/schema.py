@@ -217,7 +217,8 @@ class StackFile(Settings):
     existing_server: Optional[ExistingServerConfig] = Field(
         None, description="`{host, hostKey, user: ubuntu, port: 22}`: deploy to a server you already have (no AWS "
                           "resources; `serverPem` is its login key; `hostKey` from its "
-                          "`/etc/ssh/ssh_host_ed25519_key.pub`)")
+                          "`/etc/ssh/ssh_host_ed25519_key.pub`). With `dnsHost`, point its record at the server "
+                          "yourself: `url` names it, `sshCommand` and `knownHosts` name `host`")
     spot: Spot = Field(
         None, description="`true` or `{maxPrice: 0.05}`: every instance of the stack is a persistent spot request "
                           "that stops (disks and address kept) when AWS interrupts it; refused for stacks with apps")
@@ -419,6 +420,14 @@ class StackFile(Settings):
     def _within_the_hourly_budget(self, context: dict) -> list:
         error = over_hourly_budget(self.region or "", self.instance_types(), self.spot, self.budget)
         return [self.at("budget", self.budget.hourly, error, "hourly")] if error else []
+
+    @rule("existing_server", "spot", "budget")
+    def _no_money_settings_for_an_existing_server(self, context: dict) -> list:
+        if self.existing_server is None:
+            return []
+        return [self.at(name, None, problem(line=(
+            "{key} has no effect with labstack:existingServer (labstack makes no instance to put on spot or to "
+            "price); remove it"))) for name in self.given("spot", "budget")]
 
     @rule("spot", "apps")
     def _no_spot_under_apps(self, context: dict) -> list:

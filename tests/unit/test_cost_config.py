@@ -164,3 +164,32 @@ def test_a_clusters_workers_count_in_the_price():
     price = instances_hourly("us-east-1", types, None)
     assert price.usd == pytest.approx(0.1008 + 3 * 0.1785)
     assert price.parts == ("1 x m7i.large at $0.1008 on-demand", "3 x c7i.xlarge at $0.1785 on-demand")
+
+
+def test_spot_and_budget_mean_nothing_for_an_existing_server(pem):
+    existing = {"host": "203.0.113.7", "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHwFtyF2ZnE5TF0sWJx6qcI7Ek5P+w6b"
+                                                  "1LtgOyQhS5iM"}
+    assert problems(pem, existingServer=existing, sshCidrs=None, dnsHost=None, spot=True,
+                    budget={"total": 10}, **{"aws:region": None}) == [
+        "labstack:spot has no effect with labstack:existingServer (labstack makes no instance to put on spot or to "
+        "price); remove it",
+        "labstack:budget has no effect with labstack:existingServer (labstack makes no instance to put on spot or to "
+        "price); remove it"]
+
+
+def test_invoke_check_refuses_an_over_budget_stack_file(pem, tmp_path, monkeypatch):
+    import ops.stackfile
+    from ops.check import check_stacks
+    from rich.console import Console
+
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    monkeypatch.setattr(ops.stackfile, "STACKS_DIR", stacks)
+    (stacks / "Pulumi.gpu-run.yaml").write_text(
+        "config:\n  aws:region: eu-west-3\n  labstack:serverPem: " + str(pem) + "\n"
+        "  labstack:sshCidrs: [198.51.100.0/24]\n  labstack:instanceType: g5.xlarge\n"
+        "  labstack:budget: {hourly: 1.0}\n")
+    console = Console(record=True, width=400)
+    assert check_stacks("gpu-run", console) is False
+    assert ("labstack:budget.hourly = '1.0': the stack's instances cost $1.1737/h (1 x g5.xlarge at $1.1737 "
+            "on-demand; AWS list prices of 2025-06), above this budget") in console.export_text()
