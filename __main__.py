@@ -81,14 +81,19 @@ head = next(node for node in nodes if node.role == HEAD)
 key_file = str(cfg.key_pair.pem_path) if cfg.key_pair.pem_path else f"~/.ssh/{cfg.key_pair.existing_name}.pem"
 
 
+# The DNS host names the head for SSH only when labstack points it there (its Route53 record); for an existing server
+# the record is the user's, so SSH outputs name the address labstack really connects to.
+ssh_dns_host = cfg.dns.host if not cfg.existing_server else None
+
+
 def login_name(node: NodeHandle) -> pulumi.Output[str]:
-    """The name operators and apps reach a node by: the DNS host for the head, when there is one."""
-    return pulumi.Output.from_input(cfg.dns.host if node is head and cfg.dns.host else node.public_address)
+    """The name operators reach a node by over SSH: the DNS host for the head, when labstack made its record."""
+    return pulumi.Output.from_input(ssh_dns_host if node is head and ssh_dns_host else node.public_address)
 
 
 def known_hosts(node: NodeHandle) -> pulumi.Output[str]:
     # For ~/.ssh/known_hosts: operators verify the server exactly as labstack's own connections do.
-    return node.known_hosts(cfg.dns.host if node is head else None)
+    return node.known_hosts(ssh_dns_host if node is head else None)
 
 
 project_dir = Path(__file__).resolve().parent

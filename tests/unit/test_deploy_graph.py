@@ -216,6 +216,17 @@ def test_existing_server_on_another_port(pem):
     assert not {"instanceId", "region", "instanceType", "launchTemplateId"} & set(result.outputs)
 
 
+
+def test_existing_server_with_a_dns_host_names_what_answers(pem):
+    """The DNS record is the user's in existing-server mode: the app's URL is the name Caddy serves (the user says
+    they point it at the server), but SSH outputs name the address labstack connects to."""
+    host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApC3jxkeASzf6e7cORPKQZB3SdvvaTjJxYsb2XMRYgR"
+    result = deploy(pem, **{"aws:region": None, "existingServer": {"host": "203.0.113.7", "hostKey": host_key}})
+    assert result.outputs["url"] == "https://elif.my-experiments.org"
+    assert result.outputs["knownHosts"] == f"203.0.113.7 {host_key}"
+    assert result.outputs["sshCommand"] == f"ssh -i {pem} ubuntu@203.0.113.7"
+    assert [r for r in result.resources if r.type.startswith("aws:route53")] == []
+
 def test_export_on_delete_runs_before_the_app_is_removed(pem, tmp_path):
     result = deploy(pem, exportsDir=str(tmp_path / "saved"))
     export = result.one("command:local:Command")
