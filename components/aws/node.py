@@ -29,7 +29,8 @@ def spot_market(spot: Optional[SpotSettings]) -> Optional[aws.ec2.InstanceInstan
         market_type="spot",
         spot_options=aws.ec2.InstanceInstanceMarketOptionsSpotOptionsArgs(
             spot_instance_type="persistent", instance_interruption_behavior="stop",
-            max_price=f"{spot.max_price:g}" if spot.max_price is not None else None))
+            # Plain decimals: EC2 reads the price as text, never in exponent form.
+            max_price=f"{spot.max_price:.6f}".rstrip("0").rstrip(".") if spot.max_price is not None else None))
 
 
 @dataclass

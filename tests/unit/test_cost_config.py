@@ -193,3 +193,12 @@ def test_invoke_check_refuses_an_over_budget_stack_file(pem, tmp_path, monkeypat
     assert check_stacks("gpu-run", console) is False
     assert ("labstack:budget.hourly = '1.0': the stack's instances cost $1.1737/h (1 x g5.xlarge at $1.1737 "
             "on-demand; AWS list prices of 2025-06), above this budget") in console.export_text()
+
+
+def test_a_tiny_max_price_reaches_ec2_as_a_plain_decimal():
+    from components.aws.node import spot_market
+    from components.config.cost import SpotSettings
+
+    assert spot_market(SpotSettings.model_validate({"maxPrice": "0.00002"})).spot_options.max_price == "0.00002"
+    assert spot_market(SpotSettings.model_validate({"maxPrice": 2})).spot_options.max_price == "2"
+    assert spot_market(None) is None
