@@ -105,7 +105,10 @@ def last_stop(instance: dict) -> Optional[datetime]:
     return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc) if found else None
 
 
-def running_time(instance: dict, now: datetime) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]]:
+Intervals = list[tuple[datetime, datetime]]
+
+
+def running_time(instance: dict, now: datetime) -> tuple[Intervals, Intervals]:
     """(surely running, perhaps running) intervals, from what EC2 tells (module docstring)."""
     state = instance["State"]["Name"]
     started, created = instance["LaunchTime"], first_launch(instance)
