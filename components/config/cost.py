@@ -61,7 +61,8 @@ def _spot(value: Any) -> Any:
     return value
 
 
-Spot = Annotated[Optional[SpotSettings], BeforeValidator(_spot, json_schema_input_type=Union[bool, str,
+BOOLEAN_TEXT = Annotated[str, Field(pattern="^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$")]  # `pulumi config set`
+Spot = Annotated[Optional[SpotSettings], BeforeValidator(_spot, json_schema_input_type=Union[bool, BOOLEAN_TEXT,
                                                                                               SpotSettings])]
 
 
