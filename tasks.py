@@ -172,7 +172,19 @@ def ssh(c, stack, app=None, service="web"):
     _run(commands.ssh, stack, app, service)
 
 
-ns = Collection(check, up, build, push, export_, stop, start, restart, storage, apps, logs, stats, ssh)
+@task(name="exec", help={"stack": STACK_HELP, "app": "app name (default: the stack's only app)",
+                         "service": "web (default), worker, clock, postgres or redis"})
+def exec_(c, stack, app=None, service="web"):
+    """Run the command after -- in the app's serving container, without a terminal; exits with its exit code.
+    E.g. `invoke exec -s paris-batch2 --app elif -- dallinger export --local`."""
+    from ops import commands
+
+    code = _run(commands.exec_in_app, stack, app, service, c.remainder)
+    if code:
+        raise Exit(code=code)
+
+
+ns = Collection(check, up, build, push, export_, stop, start, restart, storage, apps, logs, stats, ssh, exec_)
 ns.add_collection(Collection("list", list_regions, list_types, list_instances))
 ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
 # `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (ops/invoke_support.py).

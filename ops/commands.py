@@ -255,6 +255,21 @@ def ssh(stack: str, app: Optional[str] = None, service: str = "web", *, target: 
     target.exec_interactive(command)
 
 
+def exec_in_app(stack: str, app: Optional[str], service: str, command: str, *,
+                target: Optional[SshTarget] = None) -> int:
+    """Run a command line in the app's serving container (web, or a worker, clock, postgres, redis), streaming its
+    output; returns its exit code. Like `ssh host CMD`, the words are one line for the container's sh."""
+    if not command.strip():
+        raise RemoteError("give the command after --, e.g. `invoke exec -s STACK --app APP -- dallinger-housekeeper`")
+    config = stackfile.load(stack)
+    target = target or target_for_stack(stack, config=config)
+    container = inventory.service_container(target, stackfile.app_config(config, app).name, service)
+    sys.stdout.flush()
+    # Not target.run: that captures the output, and a one-off script's progress belongs on the operator's screen.
+    return subprocess.run(target.ssh_argv(remote_commands.container_command(container, command)),
+                          stdin=subprocess.DEVNULL).returncode
+
+
 def ops_errors() -> tuple[type[BaseException], ...]:
     """Everything a task turns into one `labstack: …` line instead of a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError

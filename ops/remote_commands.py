@@ -78,6 +78,11 @@ def container_shell(container: str) -> str:
     return quote([*SUDO, "docker", "exec", "-it", container, "sh", "-c", CONTAINER_SHELL])
 
 
+def container_command(container: str, command: str) -> str:
+    """A command line run by the container's sh, without a terminal: its output and exit code come back."""
+    return quote([*SUDO, "docker", "exec", container, "sh", "-c", command])
+
+
 def host_stats() -> str:
     """Whitespace-separated: /proc/loadavg (load x3, runnable/total, last pid), memory total and used MB, root disk
     total and used MB, uptime and idle seconds."""

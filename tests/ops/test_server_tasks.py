@@ -66,6 +66,16 @@ def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, reco
                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert probe.stdout.strip() == "inside", probe.stderr
 
+    # `invoke exec` runs a command line in the serving container without a terminal: output and exit code come back.
+    capfd.readouterr()
+    assert invoke("exec", "-s", "paris-batch2", "--app", "elif", "--", "cd /app && ls app.py &&",
+                  "python -c 'import sys; print(6 * 7); sys.exit(3)'") == 3
+    assert capfd.readouterr().out.split() == ["app.py", "42"]
+    assert invoke("exec", "-s", "paris-batch2", "--service", "postgres", "--", "pg_isready -q") == 0
+    assert invoke("exec", "-s", "paris-batch2") == 1
+    assert capfd.readouterr().err.strip() == ("labstack: give the command after --, e.g. `invoke exec -s STACK --app "
+                                              "APP -- dallinger-housekeeper`")
+
     assert invoke("export", "-s", "paris-batch2") == 0
     exports = sorted((tmp_path / "exports" / "paris-batch2" / "elif").iterdir())
     assert len(exports) == 1 and not exports[0].name.endswith((".partial", ".failed"))
