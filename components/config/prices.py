@@ -54,7 +54,3 @@ def snapshot_gb_month(region: str) -> tuple[Optional[float], bool]:
 def public_ipv4_hourly(region: str) -> tuple[Optional[float], bool]:
     """A public IPv4 address (an Elastic IP, attached or not) per hour."""
     return (_table()["publicIpv4Hourly"] if region in _table()["regionFactor"] else None), True
-
-
-def known_price_regions() -> frozenset[str]:
-    return frozenset(_table()["regionFactor"])
