@@ -42,6 +42,7 @@ TEMPLATES = {
     "APP_DATA": APPS_SRV + "/{app}/data",  # the app's /data
     "APP_POSTGRES": APPS_SRV + "/{app}/postgres",  # Postgres's data directory
     "APP_REDIS": APPS_SRV + "/{app}/redis",  # Redis's append-only files
+    "APP_VOLUMES": APPS_SRV + "/{app}/volumes",  # one folder per extra volume the app declares (`volumes`)
     "APP_SITE": PROXY_SITES + "/{app}.caddy",
     "APP_NETWORK": "labstack-{app}",  # the app's web, workers, clock, Postgres and Redis, and Caddy
     "DATA_PROJECT": "{app}-data",  # Postgres and Redis

@@ -54,7 +54,8 @@ load_release() {
 install_release_files() {
   local file password
   install -d -m 0700 "$etc"
-  install -d -m 0755 "$srv" "$(app_data "$app")" "$(app_postgres "$app")" "$(app_redis "$app")"
+  install -d -m 0755 "$srv" "$(app_data "$app")" "$(app_postgres "$app")" "$(app_redis "$app")" \
+    "$(app_volumes "$app")"
   # The database password is made here once and never leaves the server (nor Pulumi's state).
   if [ ! -s "$etc/$DB_ENV" ]; then
     password=$(openssl rand -hex 24)

@@ -60,6 +60,7 @@ app_srv() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1"; }  # app_srv AP
 app_data() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/data"; }  # app_data APP
 app_postgres() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/postgres"; }  # app_postgres APP
 app_redis() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/redis"; }  # app_redis APP
+app_volumes() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/volumes"; }  # app_volumes APP
 app_site() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/proxy/sites/$1.caddy"; }  # app_site APP
 app_network() { printf '%s\n' "labstack-$1"; }  # app_network APP
 data_project() { printf '%s\n' "$1-data"; }  # data_project APP

@@ -38,7 +38,8 @@ from ops.stackfile import PROJECT_DIR
 EXPORTS_DIR = PROJECT_DIR / "exports"
 DUMP_FILE = "db.dump"
 DATA_FILE = "data.tar.gz"
-ARCHIVED_DIRS = ("data", "redis")  # beside the database dump: the app's files and Redis's append-only log
+# Beside the database dump: the app's files, Redis's append-only log and the app's extra volumes.
+ARCHIVED_DIRS = ("data", "redis", "volumes")
 MANIFEST = "manifest.json"
 Progress = Callable[[str], None]
 

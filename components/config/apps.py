@@ -1,6 +1,7 @@
 """One app of the stack file (`labstack:apps.<name>`): its settings, and the post-deploy hook they may carry."""
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Annotated, Any, ClassVar, Literal, Mapping, Optional, Union
 
@@ -93,6 +94,24 @@ def _env_entry(name: str, value: Any, secret: bool = False) -> Any:
     return None
 
 
+VOLUME_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+# Where labstack already mounts something, or what a bind mount would break.
+TAKEN_PATHS = ("/", "/data", "/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/lib", "/run")
+
+
+def _volume_entry(name: str, path: Any) -> Any:
+    if not VOLUME_NAME_RE.match(name):
+        return problem("volume names are lower-case letters, digits, - and _, starting with a letter")
+    if not isinstance(path, str) or not path.startswith("/") or "//" in path or "/../" in f"{path}/":
+        return problem("expected the absolute path in the container where the volume is mounted, e.g. "
+                       "/app/uploads")
+    normalized = path.rstrip("/") or "/"
+    if normalized in TAKEN_PATHS or normalized.startswith("/data/"):
+        return problem(f"{normalized} is not free: /data is the app's data folder already (exported with it), and "
+                       "system folders cannot be replaced; choose a path such as /app/uploads")
+    return None
+
+
 def _real_digest(image: str) -> str:
     """The example's all-zero placeholder, or any one character repeated, is no digest a registry ever made."""
     digest = image.rpartition("@sha256:")[2]
@@ -156,6 +175,12 @@ class AppSettings(Settings):
     redis: Annotated[bool, flag()] = Field(True, description="a Redis 7 for the app")
     clock_command: Annotated[Optional[str], text()] = Field(
         None, description="one more service of the same image (a scheduler); like workers, no port, no route")
+    volumes: Annotated[Mapping[str, str], mapping("expected a map of volume names to container paths, e.g. "
+                                                  "{uploads: /app/uploads}", _volume_entry,
+                                                  lambda path: path.rstrip("/"), schema=dict[str, str])] = Field(
+        {}, description="extra folders the app keeps, `{name: /container/path}`: each is the server folder "
+                        "`volumes/<name>` beside the app's data, mounted into web, workers and clock, exported and "
+                        "kept like `/data`")
     stop_grace_seconds: Annotated[int, whole_number(1, 3600, " seconds")] = Field(
         30, description="how long web, workers and clock may take to finish their work after SIGTERM (on an update, "
                         "a pause or a destroy) before they are killed; a single command runs as its container's "

@@ -70,7 +70,8 @@ def app_compose(app: AppConfig) -> str:
         # Secrets come from a root-only env file, not from this file (nor from Pulumi's logs).
         "env_file": [app_file(app.name, "SECRETS_ENV")],
         "environment": environment,
-        "volumes": [f"{name('APP_DATA', app.name)}:/data"],
+        "volumes": [f"{name('APP_DATA', app.name)}:/data",
+                    *(f"{name('APP_VOLUMES', app.name)}/{volume}:{path}" for volume, path in sorted(app.volumes.items()))],
         # compose's stop and down wait this long after SIGTERM: a worker finishes its job, a web its requests.
         "stop_grace_period": f"{app.stop_grace_seconds}s",
     }

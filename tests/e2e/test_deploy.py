@@ -181,7 +181,7 @@ def test_wrong_host_key_is_refused_before_anything_runs(make_stack, example_imag
 
 
 def test_existing_server_mode_deploys_without_aws(make_stack, example_images):
-    stack = make_stack(elif_app(example_images.v1))
+    stack = make_stack(elif_app(example_images.v1, volumes={"uploads": "/app/uploads"}))
     stack.config.pop("aws:region")
     stack.config["labstack:existingServer"] = {"host": stack.host.ip, "user": "ubuntu",
                                                "hostKey": stack.host.host_public_key}
@@ -192,6 +192,13 @@ def test_existing_server_mode_deploys_without_aws(make_stack, example_images):
     # The DNS record is the user's here: SSH outputs name the address labstack connects to.
     assert evaluation.outputs["knownHosts"] == f"{stack.host.ip} {stack.host.host_public_key}"
     assert evaluation.outputs["url"] == "https://elif.my-experiments.org"
+    # A declared volume: the server folder volumes/<name>, mounted where the app said, in web and workers alike.
+    for role in ("web", "worker"):
+        container = stack.host.run(f"docker ps -q --filter label=org.labstack.app=elif "
+                                   f"--filter label=org.labstack.role={role}").stdout.strip()
+        stack.host.run(f"docker exec {container} sh -c 'echo from-{role} > /app/uploads/{role}.txt'")
+    assert stack.host.run("sudo cat /srv/labstack/apps/elif/volumes/uploads/web.txt "
+                          "/srv/labstack/apps/elif/volumes/uploads/worker.txt").stdout == "from-web\nfrom-worker\n"
 
 
 def _other_private_key() -> str:

@@ -36,6 +36,8 @@ def elif_host(testbed_host):
     psql(testbed_host, "elif", SEED)
     testbed_host.run("sudo sh -c 'mkdir -p /srv/labstack/apps/elif/data/uploads && "
                      "echo consent-form > /srv/labstack/apps/elif/data/uploads/p1.txt && "
+                     "mkdir -p /srv/labstack/apps/elif/volumes/media && "
+                     "echo recording > /srv/labstack/apps/elif/volumes/media/p1.wav && "
                      "printf \"%s r1 127.0.0.1:5000/lab/elif@sha256:%064d\\n\" 2026-11-21T09:00:00Z 0 "
                      "> /etc/labstack/apps/elif/releases.log'")
     return testbed_host
@@ -64,6 +66,7 @@ def test_export_dumps_verifies_and_pins_a_manifest(elif_host, tmp_path):
     assert (result.path / "db.dump").read_bytes()[:5] == b"PGDMP"  # custom format
     with tarfile.open(result.path / "data.tar.gz") as archive:
         assert archive.extractfile("data/uploads/p1.txt").read() == b"consent-form\n"
+        assert archive.extractfile("volumes/media/p1.wav").read() == b"recording\n"  # the app's extra volumes
     assert any("verifying" in note for note in notes)
     assert scratch_databases(elif_host) == []  # the scratch database is gone again
     # The dump restores on its own too: the live rows, not just a readable file.
@@ -75,7 +78,7 @@ def test_export_dumps_verifies_and_pins_a_manifest(elif_host, tmp_path):
     with target_of(elif_host) as target:
         files_only = export.export_app(target, "paris-batch2", "elif", postgres=False, exports_dir=tmp_path, now=at(3))
     assert sorted(p.name for p in files_only.path.iterdir()) == ["data.tar.gz", "manifest.json"]
-    assert files_only.manifest["database"] is None and files_only.manifest["data"]["entries"] == 3  # data/, uploads/, p1.txt
+    assert files_only.manifest["database"] is None and files_only.manifest["data"]["entries"] == 6  # data/, uploads/, p1.txt, volumes/, media/, p1.wav
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])

@@ -533,3 +533,25 @@ def test_the_readme_counts_the_bad_inputs_these_tests_check():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     total, exact = len(BAD_INPUTS) + len(EXACT) + len(UNREADABLE), len(EXACT) + len(UNREADABLE)
     assert f"({total} bad inputs in three tables" in readme and f"{exact} of them asserted word for word" in readme
+
+
+@pytest.mark.parametrize("volumes, line", [
+    ({"Uploads": "/app/uploads"}, "labstack:apps.elif.volumes.Uploads = '/app/uploads': volume names are lower-case "
+                                  "letters, digits, - and _, starting with a letter"),
+    ({"uploads": "app/uploads"}, "labstack:apps.elif.volumes.uploads = 'app/uploads': expected the absolute path in "
+                                 "the container where the volume is mounted, e.g. /app/uploads"),
+    ({"uploads": "/data/uploads"}, "labstack:apps.elif.volumes.uploads = '/data/uploads': /data/uploads is not free: "
+                                   "/data is the app's data folder already (exported with it), and system folders "
+                                   "cannot be replaced; choose a path such as /app/uploads"),
+    ({"etc": "/etc/"}, "labstack:apps.elif.volumes.etc = '/etc/': /etc is not free: /data is the app's data folder "
+                       "already (exported with it), and system folders cannot be replaced; choose a path such as "
+                       "/app/uploads"),
+])
+def test_bad_volumes_are_one_line_each(pem, volumes, line):
+    assert _problems(base_config(pem, apps={"elif": {"image": PINNED, "volumes": volumes}})) == [line]
+
+
+def test_volumes_are_kept_with_their_container_paths(pem):
+    cfg = load_stack_config(base_config(pem, apps={"elif": {"image": PINNED, "volumes": {
+        "uploads": "/app/uploads/", "media": "/srv/media"}}}), stack="s")
+    assert cfg.apps[0].volumes == {"uploads": "/app/uploads", "media": "/srv/media"}

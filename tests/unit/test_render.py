@@ -270,3 +270,18 @@ def test_the_test_bed_runs_its_stand_ins_under_the_pinned_tags():
 def test_a_single_command_runs_as_pid_1_of_its_container(command, argv):
     from components.render.app_files import process_command
     assert process_command(command) == argv
+
+
+def test_extra_volumes_are_mounted_in_every_release_service(pem):
+    import yaml as _yaml
+    from components.config.stack import load_stack_config
+    from components.render.app_files import app_compose
+    from tests.unit.helpers import base_config
+
+    config = load_stack_config(base_config(pem, apps={"elif": {
+        "image": "ghcr.io/lab/elif@sha256:" + "9b1c" * 16, "workers": 1, "workerCommand": "python worker.py",
+        "volumes": {"uploads": "/app/uploads", "media": "/srv/media"}}}), stack="s")
+    services = _yaml.safe_load(app_compose(config.apps[0]))["services"]
+    expected = ["/srv/labstack/apps/elif/data:/data", "/srv/labstack/apps/elif/volumes/media:/srv/media",
+                "/srv/labstack/apps/elif/volumes/uploads:/app/uploads"]
+    assert services["web"]["volumes"] == services["worker"]["volumes"] == expected
