@@ -258,11 +258,11 @@ def run_job(machine: Machine, job: ScriptJob, *, dest: Optional[Path] = None, cl
             announce=print, ask: Callable[[str], str] = input,
             operator_address: Callable[[], str] = operator_cidr) -> int:
     """Run one script job on a throwaway instance; returns the job's exit code (the stack is gone, or kept)."""
-    from ops import jobs
-
     check_job_files(job)
     with throwaway(machine, dest=dest, cli=cli, announce=announce, ask=ask,
                    operator_address=operator_address) as place:
+        from ops import jobs
+
         target = place.target
         place.record.update(script=str(job.script), files=[str(p) for p in job.files], image=job.image,
                             onHost=job.on_host)
