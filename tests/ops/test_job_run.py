@@ -1,0 +1,75 @@
+"""Throwaway jobs (`invoke job.run`): the stack file they write, the address they open SSH to, the Ctrl-C question.
+(The runs themselves, through a recording `pulumi` and a test bed host, follow once ops/jobs.py exists.)"""
+from __future__ import annotations
+
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from ops import job_run
+
+LIKE = "lab"  # the operator's usual stack, whose connection settings a throwaway stack copies
+
+
+def like_stack(stacks_dir: Path, pem: Path) -> None:
+    (stacks_dir / f"Pulumi.{LIKE}.yaml").write_text(
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {pem}\n  labstack:sshCidrs: [0.0.0.0/0]\n"
+        "  labstack:storageGb: 64\n")
+
+
+# --- without a server --------------------------------------------------------------------------------------------
+
+def test_the_throwaway_stack_file_copies_connection_settings_and_sets_the_watcher(stacks_dir, server_pem):
+    like_stack(stacks_dir, server_pem)
+    config = job_run.stack_config(job_run.Machine("c7i.4xlarge", like=LIKE, max_hours=2.5),
+                                  operator_address=lambda: pytest.fail("--like gives sshCidrs"))
+    assert config == {"aws:region": "eu-west-3", "labstack:serverPem": str(server_pem),
+                      "labstack:sshCidrs": ["0.0.0.0/0"], "labstack:instanceType": "c7i.4xlarge",
+                      "labstack:autoStop": {"idleMinutes": job_run.IDLE_MINUTES, "maxHours": 2.5}}
+    alone = job_run.stack_config(job_run.Machine("t3.micro", region="eu-central-1"),
+                                 operator_address=lambda: "203.0.113.9/32")
+    assert alone == {"aws:region": "eu-central-1", "labstack:serverPem": "~/.ssh/labstack_ed25519",
+                     "labstack:sshCidrs": ["203.0.113.9/32"], "labstack:instanceType": "t3.micro",
+                     "labstack:autoStop": {"idleMinutes": job_run.IDLE_MINUTES, "maxHours": 4}}
+
+
+def test_no_region_is_one_clear_error(stacks_dir, monkeypatch):
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    with pytest.raises(job_run.JobRunError, match=r"^no region for the throwaway instance: pass --region"):
+        job_run.stack_config(job_run.Machine("t3.micro"), operator_address=lambda: "203.0.113.9/32")
+
+
+def test_the_operator_address_comes_from_checkip(tmp_path):
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"198.51.100.23\n")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert job_run.operator_cidr(f"http://127.0.0.1:{server.server_port}/") == "198.51.100.23/32"
+    finally:
+        server.shutdown()
+    with pytest.raises(job_run.JobRunError, match="pass --like STACK to use that stack's sshCidrs"):
+        job_run.operator_cidr(f"http://127.0.0.1:{server.server_port}/", timeout=2)
+
+
+def test_ctrl_c_asks_once_and_destroys_unless_kept():
+    assert job_run.ask_keep("job-1", ask=lambda question: "keep") is True
+    assert job_run.ask_keep("job-1", ask=lambda question: "K ") is True
+    assert job_run.ask_keep("job-1", ask=lambda question: "") is False
+    assert job_run.ask_keep("job-1", ask=lambda question: "destroy") is False
+
+    def second_ctrl_c(question):
+        raise KeyboardInterrupt
+
+    assert job_run.ask_keep("job-1", ask=second_ctrl_c) is False
