@@ -106,6 +106,9 @@ def stack_config(machine: Machine, operator_address: Callable[[], str] = operato
     if "labstack:sshCidrs" not in config:
         config["labstack:sshCidrs"] = [operator_address()]
     config["labstack:instanceType"] = machine.instance_type
+    # Only SSH is open: a job serves nothing, so no HTTP ports and no ACME certificates (which would need them).
+    config["labstack:ingressPorts"] = [22]
+    config["labstack:tls"] = "internal"
     hours = int(machine.max_hours) if float(machine.max_hours).is_integer() else machine.max_hours
     config["labstack:autoStop"] = {"idleMinutes": IDLE_MINUTES, "maxHours": hours}
     return config

@@ -27,11 +27,13 @@ def test_the_throwaway_stack_file_copies_connection_settings_and_sets_the_watche
                                   operator_address=lambda: pytest.fail("--like gives sshCidrs"))
     assert config == {"aws:region": "eu-west-3", "labstack:serverPem": str(server_pem),
                       "labstack:sshCidrs": ["0.0.0.0/0"], "labstack:instanceType": "c7i.4xlarge",
+                      "labstack:ingressPorts": [22], "labstack:tls": "internal",
                       "labstack:autoStop": {"idleMinutes": job_run.IDLE_MINUTES, "maxHours": 2.5}}
     alone = job_run.stack_config(job_run.Machine("t3.micro", region="eu-central-1"),
                                  operator_address=lambda: "203.0.113.9/32")
     assert alone == {"aws:region": "eu-central-1", "labstack:serverPem": "~/.ssh/labstack_ed25519",
                      "labstack:sshCidrs": ["203.0.113.9/32"], "labstack:instanceType": "t3.micro",
+                     "labstack:ingressPorts": [22], "labstack:tls": "internal",
                      "labstack:autoStop": {"idleMinutes": job_run.IDLE_MINUTES, "maxHours": 4}}
 
 
