@@ -25,6 +25,7 @@ PROXY_SITES = f"{PROXY_ETC}/sites"  # one <app>.caddy per app
 PROXY_SRV = f"{SRV}/proxy"
 PROXY_DATA = f"{PROXY_SRV}/data"  # Caddy's /data: certificates
 PROXY_CONFIG = f"{PROXY_SRV}/config"  # Caddy's /config: its autosaved configuration
+EXPORT_SCRATCH = f"{SRV}/export-scratch"  # 0700: each app's own-export folder while `invoke export` fetches it
 PROXY_DOCKER_API = f"{PROXY_SRV}/docker-api"  # the log viewer's read-only Docker API socket (0700)
 CADDY_LOCAL_ROOT_CA = f"{PROXY_DATA}/caddy/pki/authorities/local/root.crt"  # with tls: internal
 CADDY_ETC = "/etc/caddy"  # PROXY_ETC as the Caddy container sees it (the whole directory is mounted)
@@ -62,6 +63,7 @@ STATE_FILES = {
     "SITE_TEMPLATE": "site.caddy",
     "INIT_CMD": "init.cmd",
     "POST_DEPLOY_CMD": "post-deploy.cmd",
+    "EXPORT_CMD": "export.cmd",  # the app's own export (exportCommand); not a release file: no new release
     "SECRETS_ENV": "secrets.env",  # the app's secrets (0600)
     "DB_ENV": "db.env",  # the database password, made on the server (0600), for compose's interpolation
     # The same password alone, mounted into Postgres as POSTGRES_PASSWORD_FILE (0644 in the 0700 APP_ETC: the
@@ -91,6 +93,8 @@ RAY_PORTS = {
     "RAY_MAX_WORKER_PORT": 11999,
 }
 RAY_PROJECT = "labstack-ray"  # the compose project (or container name) of the Ray node on every cluster node
+RAY_ETC = f"{ETC}/ray"  # 0700 root: the Ray token and the node's recorded run settings
+RAY_TOKEN_FILE = f"{RAY_ETC}/token"  # 0600 root: Ray's auth token (RAY_AUTH_MODE=token), the same on every node
 
 # --- labels on every container labstack starts (the tasks filter by them instead of rebuilding names) -----------
 LABEL_APP = "org.labstack.app"
@@ -143,7 +147,8 @@ def bash_layout() -> str:
         "LABSTACK_HOOKS": REMOTE_HOOKS, "LABSTACK_ETC": ETC, "LABSTACK_SRV": SRV, "APPS_ETC": APPS_ETC,
         "APPS_SRV": APPS_SRV, "PROXY_ETC": PROXY_ETC, "PROXY_SITES": PROXY_SITES, "PROXY_SRV": PROXY_SRV,
         "PROXY_DATA": PROXY_DATA, "PROXY_CONFIG": PROXY_CONFIG, "PROXY_DOCKER_API": PROXY_DOCKER_API,
-        "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA,
+        "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA, "EXPORT_SCRATCH": EXPORT_SCRATCH,
+        "RAY_ETC": RAY_ETC, "RAY_TOKEN_FILE": RAY_TOKEN_FILE,
     }
     names = {
         "CADDY_ETC": CADDY_ETC, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,

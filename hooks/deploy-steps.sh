@@ -71,6 +71,8 @@ install_release_files() {
   for file in "${RELEASE_FILES[@]}"; do
     install -m 0600 "$bundle/$file" "$etc/$file"
   done
+  # Not a release file (the release id ignores it): a new export command changes nothing that runs.
+  install -m 0600 "$bundle/$EXPORT_CMD" "$etc/$EXPORT_CMD"
 }
 
 # The app's own network, which Caddy joins to reach its web: apps share no network with each other.

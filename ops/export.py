@@ -40,6 +40,7 @@ DUMP_FILE = "db.dump"
 DATA_FILE = "data.tar.gz"
 # Beside the database dump: the app's files, Redis's append-only log and the app's extra volumes.
 ARCHIVED_DIRS = ("data", "redis", "volumes")
+APP_EXPORT_FILE = "app-export.tar.gz"  # what the app's own exportCommand wrote
 MANIFEST = "manifest.json"
 Progress = Callable[[str], None]
 
@@ -184,6 +185,21 @@ def archive_data(target: SshTarget, app: str, destination: Path) -> int:
         raise ExportError(f"{app}: the data archive arrived damaged ({error})") from None
 
 
+def fetch_app_export(target: SshTarget, app: str, destination: Path) -> Optional[int]:
+    """Run the app's own export on the server and stream its folder into `destination`; returns the number of
+    entries, or None (and no file) when the app has no exportCommand."""
+    with open(destination, "wb") as out:
+        target.run(remote_commands.app_export(app), stdout=out, timeout=6 * 3600, what=f"{app}'s export command")
+    if destination.stat().st_size == 0:
+        destination.unlink()
+        return None
+    try:
+        with tarfile.open(destination, "r:gz") as archive:
+            return sum(1 for member in archive if member.name != ".")
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise ExportError(f"{app}: its own export arrived damaged ({error})") from None
+
+
 def deployed_image(target: SshTarget, app: str) -> Optional[str]:
     fields = last_release(target, app)
     return fields[2] if len(fields) >= 3 else None
@@ -208,6 +224,11 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
     try:
         files = {}
         database = None
+        # First, while nothing else loads the server: the app's own format (e.g. Dallinger's zip), if it has one.
+        own_entries = fetch_app_export(target, app, partial / APP_EXPORT_FILE)
+        if own_entries is not None:
+            files[APP_EXPORT_FILE] = partial / APP_EXPORT_FILE
+            progress(f"{app}: its own export holds {own_entries} files and folders")
         # The data folder is archived while the database is dumped and verified: gzip on the server and pg_dump,
         # pg_restore in Postgres work in parallel instead of one after the other.
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -228,6 +249,7 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
             "image": deployed_image(target, app) or image,
             "files": {name: {"bytes": path.stat().st_size, "sha256": sha256_of(path)} for name, path in files.items()},
             "database": database,
+            "appExport": None if own_entries is None else {"file": APP_EXPORT_FILE, "entries": own_entries},
             "data": {"source": [f"{layout.name('APP_SRV', app)}/{name}" for name in ARCHIVED_DIRS],
                      "entries": entries},
         }

@@ -65,6 +65,11 @@ def pause_app(app: str, action: str) -> str:
     return layout.hook("pause-app.sh", shlex.quote(app), action)
 
 
+def app_export(app: str) -> str:
+    """The app's own export (its exportCommand) as a tar.gz on stdout; nothing when it has none."""
+    return layout.hook("app-export.sh", shlex.quote(app))
+
+
 def docker_logs(container: str, tail: int = 200, follow: bool = False) -> str:
     return quote([*SUDO, "docker", "logs", "--tail", int(tail), *(["--follow"] if follow else []), container])
 

@@ -175,6 +175,11 @@ class AppSettings(Settings):
     redis: Annotated[bool, flag()] = Field(True, description="a Redis 7 for the app")
     clock_command: Annotated[Optional[str], text()] = Field(
         None, description="one more service of the same image (a scheduler); like workers, no port, no route")
+    export_command: Annotated[Optional[str], text()] = Field(
+        None, description="the app's own export, run by `invoke export` (and the export before a destroy) in a "
+                          "one-off container of the app's image: it writes its files into $LABSTACK_EXPORT_DIR (its "
+                          "working folder), e.g. `dallinger export --app $EXPERIMENT_ID --local`; they arrive as "
+                          "app-export.tar.gz in the export, listed in its manifest")
     volumes: Annotated[Mapping[str, str], mapping("expected a map of volume names to container paths, e.g. "
                                                   "{uploads: /app/uploads}", _volume_entry,
                                                   lambda path: path.rstrip("/"), schema=dict[str, str])] = Field(

@@ -35,7 +35,8 @@ def app_environment(app: AppConfig) -> dict[str, str]:
 def app_commands(app: AppConfig) -> dict[str, str]:
     """Commands the deploy hook runs in containers of the app image; files, so any shell text survives."""
     return {STATE_FILES["INIT_CMD"]: app.init_command or "",
-            STATE_FILES["POST_DEPLOY_CMD"]: (app.post_deploy.command if app.post_deploy else None) or ""}
+            STATE_FILES["POST_DEPLOY_CMD"]: (app.post_deploy.command if app.post_deploy else None) or "",
+            STATE_FILES["EXPORT_CMD"]: app.export_command or ""}
 
 
 def secrets_env(secrets: dict) -> str:
@@ -90,10 +91,10 @@ def app_compose(app: AppConfig) -> str:
                                      networks=["app"], scale=app.workers)
     if app.clock_command:
         services["clock"] = service("clock", command=process_command(app.clock_command), networks=["app"])
-    if app.init_command:
+    if app.init_command or app.export_command:
         # The one-off container of the init command (deploy-app.sh runs it with the command from init.cmd, in a
-        # project of its own): the app's image, env and data, no colour, and only the app's network, where its
-        # database is. The profile keeps `up` from starting it.
+        # project of its own) and of the app's own export (app-export.sh): the app's image, env and data, no colour,
+        # and only the app's network, where its database is. The profile keeps `up` from starting it.
         services["init"] = dict(common, labels=labels(app.name, "init"), networks=["app"], profiles=["init"])
     return yaml.safe_dump({
         "services": services,

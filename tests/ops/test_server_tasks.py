@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
 
 import pytest
 
@@ -16,7 +17,12 @@ def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, reco
                                    tmp_path):
     from ops import commands
 
-    stack = make_stack({"elif": {"image": example_images.v1, "workers": 1, "workerCommand": "python worker.py"}})
+    # The app's own export writes into its working folder ($LABSTACK_EXPORT_DIR), reading the app's database.
+    own_export = ("mkdir -p data && (cd /app && python -c 'import db; c = db.connect(); k = c.cursor(); "
+                  "k.execute(\"SELECT count(*) FROM visits\"); print(k.fetchone()[0])') > data/visits.txt "
+                  "&& echo $LABSTACK_EXPORT_DIR > where.txt")
+    stack = make_stack({"elif": {"image": example_images.v1, "workers": 1, "workerCommand": "python worker.py",
+                                 "exportCommand": own_export}})
     evaluation = stack.evaluate()
     stack.engine.apply(evaluation)
     site = f"elif.{DNS_HOST}"  # an app without `host` is served at <app>.<dns host>
@@ -82,7 +88,12 @@ def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, reco
     manifest = json.loads((exports[0] / "manifest.json").read_text())
     assert manifest["image"] == example_images.v1
     assert manifest["database"]["tables"]["public.visits"] == 3
-    assert set(manifest["files"]) == {"db.dump", "data.tar.gz"}
+    assert set(manifest["files"]) == {"db.dump", "data.tar.gz", "app-export.tar.gz"}
+    assert manifest["appExport"] == {"file": "app-export.tar.gz", "entries": 3}  # data/, data/visits.txt, where.txt
+    with tarfile.open(exports[0] / "app-export.tar.gz") as own:
+        assert own.extractfile("./data/visits.txt").read() == b"3\n"
+        assert own.extractfile("./where.txt").read() == b"/labstack-export\n"
+    assert stack.host.run("sudo ls -A /srv/labstack/export-scratch").stdout == ""  # nothing left on the server
 
     capfd.readouterr()
     assert invoke("logs", "-s", "paris-batch2", "--app", "elif", "--service", "clock") == 1  # the app has no clock

@@ -112,7 +112,7 @@ def test_app_files(pem, app_name):
     assert_snapshot(f"{app_name}.release.conf", release_conf(app, cfg.app_host(app, "203.0.113.7"),
                                                              tls_internal=False, server_id="i-0123456789abcdef0"))
     assert app_commands(app) == {"init.cmd": app.init_command or "",
-                                 "post-deploy.cmd": app.post_deploy.command or ""}
+                                 "post-deploy.cmd": app.post_deploy.command or "", "export.cmd": ""}
 
 
 def test_secrets_env():
