@@ -95,6 +95,7 @@ RAY_PORTS = {
 RAY_PROJECT = "labstack-ray"  # the compose project (or container name) of the Ray node on every cluster node
 RAY_ETC = f"{ETC}/ray"  # 0700 root: the Ray token and the node's recorded run settings
 RAY_TOKEN_FILE = f"{RAY_ETC}/token"  # 0600 root: Ray's auth token (RAY_AUTH_MODE=token), the same on every node
+LABEL_RAY_SETTINGS = "org.labstack.ray-settings"  # on the Ray container: a hash of what it was started with
 
 # --- labels on every container labstack starts (the tasks filter by them instead of rebuilding names) -----------
 LABEL_APP = "org.labstack.app"
@@ -153,7 +154,7 @@ def bash_layout() -> str:
     names = {
         "CADDY_ETC": CADDY_ETC, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,
         "LABEL_APP": LABEL_APP, "LABEL_COLOR": LABEL_COLOR, "LABEL_ROLE": LABEL_ROLE,
-        **PROXY_FILES, **STATE_FILES, **RAY_PORTS, "RAY_PROJECT": RAY_PROJECT,
+        **PROXY_FILES, **STATE_FILES, **RAY_PORTS, "RAY_PROJECT": RAY_PROJECT, "LABEL_RAY_SETTINGS": LABEL_RAY_SETTINGS,
     }
     lines = [BASH_HEADER, "LABSTACK_ROOT=${LABSTACK_ROOT:-}"]
     lines += [f"{key}=$LABSTACK_ROOT{value}" for key, value in paths.items()]

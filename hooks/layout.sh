@@ -57,6 +57,7 @@ RAY_METRICS_EXPORT_PORT=6384
 RAY_MIN_WORKER_PORT=11000
 RAY_MAX_WORKER_PORT=11999
 RAY_PROJECT=labstack-ray
+LABEL_RAY_SETTINGS=org.labstack.ray-settings
 COLORS=(blue green)
 
 app_etc() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/apps/$1"; }  # app_etc APP

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 IMAGES_FILE = Path(__file__).with_name("images.json")
-NAMES = ("caddy", "postgres", "redis", "python")
+NAMES = ("caddy", "postgres", "redis", "python", "ray")  # ray: the default image of cluster nodes
 PINNED = re.compile(r"^[a-z0-9][a-z0-9./_-]*:[\w.-]+@sha256:[0-9a-f]{64}$")
 
 

@@ -23,6 +23,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -57,9 +58,13 @@ class Recipe:
     # cluster Debian's postgresql package would create)
     post_install: str = ""
     labels: dict = field(default_factory=dict)
+    # pip requirements installed offline in the chroot from wheels downloaded once into CACHE_DIR/wheels/<key>
+    # (mounted at /tmp/wheels during post_install; hosts have no route to the package index)
+    wheels: tuple[str, ...] = ()
 
 
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+RAY_VERSION = "2.60.0"  # components/render/images.json names the same official image
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe(
@@ -100,6 +105,22 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
         cmd=("caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"),
         workdir="/srv", ports=("80/tcp", "443/tcp", "443/udp", "2019/tcp"), volumes=("/data", "/config"),
         post_install="mkdir -p /data /config /srv /usr/share/caddy\n",
+    ),
+    Recipe(
+        # Official rayproject/ray:<version>-py311: Debian's python3 (3.11, so the cp311 wheels) plus Ray with its
+        # head/dashboard/Jobs API dependencies, installed offline from the cached wheels.
+        name=f"rayproject/ray:{RAY_VERSION}-py311", directory="ray",
+        packages=("python3", "python3-pip", "python3-venv", "python-is-python3", "curl", "procps",
+                  "ca-certificates"),
+        env=(f"PATH={_PATH}", "LANG=C.UTF-8", "PIP_BREAK_SYSTEM_PACKAGES=1",
+             "PIP_DISABLE_PIP_VERSION_CHECK=1", "PYTHON_VERSION=3.11"),
+        cmd=("bash",),
+        wheels=(f"ray[default]=={RAY_VERSION}",),
+        post_install=(
+            'test "$(python3 -c \'import sys; print("%d.%d" % sys.version_info[:2])\')" = 3.11\n'
+            "pip install --quiet --break-system-packages --no-index --find-links /tmp/wheels $WHEELS\n"
+            "ray --version\n"
+        ),
     ),
     Recipe(
         # Debian's python3 (3.11) with the example app's dependencies preinstalled as Debian packages, so an
@@ -204,8 +225,15 @@ if [ -n "${PACKAGES:-}" ]; then
   # shellcheck disable=SC2086
   chroot "$root" apt-get install -y -qq --no-install-recommends $PACKAGES
 fi
+if [ -n "${WHEEL_DIR:-}" ]; then
+  mkdir -p "$root/tmp/wheels"
+  mount --bind "$WHEEL_DIR" "$root/tmp/wheels"
+fi
 if [ -n "${POST_INSTALL:-}" ]; then
-  chroot "$root" /bin/sh -eu -c "$POST_INSTALL"
+  chroot "$root" /usr/bin/env WHEELS="${WHEELS:-}" /bin/sh -eu -c "$POST_INSTALL"
+fi
+if [ -n "${WHEEL_DIR:-}" ]; then
+  umount "$root/tmp/wheels"
 fi
 chroot "$root" apt-get clean
 rm -f "$root/usr/sbin/policy-rc.d"
@@ -344,6 +372,29 @@ def _image_config(recipe: Recipe, diff_ids: list[str]) -> dict:
     }
 
 
+def wheels_dir(recipe: Recipe) -> Path:
+    return CACHE_DIR / "wheels" / hashlib.sha256(repr(recipe.wheels).encode()).hexdigest()[:16]
+
+
+def ensure_wheels(recipe: Recipe, log=print) -> Path:
+    """The recipe's wheels (and their dependencies) for CPython 3.11 on x86_64, downloaded once from the package
+    index pip is configured with; later builds install them offline."""
+    d = wheels_dir(recipe)
+    if (d / "done").exists():
+        return d
+    log(f"testbed: downloading wheels {' '.join(recipe.wheels)} (once; cached in {d})")
+    tmp = d.with_name(d.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    _run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
+          "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+          "--platform", "manylinux2014_x86_64", "-d", str(tmp), *recipe.wheels])
+    shutil.rmtree(d, ignore_errors=True)
+    tmp.rename(d)
+    (d / "done").write_text("\n".join(recipe.wheels) + "\n")
+    return d
+
+
 def ensure_image(name: str, log=print) -> Path:
     """Path of the cached `docker save` tarball for one stand-in image (built if missing)."""
     recipe = RECIPES[name]
@@ -364,10 +415,13 @@ def ensure_image(name: str, log=print) -> Path:
         work = d / "rootfs"
         try:
             if recipe.packages or recipe.directory or recipe.post_install:
+                wheel_env = ({"WHEEL_DIR": str(ensure_wheels(recipe, log)), "WHEELS": " ".join(recipe.wheels)}
+                             if recipe.wheels else {})
                 _run(["cp", "-a", str(base / "rootfs"), str(work)])
                 _run(["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", _CHROOT_SCRIPT, "x",
                       str(work)], env={**os.environ, "PACKAGES": " ".join(recipe.packages),
-                                       "POST_INSTALL": recipe.post_install}, stdout=subprocess.DEVNULL)
+                                       "POST_INSTALL": recipe.post_install, **wheel_env},
+                     stdout=subprocess.DEVNULL)
                 if recipe.directory and (RECIPES_DIR / recipe.directory / "rootfs").is_dir():
                     _run(["cp", "-r", "--no-preserve=ownership", "--preserve=mode",
                           f"{RECIPES_DIR / recipe.directory / 'rootfs'}/.", str(work)])

@@ -1,0 +1,72 @@
+"""Ray on one cluster node: hooks/ray-start.sh over SSH (the head's GCS, or a worker joining it), and for a worker a
+delete step (hooks/ray-drain.sh) that drains the node so its tasks are rescheduled before the instance goes."""
+from __future__ import annotations
+
+import hashlib
+import shlex
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+import pulumi_tls as tls
+
+from components.layout import hook
+from components.nodes import HEAD, NodeHandle
+
+# How long a removed worker's running tasks get to finish before its Ray stops (they are retried elsewhere after).
+DRAIN_DEADLINE_S = 60
+
+
+def ray_token(name: str) -> pulumi.Output[str]:
+    """The cluster's Ray auth token: a secret kept in the stack's state, the same on every node.
+
+    Derived from a generated ED25519 key (pulumi-tls, already pinned): 256 bits of randomness made once and stored
+    encrypted in the state, so the token stays the same across updates and never appears in the program's source or
+    a command line."""
+    seed = tls.PrivateKey(f"{name}-ray-token", algorithm="ED25519")
+    return pulumi.Output.secret(seed.private_key_openssh.apply(
+        lambda key: hashlib.sha256(b"labstack ray token\0" + key.encode()).hexdigest()))
+
+
+@dataclass
+class RayNodeArgs:
+    node: NodeHandle
+    role: str  # HEAD | WORKER
+    head_address: pulumi.Input[str]  # the head's private IP (workers join <it>:RAY_GCS_PORT)
+    image: str
+    token: pulumi.Input[str]  # secret
+    after: list[pulumi.Resource] = field(default_factory=list)  # Docker installed; for workers, the head's Ray
+
+
+class RayNode(pulumi.ComponentResource):
+    """`ready`: Ray runs on the node (and, for a worker, has joined the head)."""
+
+    ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: RayNodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("labstack:index:RayNode", name, None, opts)
+        node = args.node
+        node_ip = node.private_address
+
+        def start_command(values: list) -> str:
+            ip, head_ip = values
+            extra = [shlex.quote(head_ip)] if args.role != HEAD else []
+            return hook("ray-start.sh", "head" if args.role == HEAD else "worker", shlex.quote(ip),
+                        shlex.quote(args.image), *extra)
+
+        create = pulumi.Output.all(node_ip, args.head_address).apply(start_command)
+        # A removed worker is drained first; the head goes with the whole cluster (nothing left to reschedule onto).
+        delete = (node_ip.apply(lambda ip: hook("ray-drain.sh", shlex.quote(ip), str(DRAIN_DEADLINE_S)))
+                  if args.role != HEAD else None)
+        # The token is stdin: a new token must replace the step to run it again; a replaced instance is a new
+        # server that needs Ray too.
+        triggers = [args.token, *([node.instance_id] if node.instance_id is not None else [])]
+        start = command.remote.Command(
+            f"{name}-ray", connection=node.connection, create=create, delete=delete, stdin=args.token,
+            triggers=triggers, add_previous_output_in_env=False,
+            # Drain the old node before a replacement starts Ray again under the same container name.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.after, delete_before_replace=True,
+                                        additional_secret_outputs=["stdin"]))
+        self.ready = [start]
+        self.register_outputs({})

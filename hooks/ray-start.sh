@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Start (or keep) this node's Ray: one container of IMAGE with host networking and a restart policy, so a reboot or
+# a Docker engine restart brings it back into the cluster. Every port is pinned from layout.sh (the firewall's self
+# rule and the README name them); Ray's token authentication is on, the token read from RAY_TOKEN_FILE.
+# Usage: sudo ray-start.sh head NODE_IP IMAGE < token
+#        sudo ray-start.sh worker NODE_IP IMAGE HEAD_IP < token
+# The token comes on stdin (never on a command line or in a log). Running it again with the same settings and
+# token changes nothing; other settings replace the container.
+set -euo pipefail
+# shellcheck source=hooks/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_root "$@"
+
+role=${1:?usage: ray-start.sh head|worker NODE_IP IMAGE [HEAD_IP] < token}
+node_ip=${2:?NODE_IP missing}
+image=${3:?IMAGE missing}
+head_ip=${4:-}
+case "$role" in
+  head) ;;
+  worker) [ -n "$head_ip" ] || die "a worker needs HEAD_IP (the head's private IP)" ;;
+  *) die "role '$role' is neither head nor worker" ;;
+esac
+# How long a worker waits for the head's GCS before giving up (the head is started first, but may still be loading).
+head_wait_s=${RAY_HEAD_WAIT_S:-300}
+
+install -d -m 0700 "$RAY_ETC"
+token=$(head -c 4096)
+[ -n "$token" ] || die "no Ray token on stdin"
+new_token=$(mktemp "$RAY_ETC/token.XXXXXX")
+printf '%s' "$token" > "$new_token"
+chmod 0600 "$new_token"
+mv -f "$new_token" "$RAY_TOKEN_FILE"
+
+# The object store: 30% of the machine's memory (Ray's own default share), in /dev/shm of the container.
+mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+object_store=$((mem_kb * 1024 * 3 / 10))
+shm=$((object_store + 256 * 1024 * 1024))
+
+ports=(
+  --node-manager-port="$RAY_NODE_MANAGER_PORT" --object-manager-port="$RAY_OBJECT_MANAGER_PORT"
+  --runtime-env-agent-port="$RAY_RUNTIME_ENV_AGENT_PORT"
+  --dashboard-agent-grpc-port="$RAY_DASHBOARD_AGENT_GRPC_PORT"
+  --dashboard-agent-listen-port="$RAY_DASHBOARD_AGENT_LISTEN_PORT"
+  --metrics-export-port="$RAY_METRICS_EXPORT_PORT"
+  --min-worker-port="$RAY_MIN_WORKER_PORT" --max-worker-port="$RAY_MAX_WORKER_PORT"
+)
+if [ "$role" = head ]; then
+  # The dashboard and the Jobs API answer on 127.0.0.1 only: reachable through an SSH tunnel (or the proxy).
+  start=(ray start --head --node-ip-address="$node_ip" --port="$RAY_GCS_PORT"
+         --include-dashboard=true --dashboard-host=127.0.0.1 --dashboard-port="$RAY_DASHBOARD_PORT"
+         --ray-client-server-port="$RAY_CLIENT_PORT")
+else
+  start=(ray start --address="$head_ip:$RAY_GCS_PORT" --node-ip-address="$node_ip")
+fi
+start+=("${ports[@]}" --object-store-memory="$object_store" --disable-usage-stats --block)
+
+# What the running container was started with: the same settings and token keep it.
+settings=$(printf '%s\n' "$image" "$shm" "${start[@]}" | cat - "$RAY_TOKEN_FILE" | sha256sum | cut -c1-16)
+running=$(docker inspect -f '{{.State.Running}} {{index .Config.Labels "'"$LABEL_RAY_SETTINGS"'"}}' \
+  "$RAY_PROJECT" 2>/dev/null || true)
+if [ "$running" = "true $settings" ]; then
+  log "ray $role on $node_ip already running with these settings"
+  exit 0
+fi
+
+if [ "$role" = worker ]; then
+  # Bounded wait for the head's GCS: a worker started before its head answers would only crash-loop.
+  deadline=$((SECONDS + head_wait_s))
+  until (exec 3<>"/dev/tcp/$head_ip/$RAY_GCS_PORT") 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || die "the Ray head $head_ip:$RAY_GCS_PORT did not answer within ${head_wait_s}s"
+    sleep 2
+  done
+fi
+
+docker rm -f "$RAY_PROJECT" >/dev/null 2>&1 || true
+# The token file is mounted read-only; RAY_AUTH_TOKEN_PATH makes Ray read it (the value is in no environment).
+docker run -d --name "$RAY_PROJECT" --network host --restart unless-stopped --shm-size="$shm" \
+  --label "$LABEL_ROLE=ray-$role" --label "$LABEL_RAY_SETTINGS=$settings" \
+  -v "$RAY_TOKEN_FILE:/run/secrets/ray-token:ro" \
+  -e RAY_AUTH_MODE=token -e RAY_AUTH_TOKEN_PATH=/run/secrets/ray-token \
+  --entrypoint "" "$image" "${start[@]}" >/dev/null
+
+# Up means Ray's own status answers through this node (authenticated with the token, like any client).
+deadline=$((SECONDS + 180))
+until docker exec "$RAY_PROJECT" ray status --address="${head_ip:-$node_ip}:$RAY_GCS_PORT" >/dev/null 2>&1; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    docker logs --tail 50 "$RAY_PROJECT" >&2 || true
+    die "ray $role on $node_ip did not come up within 180s"
+  fi
+  sleep 2
+done
+log "ray $role up on $node_ip"
