@@ -190,7 +190,7 @@ def throwaway(machine: Machine, *, dest: Optional[Path] = None, cli: Optional[Pu
         kept = kept or (created and ask_keep(stack, ask))
         raise
     finally:
-        place.record["kept"] = kept
+        place.record.update(kept=kept, endedAt=_now())
         try:
             if kept:
                 announce(f"{stack} is kept (its watcher stops it after {IDLE_MINUTES} idle minutes, "
