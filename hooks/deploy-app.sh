@@ -35,8 +35,9 @@ step init run_init
 step web start_next_web
 step healthy wait_healthy
 step switch switch_proxy
-step retire retire_old
 step workers start_workers
+step settle check_workers
+step retire retire_old
 record_release
 log_step_times
 post_deploy "$next"

@@ -189,8 +189,7 @@ switch_proxy() {
   fi
   mv "$site.new" "$site"
   if try_reload_proxy; then
-    rm -f "$site.previous"
-    return 0
+    return 0  # the previous site stays until the new workers have settled (check_workers may switch back)
   fi
   if [ -e "$site.previous" ]; then
     mv "$site.previous" "$site"
@@ -206,14 +205,82 @@ switch_proxy() {
 }
 
 retire_old() {
+  rm -f "$(app_site "$app").previous"
   if [ -n "$active" ] && [ "$active" != "$next" ]; then
     compose_release "$app" "$active" down --remove-orphans >/dev/null 2>&1 || true
   fi
 }
 
-# The new release's workers and clock, now that its web serves.
+# release_workers COLOR [-a]: the ids of a release's worker and clock containers (-a: stopped ones too).
+release_workers() {
+  local role options=(-q)
+  [ -z "${2:-}" ] || options+=("$2")
+  for role in worker clock; do
+    docker ps "${options[@]}" --filter "label=$LABEL_APP=$app" --filter "label=$LABEL_COLOR=$1" \
+      --filter "label=$LABEL_ROLE=$role"
+  done
+}
+
+# The new release's workers and clock, now that its web serves. The old ones stop first (SIGTERM: they finish the
+# job in hand within the grace period), so two releases never work the same queue; the old web keeps running until
+# check_workers is satisfied, so a broken worker command can still switch back.
 start_workers() {
+  local old
+  if [ -n "$active" ] && [ "$active" != "$next" ]; then
+    old=$(release_workers "$active")
+    if [ -n "$old" ]; then
+      # shellcheck disable=SC2086  # one id per word
+      docker stop $old >/dev/null
+    fi
+  fi
   compose_release "$app" "$next" up -d --remove-orphans
+}
+
+# The new workers and clock keep running, without a restart, for WORKER_SETTLE seconds, and pass the optional
+# WORKER_HEALTH_COMMAND; otherwise roll_back.
+check_workers() {
+  local ids id deadline
+  ids=$(release_workers "$next")
+  [ -n "$ids" ] || return 0
+  deadline=$((SECONDS + CONF_WORKER_SETTLE))
+  while :; do
+    for id in $ids; do
+      if [ "$(docker inspect -f '{{.State.Running}} {{.RestartCount}}' "$id")" != "true 0" ]; then
+        roll_back "$ids" "a worker or clock container stopped or restarted"
+      fi
+    done
+    [ "$SECONDS" -lt "$deadline" ] || break
+    sleep 1
+  done
+  if [ -n "${CONF_WORKER_HEALTH_COMMAND:-}" ]; then
+    for id in $ids; do
+      docker exec "$id" sh -c "$CONF_WORKER_HEALTH_COMMAND" >&2 \
+        || roll_back "$ids" "workerHealthCommand failed in container $id"
+    done
+  fi
+}
+
+# roll_back IDS REASON: the new release's workers failed after its web took over. Show their logs, point the site
+# back at the previous release (whose web still runs), start its workers again, remove the new release, fail.
+roll_back() {
+  local id site
+  site=$(app_site "$app")
+  log "$app: the new release's workers failed ($2); their last logs:"
+  for id in $1; do
+    docker logs --tail 30 "$id" 2>&1 | sed 's/^/  /' >&2 || true
+  done
+  if [ -n "$active" ] && [ "$active" != "$next" ] && [ -e "$site.previous" ]; then
+    mv "$site.previous" "$site"
+    try_reload_proxy || log "$app: Caddy did not reload the previous site"
+    # shellcheck disable=SC2046  # one id per word
+    docker start $(release_workers "$active" -a) >/dev/null 2>&1 || true
+    compose_release "$app" "$next" down --remove-orphans >/dev/null 2>&1 || true
+    die "$app: rolled back: release $active serves again, with its workers; fix the worker command and run pulumi up"
+  fi
+  rm -f "$site"
+  try_reload_proxy || true
+  compose_release "$app" "$next" down --remove-orphans >/dev/null 2>&1 || true
+  die "$app: the first release's workers failed; it was removed, nothing is serving"
 }
 
 record_release() {

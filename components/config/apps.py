@@ -175,6 +175,14 @@ class AppSettings(Settings):
     redis: Annotated[bool, flag()] = Field(True, description="a Redis 7 for the app")
     clock_command: Annotated[Optional[str], text()] = Field(
         None, description="one more service of the same image (a scheduler); like workers, no port, no route")
+    worker_settle_seconds: Annotated[int, whole_number(0, 600, " seconds")] = Field(
+        10, description="after the switch, the new workers and clock must keep running this long without a restart "
+                        "(a wrong command crash-loops); otherwise the deploy fails with their logs and the previous "
+                        "release serves again. 0: no wait")
+    worker_health_command: Annotated[Optional[str], text(passes(lambda command: "\n" not in command,
+                                                                "expected one line"))] = Field(
+        None, description="also run in each new worker and clock container after the settle time; it must exit 0 "
+                          "(e.g. `rq info --url $REDIS_URL`), or the deploy is rolled back the same way")
     export_command: Annotated[Optional[str], text()] = Field(
         None, description="the app's own export, run by `invoke export` (and the export before a destroy) in a "
                           "one-off container of the app's image: it writes its files into $LABSTACK_EXPORT_DIR (its "

@@ -144,6 +144,8 @@ def release_conf(app: AppConfig, host: str, tls_internal: bool, server_id: Optio
         "TLS_INTERNAL": str(tls_internal).lower(),
         "SERVER_ID": server_id or "",
         "INIT_RUN": app.init_run,
+        "WORKER_SETTLE": app.worker_settle_seconds,
+        "WORKER_HEALTH_COMMAND": app.worker_health_command or "",
     }
     hook = app.post_deploy
     if hook:

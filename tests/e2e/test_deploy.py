@@ -118,6 +118,21 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
     status, body = stack.status_and_body("/")
     assert status == 200 and json.loads(body)["version"] == "v2"
 
+    # A misspelt worker command: the new web passes its health check and takes over, but its worker crash-loops, so
+    # the deploy fails with the worker's output and switches back: v2 serves again, with its own worker running.
+    serving = stack.host.run("sudo cat /etc/labstack/apps/elif/active-color").stdout.strip()
+    stack.config["labstack:apps"] = elif_app(example_images.v1, workerCommand="pyton worker.py")
+    with pytest.raises(CommandFailed) as failed:
+        stack.up()
+    assert "the new release's workers failed" in failed.value.result.stderr
+    assert "pyton: not found" in failed.value.result.stderr
+    assert f"rolled back: release {serving} serves again" in failed.value.result.stderr
+    assert json.loads(stack.status_and_body("/")[1])["version"] == "v2"
+    assert stack.host.run("sudo cat /etc/labstack/apps/elif/active-color").stdout.strip() == serving
+    workers = stack.host.run("docker ps --filter label=org.labstack.app=elif --filter label=org.labstack.role=worker "
+                             "--format '{{.Label \"org.labstack.color\"}} {{.State}}'").stdout.split("\n")
+    assert [w for w in workers if w] == [f"{serving} running"]
+
     # Rollback is one config change: the previous digest (v1) is deployed blue/green again.
     colour = stack.host.run("sudo cat /etc/labstack/apps/elif/active-color").stdout.strip()
     stack.config["labstack:apps"] = elif_app(example_images.v1)

@@ -434,7 +434,7 @@ def test_every_deploy_ends_with_each_steps_time(server, pem):
     assert first.returncode == 0, first.stderr
     times = step_times(first.stderr)
     assert sorted(times) == sorted(["files", "networks", "pull", "data", "postgres", "init", "web", "healthy",
-                                    "switch", "retire", "workers"])
+                                    "switch", "workers", "settle", "retire"])
     assert all(0 <= seconds < 30 for seconds in times.values())
     again = server.deploy(files)
     assert sorted(step_times(again.stderr)) == ["data", "files", "keep", "networks", "postgres", "pull"]
