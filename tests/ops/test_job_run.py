@@ -1,8 +1,10 @@
 """Throwaway jobs (`invoke job.run`): the stack file they write, the address they open SSH to, the Ctrl-C question.
-(The runs themselves, through a recording `pulumi` and a test bed host, follow once ops/jobs.py exists.)"""
+The teardown through a recording `pulumi`. (Whole runs on a test bed host follow once ops/jobs.py exists.)"""
 from __future__ import annotations
 
 import http.server
+import json
+import os
 import threading
 from pathlib import Path
 
@@ -75,3 +77,57 @@ def test_ctrl_c_asks_once_and_destroys_unless_kept():
         raise KeyboardInterrupt
 
     assert job_run.ask_keep("job-1", ask=second_ctrl_c) is False
+
+
+DESTROY_FAILS = """#!/usr/bin/env python3
+import json, os, sys
+if sys.argv[1:2] == ["destroy"]:  # recorded as the recording pulumi records, then a failed destroy
+    with open({log!r}, "a") as out:
+        out.write(json.dumps({{"argv": sys.argv[1:]}}) + "\\n")
+    print("error: deleting the instance: UnauthorizedOperation", file=sys.stderr)
+    sys.exit(1)
+os.execv({fake!r}, [{fake!r}, *sys.argv[1:]])
+"""
+
+
+def test_the_destroy_removes_the_stack_and_keeps_its_file_in_the_record(stacks_dir, recording_pulumi, tmp_path):
+    from ops.pulumi_cli import PulumiCli
+
+    stack = "job-20261128-215000-ab12"
+    (stacks_dir / f"Pulumi.{stack}.yaml").write_text("config:\n  aws:region: eu-west-3\n")
+    place = job_run.Throwaway(stack, None, tmp_path / "record", {"pulumi": []})
+    place.record_dir.mkdir()
+    cli = PulumiCli()
+    job_run._destroy(cli, place, cli.environment(), announce=lambda line: None)
+    assert recording_pulumi() == [["destroy", "--stack", stack, "--yes"],
+                                  ["stack", "rm", "--stack", stack, "--yes", "--preserve-config"]]
+    assert place.record["destroyed"] is True and not (stacks_dir / f"Pulumi.{stack}.yaml").exists()
+    assert (tmp_path / "record" / f"Pulumi.{stack}.yaml").read_text() == "config:\n  aws:region: eu-west-3\n"
+
+
+def test_a_failed_destroy_names_the_command_that_finishes_it(stacks_dir, recording_pulumi, tmp_path, monkeypatch):
+    from ops.pulumi_cli import PulumiCli
+
+    wrapper = tmp_path / "failing-destroy" / "pulumi"  # before the recording pulumi (tests/fakes.py) on PATH
+    wrapper.parent.mkdir()
+    wrapper.write_text(DESTROY_FAILS.format(log=str(tmp_path / "pulumi-calls.jsonl"),
+                                            fake=str(tmp_path / "bin" / "pulumi")))
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    stack = "job-20261128-215000-cd34"
+    (stacks_dir / f"Pulumi.{stack}.yaml").write_text("config:\n  aws:region: eu-west-3\n")
+    place = job_run.Throwaway(stack, None, tmp_path / "record", {"pulumi": []})
+    place.record_dir.mkdir()
+    cli = PulumiCli()
+    # The task chose the backend (the operator's shell has none set): the finishing line exports it first.
+    env = {**cli.environment(), "PULUMI_BACKEND_URL": "file:///home/me/labstack/.pulumi-state"}
+    with pytest.raises(job_run.JobRunError) as failed:
+        job_run._destroy(cli, place, env, announce=lambda line: None)
+    assert str(failed.value) == (
+        f"the throwaway stack {stack} was NOT destroyed (`pulumi destroy --stack {stack} --yes` failed (exit 1)); its "
+        f"instance may still cost money. Finish it with: cd {cli.project_dir} && export "
+        f"PULUMI_BACKEND_URL=file:///home/me/labstack/.pulumi-state && pulumi destroy --stack {stack} --yes && "
+        f"pulumi stack rm --stack {stack} --yes")
+    assert recording_pulumi() == [["destroy", "--stack", stack, "--yes"]]  # no stack rm after a failed destroy
+    assert (stacks_dir / f"Pulumi.{stack}.yaml").is_file()  # the finishing command needs it
+    assert json.loads((tmp_path / "record" / "record.json").read_text())["destroyed"] is False
