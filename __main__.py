@@ -98,6 +98,7 @@ def known_hosts(node: NodeHandle) -> pulumi.Output[str]:
 
 project_dir = Path(__file__).resolve().parent
 app_urls = {}
+post_deploy_answers = {}
 # Apps stay declared while the server is stopped: unchanged, they run nothing (and are not deleted).
 if cfg.apps:
     setups = {node.name: HostSetup(node.name, HostSetupArgs(node=node, storage_gb=cfg.storage_gb, proxy=cfg.proxy))
@@ -116,6 +117,7 @@ if cfg.apps:
                                   exports_dir=str(project_dir / cfg.exports_dir), project_dir=str(project_dir),
                                   discard_data=cfg.discard_data_on_destroy)))
         app_urls[app.name] = deployed.url
+        post_deploy_answers[app.name] = deployed.post_deploy
 
 # The head under today's names (ops/ reads publicIp, knownHosts, instanceId and region), every node in `nodes`.
 pulumi.export("publicIp", head.public_address)
@@ -125,6 +127,7 @@ pulumi.export("url", head.public_address.apply(lambda address: f"https://{cfg.ba
 pulumi.export("sshCommand", head.ssh_command(key_file, login_name(head)))
 pulumi.export("knownHosts", known_hosts(head))
 pulumi.export("appUrls", app_urls)
+pulumi.export("postDeploy", post_deploy_answers)  # per app: the last post-deploy response, secrets masked
 pulumi.export("nodes", {node.name: {
     "role": node.role, "publicIp": node.public_address, "privateIp": node.private_address,
     "instanceId": node.instance_id, "availabilityZone": node.availability_zone,

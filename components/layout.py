@@ -76,6 +76,10 @@ STATE_FILES = {
     "POST_DEPLOY_DONE": "post-deploy-done",  # when the post-deploy hook last succeeded
 }
 
+# The deploy hook's one stdout line after a post-deploy request: "<mark> <status> <base64 of the body's first lines>".
+POST_DEPLOY_MARK = "labstack-post-deploy"
+POST_DEPLOY_LINES = 20
+
 # --- Ray on cluster nodes: every port pinned, so the firewall rule and the README can name them --------------------
 # Members reach each other on every port (the security group's self rule); none of these is ever open to the world.
 # The dashboard and the Jobs API listen on the head's 127.0.0.1 only; Caddy serves them at ray.<host>, behind auth.
@@ -97,11 +101,15 @@ RAY_ETC = f"{ETC}/ray"  # 0700 root: the Ray token and the node's recorded run s
 RAY_TOKEN_FILE = f"{RAY_ETC}/token"  # 0600 root: Ray's auth token (RAY_AUTH_MODE=token), the same on every node
 LABEL_RAY_SETTINGS = "org.labstack.ray-settings"  # on the Ray container: a hash of what it was started with
 
+# --- script jobs (invoke job.*): one folder per job, <id>/ = the uploaded files, status.json, job.log, .labstack/ ----
+JOBS_SRV = f"{SRV}/jobs"
+LABEL_JOB = "org.labstack.job"  # the job id, on a job's container (app label SERVER_APP, role "job")
+
 # --- labels on every container labstack starts (the tasks filter by them instead of rebuilding names) -----------
 LABEL_APP = "org.labstack.app"
 LABEL_COLOR = "org.labstack.color"  # blue | green on release services; absent elsewhere
 LABEL_ROLE = "org.labstack.role"
-ROLES = ("web", "worker", "clock", "postgres", "redis", "init", "proxy", "logviewer", "docker-api")
+ROLES = ("web", "worker", "clock", "postgres", "redis", "init", "proxy", "logviewer", "docker-api", "job")
 # The app label of the server's own services (Caddy, the log viewer). It is not a valid app name (those start with
 # a letter), so filtering by an app's name never finds them and the log viewer never serves their logs.
 SERVER_APP = "_labstack"
@@ -149,12 +157,14 @@ def bash_layout() -> str:
         "APPS_SRV": APPS_SRV, "PROXY_ETC": PROXY_ETC, "PROXY_SITES": PROXY_SITES, "PROXY_SRV": PROXY_SRV,
         "PROXY_DATA": PROXY_DATA, "PROXY_CONFIG": PROXY_CONFIG, "PROXY_DOCKER_API": PROXY_DOCKER_API,
         "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA, "EXPORT_SCRATCH": EXPORT_SCRATCH,
-        "RAY_ETC": RAY_ETC, "RAY_TOKEN_FILE": RAY_TOKEN_FILE,
+        "RAY_ETC": RAY_ETC, "RAY_TOKEN_FILE": RAY_TOKEN_FILE, "JOBS_SRV": JOBS_SRV,
     }
     names = {
         "CADDY_ETC": CADDY_ETC, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,
         "LABEL_APP": LABEL_APP, "LABEL_COLOR": LABEL_COLOR, "LABEL_ROLE": LABEL_ROLE,
-        **PROXY_FILES, **STATE_FILES, **RAY_PORTS, "RAY_PROJECT": RAY_PROJECT, "LABEL_RAY_SETTINGS": LABEL_RAY_SETTINGS,
+        **PROXY_FILES, **STATE_FILES, **RAY_PORTS, "RAY_PROJECT": RAY_PROJECT,
+        "POST_DEPLOY_MARK": POST_DEPLOY_MARK, "POST_DEPLOY_LINES": POST_DEPLOY_LINES, "LABEL_RAY_SETTINGS": LABEL_RAY_SETTINGS,
+        "LABEL_JOB": LABEL_JOB, "SERVER_APP": SERVER_APP,
     }
     lines = [BASH_HEADER, "LABSTACK_ROOT=${LABSTACK_ROOT:-}"]
     lines += [f"{key}=$LABSTACK_ROOT{value}" for key, value in paths.items()]

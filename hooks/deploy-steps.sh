@@ -339,6 +339,9 @@ post_deploy_request() {
     rm -f "$body" "$body.err"
     die "$app: the post-deploy request failed (the new release is serving; fix it and run pulumi up again)"
   fi
-  rm -f "$body" "$body.err"
   log "$app: post-deploy $CONF_POST_DEPLOY_METHOD $CONF_POST_DEPLOY_PATH answered $status"
+  # On stdout, the one line the program reads back (components/render/post_deploy.py): the status and the body's
+  # first lines (e.g. Dallinger's recruitment message and links), which `pulumi up` shows with secrets masked.
+  printf '%s %s %s\n' "$POST_DEPLOY_MARK" "$status" "$(head -n "$POST_DEPLOY_LINES" "$body" | base64 -w0)"
+  rm -f "$body" "$body.err"
 }

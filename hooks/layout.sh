@@ -22,6 +22,7 @@ CADDY_LOCAL_ROOT_CA=$LABSTACK_ROOT/srv/labstack/proxy/data/caddy/pki/authorities
 EXPORT_SCRATCH=$LABSTACK_ROOT/srv/labstack/export-scratch
 RAY_ETC=$LABSTACK_ROOT/etc/labstack/ray
 RAY_TOKEN_FILE=$LABSTACK_ROOT/etc/labstack/ray/token
+JOBS_SRV=$LABSTACK_ROOT/srv/labstack/jobs
 CADDY_ETC=/etc/caddy
 PROXY_NETWORK=labstack
 PROXY_PROJECT=labstack-proxy
@@ -57,7 +58,11 @@ RAY_METRICS_EXPORT_PORT=6384
 RAY_MIN_WORKER_PORT=11000
 RAY_MAX_WORKER_PORT=11999
 RAY_PROJECT=labstack-ray
+POST_DEPLOY_MARK=labstack-post-deploy
+POST_DEPLOY_LINES=20
 LABEL_RAY_SETTINGS=org.labstack.ray-settings
+LABEL_JOB=org.labstack.job
+SERVER_APP=_labstack
 COLORS=(blue green)
 
 app_etc() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/apps/$1"; }  # app_etc APP

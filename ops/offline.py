@@ -49,6 +49,8 @@ class FakeAws:
     # Private keys (OpenSSH text) the tls provider "generates", by resource name. Filled on first use, so
     # evaluating again with the same FakeAws gives the same keys, as Pulumi's state would.
     private_keys: dict[str, str] = field(default_factory=dict)
+    # What a remote command printed when it last ran, by resource name (the engine keeps it as the `stdout` output).
+    command_stdout: dict[str, str] = field(default_factory=dict)
 
     def ami_for(self, path: str) -> str:
         return "ami-" + hashlib.sha256(path.encode()).hexdigest()[:17]
@@ -149,6 +151,8 @@ class RecordingMocks(Mocks):
             resource_id = "vpc-" + digest[:17]
         elif args.typ == "aws:ec2/subnet:Subnet":
             resource_id = "subnet-" + digest[:17]
+        elif args.typ == "command:remote:Command" and args.name in self.aws.command_stdout:
+            outputs["stdout"] = self.aws.command_stdout[args.name]
         self.declared.append(Declared(args.typ, args.name, inputs, outputs, bool(args.custom), id=resource_id,
                                       secret_inputs=secret_inputs))
         return resource_id, outputs

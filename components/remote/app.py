@@ -12,6 +12,7 @@ from components.config import AppConfig, ProxyConfig
 from components.layout import hook
 from components.nodes import NodeHandle
 from components.render.app_files import app_commands, app_compose, data_compose, release_conf, secrets_env
+from components.render.post_deploy import post_deploy_summary
 from components.render.proxy import dashboard_password_hash, site_file
 
 DEPLOY_SECRET_OUTPUTS = ["stdout", "stderr"]
@@ -43,6 +44,7 @@ class AppArgs:
 
 class App(pulumi.ComponentResource):
     url: pulumi.Output[str]
+    post_deploy: pulumi.Output[Optional[str]]
 
     def __init__(self, name: str, args: AppArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("labstack:index:App", name, None, opts)
@@ -78,7 +80,13 @@ class App(pulumi.ComponentResource):
         if args.export:
             self._export_before_delete(name, app, args.node, args.export, deployed)
         self.url = pulumi.Output.from_input(args.host).apply(lambda host: f"https://{host}")
-        self.register_outputs({"url": self.url})
+        # What the post-deploy request answered (Dallinger's recruitment message and links): the deploy's output is
+        # secret as a whole, this line is shown in `pulumi up` and the stack outputs, with the app's secrets masked.
+        summary = pulumi.Output.all(deployed.stdout, args.secrets, args.dashboard_password).apply(
+            lambda values: post_deploy_summary(values[0], [*(values[1] or {}).values(), values[2]]))
+        self.post_deploy = pulumi.Output.unsecret(summary)
+        self.post_deploy.apply(lambda text: text and pulumi.log.info(f"{app.name}: post-deploy answered {text}", self))
+        self.register_outputs({"url": self.url, "postDeploy": self.post_deploy})
 
     def _export_before_delete(self, name: str, app: AppConfig, node: NodeHandle, export: ExportOnDelete,
                               deployed: command.remote.Command) -> None:

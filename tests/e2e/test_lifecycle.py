@@ -32,6 +32,11 @@ def test_init_once_launch_through_public_name_and_env_verbatim(make_stack, examp
     runs = stack.up()
     # The launch endpoint needs the tables init made, so its success proves the order: init, web, launch.
     assert "post-deploy POST /launch answered 200" in runs[-1].result.stderr
+    # The response comes back on the deploy's stdout, as the program shows it (secrets masked).
+    from components.render.post_deploy import post_deploy_summary
+    shown = post_deploy_summary(runs[-1].result.stdout, [TRICKY])
+    assert shown.startswith("HTTP 200\n") and json.loads(shown.split("\n", 1)[1]) == {
+        "launched": True, "url": "https://elif.my-experiments.org/"}
     assert db_count(stack, "init_runs") == 1
     status, body = stack.status_and_body("/launches")
     assert status == 200 and json.loads(body)["launches"] == 1
@@ -57,11 +62,13 @@ def test_init_once_launch_through_public_name_and_env_verbatim(make_stack, examp
     assert db_count(stack, "init_runs") == 1
     assert json.loads(stack.status_and_body("/launches")[1])["launches"] == 1
 
-    # Raising initRun runs it once more, and only once.
+    # Raising initRun is a new batch: init runs once more and the `first` launch is sent once more, and only once.
     stack.config["labstack:apps"] = launched_app(example_images.v2, initRun=2)
     stack.up()
     assert db_count(stack, "init_runs") == 2
+    assert json.loads(stack.status_and_body("/launches")[1])["launches"] == 2
     assert stack.up() == []
+    assert json.loads(stack.status_and_body("/launches")[1])["launches"] == 2
 
 
 def test_failing_post_deploy_fails_the_update_with_the_response(make_stack, example_images):

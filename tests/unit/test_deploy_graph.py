@@ -281,3 +281,27 @@ def test_deploy_output_is_secret_and_not_logged(pem):
     deploy_step = commands(result)["paris-batch2-elif-deploy"]
     assert deploy_step.inputs["logging"] == "none"
     assert {"stdout", "stderr"} <= set(secret_outputs["paris-batch2-elif-deploy"])
+
+
+def test_the_post_deploy_answer_is_shown_with_the_apps_secrets_masked(pem):
+    """The deploy's output stays secret as a whole; the post-deploy line it printed becomes the `postDeploy` output
+    (and a `pulumi up` message), the app's secrets and the dashboard password masked."""
+    import base64
+
+    from components.render.post_deploy import post_deploy_summary
+
+    body = "Recruitment started: https://app.prolific.com/studies/abc?token=s3cret-token\nworkers: 3\n"
+    printed = ("labstack: elif: release abc is serving\n"
+               f"labstack-post-deploy 201 {base64.b64encode(body.encode()).decode()}\n")
+    aws = FakeAws(zones={"my-experiments.org": "ZMYEXP"}, command_stdout={"paris-batch2-elif-deploy": printed})
+    result = deploy(pem, aws=aws, appSecrets={"elif": {"PROLIFIC_TOKEN": "s3cret-token"}},
+                    dashboardPassword="correct-horse-battery")
+    assert result.outputs["postDeploy"] == {
+        "elif": "HTTP 201\nRecruitment started: https://app.prolific.com/studies/abc?token=[secret]\nworkers: 3"}
+    # No post-deploy request ran: nothing to show. A damaged line says so instead of failing the update.
+    assert post_deploy_summary("labstack: elif: release abc is serving\n", []) is None
+    assert post_deploy_summary("labstack-post-deploy 200 %%%\n", []) == \
+        "HTTP 200\n(the response body could not be read back)"
+    # A secret containing another is masked whole.
+    assert post_deploy_summary(f"labstack-post-deploy 200 {base64.b64encode(b'key=abcdef').decode()}",
+                               ["abc", "abcdef"]) == "HTTP 200\nkey=[secret]"
