@@ -3,7 +3,7 @@ of work (ray.*, job.*, ...) live in ops/tasks/<group>.py and are added to `ns` a
 from invoke import Collection, Exit, task
 
 from ops.tasks import cost as cost_tasks
-from ops.tasks import job_run as job_run_tasks
+from ops.tasks import job as job_tasks
 
 
 @task(help={"stack": "stack name as in stacks/Pulumi.<stack>.yaml (default: every stack file)"})
@@ -188,6 +188,5 @@ def exec_(c, stack, app=None, service="web"):
 ns = Collection(check, up, build, push, export_, stop, start, restart, storage, apps, logs, stats, ssh, exec_)
 ns.add_collection(Collection("list", list_regions, list_types, list_instances))
 ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
-# job.run (H7) until ops/tasks/job.py exists; then that module imports `run` and replaces this line (contracts.md)
-ns.add_collection(Collection.from_module(job_run_tasks, name="job"))
+ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run (H7)
 # `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (ops/invoke_support.py).

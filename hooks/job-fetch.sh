@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Stream a path of a job's folder as a tar on stdout, followed by .labstack-sha256sums (sha256 of every file), so
+# the operator side verifies what it received. Paths outside the job folder are refused.
+# Usage: sudo job-fetch.sh ID PATH >out.tar
+set -euo pipefail
+# shellcheck source=hooks/job-lib.sh
+source "$(dirname "$0")/job-lib.sh"
+require_root "$@"
+[ $# -eq 2 ] || die "usage: $0 ID PATH"
+id=$1
+need_job "$id"
+dir=$(job_dir "$id")
+relative=${2%/}
+case "/$relative/" in
+  //|*/../*|*/./*) die "fetch path '$2' must name a file or folder inside the job folder, e.g. out/" ;;
+esac
+[[ $relative != /* ]] || die "fetch path '$2' must be relative to the job folder, e.g. out/"
+real=$(realpath -m "$dir/$relative")
+case "$real" in
+  "$dir"/*) ;;
+  *) die "fetch path '$2' leads outside the job folder" ;;
+esac
+[ -e "$real" ] || die "job $id has no $relative (yet)"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+(cd "$dir" && find "$relative" -type f -print0 | sort -z | xargs -0 -r sha256sum) >"$scratch/.labstack-sha256sums"
+tar -c -f - -C "$dir" "$relative" -C "$scratch" .labstack-sha256sums

@@ -1,0 +1,96 @@
+# shellcheck shell=bash
+# Shared by the job-*.sh hooks (sourced, never run): where a job lives and how its status record is kept.
+# A job's folder JOBS_SRV/<id>/ holds the uploaded files (the script's working directory), status.json (what the
+# operator tasks and the auto-stop watcher read), job.log, and .labstack/ (meta, state, env, supervisor pid, lock).
+# shellcheck source=hooks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+JOB_ID_RE='^[a-z0-9][a-z0-9-]{0,63}$'
+# Runs the job's script in its folder (the container's /job, or the folder itself on the host), output to job.log:
+# a script with a #! line runs with its own interpreter, others with bash (sh where the image has no bash).
+# shellcheck disable=SC2016,SC2034  # expanded by the sh that runs it; used by job-supervise.sh
+JOB_RUNNER='exec >>job.log 2>&1; s=$1; first=; IFS= read -r first < "$s" || true; case $first in "#!"*) chmod +x "$s"; exec "./$s";; esac; if command -v bash >/dev/null 2>&1; then exec bash "$s"; fi; exec sh "$s"'
+
+job_dir() { printf '%s/%s\n' "$JOBS_SRV" "$1"; }
+job_meta() { printf '%s/%s/.labstack\n' "$JOBS_SRV" "$1"; }
+job_container() { printf 'labstack-job-%s\n' "$1"; }
+now_utc() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+need_job() {  # ID: exit 3 (unknown job) unless the job exists
+  [[ $1 =~ $JOB_ID_RE ]] || die "bad job id '$1': lower-case letters, digits and dashes"
+  if [ ! -f "$(job_dir "$1")/status.json" ]; then
+    printf 'labstack: error: no job %s on this server (invoke job.status lists them)\n' "$1" >&2
+    exit 3
+  fi
+}
+
+job_lock() {  # ID: hold the job's lock until job_unlock (status writes and state decisions are serialised)
+  exec 9>"$(job_meta "$1")/lock"
+  flock 9
+}
+job_unlock() { flock -u 9; exec 9>&-; }
+
+load_job() {  # ID: the job's fields as shell variables (meta: fixed at submit; state: changes)
+  # shellcheck disable=SC2034  # read by the callers
+  local_meta=$(job_meta "$1")
+  name='' image='' submittedBy='' submittedAt='' mode='' script='' state='' exitCode='' startedAt='' endedAt=''
+  # shellcheck source=/dev/null
+  source "$local_meta/meta"
+  # shellcheck source=/dev/null
+  source "$local_meta/state"
+}
+
+json_string() { if [ -n "$1" ]; then printf '"%s"' "$1"; else printf 'null'; fi; }
+json_number() { if [ -n "$1" ]; then printf '%s' "$1"; else printf 'null'; fi; }
+
+write_status() {  # ID: status.json from meta + state, replaced atomically (readers never see half a record)
+  local dir; dir=$(job_dir "$1")
+  load_job "$1"
+  # Every value was validated at submit (no quotes, backslashes or newlines), so it is a valid JSON string as is.
+  printf '{"id":"%s","state":"%s","exitCode":%s,"submittedAt":%s,"startedAt":%s,"endedAt":%s,"image":%s,"mode":"%s","script":"%s","submittedBy":%s,"name":%s}\n' \
+    "$1" "$state" "$(json_number "$exitCode")" "$(json_string "$submittedAt")" "$(json_string "$startedAt")" \
+    "$(json_string "$endedAt")" "$(json_string "$image")" "$mode" "$script" "$(json_string "$submittedBy")" \
+    "$(json_string "$name")" >"$dir/.status.json.tmp"
+  mv -f "$dir/.status.json.tmp" "$dir/status.json"
+}
+
+set_state() {  # ID KEY=VALUE...: record new state fields (call with the job's lock held)
+  local file kv; file="$(job_meta "$1")/state"
+  local id=$1; shift
+  for kv in "$@"; do
+    sed -i "/^${kv%%=*}=/d" "$file"
+    printf '%s\n' "$kv" >>"$file"
+  done
+  write_status "$id"
+}
+
+supervisor_alive() {  # ID: is the job's supervisor process still the one submit started (pid and start time)?
+  local file pid start; file="$(job_meta "$1")/supervisor"
+  [ -f "$file" ] || return 1
+  read -r pid start <"$file"
+  [ -r "/proc/$pid/stat" ] && [ "$(cut -d' ' -f22 "/proc/$pid/stat" 2>/dev/null)" = "$start" ]
+}
+
+stop_job_process() {  # ID: kill what runs the script (the container, or the script's process group on the host)
+  local meta; meta=$(job_meta "$1")
+  if [ "$mode" = container ]; then
+    docker kill "$(job_container "$1")" >/dev/null 2>&1 || true
+  elif [ -f "$meta/child" ]; then
+    kill -TERM -- "-$(cat "$meta/child")" 2>/dev/null || true
+  fi
+}
+
+reconcile_job() {  # ID: a job whose supervisor is gone (engine restart, reboot, kill) ends as interrupted
+  job_lock "$1"
+  load_job "$1"
+  if { [ "$state" = submitted ] || [ "$state" = running ]; } && ! supervisor_alive "$1"; then
+    local age=$(( $(date +%s) - $(stat -c %Y "$(job_meta "$1")/state") ))
+    # A just-submitted job's supervisor may not have written its pid yet.
+    if [ -f "$(job_meta "$1")/supervisor" ] || [ "$age" -gt 60 ]; then
+      stop_job_process "$1"
+      if [ "$mode" = container ]; then docker rm -f "$(job_container "$1")" >/dev/null 2>&1 || true; fi
+      set_state "$1" state=interrupted "endedAt=$(now_utc)"
+    fi
+  fi
+  job_unlock
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Receive a job's files (a tar stream on stdin) into JOBS_SRV/<id>/ and start its supervisor detached, so the job
+# survives the SSH session that submitted it.
+# Usage: sudo job-submit.sh ID BYTES IMAGE|--on-host SCRIPT NAME SUBMITTER <files.tar
+#   BYTES: the files' size, checked against the free disk before anything is written. NAME may be ''.
+set -euo pipefail
+# shellcheck source=hooks/job-lib.sh
+source "$(dirname "$0")/job-lib.sh"
+require_root "$@"
+[ $# -eq 6 ] || die "usage: $0 ID BYTES IMAGE|--on-host SCRIPT NAME SUBMITTER <files.tar"
+id=$1 bytes=$2 image=$3 script=$4 name=$5 by=$6
+[[ $id =~ $JOB_ID_RE ]] || die "bad job id '$id'"
+[[ $bytes =~ ^[0-9]+$ ]] || die "bad size '$bytes'"
+[[ $script =~ ^[A-Za-z0-9._-]+$ && $script != .* ]] || die "bad script name '$script'"
+[[ $name =~ ^[A-Za-z0-9._-]{0,64}$ ]] || die "bad job name '$name'"
+[[ $by =~ ^[A-Za-z0-9._@-]{1,128}$ ]] || die "bad submitter '$by'"
+if [ "$image" = --on-host ]; then mode=host image=''; else mode=container; fi
+[[ $image =~ ^[A-Za-z0-9._/:@-]{0,255}$ ]] || die "bad image '$image'"
+dir=$(job_dir "$id")
+[ ! -e "$dir" ] || die "job $id exists already"
+mkdir -p "$JOBS_SRV"
+chmod 0700 "$JOBS_SRV"
+# The files plus a margin for the job's logs and first outputs must fit, or nothing is written.
+avail=$(df -B1 --output=avail "$JOBS_SRV" | tail -n 1 | tr -d ' ')
+need=$((bytes + 64 * 1024 * 1024))
+if [ "$avail" -lt "$need" ]; then
+  die "the job's files ($bytes bytes, plus 64 MiB for logs) do not fit: $JOBS_SRV has $avail bytes free. Remove old job folders there or grow the disk (invoke storage)"
+fi
+incoming=$(mktemp -d "$JOBS_SRV/.incoming-$id.XXXXXX")
+trap 'rm -rf "$incoming"' EXIT
+tar -x --no-same-owner -C "$incoming" -f -
+[ -f "$incoming/$script" ] || die "the upload holds no script $script"
+mkdir -p "$incoming/.labstack"
+touch "$incoming/.labstack/env"
+{
+  printf 'name=%q\nimage=%q\nsubmittedBy=%q\nsubmittedAt=%q\nmode=%q\nscript=%q\n' \
+    "$name" "$image" "$by" "$(now_utc)" "$mode" "$script"
+} >"$incoming/.labstack/meta"
+printf 'state=submitted\n' >"$incoming/.labstack/state"
+mv "$incoming" "$dir"  # the job exists whole or not at all
+trap - EXIT
+write_status "$id"
+setsid "$(dirname "$0")/job-supervise.sh" "$id" </dev/null >>"$(job_meta "$id")/supervisor.log" 2>&1 &
+pid=$!
+printf '%s %s\n' "$pid" "$(cut -d' ' -f22 "/proc/$pid/stat")" >"$(job_meta "$id")/supervisor"
+printf '%s\n' "$id"

@@ -1,0 +1,176 @@
+"""Script jobs (ops/jobs.py + hooks/job-*.sh) on a test bed host: real SSH (pinned host key), real sudo and dockerd.
+
+One host serves every scenario of this file (jobs are independent folders), so the file needs one host start.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from components.layout import HOOKS_DIR, JOBS_SRV, REMOTE_HOOKS
+from ops import jobs
+from ops.remote import SshTarget
+
+pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def job_host(testbed):
+    host = testbed.new_host()
+    try:
+        host.exec_in(["mkdir", "-p", REMOTE_HOOKS])
+        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {REMOTE_HOOKS}/"])  # what HostSetup copies on a server
+        yield host
+    finally:
+        testbed.stop_host(host)
+
+
+@pytest.fixture(scope="module")
+def target(job_host):
+    return SshTarget(host=job_host.ip, user=job_host.user, key_path=Path(job_host.key_path),
+                     known_hosts=job_host.known_hosts_line(), stack="testbed")
+
+
+def _server_jobs(host) -> list[str]:
+    return sorted(host.run(f"sudo ls -A {JOBS_SRV} 2>/dev/null || true").stdout.split())
+
+
+def _wait_state(target, job_id, state, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        record = jobs.statuses(target, job_id)[0]
+        if record["state"] == state:
+            return record
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} never reached {state}: {record}")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_folder_job_completes_and_outputs_come_back_identical(target, job_host, tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.bin").write_bytes(os.urandom(300_000))
+    (data / "sub" / "b.txt").write_text("hello\n")
+    script = tmp_path / "run.sh"
+    script.write_text("set -e\nsleep 2\nmkdir -p out\ncp -r data/. out/\necho \"seed=$SEED\" > out/seed.txt\n"
+                      "echo done-by-script\n")
+    seen = []
+    job_id = jobs.submit(target, script, [data], name="copy-files", env={"SEED": "42 x"})
+    code = jobs.wait(target, job_id, on_progress=lambda r: seen.append(r["state"]))
+    assert code == 0
+    states = list(dict.fromkeys(seen))
+    assert states[-1] == "complete" and "running" in states
+    assert states == [s for s in ("submitted", "running", "complete") if s in states]
+    record = jobs.statuses(target, job_id)[0]
+    assert record["exitCode"] == 0 and record["image"] == "python:3.11-slim" and record["name"] == "copy-files"
+    assert record["startedAt"] <= record["endedAt"] and "@" in record["submittedBy"] and record["mode"] == "container"
+    fetched = jobs.fetch(target, job_id, path="out/", dest=tmp_path / "back")
+    assert fetched == tmp_path / "back" / "out"
+    expected = _tree(data) | {"seed.txt": b"seed=42 x\n"}
+    assert _tree(fetched) == expected
+    assert [p.name for p in (tmp_path / "back").iterdir()] == ["out"]  # no temp folder left
+    assert "done-by-script" in jobs.logs(target, job_id)
+    # The job's container is gone, labelled while it ran; the job folder holds the record.
+    assert job_host.docker("ps", "-aq", "--filter", f"label=org.labstack.job={job_id}").stdout.strip() == ""
+
+
+def test_failing_script_ends_failed_with_its_exit_code_and_logs(target, tmp_path):
+    script = tmp_path / "fail.sh"
+    script.write_text("echo about to fail >&2\nexit 7\n")
+    job_id = jobs.submit(target, script, [], on_host=True)
+    assert jobs.wait(target, job_id) == 7
+    record = jobs.statuses(target, job_id)[0]
+    assert (record["state"], record["exitCode"], record["image"], record["mode"]) == ("failed", 7, None, "host")
+    assert "about to fail" in jobs.logs(target, job_id)
+
+
+def test_job_survives_its_ssh_session_being_killed(target, tmp_path):
+    script = tmp_path / "slow.sh"
+    script.write_text("for i in 1 2 3 4; do echo tick $i; sleep 1; done\nmkdir -p out\necho survived > out/r.txt\n")
+    job_id = jobs.submit(target, script, [])
+    _wait_state(target, job_id, "running")
+    follower = subprocess.Popen(target.ssh_argv(jobs.hook_command("job-logs.sh", job_id, "--follow")),
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert follower.stdout.readline().startswith(b"tick")
+    follower.kill()  # the SSH session dies mid-run
+    follower.wait()
+    assert jobs.wait(target, job_id) == 0
+    assert (jobs.fetch(target, job_id, "out/r.txt", tmp_path / "o")).read_text() == "survived\n"
+
+
+def test_cancel_and_two_jobs_at_once(target, tmp_path):
+    long = tmp_path / "long.sh"
+    long.write_text("sleep 300\n")
+    quick = tmp_path / "quick.sh"
+    quick.write_text("mkdir -p out\necho $JOB_TAG > out/tag\nsleep 1\n")
+    to_cancel = jobs.submit(target, long, [], on_host=True)
+    first = jobs.submit(target, quick, [], env={"JOB_TAG": "one"})
+    second = jobs.submit(target, quick, [], on_host=True, env={"JOB_TAG": "two"})
+    _wait_state(target, to_cancel, "running")
+    record = jobs.cancel(target, to_cancel)
+    assert record["state"] == "cancelled"
+    assert jobs.wait(target, to_cancel) == jobs.CANCELLED_EXIT
+    assert jobs.cancel(target, to_cancel)["state"] == "cancelled"  # again: nothing to do, same record
+    assert (jobs.wait(target, first), jobs.wait(target, second)) == (0, 0)
+    assert jobs.fetch(target, first, "out/tag", tmp_path / "1").read_text() == "one\n"
+    assert jobs.fetch(target, second, "out/tag", tmp_path / "2").read_text() == "two\n"
+    listed = {r["id"]: r["state"] for r in jobs.statuses(target)}
+    assert {to_cancel: "cancelled", first: "complete", second: "complete"}.items() <= listed.items()
+
+
+def test_engine_restart_and_reboot_mid_job_end_interrupted(target, job_host, tmp_path):
+    script = tmp_path / "long.sh"
+    script.write_text("sleep 300\n")
+    restarted = jobs.submit(target, script, [])
+    _wait_state(target, restarted, "running")
+    job_host.restart_docker()
+    assert jobs.wait(target, restarted) == jobs.INTERRUPTED_EXIT
+    assert jobs.statuses(target, restarted)[0]["state"] == "interrupted"
+    # A reboot: every process is gone (the supervisor too) and the engine starts afresh; the next read settles it.
+    rebooted = jobs.submit(target, script, [])
+    _wait_state(target, rebooted, "running")
+    pid = job_host.run(f"sudo cat {JOBS_SRV}/{rebooted}/.labstack/supervisor").stdout.split()[0]
+    job_host.stop_docker()
+    job_host.exec_in(["kill", "-KILL", pid])
+    job_host.start_docker()
+    record = jobs.statuses(target, rebooted)[0]
+    assert record["state"] == "interrupted" and record["endedAt"]
+
+
+def test_bad_input_is_refused_and_nothing_is_written(target, job_host, tmp_path):
+    before = _server_jobs(job_host)
+    with pytest.raises(jobs.JobError, match="no such file"):
+        jobs.submit(target, tmp_path / "missing.sh", [])
+    with pytest.raises(jobs.JobError, match="is a directory"):
+        jobs.submit(target, tmp_path, [])
+    script = tmp_path / "ok.sh"
+    script.write_text("true\n")
+    huge = tmp_path / "huge.bin"
+    with open(huge, "wb") as f:
+        f.truncate(1 << 43)  # sparse: 8 TiB on paper, no disk used here
+    with pytest.raises(jobs.JobError, match="do not fit"):
+        jobs.submit(target, script, [huge])
+    with pytest.raises(jobs.JobError, match="KEY=VALUE"):
+        jobs.submit(target, script, [], env=["NOEQUALS"])
+    with pytest.raises(jobs.JobError, match="no job 20990101-000000-dead"):
+        jobs.statuses(target, "20990101-000000-dead")
+    with pytest.raises(jobs.JobError, match="no job"):
+        jobs.fetch(target, "20990101-000000-dead", "out/", tmp_path / "x")
+    assert _server_jobs(job_host) == before
+    # The hook itself refuses a path outside the job folder, even when the operator side is bypassed.
+    job_id = jobs.submit(target, script, [])
+    jobs.wait(target, job_id)
+    with pytest.raises(jobs.JobError, match="inside the job folder"):
+        jobs.fetch(target, job_id, "../../etc", tmp_path / "y")
+    refused = job_host.run(f"sudo -n {REMOTE_HOOKS}/job-fetch.sh {job_id} ../../etc", check=False)
+    assert refused.returncode != 0 and "inside the job folder" in refused.stderr
+    assert not (tmp_path / "y").exists() or list((tmp_path / "y").iterdir()) == []
+    assert json.loads(job_host.run(f"sudo cat {JOBS_SRV}/{job_id}/status.json").stdout)["state"] == "complete"
