@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import sys
 import sysconfig
@@ -121,7 +122,8 @@ def _is_own_module(module) -> bool:
 def _run(target: SshTarget, bundle: list[Path], image: str, fn: Callable, folder: Path, announce) -> Any:
     from ops import jobs
 
-    job_id = jobs.submit(target, JOB_SCRIPT, bundle, image=image, name=_name(fn)[:60])
+    job_id = jobs.submit(target, JOB_SCRIPT, bundle, image=image,
+                         name=re.sub(r"[^A-Za-z0-9._-]", "-", _name(fn))[:64])  # job names: letters, digits, ._-
     announce(f"function {_name(fn)} submitted as job {job_id} on {target.host} ({image})")
     code = jobs.wait(target, job_id)
     out = folder / "result"

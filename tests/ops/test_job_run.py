@@ -131,3 +131,62 @@ def test_a_failed_destroy_names_the_command_that_finishes_it(stacks_dir, recordi
     assert recording_pulumi() == [["destroy", "--stack", stack, "--yes"]]  # no stack rm after a failed destroy
     assert (stacks_dir / f"Pulumi.{stack}.yaml").is_file()  # the finishing command needs it
     assert json.loads((tmp_path / "record" / "record.json").read_text())["destroyed"] is False
+
+
+# --- on a test bed host (real SSH, sudo, dockerd and the job hooks) ----------------------------------------------
+
+on_testbed = pytest.mark.testbed  # not a module mark: the tests above need no test bed
+
+
+@pytest.fixture(scope="module")
+def job_host(testbed):
+    from components.layout import HOOKS_DIR, REMOTE_HOOKS
+
+    host = testbed.new_host()
+    try:
+        host.exec_in(["mkdir", "-p", REMOTE_HOOKS])  # what HostSetup copies on a server
+        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
+        yield host
+    finally:
+        testbed.stop_host(host)
+
+
+@pytest.fixture
+def on_host(job_host, stacks_dir, recording_pulumi, monkeypatch):
+    """A stack whose outputs (`pulumi stack output --json`) name the test bed host, with that host's login key."""
+    like_stack(stacks_dir, Path(job_host.key_path))
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({"publicIp": job_host.ip,
+                                                          "knownHosts": job_host.known_hosts_line()}))
+    return job_host
+
+
+def cube_plus(x, plus=0):
+    return x ** 3 + plus
+
+
+def uses_flask(x):
+    import flask  # installed by pip=["flask"] (already in the test bed's python:3.11-slim stand-in)
+
+    return f"{flask.__name__}:{x}"
+
+
+def fails(x):
+    raise ValueError(f"cannot use {x}")
+
+
+@on_testbed
+def test_functions_run_on_a_stacks_server(on_host, recording_pulumi, monkeypatch):
+    from ops import functions
+
+    assert functions.run_function(cube_plus, 3, plus=1, stack=LIKE) == 28
+    assert recording_pulumi() == [["stack", "output", "--json", "--stack", LIKE]]
+    assert functions.remote(LIKE, pip=["flask"])(uses_flask)(5) == "flask:5"
+    with pytest.raises(ValueError, match=r"^cannot use 7$") as raised:
+        functions.run_function(fails, 7, stack=LIKE)
+    remote = raised.value.__cause__
+    assert isinstance(remote, functions.RemoteTraceback)
+    assert "in fails" in remote.text and remote.text.strip().endswith("ValueError: cannot use 7")
+    monkeypatch.setattr(functions, "LOCAL_PYTHON", "3.12")  # as if this machine ran Python 3.12
+    with pytest.raises(functions.FunctionError, match=r"^refused: the image runs Python 3\.11\.\d+ and the caller "
+                                                      r"3\.12: a cloudpickled function only loads on the same minor"):
+        functions.run_function(cube_plus, 1, stack=LIKE, image="python:3.11-slim")
