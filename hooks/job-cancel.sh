@@ -2,8 +2,8 @@
 # Cancel a job: stop its container (or its process group on the host) and wait until it is recorded as cancelled.
 # A job that has ended already is left as it is. Usage: sudo job-cancel.sh ID
 set -euo pipefail
-# shellcheck source=hooks/job-lib.sh
-source "$(dirname "$0")/job-lib.sh"
+# shellcheck source=hooks/job-lib.bash
+source "$(dirname "$0")/job-lib.bash"
 require_root "$@"
 [ $# -eq 1 ] || die "usage: $0 ID"
 id=$1

@@ -3,8 +3,8 @@
 # the operator side verifies what it received. Paths outside the job folder are refused.
 # Usage: sudo job-fetch.sh ID PATH >out.tar
 set -euo pipefail
-# shellcheck source=hooks/job-lib.sh
-source "$(dirname "$0")/job-lib.sh"
+# shellcheck source=hooks/job-lib.bash
+source "$(dirname "$0")/job-lib.bash"
 require_root "$@"
 [ $# -eq 2 ] || die "usage: $0 ID PATH"
 id=$1

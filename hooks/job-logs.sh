@@ -2,8 +2,8 @@
 # Print a job's log (its script's stdout and stderr); --follow keeps printing until the job ends.
 # Usage: sudo job-logs.sh ID [--follow]
 set -euo pipefail
-# shellcheck source=hooks/job-lib.sh
-source "$(dirname "$0")/job-lib.sh"
+# shellcheck source=hooks/job-lib.bash
+source "$(dirname "$0")/job-lib.bash"
 require_root "$@"
 [ $# -ge 1 ] || die "usage: $0 ID [--follow]"
 id=$1

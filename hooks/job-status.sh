@@ -4,8 +4,8 @@
 # run with no argument at boot to settle every job.
 # Usage: sudo job-status.sh [ID]
 set -euo pipefail
-# shellcheck source=hooks/job-lib.sh
-source "$(dirname "$0")/job-lib.sh"
+# shellcheck source=hooks/job-lib.bash
+source "$(dirname "$0")/job-lib.bash"
 require_root "$@"
 if [ $# -ge 1 ]; then
   need_job "$1"

@@ -4,8 +4,8 @@
 # Usage: sudo job-submit.sh ID BYTES IMAGE|--on-host SCRIPT NAME SUBMITTER <files.tar
 #   BYTES: the files' size, checked against the free disk before anything is written. NAME may be ''.
 set -euo pipefail
-# shellcheck source=hooks/job-lib.sh
-source "$(dirname "$0")/job-lib.sh"
+# shellcheck source=hooks/job-lib.bash
+source "$(dirname "$0")/job-lib.bash"
 require_root "$@"
 [ $# -eq 6 ] || die "usage: $0 ID BYTES IMAGE|--on-host SCRIPT NAME SUBMITTER <files.tar"
 id=$1 bytes=$2 image=$3 script=$4 name=$5 by=$6

@@ -3,8 +3,8 @@
 # job-submit.sh starts it detached (setsid, no terminal); run by hand only to re-run a job that never started.
 # Usage: sudo job-supervise.sh ID
 set -euo pipefail
-# shellcheck source=hooks/job-lib.sh
-source "$(dirname "$0")/job-lib.sh"
+# shellcheck source=hooks/job-lib.bash
+source "$(dirname "$0")/job-lib.bash"
 require_root "$@"
 [ $# -eq 1 ] || die "usage: $0 ID"
 id=$1

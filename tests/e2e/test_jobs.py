@@ -24,7 +24,8 @@ def job_host(testbed):
     host = testbed.new_host()
     try:
         host.exec_in(["mkdir", "-p", REMOTE_HOOKS])
-        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {REMOTE_HOOKS}/"])  # what HostSetup copies on a server
+        # what HostSetup copies on a server
+        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
         yield host
     finally:
         testbed.stop_host(host)

@@ -1,0 +1,137 @@
+"""Benchmark: script jobs (ops.jobs) against plain ssh + nohup and scp -r, on the same test bed host, in one run.
+
+Latency = from the call on this machine to the moment the job's script runs (the script writes `date +%s.%N`; the
+test bed hosts share this machine's clock). Sides: `jobs.submit` (container of python:3.11-slim, the default),
+`jobs.submit(on_host=True)`, and one `ssh host 'cat > run.sh && nohup sh run.sh &'`. Throughput = bytes per second
+of `jobs.fetch` of a folder (sha256-verified, temp name then rename) against `scp -r` of the same folder. Rounds
+alternate which side goes first; medians with their range. Goals: latency <= 1.5x, throughput >= 0.8x.
+
+    venv/bin/python bench/job_bench.py [--rounds N] [--data-mb N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import open_testbed, spread  # noqa: E402
+from components.layout import HOOKS_DIR, JOBS_SRV, REMOTE_HOOKS  # noqa: E402
+from ops import jobs  # noqa: E402
+from ops.remote import SshTarget  # noqa: E402
+
+STAMP_SCRIPT = "date +%s.%N > started\nsleep 1\n"
+
+
+def started_at(host, path: str, seconds: float = 60) -> float:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        out = host.run(f"sudo cat {path} 2>/dev/null || true").stdout.strip()
+        if out:
+            return float(out)
+        time.sleep(0.2)
+    raise RuntimeError(f"{path} never appeared")
+
+
+def labstack_latency(target, host, script: Path, on_host: bool) -> float:
+    start = time.time()
+    job_id = jobs.submit(target, script, [], on_host=on_host)
+    return started_at(host, f"{JOBS_SRV}/{job_id}/started") - start
+
+
+def raw_latency(target, host, script: Path, round_no: int) -> float:
+    folder = f"/home/ubuntu/raw-{round_no}"
+    start = time.time()
+    subprocess.run(target.ssh_argv(f"mkdir -p {folder} && cd {folder} && cat > run.sh && "
+                                   "{ nohup sh run.sh >log 2>&1 </dev/null & }"),
+                   input=script.read_bytes(), check=True, capture_output=True)
+    return started_at(host, f"{folder}/started") - start
+
+
+def scp_argv(target: SshTarget, remote: str, local: Path) -> list[str]:
+    return ["scp", "-q", "-r", "-i", str(target.key_path), "-P", str(target.port), "-o", "IdentitiesOnly=yes",
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={target.known_hosts_file()}",
+            "-o", "BatchMode=yes", f"{target.user}@{target.host}:{remote}", str(local)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--data-mb", type=int, default=100)
+    args = parser.parse_args()
+    testbed = open_testbed()
+    if testbed is None:
+        return 2
+    host = testbed.new_host()
+    work = Path(tempfile.mkdtemp(prefix="job-bench-"))
+    try:
+        host.exec_in(["mkdir", "-p", REMOTE_HOOKS])
+        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
+        target = SshTarget(host=host.ip, user=host.user, key_path=Path(host.key_path),
+                           known_hosts=host.known_hosts_line(), stack="bench")
+        script = work / "run.sh"
+        script.write_text(STAMP_SCRIPT)
+        data = work / "data"
+        data.mkdir()
+        files = max(2, args.data_mb // 5)
+        for i in range(files):
+            (data / f"f{i}.bin").write_bytes(os.urandom(args.data_mb * 1024 * 1024 // files))
+        size = sum(p.stat().st_size for p in data.iterdir())
+        holder = jobs.submit(target, script, [data], on_host=True)
+        jobs.wait(target, holder)
+        host.run(f"sudo cp -r {JOBS_SRV}/{holder}/data /home/ubuntu/scpdata && sudo chown -R ubuntu /home/ubuntu/scpdata")
+        print(f"host {host.name}; {files} files, {size / 1e6:.0f} MB; {args.rounds} rounds, order alternating")
+
+        latency = {"labstack (container)": [], "labstack --on-host": [], "ssh nohup": []}
+        speed = {"labstack fetch": [], "scp -r": []}
+        for round_no in range(args.rounds):
+            sides = [("labstack (container)", lambda: labstack_latency(target, host, script, False)),
+                     ("labstack --on-host", lambda: labstack_latency(target, host, script, True)),
+                     ("ssh nohup", lambda n=round_no: raw_latency(target, host, script, n))]
+            for name, measure in sides if round_no % 2 == 0 else reversed(sides):
+                latency[name].append(measure())
+
+            def fetch(n=round_no):
+                start = time.perf_counter()
+                jobs.fetch(target, holder, "data", work / f"fetch-{n}")
+                return size / (time.perf_counter() - start)
+
+            def scp(n=round_no):
+                start = time.perf_counter()
+                subprocess.run(scp_argv(target, "/home/ubuntu/scpdata", work / f"scp-{n}"), check=True)
+                return size / (time.perf_counter() - start)
+            for name, measure in ([("labstack fetch", fetch), ("scp -r", scp)] if round_no % 2 == 0
+                                  else [("scp -r", scp), ("labstack fetch", fetch)]):
+                speed[name].append(measure())
+            shutil.rmtree(work / f"fetch-{round_no}", ignore_errors=True)
+            shutil.rmtree(work / f"scp-{round_no}", ignore_errors=True)
+
+        print("\nsubmit -> script running (seconds, median (range))")
+        for name, values in latency.items():
+            print(f"  {name:22s} {spread(values)}")
+        raw = statistics.median(latency["ssh nohup"])
+        for name in ("labstack (container)", "labstack --on-host"):
+            ratio = statistics.median(latency[name]) / raw
+            print(f"  {name} / ssh nohup: {ratio:.2f}x (goal <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'})")
+        print("\nfetch throughput (MB/s, median (range))")
+        for name, values in speed.items():
+            mbs = [v / 1e6 for v in values]
+            print(f"  {name:22s} {statistics.median(mbs):7.1f} ({min(mbs):.1f}-{max(mbs):.1f})")
+        ratio = statistics.median(speed["labstack fetch"]) / statistics.median(speed["scp -r"])
+        print(f"  labstack fetch / scp -r: {ratio:.2f}x (goal >= 0.8x: {'met' if ratio >= 0.8 else 'NOT met'})")
+        return 0
+    finally:
+        testbed.stop_host(host)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
