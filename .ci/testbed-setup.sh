@@ -75,5 +75,7 @@ docker compose version
 # build (or find cached) the stand-in images: debootstrap base + Debian packages, a few minutes once per recipe
 if [ "${LABSTACK_TESTBED_SKIP_WARM:-0}" != "1" ]; then
   "$venv/bin/python" -m tests.testbed.images --prune
+  # the Ray stand-in (cluster tests): its wheels are downloaded once from the package index, then cached
+  "$venv/bin/python" -m tests.testbed.images "$("$venv/bin/python" -c 'from tests.testbed.images import RAY_IMAGE; print(RAY_IMAGE)')"
 fi
 echo "testbed-setup: ready"

@@ -65,6 +65,7 @@ class Recipe:
 
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 RAY_VERSION = "2.60.0"  # components/render/images.json names the same official image
+RAY_IMAGE = f"rayproject/ray:{RAY_VERSION}-py311"
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe(
@@ -109,7 +110,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe(
         # Official rayproject/ray:<version>-py311: Debian's python3 (3.11, so the cp311 wheels) plus Ray with its
         # head/dashboard/Jobs API dependencies, installed offline from the cached wheels.
-        name=f"rayproject/ray:{RAY_VERSION}-py311", directory="ray",
+        name=RAY_IMAGE, directory="ray",
         packages=("python3", "python3-pip", "python3-venv", "python-is-python3", "curl", "procps",
                   "ca-certificates"),
         env=(f"PATH={_PATH}", "LANG=C.UTF-8", "PIP_BREAK_SYSTEM_PACKAGES=1",
