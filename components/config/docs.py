@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from components.config.apps import AppSettings
+from components.config.cluster import ClusterSettings
 from components.config.formats import NAMESPACE, RESERVED_ENV
 from components.config.schema import StackFile
 from components.config.values import Secure, Shown
@@ -53,6 +54,8 @@ def readme_region() -> str:
     lines = [*_table(StackFile, "key"), "",
              "Settings of one app (`labstack:apps.<name>`; names are lower-case letters, digits and dashes):", "",
              *_table(AppSettings, "setting"), "",
+             "Settings of a cluster (`labstack:cluster`; README, Clusters):", "",
+             *_table(ClusterSettings, "setting"), "",
              f"Every app container gets {env} and `{RESERVED_ENV[-1]}=/data` (a host",
              "directory that survives redeploys)."]
     return "\n".join(lines) + "\n"

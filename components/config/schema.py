@@ -21,6 +21,7 @@ from components.config.formats import (AMI_ID_RE, DASHBOARD_USER_RE, DEFAULT_AMI
                                        SUBNET_ID_RE, URL_PATH_RE, ZONE_ID_RE, MIN_DASHBOARD_PASSWORD, SSH_PORT, is_arm,
                                        is_dns_name, is_ip, resolved_host)
 from components.config.aws_names import did_you_mean, known_instance_types, known_regions
+from components.config.cluster import ClusterSettings, architecture_problem
 from components.config.cost import (BudgetSettings, Spot, over_hourly_budget, spot_with_apps_problem,
                                     stack_instance_types)
 from components.config.messages import SECRET_SHOWN_AS
@@ -226,6 +227,9 @@ class StackFile(Settings):
         None, description="`{hourly: 3.0, total: 500}` in USD: `hourly` caps the instances' price per hour (checked "
                           "before anything is created), `total` the spend since launch (the server's watcher stops "
                           "at it)")
+    cluster: Optional[ClusterSettings] = Field(
+        None, description="`{workers: 4, workerType: c7i.4xlarge, workerStorageGb: 64, engine: ray, image: …}`: the "
+                          "stack is a cluster, the server its head plus `workers` worker nodes (README, Clusters)")
 
     @classmethod
     def own_keys(cls, data: Any) -> dict:
@@ -435,6 +439,21 @@ class StackFile(Settings):
             return [self.at("spot", self.spot.model_dump(by_alias=True, exclude_none=True) or True,
                             spot_with_apps_problem(self.apps))]
         return []
+
+    @rule("cluster", "existing_server", "instance_type")
+    def _cluster_fits_the_head(self, context: dict) -> list:
+        if self.cluster is None:
+            return []
+        if self.existing_server is not None:
+            return [self.at("cluster", None, problem(line=(
+                "{key} cannot be used with labstack:existingServer: labstack makes a cluster's workers in AWS next to "
+                "a head it made; remove one of them")))]
+        mismatch = architecture_problem(self.instance_type, self.cluster)
+        if mismatch is None:
+            return []
+        key, error = mismatch
+        return [self.at("cluster", self.cluster.worker_type if key == "workerType" else self.cluster.image, error,
+                        key)]
 
     @rule("log_viewer", "dashboard_password")
     def _log_viewer_needs_a_password(self, context: dict) -> list:

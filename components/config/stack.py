@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping, Optional
 from pydantic import SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
+from components.config.cluster import ClusterConfig, cluster_config
 from components.config.apps import PROCESS_COMMANDS, AppConfig, is_compound, looks_like_a_secret_name
 from components.config.formats import is_ip, resolved_host
 from components.config.messages import ConfigError, problem_lines
@@ -95,6 +96,7 @@ class StackConfig:
     warnings: tuple[str, ...] = ()  # never fail: `invoke check` shows them, the program logs them
     spot: Optional[SpotSettings] = None  # None: on-demand instances (components/config/cost.py)
     budget: Optional[BudgetSettings] = None
+    cluster: Optional[ClusterConfig] = None  # None: one server (components/config/cluster.py)
 
     @property
     def ecr_repositories(self) -> tuple[EcrRepository, ...]:
@@ -181,6 +183,7 @@ def stack_config(file: StackFile, stack: str, project: str) -> StackConfig:
         existing_server=file.existing_server, discard_data_on_destroy=file.discard_data_on_destroy,
         exports_dir=file.exports_dir, registry_auth=dict(file.registry_auth),
         spot=file.spot, budget=file.budget,
+        cluster=cluster_config(file.cluster, file.instance_type, file.storage_gb),
     )
 
 
