@@ -23,5 +23,13 @@ esac
 [ -e "$real" ] || die "job $id has no $relative (yet)"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-(cd "$dir" && find "$relative" -type f -print0 | sort -z | xargs -0 -r sha256sum) >"$scratch/.labstack-sha256sums"
-tar -c -f - -C "$dir" "$relative" -C "$scratch" .labstack-sha256sums
+# Hash on the other core while the files stream (the page cache serves the second read), then send the list as a
+# second tar archive: the reader skips the first one's end blocks (ignore_zeros) and finds it last.
+# openssl uses the CPU's SHA instructions (about 3x sha256sum where they exist); same digests, "<hex> *<name>".
+digester=(sha256sum)
+if command -v openssl >/dev/null 2>&1; then digester=(openssl dgst -sha256 -r); fi
+(cd "$dir" && find "$relative" -type f -print0 | sort -z | xargs -0 -r "${digester[@]}") >"$scratch/.labstack-sha256sums" &
+hasher=$!
+tar -c -f - -C "$dir" "$relative"
+wait "$hasher"
+tar -c -f - -C "$scratch" .labstack-sha256sums

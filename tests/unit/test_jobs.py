@@ -102,3 +102,13 @@ def test_image_choice_and_pinned_stacks():
         jobs.image_for(_config(), "python:3.11-slim", True)
     with pytest.raises(jobs.JobError, match="not an image reference"):
         jobs.image_for(_config(), "bad image", False)
+
+
+def test_sha256_lists_of_either_tool_verify_and_a_difference_is_refused():
+    digests = {"out/a b.txt": "ab" * 32, "out/c": "cd" * 32}
+    jobs._verify(f"{'ab' * 32}  out/a b.txt\n{'cd' * 32}  out/c\n".encode(), digests, "j")  # sha256sum
+    jobs._verify(f"{'ab' * 32} *out/a b.txt\n{'cd' * 32} *out/c\n".encode(), digests, "j")  # openssl dgst -r
+    with pytest.raises(jobs.JobError, match=r"different \['out/c'\]"):
+        jobs._verify(f"{'ab' * 32}  out/a b.txt\n{'ee' * 32}  out/c\n".encode(), digests, "j")
+    with pytest.raises(jobs.JobError, match="does not match"):
+        jobs._verify(b"", digests, "j")
