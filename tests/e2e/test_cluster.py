@@ -1,0 +1,147 @@
+"""Ray on a cluster, on the test bed: one head and two workers on three hosts that share a link (a host's address is
+its private IP). The hooks the program's RayNode steps run (hooks/ray-start.sh, hooks/ray-drain.sh) are installed
+as HostSetup installs them and run over real SSH; Ray is the stand-in of the official image (Ray 2.60.0 from its
+wheel). One test holds the hosts for all scenarios, so the slow cluster start is paid once."""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+
+import pytest
+
+from components.layout import HOOKS_DIR, RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE, REMOTE_HOOKS, hook
+from components.render.bundle import directory_files, make_bundle
+from components.remote.host_setup import _modes
+from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES
+
+pytestmark = pytest.mark.testbed
+
+RAY_DASHBOARD_PORT = RAY_PORTS["RAY_DASHBOARD_PORT"]
+
+# A job's driver: many short tasks spread over the cluster, each reporting the Ray node it ran on.
+SPREAD_JOB = """
+import ray, time
+ray.init()
+@ray.remote(scheduling_strategy="SPREAD")
+def where(i):
+    time.sleep(SLEEP)
+    return ray.get_runtime_context().get_node_id()
+ids = ray.get([where.remote(i) for i in range(TASKS)])
+print("NODES", " ".join(sorted(set(ids))))
+"""
+
+# Alive Ray nodes as the head's GCS sees them: {node ip: node id}.
+NODES = """
+import json, ray
+ray.init(address="auto", logging_level="ERROR")
+print(json.dumps({n["NodeManagerAddress"]: n["NodeID"] for n in ray.nodes() if n["Alive"]}))
+"""
+
+
+def install_hooks(host) -> None:
+    """The HostSetup `hooks` step's own bundle and command line."""
+    hooks = directory_files(HOOKS_DIR)
+    host.run(f"sudo -n mkdir -p {REMOTE_HOOKS} && base64 -d | sudo -n tar -xzf - -C {REMOTE_HOOKS} --no-same-owner",
+             input=make_bundle(hooks, modes=_modes(hooks)))
+
+
+def on_head(head, script: str, timeout: float = 300):
+    return head.run(f"sudo -n docker exec -i {RAY_PROJECT} python3 -", input=script, timeout=timeout)
+
+
+def alive(head) -> dict[str, str]:
+    return json.loads(on_head(head, NODES).stdout.strip().splitlines()[-1])
+
+
+def wait_alive(head, ips: set[str], seconds: float = 240) -> dict[str, str]:
+    deadline = time.monotonic() + seconds
+    nodes: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        nodes = alive(head)
+        if set(nodes) == ips:
+            return nodes
+        time.sleep(3)
+    raise AssertionError(f"alive Ray nodes {sorted(nodes)} never became {sorted(ips)}")
+
+
+def submit(head, tasks: int, sleep: float) -> str:
+    """`ray job submit` on the head through the Jobs API (127.0.0.1, token from the mounted file); the job id."""
+    script = SPREAD_JOB.replace("TASKS", str(tasks)).replace("SLEEP", str(sleep))
+    head.run(f"sudo -n docker exec -i {RAY_PROJECT} sh -c 'mkdir -p /tmp/job && cat > /tmp/job/spread.py'",
+             input=script)
+    out = head.run(f"sudo -n docker exec {RAY_PROJECT} ray job submit --address http://127.0.0.1:{RAY_DASHBOARD_PORT}"
+                   " --no-wait --working-dir /tmp/job --entrypoint-num-cpus 0 -- python spread.py").stdout
+    return re.search(r"raysubmit_[A-Za-z0-9]+", out).group(0)
+
+
+def job_result(head, job_id: str, seconds: float = 300) -> str:
+    deadline = time.monotonic() + seconds
+    status = ""
+    while time.monotonic() < deadline:
+        status = head.run(f"sudo -n docker exec {RAY_PROJECT} ray job status --address "
+                          f"http://127.0.0.1:{RAY_DASHBOARD_PORT} {job_id}").stdout
+        status = status.lower()  # "Job '<id>' succeeded" / "failed" / "was stopped"
+        if f"job '{job_id.lower()}' succeeded" in status:
+            return head.run(f"sudo -n docker exec {RAY_PROJECT} ray job logs --address "
+                            f"http://127.0.0.1:{RAY_DASHBOARD_PORT} {job_id}").stdout
+        assert f"job '{job_id.lower()}' failed" not in status and "stopped" not in status, status
+        time.sleep(3)
+    raise AssertionError(f"job {job_id} did not finish within {seconds}s: {status}")
+
+
+def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthenticated_calls(testbed_hosts):
+    head, w1, w2 = testbed_hosts(3, images=(*STANDARD_IMAGES, RAY_IMAGE))
+    token = secrets.token_hex(32)
+    for host in (head, w1, w2):
+        install_hooks(host)
+    start_head = hook("ray-start.sh", "head", head.ip, RAY_IMAGE)
+    head.run(start_head, input=token)
+    for worker in (w1, w2):  # workers join the head's private IP
+        worker.run(hook("ray-start.sh", "worker", worker.ip, RAY_IMAGE, head.ip), input=token)
+
+    # three alive nodes, each under its host's private IP; the token file is root's alone and in no command line
+    first = wait_alive(head, {head.ip, w1.ip, w2.ip})
+    assert len(set(first.values())) == 3
+    assert head.run(f"sudo -n stat -c '%a %U' {RAY_TOKEN_FILE}").stdout.split() == ["600", "root"]
+    assert token not in head.run(f"sudo -n docker inspect {RAY_PROJECT}").stdout
+    assert token not in head.run("ps -eo args").stdout
+
+    # the same settings again change nothing (the container is kept)
+    before = head.run(f"sudo -n docker inspect -f '{{{{.Id}}}}' {RAY_PROJECT}").stdout
+    head.run(start_head, input=token)
+    assert head.run(f"sudo -n docker inspect -f '{{{{.Id}}}}' {RAY_PROJECT}").stdout == before
+
+    # the Jobs API answers on the head's loopback only, and only with the token
+    api = f"http://127.0.0.1:{RAY_DASHBOARD_PORT}/api/jobs/"
+    curl = "curl -s -o /dev/null -w '%{http_code}' "
+    assert head.run(curl + api).stdout == "401"
+    assert head.run(curl + "-H 'Authorization: Bearer wrong' " + api).stdout == "403"
+    assert head.run(curl + "-H @- " + api, input=f"Authorization: Bearer {token}\n").stdout == "200"
+    assert head.run(curl + f"--max-time 5 http://{head.ip}:{RAY_DASHBOARD_PORT}/api/jobs/", check=False).stdout == "000"
+
+    # a job's tasks run on all three nodes and its output comes back
+    out = job_result(head, submit(head, tasks=30, sleep=0.5))
+    reported = next(line for line in out.splitlines() if line.startswith("NODES")).split()[1:]
+    assert set(reported) == set(first.values())
+
+    # removing a worker drains it while a job runs: the job still finishes, on the two nodes left
+    running = submit(head, tasks=40, sleep=2)
+    time.sleep(8)
+    w2.run(hook("ray-drain.sh", w2.ip, "20"))
+    assert w2.run(f"sudo -n docker ps -aq -f name=^{RAY_PROJECT}$").stdout.strip() == ""
+    assert "NODES" in job_result(head, running)
+    assert wait_alive(head, {head.ip, w1.ip}) == {head.ip: first[head.ip], w1.ip: first[w1.ip]}
+    w2.run(hook("ray-drain.sh", w2.ip))  # again: nothing to drain
+
+    # adding it back keeps the other nodes' Ray ids and adds one
+    w2.run(hook("ray-start.sh", "worker", w2.ip, RAY_IMAGE, head.ip), input=token)
+    grown = wait_alive(head, {head.ip, w1.ip, w2.ip})
+    assert grown[head.ip] == first[head.ip] and grown[w1.ip] == first[w1.ip]
+    assert grown[w2.ip] not in first.values()
+
+    # an engine restart on a worker: the restart policy brings Ray back and it rejoins
+    w1.restart_docker()
+    rejoined = wait_alive(head, {head.ip, w1.ip, w2.ip})
+    assert rejoined[head.ip] == first[head.ip]
