@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pulumi
 
+from components.aws.cluster import Cluster, ClusterArgs
 from components.aws.dns import Dns, DnsArgs
 from components.aws.firewall import Firewall, FirewallArgs
 from components.aws.host_key import HostKey
@@ -15,7 +16,7 @@ from components.aws.registry_access import RegistryAccess
 from components.config import LOGIN_USER
 from components.config.cloud import resolve_cloud_facts
 from components.config.pulumi_source import load_stack_config, raw_config_from_pulumi, secret_config_keys
-from components.nodes import HEAD, NodeHandle, existing_server_node
+from components.nodes import HEAD, WORKER, NodeHandle, existing_server_node
 from components.remote.app import App, AppArgs, ExportOnDelete
 from components.remote.host_setup import HostSetup, HostSetupArgs
 from components.remote.registry_login import RegistryLogins
@@ -52,7 +53,7 @@ else:
     registry_access = (RegistryAccess(name, cfg.ecr_repositories, tags=cfg.tags("registry-access"))
                        if cfg.ecr_repositories else None)
 
-    def ec2_node(node_name: str, role: str) -> NodeHandle:
+    def ec2_node(node_name: str, role: str) -> Node:
         """One EC2 node with its own SSH host key, delivered by cloud-init and pinned by every connection."""
         host_key = HostKey(node_name)
         return Node(node_name, NodeArgs(
@@ -61,10 +62,20 @@ else:
             subnet_id=network.subnet_id, user_data=host_key.cloud_init(), host_key=host_key.public_key,
             iam_instance_profile=registry_access.profile_name if registry_access else None,
             login_user=LOGIN_USER, private_key=private_key, tags=cfg.tags("server"),
-            volume_tags=cfg.tags("server"), region=cfg.region, spot=cfg.spot)).handle
+            volume_tags=cfg.tags("server"), region=cfg.region, spot=cfg.spot))
 
     # The head keeps the server's name, so its resources keep their names; a cluster appends its workers here.
-    nodes.append(ec2_node(name, HEAD))
+    head_node = ec2_node(name, HEAD)
+    nodes.append(head_node.handle)
+    if cfg.cluster:
+        nodes += Cluster(name, ClusterArgs(
+            worker_names=cfg.cluster.worker_names(name), instance_type=cfg.cluster.worker_type,
+            storage_gb=cfg.cluster.worker_storage_gb, ami_id=facts.ami_id, desired_state=cfg.desired_state,
+            key_name=key_pair.key_name, security_group_id=security_group_id, subnet_id=head_node.subnet_id,
+            login_user=LOGIN_USER, private_key=private_key, tags=cfg.tags(WORKER),
+            owns_security_group=not cfg.firewall.existing_id,
+            iam_instance_profile=registry_access.profile_name if registry_access else None, region=cfg.region,
+            spot=cfg.spot)).workers
     if cfg.dns.host:
         Dns(name, DnsArgs(host=cfg.dns.host, zone_id=facts.zone_id, address=nodes[0].public_address))
     # Throwaway job instances are the operator side's (docs/lifecycle.md); Pulumi owns only how they are launched.
@@ -128,6 +139,9 @@ pulumi.export("sshCommand", head.ssh_command(key_file, login_name(head)))
 pulumi.export("knownHosts", known_hosts(head))
 pulumi.export("appUrls", app_urls)
 pulumi.export("postDeploy", post_deploy_answers)  # per app: the last post-deploy response, secrets masked
+if cfg.cluster and cfg.cluster.engine == "ray":
+    # Ray's dashboard and Jobs API, served by the head's Caddy at ray.<base host>, behind the dashboard password.
+    pulumi.export("rayDashboardUrl", head.public_address.apply(lambda address: f"https://ray.{cfg.base_host(address)}"))
 pulumi.export("nodes", {node.name: {
     "role": node.role, "publicIp": node.public_address, "privateIp": node.private_address,
     "instanceId": node.instance_id, "availabilityZone": node.availability_zone,

@@ -137,6 +137,8 @@ class RecordingMocks(Mocks):
             # EC2 picks a zone of the stack's region (the first, here) unless the subnet decides.
             outputs.update(privateIp="10.42.0.10", arn=f"arn:aws:ec2:::instance/{resource_id}",
                            availabilityZone=f"{pulumi.Config('aws').get('region')}a")
+            if args.inputs.get("associatePublicIpAddress"):  # a cluster worker: EC2's own address, no Elastic IP
+                outputs["publicIp"] = str(next(self._addresses))
         elif args.typ == "aws:ec2/eip:Eip":
             resource_id = "eipalloc-" + digest[:17]
             outputs.update(publicIp=str(next(self._addresses)), allocationId=resource_id)

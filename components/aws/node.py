@@ -53,12 +53,16 @@ class NodeArgs:
     volume_tags: dict[str, str] = field(default_factory=dict)
     region: str = ""  # prices the node at creation (components/config/cost.py's price tags)
     spot: Optional[SpotSettings] = None  # None: on-demand
+    # False (cluster workers): no Elastic IP; the instance gets its own public IPv4 from EC2, which changes on a
+    # stop/start but needs no allocation (README, Clusters: how workers reach the internet).
+    elastic_ip: bool = True
 
 
 class Node(pulumi.ComponentResource):
     instance_id: pulumi.Output[str]
     public_ip: pulumi.Output[str]
     private_ip: pulumi.Output[str]
+    subnet_id: pulumi.Output[str]
     availability_zone: pulumi.Output[str]
     handle: NodeHandle
 
@@ -85,6 +89,7 @@ class Node(pulumi.ComponentResource):
             root_block_device=instance_root_volume(args.storage_gb,
                                                    {**args.volume_tags, **recorded_volume_tags(args.region)}),
             instance_initiated_shutdown_behavior=NODE_SHUTDOWN,
+            associate_public_ip_address=None if args.elastic_ip else True,
             # Switching spot on or off replaces the instance (the provider cannot change the market in place).
             instance_market_options=spot_market(args.spot),
             tags={**args.tags, **recorded_price_tags(args.region, args.instance_type, args.spot)},
@@ -94,9 +99,11 @@ class Node(pulumi.ComponentResource):
                 "ami", *PRICE_TAGS_KEPT, f'rootBlockDevice.tags["{GB_MONTH_TAG}"]']),
         )
         # An Elastic IP keeps the address (and so DNS, known_hosts and firewall allow-lists) across stop/start.
-        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id,
-                              tags={**args.tags, **recorded_address_tags(args.region)},
-                              opts=pulumi.ResourceOptions(parent=self, ignore_changes=PRICE_TAGS_KEPT))
+        public_ip = instance.public_ip
+        if args.elastic_ip:
+            public_ip = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id,
+                                    tags={**args.tags, **recorded_address_tags(args.region)},
+                                    opts=pulumi.ResourceOptions(parent=self, ignore_changes=PRICE_TAGS_KEPT)).public_ip
         # Remote steps wait for the instance: EC2 creates it running. When Pulumi owns the power state they wait for
         # that instead, so after `invoke start` the instance runs again before SSH is tried.
         ready: list[pulumi.Resource] = [instance]
@@ -108,8 +115,9 @@ class Node(pulumi.ComponentResource):
                                                          state=args.desired_state, opts=child)]
 
         self.instance_id = instance.id
-        self.public_ip = address.public_ip
+        self.public_ip = public_ip
         self.private_ip = instance.private_ip
+        self.subnet_id = instance.subnet_id  # where EC2 put it (its default subnet when none was given)
         self.availability_zone = instance.availability_zone
         self.handle = NodeHandle(
             name=name, role=args.role, public_address=self.public_ip, private_address=self.private_ip,
