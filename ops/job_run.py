@@ -133,11 +133,11 @@ def finishing_command(stack: str, cli: PulumiCli, env: dict) -> str:
             f"pulumi stack rm --stack {stack} --yes")
 
 
-def ask_keep(stack: str, ask: Callable[[str], str] = input) -> bool:
+def ask_keep(stack: str, ask: Optional[Callable[[str], str]] = None) -> bool:
     """Ctrl-C asks once; anything but keep (Enter, another Ctrl-C, end of input) destroys: nothing paid for by
     accident."""
     try:
-        answer = ask(f"\nInterrupted. Keep {stack} running (keep) or destroy it (destroy)? [destroy] ")
+        answer = (ask or input)(f"\nInterrupted. Keep {stack} running (keep) or destroy it (destroy)? [destroy] ")
     except (KeyboardInterrupt, EOFError):
         return False
     return answer.strip().lower() in ("k", "keep")
@@ -154,7 +154,7 @@ def wait_for_ssh(target: SshTarget, seconds: float = SSH_READY_SECONDS, announce
 
 @contextmanager
 def throwaway(machine: Machine, *, dest: Optional[Path] = None, cli: Optional[PulumiCli] = None,
-              announce=print, ask: Callable[[str], str] = input,
+              announce=print, ask: Optional[Callable[[str], str]] = None,
               operator_address: Callable[[], str] = operator_cidr) -> Iterator[Throwaway]:
     """Write, check and bring up a throwaway stack; yield it; destroy and remove it on the way out, whatever
     happened (unless kept). Raises JobRunError, after the rest of the teardown, when the destroy fails."""
@@ -258,7 +258,7 @@ def check_job_files(job: ScriptJob) -> None:
 
 
 def run_job(machine: Machine, job: ScriptJob, *, dest: Optional[Path] = None, cli: Optional[PulumiCli] = None,
-            announce=print, ask: Callable[[str], str] = input,
+            announce=print, ask: Optional[Callable[[str], str]] = None,
             operator_address: Callable[[], str] = operator_cidr) -> int:
     """Run one script job on a throwaway instance; returns the job's exit code (the stack is gone, or kept)."""
     check_job_files(job)
