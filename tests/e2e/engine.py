@@ -2,7 +2,9 @@
 
 The program is evaluated under mocks (ops.offline.evaluate); this module takes the `command:remote:Command` and
 `command:local:Command` resources it declared, in declaration order (which respects dependencies: a resource registers only once its
-inputs and depends_on are resolved), and does what the engine and pulumi-command would do with them:
+inputs and depends_on are resolved), and does what the engine and pulumi-command would do with them. Given the
+dependencies the program registered (`evaluate_with_dependencies`), independent commands run concurrently, as the
+Pulumi engine runs them (e.g. the workers of a cluster provision in parallel); without, one by one:
 
   * a new resource runs `create`;
   * changed `triggers` replace it: `create` of the new, then `delete` of the old (create-before-delete);
@@ -16,14 +18,17 @@ their `dir` with their `environment`, as the provider runs them. Nothing here kn
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
-from ops.offline import Evaluation
+from ops.offline import Evaluation, FakeAws, evaluate
 
 REMOTE_COMMAND = "command:remote:Command"
 LOCAL_COMMAND = "command:local:Command"
@@ -53,30 +58,66 @@ class RemoteEngine:
     order: list[str] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     timeout: float = 900
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def apply(self, evaluation: Evaluation) -> list[Run]:
-        """One `pulumi up`: returns the runs it made; raises CommandFailed at the first failing command."""
+    def apply(self, evaluation: Evaluation, dependencies: Optional[dict[str, set[str]]] = None,
+              parallel: int = 8) -> list[Run]:
+        """One `pulumi up`: returns the runs it made; raises CommandFailed at the first failing command (after the
+        commands already running have ended, as the engine lets them). With `dependencies` (resource name -> the
+        names it registered as dependencies), a command starts as soon as the commands it depends on (directly or
+        through other resources) are done."""
         start = len(self.runs)
         commands = [r for r in evaluation.resources if r.type in (REMOTE_COMMAND, LOCAL_COMMAND)]
         wanted = {r.name for r in commands}
-        for resource in commands:
-            old = self.state.get(resource.name)
-            new = resource.inputs
-            if old is None:
-                self._run(resource.name, "create", new)
-            elif old.get("triggers") != new.get("triggers"):
-                self._run(resource.name, "create", new)
-                self._run(resource.name, "delete", old)
-            elif _comparable(old) != _comparable(new):
-                self._run(resource.name, "update" if new.get("update") else "create", new)
-            self.state[resource.name] = new
-            if resource.name not in self.order:
-                self.order.append(resource.name)
+        if dependencies is None:
+            for resource in commands:
+                self._step(resource.name, resource.inputs)
+        else:
+            self._concurrently(commands, _command_prerequisites(evaluation, dependencies, wanted), parallel)
         for name in reversed(list(self.order)):
             if name not in wanted:
                 self._run(name, "delete", self.state.pop(name))
                 self.order.remove(name)
         return self.runs[start:]
+
+    def _step(self, name: str, new: dict) -> None:
+        """What the engine does with one declared command: create, replace, update or nothing."""
+        old = self.state.get(name)
+        if old is None:
+            self._run(name, "create", new)
+        elif old.get("triggers") != new.get("triggers"):
+            self._run(name, "create", new)
+            self._run(name, "delete", old)
+        elif _comparable(old) != _comparable(new):
+            self._run(name, "update" if new.get("update") else "create", new)
+        with self._lock:
+            self.state[name] = new
+            if name not in self.order:
+                self.order.append(name)
+
+    def _concurrently(self, commands: list, prerequisites: dict[str, set[str]], parallel: int) -> None:
+        pending = {r.name: r.inputs for r in commands}
+        done: set[str] = set()
+        failure: Optional[BaseException] = None
+        running: dict[Future, str] = {}
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            while pending or running:
+                if failure is None:
+                    for name in [n for n in pending if prerequisites[n] <= done]:
+                        running[pool.submit(self._step, name, pending.pop(name))] = name
+                if not running:
+                    break  # a failure stopped new starts (or nothing can start: would be a cycle)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    if future.exception() is not None:
+                        failure = failure or future.exception()
+                    else:
+                        done.add(name)
+        if failure is not None:
+            raise failure
+        if pending:
+            raise RuntimeError(f"commands wait on each other in a cycle: {sorted(pending)}")
 
     def destroy(self) -> list[Run]:
         """`pulumi destroy` for the remote commands: deletes in reverse order of creation."""
@@ -98,9 +139,55 @@ class RemoteEngine:
             result = subprocess.run(["sh", "-c", script], input=stdin or "", capture_output=True, text=True,
                                     cwd=inputs.get("dir"), env={**os.environ, **(inputs.get("environment") or {})},
                                     timeout=self.timeout)
-        self.runs.append(Run(name, phase, result))
+        with self._lock:
+            self.runs.append(Run(name, phase, result))
         if result.returncode != 0:
             raise CommandFailed(name, phase, result)
+
+
+def _command_prerequisites(evaluation: Evaluation, dependencies: dict[str, set[str]],
+                           commands: set[str]) -> dict[str, set[str]]:
+    """For each command, the commands it waits for: its dependencies, seen through resources that run nothing
+    (an instance, a component's other children) down to the commands behind them."""
+    known = {r.name for r in evaluation.resources}
+
+    def behind(name: str, seen: set[str]) -> set[str]:
+        found: set[str] = set()
+        for dependency in dependencies.get(name, set()) & known:
+            if dependency in seen:
+                continue
+            seen.add(dependency)
+            found |= {dependency} if dependency in commands else behind(dependency, seen)
+        return found
+
+    return {name: behind(name, set()) for name in commands}
+
+
+@contextlib.contextmanager
+def _recorded_dependencies() -> Iterator[dict[str, set[str]]]:
+    """Every resource's dependencies (by name) as the program registers them with the engine (explicit depends_on and
+    the resources whose outputs its inputs use). Pulumi's mocks drop them, so this listens at the mock monitor."""
+    from pulumi.runtime.mocks import MockMonitor
+
+    found: dict[str, set[str]] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(monitor, request):
+        found.setdefault(request.name, set()).update(urn.rsplit("::", 1)[1] for urn in request.dependencies)
+        return register(monitor, request)
+
+    MockMonitor.RegisterResource = recording
+    try:
+        yield found
+    finally:
+        MockMonitor.RegisterResource = register
+
+
+def evaluate_with_dependencies(config: dict, stack: str, aws: FakeAws) -> tuple[Evaluation, dict[str, set[str]]]:
+    """ops.offline.evaluate, plus what each resource was registered as depending on (for RemoteEngine.apply)."""
+    with _recorded_dependencies() as dependencies:
+        evaluation = evaluate(config, stack, aws).ok()
+    return evaluation, dependencies
 
 
 def _comparable(inputs: dict) -> dict:

@@ -13,7 +13,7 @@ import pytest
 
 from ops import images
 from ops.offline import FakeAws, evaluate
-from tests.e2e.engine import RemoteEngine
+from tests.e2e.engine import RemoteEngine, evaluate_with_dependencies
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "app"
 DNS_HOST = "elif.my-experiments.org"
@@ -80,7 +80,8 @@ class Stack:
         return evaluate(self.config, self.name, self.aws).ok()
 
     def up(self):
-        return self.engine.apply(self.evaluate())
+        # As `pulumi up`: independent commands run concurrently, each after what it depends on.
+        return self.engine.apply(*evaluate_with_dependencies(self.config, self.name, self.aws))
 
     def https(self, path: str = "/", host: str = DNS_HOST, method: str = "GET", data: str | None = None,
               timeout: float = 10, auth: str | None = None,
