@@ -303,25 +303,25 @@ def fetch(target: SshTarget, job_id: str, path: str = "out/", dest: Path = Path(
     dest.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".fetch-{job_id}-", dir=dest))
     try:
+        # The stream goes straight from ssh into tar (no Python in the data path); -i reads on past the first
+        # archive's end blocks to the sha256 list that follows it. Hashes are then taken from the page cache.
         proc = subprocess.Popen(target.ssh_argv(hook_command("job-fetch.sh", job_id, relative)),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        digests: dict[str, str] = {}
-        manifest = b""
-        try:
-            # Two archives back to back (the files, then the sha256 list); 1 MiB reads instead of tarfile's 10 KiB.
-            with tarfile.open(fileobj=proc.stdout, mode="r|", ignore_zeros=True, bufsize=1 << 20) as archive:
-                for member in archive:
-                    if member.name == MANIFEST:
-                        manifest = archive.extractfile(member).read()
-                        continue
-                    digests.update(_receive(archive, member, relative, scratch))
-        except tarfile.ReadError:
-            pass  # an empty stream: the hook refused; its message is on stderr
+        untar = subprocess.run(["tar", "-x", "-i", "--no-same-owner", "--no-same-permissions", "-C", str(scratch),
+                                "-f", "-"], stdin=proc.stdout, capture_output=True)
+        proc.stdout.close()
         stderr = proc.stderr.read()
         proc.wait()
         if proc.returncode != 0:
             result = subprocess.CompletedProcess(proc.args, proc.returncode, b"", stderr)
             _check_unknown(result, target, job_id, f"fetching {relative}")
+        if untar.returncode != 0:
+            why = untar.stderr.decode(errors="replace").strip()[-300:]
+            raise JobError(f"fetch of job {job_id}: the download broke off ({why}); nothing was kept, fetch again")
+        manifest_file = scratch / MANIFEST
+        manifest = manifest_file.read_bytes() if manifest_file.is_file() else b""
+        manifest_file.unlink(missing_ok=True)
+        digests = _digests(scratch, relative)
         _verify(manifest, digests, job_id)
         final = dest / relative
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -335,27 +335,21 @@ def fetch(target: SshTarget, job_id: str, path: str = "out/", dest: Path = Path(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _receive(archive: tarfile.TarFile, member: tarfile.TarInfo, relative: str, scratch: Path) -> dict[str, str]:
-    """Write one member under scratch (regular files and folders only, inside `relative`), hashing as it goes."""
-    name = PurePosixPath(member.name)
-    if name.is_absolute() or ".." in name.parts or not (name == PurePosixPath(relative)
-                                                       or name.is_relative_to(relative)):
-        raise JobError(f"fetch: the server sent {member.name!r}, outside {relative}; nothing kept")
-    target = scratch / name
-    if member.isdir():
-        target.mkdir(parents=True, exist_ok=True)
-        return {}
-    if not member.isfile():
-        return {}  # links and devices are not outputs
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    source = archive.extractfile(member)
-    with open(target, "wb") as out:
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-            out.write(chunk)
-    os.chmod(target, member.mode & 0o755 | 0o600)
-    return {str(name): digest.hexdigest()}
+def _digests(scratch: Path, relative: str) -> dict[str, str]:
+    """sha256 of every regular file received; links are dropped (outputs are files and folders), and anything
+    outside `relative` means the stream was not what was asked for."""
+    result = {}
+    for path in sorted(scratch.rglob("*")):
+        name = path.relative_to(scratch).as_posix()
+        inside = name == relative or name.startswith(relative + "/") or relative.startswith(name + "/")
+        if not inside:
+            raise JobError(f"fetch: the server sent {name!r}, outside {relative}; nothing kept")
+        if path.is_symlink():
+            path.unlink()
+        elif path.is_file():
+            with open(path, "rb") as handle:
+                result[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return result
 
 
 def _verify(manifest: bytes, digests: dict[str, str], job_id: str) -> None:
