@@ -38,9 +38,19 @@ DATA_PORTS = {
     6379: "Redis (also Ray's GCS)",
     8265: "Ray's dashboard and Jobs API",
     10001: "Ray's client server",
+    # The rest of Ray's pinned ports (components/layout.py RAY_PORTS; tests/unit/test_cluster.py keeps them equal):
+    # a cluster's members reach them over the group's self rule, never from the internet.
+    6380: "Ray's node manager",
+    6381: "Ray's object manager",
+    6382: "Ray's runtime-env agent",
+    6383: "Ray's dashboard agent (gRPC)",
+    6384: "Ray's metrics export",
+    52365: "Ray's dashboard agent (HTTP)",
     2375: "Docker's API (plain)",
     2376: "Docker's API (TLS)",
 }
+# Port ranges of the same kind, (first, last) -> service: a rule opening any port of the range counts.
+DATA_PORT_RANGES = {(11000, 11999): "Ray's worker processes"}
 SSH_PORT = 22
 
 # Defaults of the advisory allow-lists; policy/config.json overrides them (README, "Policies").
@@ -255,10 +265,15 @@ def no_data_ports_open_to_world(type_: str, name: str, props: Mapping[str, Any])
     """No ingress rule opens Postgres, Redis, Ray or Docker's API to the whole internet (port ranges count)."""
     problems = []
     for opening in _openings(type_, props):
-        ports = [port for port in DATA_PORTS if opening.covers(port)]
+        ports = [str(port) for port in DATA_PORTS if opening.covers(port)]
+        services = [f"{DATA_PORTS[int(p)]} ({p})" for p in ports]
+        for (first, last), service in DATA_PORT_RANGES.items():
+            if opening.first_port <= last and first <= opening.last_port:
+                ports.append(f"{max(first, opening.first_port)}-{min(last, opening.last_port)}")
+                services.append(f"{service} ({first}-{last})")
         if ports and _world(opening.cidr):
-            services = ", ".join(f"{DATA_PORTS[p]} ({p})" for p in ports)
-            remove = f"remove {', '.join(map(str, ports))} from labstack:ingressPorts" if type_ == INGRESS_RULE \
+            services = ", ".join(services)
+            remove = f"remove {', '.join(ports)} from labstack:ingressPorts" if type_ == INGRESS_RULE \
                 else "close those ports"
             problems.append(f"{name}: opens {services} to the world ({opening.cidr}). Fix: {remove}, or "
                             f"{_networks_fix(type_, opening.cidr)}; reach these services over SSH or through Caddy")

@@ -116,15 +116,20 @@ def architecture_problem(instance_type: str,
     if settings.engine != "ray":
         return None
     arm = image_is_arm(settings.image)
-    shown = settings.image or "the default Ray image"
-    for key, node_type, who in (("workerType", worker_type, "the workers"), (None, instance_type, "the head")):
+    image = "the image" if settings.image else "the default Ray image"
+    # A workerType the stack file sets is what to change; otherwise the image is.
+    blamed = ("workerType", worker_type) if settings.worker_type else ("image", settings.image)
+    for (key, shown), node_type, who in ((blamed, worker_type, "the workers run"),
+                                         (("image", settings.image), instance_type, "the head runs")):
+        fix = None
         if arm is False and is_arm(node_type):
-            return key or "image", problem(
-                f"{who} run on {node_type}, an ARM (Graviton) type, but the image {shown} is amd64: choose an x86 "
-                "type such as c7i.4xlarge, or an arm64 image pinned by digest (the official one is "
-                f"{OFFICIAL_RAY_REPOSITORY}:<version>-py311-aarch64@sha256:…)", shown=node_type if key else shown)
+            fix = (f"{who} on {node_type}, an ARM (Graviton) type, but {image} is amd64: choose an x86 type such as "
+                   "c7i.4xlarge, or an arm64 image pinned by digest (the official one is "
+                   f"{OFFICIAL_RAY_REPOSITORY}:<version>-py311-aarch64@sha256:…)")
         if arm is True and not is_arm(node_type):
-            return key or "image", problem(
-                f"{who} run on {node_type}, an x86 type, but the image {shown} is arm64: choose a Graviton type "
-                "(e.g. c7g.4xlarge) or an amd64 image", shown=node_type if key else shown)
+            fix = (f"{who} on {node_type}, an x86 type, but {image} is arm64: choose a Graviton type (e.g. "
+                   "c7g.4xlarge) or an amd64 image")
+        if fix:
+            # The default image is not in the stack file: no value to quote.
+            return key, problem(fix, shown=shown) if shown else problem(line="{key}: " + fix)
     return None

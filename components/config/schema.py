@@ -452,8 +452,7 @@ class StackFile(Settings):
         if mismatch is None:
             return []
         key, error = mismatch
-        return [self.at("cluster", self.cluster.worker_type if key == "workerType" else self.cluster.image, error,
-                        key)]
+        return [self.at("cluster", None, error, key)]  # the problem quotes the value it blames
 
     @rule("log_viewer", "dashboard_password")
     def _log_viewer_needs_a_password(self, context: dict) -> list:

@@ -113,7 +113,7 @@ def test_ssh_open_to_the_world_is_advisory(pem):
 
 # --- no data port open to the world (config can express it) -------------------------------------------------------
 
-@pytest.mark.parametrize("port", [5432, 6379, 8265, 10001, 2375, 2376])
+@pytest.mark.parametrize("port", [5432, 6379, 8265, 10001, 2375, 2376, 6380, 6381, 6382, 6383, 6384, 52365])
 def test_a_data_port_open_to_the_world_fails_only_that_rule(pem, port):
     found = violations(stack_resources(closed_config(pem, ingressPorts=[22, 80, 443, port],
                                                      ingressCidrs=["0.0.0.0/0"])))
@@ -155,7 +155,8 @@ def test_inline_and_classic_rules_and_port_ranges_count(closed):
             "docker-range: opens Docker's API (plain) (2375), Docker's API (TLS) (2376) to the world (::/0). Fix: "
             "close those ports, or narrow the rule's ipv6CidrBlocks to your own networks; reach these services over "
             "SSH or through Caddy",
-            "all-open: opens " + ", ".join(f"{service} ({port})" for port, service in rules.DATA_PORTS.items())
+            "all-open: opens " + ", ".join([*(f"{service} ({port})" for port, service in rules.DATA_PORTS.items()),
+                                            "Ray's worker processes (11000-11999)"])
             + " to the world (0.0.0.0/0). Fix: close those ports, or narrow the rule's cidrBlocks to your own "
             "networks; reach these services over SSH or through Caddy"],
         "ssh-not-open-to-world": [
