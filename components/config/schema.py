@@ -22,6 +22,7 @@ from components.config.formats import (AMI_ID_RE, DASHBOARD_USER_RE, DEFAULT_AMI
                                        is_dns_name, is_ip, resolved_host)
 from components.config.aws_names import did_you_mean, known_instance_types, known_regions
 from components.config.cluster import ClusterSettings, architecture_problem
+from components.config.data_volume import DataVolumeSettings, data_volume_problems
 from components.config.cost import (BudgetSettings, Spot, over_hourly_budget, spot_with_apps_problem,
                                     stack_instance_types)
 from components.config.messages import SECRET_SHOWN_AS
@@ -230,6 +231,9 @@ class StackFile(Settings):
     cluster: Optional[ClusterSettings] = Field(
         None, description="`{workers: 4, workerType: c7i.4xlarge, workerStorageGb: 64, engine: ray, image: …}`: the "
                           "stack is a cluster, the server its head plus `workers` worker nodes (README, Clusters)")
+    data_volume: Optional[DataVolumeSettings] = Field(
+        None, description="`{sizeGb: 100, onDestroy: snapshot}` or `{id: vol-…}`: an encrypted gp3 EBS volume "
+                          "mounted at /srv/labstack, so the apps' data outlives the instance (README, Data volume)")
 
     @classmethod
     def own_keys(cls, data: Any) -> dict:
@@ -453,6 +457,15 @@ class StackFile(Settings):
             return []
         key, error = mismatch
         return [self.at("cluster", None, error, key)]  # the problem quotes the value it blames
+
+    @rule("data_volume", "discard_data_on_destroy", "existing_server")
+    def _data_volume_fits_the_stack(self, context: dict) -> list:
+        if self.data_volume is None:
+            return []
+        return [self.at("data_volume", None if key is None else self.data_volume.on_destroy, error,
+                        *((key,) if key else ()))
+                for key, error in data_volume_problems(self.data_volume, self.discard_data_on_destroy,
+                                                       self.existing_server is not None)]
 
     @rule("log_viewer", "dashboard_password")
     def _log_viewer_needs_a_password(self, context: dict) -> list:

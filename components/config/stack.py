@@ -21,6 +21,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components.config.cluster import ClusterConfig, cluster_config
+from components.config.data_volume import DataVolumeConfig, data_volume_config
 from components.config.apps import PROCESS_COMMANDS, AppConfig, is_compound, looks_like_a_secret_name
 from components.config.formats import is_ip, resolved_host
 from components.config.messages import ConfigError, problem_lines
@@ -97,6 +98,7 @@ class StackConfig:
     spot: Optional[SpotSettings] = None  # None: on-demand instances (components/config/cost.py)
     budget: Optional[BudgetSettings] = None
     cluster: Optional[ClusterConfig] = None  # None: one server (components/config/cluster.py)
+    data_volume: Optional[DataVolumeConfig] = None  # None: data on the root disk (components/config/data_volume.py)
 
     @property
     def ecr_repositories(self) -> tuple[EcrRepository, ...]:
@@ -184,6 +186,7 @@ def stack_config(file: StackFile, stack: str, project: str) -> StackConfig:
         exports_dir=file.exports_dir, registry_auth=dict(file.registry_auth),
         spot=file.spot, budget=file.budget,
         cluster=cluster_config(file.cluster, file.instance_type, file.storage_gb),
+        data_volume=data_volume_config(file.data_volume),
     )
 
 
