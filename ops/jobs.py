@@ -276,10 +276,10 @@ def logs(target: SshTarget, job_id: str, follow: bool = False) -> Optional[str]:
     """The job's log as text; with follow=True it is streamed to this process's stdout until the job ends."""
     check_job_id(job_id)
     if follow:
-        result = target.run(hook_command("job-logs.sh", job_id, "--follow"), check=False, stdout=None,
-                            timeout=7 * 24 * 3600, what="following the job's log")
-        if result.returncode == UNKNOWN_JOB_EXIT:
-            _check_unknown(result, target, job_id, "following the job's log")
+        # Streamed to this terminal as it comes (target.run would capture it).
+        result = subprocess.run(target.ssh_argv(hook_command("job-logs.sh", job_id, "--follow")),
+                                stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _check_unknown(result, target, job_id, "following the job's log")
         return None
     result = target.run(hook_command("job-logs.sh", job_id), check=False, what="reading the job's log")
     _check_unknown(result, target, job_id, "reading the job's log")

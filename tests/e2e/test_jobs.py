@@ -105,6 +105,16 @@ def test_job_survives_its_ssh_session_being_killed(target, tmp_path):
     follower.wait()
     assert jobs.wait(target, job_id) == 0
     assert (jobs.fetch(target, job_id, "out/r.txt", tmp_path / "o")).read_text() == "survived\n"
+    assert jobs.logs(target, job_id).splitlines() == [f"tick {i}" for i in range(1, 5)]
+
+
+def test_logs_follow_streams_until_the_job_ends(target, tmp_path, capfd):
+    script = tmp_path / "ticks.sh"
+    script.write_text("for i in 1 2 3; do echo tick $i; sleep 1; done\n")
+    job_id = jobs.submit(target, script, [], on_host=True)
+    assert jobs.logs(target, job_id, follow=True) is None  # returns once the job has ended
+    assert capfd.readouterr().out.splitlines() == ["tick 1", "tick 2", "tick 3"]
+    assert jobs.statuses(target, job_id)[0]["state"] == "complete"
 
 
 def test_cancel_and_two_jobs_at_once(target, tmp_path):
