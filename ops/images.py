@@ -7,7 +7,11 @@ digest is what the stack pins (`repo@sha256:…`): `pulumi up` then deploys exac
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import shutil
 import stat
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -122,6 +126,10 @@ def build(client, context: Path, repository: str, *, dockerfile: str = "Dockerfi
         except docker.errors.ImageNotFound:
             pass
     progress(f"building {repository}:{tag} from {context}" + (" (generated Dockerfile)" if generated else ""))
+    if not generated and uses_ssh_mount((context / dockerfile).read_text()):
+        build_with_ssh_agent(context, f"{repository}:{tag}", dockerfile=dockerfile, build_args=build_args,
+                             labels={SOURCE_HASH_LABEL: source}, force=force, progress=progress)
+        return BuiltImage(repository, tag, source, reused=False)
     options = dict(tag=f"{repository}:{tag}", rm=True, forcerm=True, decode=True, buildargs=build_args or {},
                    labels={SOURCE_HASH_LABEL: source}, nocache=force)
     if generated:
@@ -143,6 +151,60 @@ def build(client, context: Path, repository: str, *, dockerfile: str = "Dockerfi
     except docker.errors.APIError as error:  # e.g. a bad build arg or an unreachable engine
         raise ImageError(f"docker build of {context} failed: {error.explanation or error}") from None
     return BuiltImage(repository, tag, source, reused=False)
+
+
+SSH_MOUNT = re.compile(r"^\s*RUN\b[^\n]*--mount=[^\n]*\btype=ssh\b", re.MULTILINE)
+DOCKER_CLI_VARIABLE = "LABSTACK_DOCKER_CLI"
+
+
+def uses_ssh_mount(dockerfile_text: str) -> bool:
+    """A Dockerfile with `RUN --mount=type=ssh …` wants the SSH agent (private `git+ssh://` requirements)."""
+    return bool(SSH_MOUNT.search(dockerfile_text))
+
+
+def ssh_build_command(cli: str, has_buildx: bool, context: Path, reference: str, *, dockerfile: str,
+                      build_args: Optional[dict], labels: dict, force: bool) -> list[str]:
+    """The BuildKit build with the agent forwarded: `--ssh default` lends the build the socket of SSH_AUTH_SOCK
+    for the RUN steps that mount it and for nothing else, so no key is ever copied into the build or a layer."""
+    head = [cli, "buildx", "build", "--load"] if has_buildx else [cli, "build"]
+    argv = head + ["--ssh", "default", "--progress", "plain", "-f", str(context / dockerfile), "-t", reference]
+    for key, value in sorted((build_args or {}).items()):
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in sorted(labels.items()):
+        argv += ["--label", f"{key}={value}"]
+    if force:
+        argv.append("--no-cache")
+    return argv + [str(context)]
+
+
+def build_with_ssh_agent(context: Path, reference: str, *, dockerfile: str, build_args: Optional[dict],
+                         labels: dict, force: bool, progress: Progress) -> None:
+    """Build through the docker CLI (docker-py cannot forward an agent): `docker buildx build --ssh default` when
+    buildx is installed, else `DOCKER_BUILDKIT=1 docker build --ssh default` (built into CLIs 18.09-22; from 23 on
+    the CLI needs buildx for BuildKit). LABSTACK_DOCKER_CLI names another docker binary. The CLI reads DOCKER_HOST
+    like docker-py, so both talk to the same engine."""
+    if not os.environ.get("SSH_AUTH_SOCK"):
+        raise ImageError(f"{context / dockerfile} mounts the SSH agent (RUN --mount=type=ssh) but SSH_AUTH_SOCK is "
+                         "not set: start an agent and add the key that reads your private repositories "
+                         "(eval $(ssh-agent); ssh-add ~/.ssh/id_ed25519), then build again")
+    cli = os.environ.get(DOCKER_CLI_VARIABLE) or "docker"
+    if not shutil.which(cli):
+        raise ImageError(f"{context / dockerfile} needs BuildKit's --ssh, which only the docker CLI offers, and "
+                         f"{cli!r} is not on PATH: install the docker CLI (or set {DOCKER_CLI_VARIABLE})")
+    has_buildx = subprocess.run([cli, "buildx", "version"], capture_output=True).returncode == 0
+    argv = ssh_build_command(cli, has_buildx, context, reference, dockerfile=dockerfile, build_args=build_args,
+                             labels=labels, force=force)
+    log: list[str] = []
+    process = subprocess.Popen(argv, env=dict(os.environ, DOCKER_BUILDKIT="1"), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    for line in process.stdout:
+        log.append(line.rstrip())
+        progress(line.rstrip())
+    if process.wait() != 0:
+        tail = "\n".join(log[-15:])
+        hint = ("" if has_buildx else f"\n(no buildx: a docker CLI from 23 on needs the buildx plugin for BuildKit; "
+                                      f"install it, or set {DOCKER_CLI_VARIABLE} to a CLI of 20.10-22)")
+        raise ImageError(f"docker build --ssh default of {context} failed (exit {process.returncode}):\n{tail}{hint}")
 
 
 def push(client, image: BuiltImage, progress: Progress = lambda line: None) -> str:
