@@ -17,8 +17,10 @@ from components.config import LOGIN_USER
 from components.config.cloud import resolve_cloud_facts
 from components.config.pulumi_source import load_stack_config, raw_config_from_pulumi, secret_config_keys
 from components.nodes import HEAD, WORKER, NodeHandle, existing_server_node
+from components.render.images import infra_image
 from components.remote.app import App, AppArgs, ExportOnDelete
 from components.remote.host_setup import HostSetup, HostSetupArgs
+from components.remote.ray_node import RayNode, RayNodeArgs, ray_token
 from components.remote.registry_login import RegistryLogins
 
 cfg = load_stack_config(raw_config_from_pulumi(), stack=pulumi.get_stack(), project=pulumi.get_project(),
@@ -111,9 +113,11 @@ project_dir = Path(__file__).resolve().parent
 app_urls = {}
 post_deploy_answers = {}
 # Apps stay declared while the server is stopped: unchanged, they run nothing (and are not deleted).
-if cfg.apps:
-    setups = {node.name: HostSetup(node.name, HostSetupArgs(node=node, storage_gb=cfg.storage_gb, proxy=cfg.proxy))
-              for node in nodes}
+# A cluster's nodes get Docker and the hooks for Ray even without apps.
+if cfg.apps or cfg.cluster:
+    setups = {node.name: HostSetup(node.name, HostSetupArgs(
+        node=node, storage_gb=cfg.cluster.worker_storage_gb if node.role == WORKER else cfg.storage_gb,
+        proxy=cfg.proxy)) for node in nodes}
     # Private registries other than ECR: docker logs in on the head before its apps pull (after Docker is installed).
     logins = (RegistryLogins(f"{head.name}-registry", head, cfg.registry_auth, after=setups[head.name].ready).ready
               if cfg.registry_auth else [])
@@ -129,6 +133,18 @@ if cfg.apps:
                                   discard_data=cfg.discard_data_on_destroy)))
         app_urls[app.name] = deployed.url
         post_deploy_answers[app.name] = deployed.post_deploy
+
+if cfg.cluster and cfg.cluster.engine == "ray":
+    # Ray on every node (hooks/ray-start.sh): the head first, then each worker joins its private IP. One token, kept
+    # secret in the state, reaches every node on stdin.
+    ray_image = cfg.cluster.image or infra_image("ray")
+    token = ray_token(name)
+    head_ray = RayNode(head.name, RayNodeArgs(node=head, role=HEAD, head_address=head.private_address, image=ray_image,
+                                              token=token, after=setups[head.name].ready))
+    for node in nodes:
+        if node.role == WORKER:
+            RayNode(node.name, RayNodeArgs(node=node, role=WORKER, head_address=head.private_address, image=ray_image,
+                                           token=token, after=[*setups[node.name].ready, *head_ray.ready]))
 
 # The head under today's names (ops/ reads publicIp, knownHosts, instanceId and region), every node in `nodes`.
 pulumi.export("publicIp", head.public_address)
