@@ -4,6 +4,7 @@ from invoke import Collection, Exit, task
 
 from ops.tasks import cost as cost_tasks
 from ops.tasks import job as job_tasks
+from ops.tasks import ray as ray_tasks
 
 
 @task(help={"stack": "stack name as in stacks/Pulumi.<stack>.yaml (default: every stack file)"})
@@ -165,12 +166,13 @@ def stats(c, stack):
 
 
 @task(help={"stack": STACK_HELP, "app": "open a shell in this app's container instead of the server",
-            "service": "the app's service (default web)"})
-def ssh(c, stack, app=None, service="web"):
+            "service": "the app's service (default web)",
+            "node": "a cluster node instead of the head: worker-2 (or head)"})
+def ssh(c, stack, app=None, service="web", node=None):
     """A shell on the server (host key pinned from the stack), or in an app's container with --app."""
     from ops import commands
 
-    _run(commands.ssh, stack, app, service)
+    _run(commands.ssh, stack, app, service, node=node)
 
 
 @task(name="exec", help={"stack": STACK_HELP, "app": "app name (default: the stack's only app)",
@@ -189,4 +191,5 @@ ns = Collection(check, up, build, push, export_, stop, start, restart, storage, 
 ns.add_collection(Collection("list", list_regions, list_types, list_instances))
 ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
 ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run (H7)
+ns.add_collection(Collection.from_module(ray_tasks, name="ray"))
 # `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (ops/invoke_support.py).

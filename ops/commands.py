@@ -242,9 +242,17 @@ def stats(stack: str, *, target: Optional[SshTarget] = None) -> dict:
     return data
 
 
-def ssh(stack: str, app: Optional[str] = None, service: str = "web", *, target: Optional[SshTarget] = None) -> None:
-    """A shell on the server, or in an app's container; replaces this process with ssh."""
+def ssh(stack: str, app: Optional[str] = None, service: str = "web", *, target: Optional[SshTarget] = None,
+        node: Optional[str] = None) -> None:
+    """A shell on the server (or a cluster node: `worker-2`), or in an app's container; replaces this process with
+    ssh."""
     config = stackfile.load(stack)
+    if node is not None and target is None:
+        from ops.ray_cluster import node_target
+
+        if app is not None:
+            raise RemoteError("--app and --node go separately: apps run on the head")
+        target = node_target(stack, node, stack_outputs(stack), config)
     target = target or target_for_stack(stack, config=config)
     command = None
     if app is not None:
