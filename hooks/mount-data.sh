@@ -116,6 +116,8 @@ fi
 device_bytes=$(blockdev --getsize64 "$device")
 fs_bytes=$(dumpe2fs -h "$device" 2>/dev/null | awk -F: '/^Block count/ {c=$2} /^Block size/ {s=$2} END {print c * s}')
 if [ $((device_bytes - fs_bytes)) -ge $((64 * 1024 * 1024)) ]; then
-  resize2fs "$device" >/dev/null 2>&1 || die "resize2fs $device failed"
-  log "grew the filesystem on $volume_id from $((fs_bytes / 1024 / 1024)) MiB to $((device_bytes / 1024 / 1024)) MiB"
+  log "$volume_id grew to $((device_bytes / 1024 / 1024)) MiB: growing its filesystem ($((fs_bytes / 1024 / 1024)) MiB) online"
+  # Online resize needs CAP_SYS_RESOURCE, which root has on a server (not in every container).
+  output=$(resize2fs "$device" 2>&1) || die "resize2fs $device failed: $output"
+  log "grew the filesystem on $volume_id to $((device_bytes / 1024 / 1024)) MiB"
 fi

@@ -592,6 +592,20 @@ LogLevel VERBOSE
         """Run a command as root inside the host's namespaces, bypassing ssh (for test-bed internals)."""
         return sh(self._nsenter() + argv, check=check)
 
+    def give_block_device(self, by_id_name: str, device: str) -> None:
+        """Show `device` (a loop device) to this host only as /dev/disk/by-id/<by_id_name>, the name EC2's Nitro
+        udev rules give an EBS volume, and give the host a private /etc/fstab. A tmpfs over /dev/disk and a bind over
+        /etc/fstab exist only in the host's mount namespace and go with it; on the machine at most an empty
+        /dev/disk mount point appears (the machine has no udev), and nothing is ever created inside it."""
+        fstab = self.data_dir / "fstab"  # run_dir is hidden inside the host (its /run is its own)
+        if not fstab.exists():
+            fstab.write_bytes(Path("/etc/fstab").read_bytes() if Path("/etc/fstab").exists() else b"")
+            Path("/dev/disk").mkdir(exist_ok=True)
+            self.exec_in(["mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "labstack-testbed-disk", "/dev/disk"])
+            self.exec_in(["mkdir", "/dev/disk/by-id"])
+            self.exec_in(["mount", "--bind", str(fstab), "/etc/fstab"])
+        self.exec_in(["ln", "-sfn", device, f"/dev/disk/by-id/{by_id_name}"])
+
     def forward_port(self, port: int, target_port: int | None = None) -> None:
         """Make 127.0.0.1:port inside the host reach 127.0.0.1:target_port on the machine (for the registry)."""
         fwd = Path(__file__).with_name("forward.py")
