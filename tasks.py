@@ -3,6 +3,7 @@ of work (ray.*, job.*, ...) live in ops/tasks/<group>.py and are added to `ns` a
 from invoke import Collection, Exit, task
 
 from ops.tasks import cost as cost_tasks
+from ops.tasks import debug as debug_tasks
 from ops.tasks import job as job_tasks
 from ops.tasks import ray as ray_tasks
 
@@ -192,4 +193,5 @@ ns.add_collection(Collection("list", list_regions, list_types, list_instances))
 ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
 ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run (H7)
 ns.add_collection(Collection.from_module(ray_tasks, name="ray"))
+ns.add_task(debug_tasks.debug)  # invoke debug: an app locally as on its server (ops/debug.py)
 # `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (ops/invoke_support.py).
