@@ -5,6 +5,7 @@ from pathlib import Path
 import pulumi
 
 from components.aws.cluster import Cluster, ClusterArgs
+from components.aws.data_volume import DataVolume, DataVolumeArgs
 from components.aws.dns import Dns, DnsArgs
 from components.aws.firewall import Firewall, FirewallArgs
 from components.aws.host_key import HostKey
@@ -69,6 +70,12 @@ else:
     # The head keeps the server's name, so its resources keep their names; a cluster appends its workers here.
     head_node = ec2_node(name, HEAD)
     nodes.append(head_node.handle)
+    if cfg.data_volume:
+        # The apps' data outlives the instance (README, Data volume); mounted by hooks/mount-data.sh.
+        DataVolume(name, DataVolumeArgs(
+            config=cfg.data_volume, instance_id=head_node.instance_id, availability_zone=head_node.availability_zone,
+            region=cfg.region, stack=cfg.stack, creator=cfg.creator, project_dir=str(Path(__file__).resolve().parent),
+            tags=cfg.tags("data")))
     if cfg.cluster:
         nodes += Cluster(name, ClusterArgs(
             worker_names=cfg.cluster.worker_names(name), instance_type=cfg.cluster.worker_type,
