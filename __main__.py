@@ -32,6 +32,7 @@ name = cfg.server_name
 private_key = cfg.key_pair.private_key()
 
 nodes: list[NodeHandle] = []
+data_volume: DataVolume | None = None  # labstack:dataVolume, on the head
 if cfg.existing_server:
     # The seeds' docker-ssh mode: deploy to a server the operator already has; nothing is made in AWS.
     existing = cfg.existing_server
@@ -72,7 +73,7 @@ else:
     nodes.append(head_node.handle)
     if cfg.data_volume:
         # The apps' data outlives the instance (README, Data volume); mounted by hooks/mount-data.sh.
-        DataVolume(name, DataVolumeArgs(
+        data_volume = DataVolume(name, DataVolumeArgs(
             config=cfg.data_volume, instance_id=head_node.instance_id, availability_zone=head_node.availability_zone,
             region=cfg.region, stack=cfg.stack, creator=cfg.creator, project_dir=str(Path(__file__).resolve().parent),
             tags=cfg.tags("data")))
@@ -124,7 +125,8 @@ post_deploy_answers = {}
 if cfg.apps or cfg.cluster:
     setups = {node.name: HostSetup(node.name, HostSetupArgs(
         node=node, storage_gb=cfg.cluster.worker_storage_gb if node.role == WORKER else cfg.storage_gb,
-        proxy=cfg.proxy)) for node in nodes}
+        proxy=cfg.proxy, data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
+        if data_volume and node.role == HEAD else None)) for node in nodes}
     # Private registries other than ECR: docker logs in on the head before its apps pull (after Docker is installed).
     logins = (RegistryLogins(f"{head.name}-registry", head, cfg.registry_auth, after=setups[head.name].ready).ready
               if cfg.registry_auth else [])

@@ -127,6 +127,22 @@ def list_types(c, region):
     _run(commands.list_types, region)
 
 
+@task(name="volumes", help={"region": "AWS region (default: the default region)"})
+def list_volumes(c, region=None):
+    """labstack's EBS volumes (tag labstack:stack) with size, stack, state and monthly cost."""
+    from ops import volumes
+
+    _run(volumes.list_storage, "volumes", region)
+
+
+@task(name="snapshots", help={"region": "AWS region (default: the default region)"})
+def list_snapshots(c, region=None):
+    """labstack's EBS snapshots (e.g. data volumes' final snapshots) with size, stack, state and monthly cost."""
+    from ops import volumes
+
+    _run(volumes.list_storage, "snapshots", region)
+
+
 @task(name="instances", help={"region": "one region (default: every region)", "running": "only running ones",
                               "stopped": "only stopped ones", "terminated": "only terminated ones",
                               "key_name": "instances launched with this EC2 key pair instead of labstack's tag"})
@@ -189,7 +205,7 @@ def exec_(c, stack, app=None, service="web"):
 
 
 ns = Collection(check, up, build, push, export_, stop, start, restart, storage, apps, logs, stats, ssh, exec_)
-ns.add_collection(Collection("list", list_regions, list_types, list_instances))
+ns.add_collection(Collection("list", list_regions, list_types, list_instances, list_volumes, list_snapshots))
 ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
 ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run (H7)
 ns.add_collection(Collection.from_module(ray_tasks, name="ray"))

@@ -12,6 +12,7 @@ from components.render.bundle import directory_files, make_bundle
 from components.config import ProxyConfig
 from components.layout import HOOKS_DIR, REMOTE_HOOKS, hook
 from components.nodes import NodeHandle
+from components.remote.data_mount import DataMount, DataMountArgs
 from components.render.proxy import proxy_files
 
 
@@ -20,6 +21,8 @@ class HostSetupArgs:
     node: NodeHandle
     storage_gb: int
     proxy: ProxyConfig
+    # labstack:dataVolume on this node: (volume id, size GB, its attachment); mounted before Docker starts.
+    data_volume: Optional[tuple[pulumi.Input[str], int, list[pulumi.Resource]]] = None
 
 
 class HostSetup(pulumi.ComponentResource):
@@ -51,7 +54,13 @@ class HostSetup(pulumi.ComponentResource):
         installed = step("hooks", f"sudo -n mkdir -p {REMOTE_HOOKS} && base64 -d | sudo -n tar -xzf - -C {REMOTE_HOOKS}"
                                   " --no-same-owner", node.ready, stdin=make_bundle(hooks, modes=_modes(hooks)))
         ready = step("ready", hook("wait-ready.sh", "600"), [installed])
-        docker = step("docker", hook("install-docker.sh", node.login_user), [ready])
+        before_docker = [ready]
+        if args.data_volume is not None:
+            volume_id, size_gb, attached = args.data_volume
+            before_docker += DataMount(name, DataMountArgs(node=node, volume_id=volume_id, size_gb=size_gb,
+                                                           after=[ready, *attached]),
+                                       pulumi.ResourceOptions(parent=self)).ready
+        docker = step("docker", hook("install-docker.sh", node.login_user), before_docker)
         proxy = step("proxy", hook("proxy-up.sh"), [docker], stdin=make_bundle(proxy_files(args.proxy)))
         self.ready = [docker, proxy]
         if node.instance_id is not None:

@@ -40,3 +40,16 @@ def test_retain_and_delete_take_no_snapshot_and_an_existing_volume_is_only_attac
     [attachment] = attached.of_type(ATTACHMENT)
     assert attachment.inputs["volumeId"] == "vol-0123456789abcdef0"
     assert not evaluate(base_config(pem), "lab").ok().of_type(ATTACHMENT)
+
+
+def test_the_mount_step_runs_after_the_attachment_and_before_docker_and_the_apps(pem):
+    from tests.unit.helpers import recorded_dependencies
+
+    image = "registry.example.org/lab/elif@sha256:" + "0f" * 32
+    with recorded_dependencies() as dependencies:
+        found = evaluate(base_config(pem, dataVolume={"sizeGb": 120}, apps={"elif": {"image": image}}), "lab").ok()
+    [mount] = [r for r in found.of_type("command:remote:Command") if r.name == "lab-data-mount"]
+    assert mount.inputs["create"] == "sudo -n /opt/labstack/hooks/mount-data.sh lab-data-id"
+    assert 120 in mount.inputs["triggers"] and "lab-data-id" in mount.inputs["triggers"]
+    assert {"lab-data-attachment", "lab-ready"} <= dependencies["lab-data-mount"]
+    assert "lab-data-mount" in dependencies["lab-docker"]
