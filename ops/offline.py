@@ -115,8 +115,10 @@ class RecordingMocks(Mocks):
     def __init__(self, aws: FakeAws):
         self.aws = aws
         self.declared: list[Declared] = []
-        # TEST-NET-3 addresses are never routed, unless the caller hands out real (test bed) ones.
-        documentation = [str(a) for a in ipaddress.IPv4Network("203.0.113.0/24").hosts()]
+        # TEST-NET-3 then TEST-NET-1 addresses are never routed, unless the caller hands out real (test bed) ones;
+        # both, so a cluster of 500 workers (labstack:cluster.workers' maximum) plus its head gets one each.
+        documentation = [str(a) for net in ("203.0.113.0/24", "192.0.2.0/24")
+                         for a in ipaddress.IPv4Network(net).hosts()]
         self._addresses = iter(list(aws.public_ips) + documentation)
 
     def call(self, args: MockCallArgs):
