@@ -90,3 +90,13 @@ def test_runtime_env_and_entrypoint():
     with pytest.raises(RemoteError) as error:
         ray_cluster.entrypoint("  ")
     assert str(error.value) == "give the job's command after --, e.g. `invoke ray.submit -s STACK -- python train.py`"
+
+
+def test_a_tunnel_that_cannot_connect_says_why(pem):
+    closed = SshTarget(host="127.0.0.1", user="ubuntu", key_path=pem, known_hosts="127.0.0.1 ssh-ed25519 AAAAx",
+                       port=1, stack="sweep")
+    with pytest.raises(RemoteError) as error:
+        with ray_cluster.tunnel(closed):
+            pytest.fail("the block must not run without a tunnel")
+    assert str(error.value).startswith("the SSH tunnel to Ray's dashboard on 127.0.0.1 failed: ")
+    assert "Connection refused" in str(error.value)
