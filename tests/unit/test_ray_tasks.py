@@ -100,3 +100,34 @@ def test_a_tunnel_that_cannot_connect_says_why(pem):
             pytest.fail("the block must not run without a tunnel")
     assert str(error.value).startswith("the SSH tunnel to Ray's dashboard on 127.0.0.1 failed: ")
     assert "Connection refused" in str(error.value)
+
+
+class RecordingClient:
+    """Stands in for JobSubmissionClient: records what the task asks Ray for."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def submit_job(self, entrypoint, runtime_env):
+        self.submitted.append((entrypoint, runtime_env))
+        return "raysubmit_abc"
+
+    async def tail_job_logs(self, job_id):
+        for chunk in ("step 1\n", "done\n"):
+            yield chunk
+
+    def get_job_status(self, job_id):
+        return "SUCCEEDED"
+
+
+def test_submit_sends_the_command_and_runtime_env_and_prints_the_id(monkeypatch, capsys):
+    import contextlib
+
+    from ops.tasks import ray as ray_tasks
+
+    client = RecordingClient()
+    monkeypatch.setattr(ray_cluster, "ray_session", lambda stack: contextlib.nullcontext(
+        ray_cluster.RaySession("http://127.0.0.1:1", {}, client)))
+    final = ray_tasks._submit("sweep", "python train.py --lr 0.1", "src", ["optuna==4.1.0"], True)
+    assert client.submitted == [("python train.py --lr 0.1", {"working_dir": "src", "pip": ["optuna==4.1.0"]})]
+    assert (final, capsys.readouterr().out) == ("SUCCEEDED", "submitted raysubmit_abc\nstep 1\ndone\n")
