@@ -86,7 +86,7 @@ def test_server_hardening(make_stack, example_images):
     pilot_site = stack.host.run("sudo cat /etc/labstack/proxy/sites/pilot.caddy").stdout
     bundle = stack.host.run(
         "sudo sh -c 'd=$(mktemp -d) && cd /etc/labstack/apps/pilot && cp release.conf app.compose.yaml "
-        "data.compose.yaml site.caddy init.cmd post-deploy.cmd secrets.env \"$d\" && "
+        "data.compose.yaml site.caddy init.cmd post-deploy.cmd export.cmd secrets.env \"$d\" && "
         f"sed -i \"1s/^{PILOT_HOST} /{ELIF_HOST} /\" \"$d/site.caddy\" && grep -q \"^{ELIF_HOST} \" \"$d/site.caddy\" "
         "&& tar -C \"$d\" -czf - . | base64 -w0 && rm -rf \"$d\"'").stdout
     refused = stack.host.run("sudo /opt/labstack/hooks/deploy-app.sh pilot", input=bundle, check=False)
