@@ -188,6 +188,9 @@ def archive_data(target: SshTarget, app: str, destination: Path) -> int:
 def fetch_app_export(target: SshTarget, app: str, destination: Path) -> Optional[int]:
     """Run the app's own export on the server and stream its folder into `destination`; returns the number of
     entries, or None (and no file) when the app has no exportCommand."""
+    command = target.text(remote_commands.read_app_file(app, "EXPORT_CMD"), what=f"reading {app}'s export command")
+    if not command.strip():
+        return None
     with open(destination, "wb") as out:
         target.run(remote_commands.app_export(app), stdout=out, timeout=6 * 3600, what=f"{app}'s export command")
     if destination.stat().st_size == 0:
