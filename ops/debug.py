@@ -56,7 +56,8 @@ class DebugRun:
     def compose(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
         argv = ["docker", "compose", "-p", self.project, "--project-directory", str(self.folder),
                 "-f", str(self.folder / "data.compose.yaml"), "-f", str(self.folder / "app.compose.yaml"), *args]
-        env = dict(os.environ, LABSTACK_COLOR=COLOR, LABSTACK_DB_PASSWORD=(self.folder / "db-password").read_text().strip())
+        password = (self.folder / "db-password").read_text().strip()
+        env = dict(os.environ, LABSTACK_COLOR=COLOR, LABSTACK_DB_PASSWORD=password)
         return subprocess.run(argv, env=env, check=check, text=True, capture_output=capture)
 
 
