@@ -18,7 +18,6 @@ their `dir` with their `environment`, as the provider runs them. Nothing here kn
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import tempfile
@@ -26,9 +25,10 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from ops.offline import Evaluation, FakeAws, evaluate
+from tests.unit.helpers import recorded_dependencies
 
 REMOTE_COMMAND = "command:remote:Command"
 LOCAL_COMMAND = "command:local:Command"
@@ -163,29 +163,9 @@ def _command_prerequisites(evaluation: Evaluation, dependencies: dict[str, set[s
     return {name: behind(name, set()) for name in commands}
 
 
-@contextlib.contextmanager
-def _recorded_dependencies() -> Iterator[dict[str, set[str]]]:
-    """Every resource's dependencies (by name) as the program registers them with the engine (explicit depends_on and
-    the resources whose outputs its inputs use). Pulumi's mocks drop them, so this listens at the mock monitor."""
-    from pulumi.runtime.mocks import MockMonitor
-
-    found: dict[str, set[str]] = {}
-    register = MockMonitor.RegisterResource
-
-    def recording(monitor, request):
-        found.setdefault(request.name, set()).update(urn.rsplit("::", 1)[1] for urn in request.dependencies)
-        return register(monitor, request)
-
-    MockMonitor.RegisterResource = recording
-    try:
-        yield found
-    finally:
-        MockMonitor.RegisterResource = register
-
-
 def evaluate_with_dependencies(config: dict, stack: str, aws: FakeAws) -> tuple[Evaluation, dict[str, set[str]]]:
     """ops.offline.evaluate, plus what each resource was registered as depending on (for RemoteEngine.apply)."""
-    with _recorded_dependencies() as dependencies:
+    with recorded_dependencies() as dependencies:
         evaluation = evaluate(config, stack, aws).ok()
     return evaluation, dependencies
 

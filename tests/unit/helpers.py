@@ -4,10 +4,12 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+
+T = TypeVar("T")
 
 
 def write_private_key(path: Path, key=None, mode: int = 0o600) -> str:
@@ -32,16 +34,17 @@ def base_config(pem: Path, **overrides) -> dict:
 
 
 @contextlib.contextmanager
-def recorded_dependencies() -> Iterator[dict[str, set[str]]]:
-    """Every resource's dependencies (by name) as the program registers them with the engine: explicit depends_on
-    and the resources whose outputs its inputs use. Pulumi's mocks drop them, so this listens at the mock monitor."""
+def registered(read: Callable[[Any], T]) -> Iterator[dict[str, list[T]]]:
+    """`read(request)` for every resource the program registers with the engine, by name, in order (several
+    resources may share a name: the server's components do). Pulumi's mocks keep neither resource options nor
+    dependencies, so this listens at the mock monitor."""
     from pulumi.runtime.mocks import MockMonitor
 
-    found: dict[str, set[str]] = {}
+    found: dict[str, list[T]] = {}
     register = MockMonitor.RegisterResource
 
     def recording(monitor, request):
-        found.setdefault(request.name, set()).update(urn.rsplit("::", 1)[1] for urn in request.dependencies)
+        found.setdefault(request.name, []).append(read(request))
         return register(monitor, request)
 
     MockMonitor.RegisterResource = recording
@@ -49,6 +52,16 @@ def recorded_dependencies() -> Iterator[dict[str, set[str]]]:
         yield found
     finally:
         MockMonitor.RegisterResource = register
+
+
+@contextlib.contextmanager
+def recorded_dependencies() -> Iterator[dict[str, set[str]]]:
+    """Every resource's dependencies (by name) as the program registers them with the engine: explicit depends_on
+    and the resources whose outputs its inputs use. Filled when the block ends."""
+    dependencies: dict[str, set[str]] = {}
+    with registered(lambda request: {urn.rsplit("::", 1)[1] for urn in request.dependencies}) as seen:
+        yield dependencies
+    dependencies.update({name: set().union(*found) for name, found in seen.items()})
 
 
 # The deploy steps and what each must come after; grow-fs and docker both follow ready, in either order.

@@ -2,9 +2,7 @@
 created, the spot request and the price tags the program declares (under mocks, preview=False)."""
 from __future__ import annotations
 
-import contextlib
 from types import SimpleNamespace
-from typing import Iterator
 
 import pytest
 
@@ -13,7 +11,7 @@ from components.config.cost import (GB_MONTH_TAG, HOURLY_TAG, instances_hourly, 
                                     watcher_budget_env)
 from components.config.prices import ebs_gb_month, hourly_price, public_ipv4_hourly, snapshot_gb_month
 from ops.offline import FakeAws, evaluate
-from tests.unit.helpers import base_config
+from tests.unit.helpers import base_config, registered
 
 INSTANCE = "aws:ec2/instance:Instance"
 EIP = "aws:ec2/eip:Eip"
@@ -98,25 +96,6 @@ def test_pulumi_up_refuses_an_over_budget_stack_before_declaring_anything(pem):
                                                "$0.1176/h")
 
 
-@contextlib.contextmanager
-def ignored_changes() -> Iterator[dict[str, list[str]]]:
-    """Each resource's ignoreChanges as the program registers it (Pulumi's mocks keep no resource options)."""
-    from pulumi.runtime.mocks import MockMonitor
-
-    found: dict[str, list[str]] = {}
-    register = MockMonitor.RegisterResource
-
-    def recording(monitor, request):
-        found[request.name] = list(request.ignoreChanges)
-        return register(monitor, request)
-
-    MockMonitor.RegisterResource = recording
-    try:
-        yield found
-    finally:
-        MockMonitor.RegisterResource = register
-
-
 def test_spot_node_is_a_persistent_request_that_stops_on_interruption(pem):
     result = evaluate(base_config(pem, spot={"maxPrice": 0.05}), "paris-batch2", FakeAws()).ok()
     instance = result.one(INSTANCE).inputs
@@ -129,7 +108,8 @@ def test_spot_node_is_a_persistent_request_that_stops_on_interruption(pem):
 
 
 def test_on_demand_node_has_no_market_options_and_records_its_prices_once(pem):
-    with ignored_changes() as ignored:
+    # Each resource's ignoreChanges as the program registers it (Pulumi's mocks keep no resource options).
+    with registered(lambda request: list(request.ignoreChanges)) as ignored:
         result = evaluate(base_config(pem, storageGb=40), "paris-batch2", FakeAws()).ok()
     instance = result.one(INSTANCE)
     assert "instanceMarketOptions" not in instance.inputs
@@ -138,8 +118,8 @@ def test_on_demand_node_has_no_market_options_and_records_its_prices_once(pem):
     assert instance.inputs["rootBlockDevice"]["tags"][GB_MONTH_TAG] == "0.09280"
     assert result.one(EIP).inputs["tags"][HOURLY_TAG] == "0.00500"
     # Set at creation, never rewritten by a later `pulumi up` with newer prices.
-    assert ignored[instance.name] == ["ami", f'tags["{HOURLY_TAG}"]', f'rootBlockDevice.tags["{GB_MONTH_TAG}"]']
-    assert ignored[result.one(EIP).name] == [f'tags["{HOURLY_TAG}"]']
+    assert ignored[instance.name][-1] == ["ami", f'tags["{HOURLY_TAG}"]', f'rootBlockDevice.tags["{GB_MONTH_TAG}"]']
+    assert ignored[result.one(EIP).name][-1] == [f'tags["{HOURLY_TAG}"]']
 
 
 def test_the_watcher_gets_the_running_stacks_hourly_price_and_the_total(pem):

@@ -6,7 +6,7 @@ import yaml
 from components.render.bundle import read_bundle
 from ops.offline import FakeAws, evaluate
 from tests.unit.helpers import (assert_deploy_dependencies, assert_deploy_order, base_config,
-                                recorded_dependencies)
+                                recorded_dependencies, registered)
 
 COMMAND = "command:remote:Command"
 DIGEST = "sha256:" + "ab" * 32
@@ -264,23 +264,11 @@ def test_log_viewer_behind_the_dashboard_password(pem):
 def test_deploy_output_is_secret_and_not_logged(pem):
     """The deploy's stdout/stderr (init output, a failing release's logs, post-deploy bodies) stay out of Pulumi's
     log and are secret in its state: both are options the engine gets at registration, read where it gets them."""
-    from pulumi.runtime.mocks import MockMonitor
-
-    secret_outputs: dict[str, list[str]] = {}
-    register = MockMonitor.RegisterResource
-
-    def recording(monitor, request):
-        secret_outputs[request.name] = list(request.additionalSecretOutputs)
-        return register(monitor, request)
-
-    MockMonitor.RegisterResource = recording
-    try:
+    with registered(lambda request: list(request.additionalSecretOutputs)) as secret_outputs:
         result = deploy(pem)
-    finally:
-        MockMonitor.RegisterResource = register
     deploy_step = commands(result)["paris-batch2-elif-deploy"]
     assert deploy_step.inputs["logging"] == "none"
-    assert {"stdout", "stderr"} <= set(secret_outputs["paris-batch2-elif-deploy"])
+    assert {"stdout", "stderr"} <= set(secret_outputs["paris-batch2-elif-deploy"][-1])
 
 
 def test_the_post_deploy_answer_is_shown_with_the_apps_secrets_masked(pem):
