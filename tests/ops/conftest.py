@@ -34,6 +34,17 @@ config:
 
 
 @pytest.fixture
+def moto_ec2(moto_server, monkeypatch):
+    """ops.lifecycle.ec2_client(region) against the test bed's moto server, with moto's fake credentials."""
+    from ops import lifecycle
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("LABSTACK_AWS_ENDPOINT_URL", moto_server)
+    return lifecycle.ec2_client
+
+
+@pytest.fixture
 def stacks_dir(tmp_path, monkeypatch):
     """An empty stacks/ folder the ops modules read and write instead of the project's."""
     folder = tmp_path / "stacks"

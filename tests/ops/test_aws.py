@@ -12,11 +12,8 @@ pytestmark = pytest.mark.testbed  # moto_server is a test bed service
 
 
 @pytest.fixture
-def aws(moto_server, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("LABSTACK_AWS_ENDPOINT_URL", moto_server)
-    return lambda region: lifecycle.ec2_client(region)
+def aws(moto_ec2):
+    return moto_ec2
 
 
 def launch(ec2, stack: str | None, instance_type: str = "m7i.large", key_name: str | None = None,

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from components.config.cost import GB_MONTH_TAG, HOURLY_TAG
-from ops import cost, lifecycle, pricing
+from ops import cost, pricing
 from ops.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config
 
@@ -20,12 +20,9 @@ REGION = "eu-west-3"
 
 
 @pytest.fixture
-def aws(moto_server, monkeypatch, tmp_path):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("LABSTACK_AWS_ENDPOINT_URL", moto_server)
+def aws(moto_ec2, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return lifecycle.ec2_client(REGION)
+    return moto_ec2(REGION)
 
 
 def tags(stack: str, **extra: str) -> list[dict]:

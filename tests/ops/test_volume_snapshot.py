@@ -6,17 +6,14 @@ import datetime
 
 import pytest
 
-from ops import lifecycle, volume_snapshot
+from ops import volume_snapshot
 
 pytestmark = pytest.mark.testbed  # moto_server is a test bed service
 
 
 @pytest.fixture
-def ec2(moto_server, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("LABSTACK_AWS_ENDPOINT_URL", moto_server)
-    return lifecycle.ec2_client("eu-west-3")
+def ec2(moto_ec2):
+    return moto_ec2("eu-west-3")
 
 
 def test_final_snapshot_is_complete_and_tagged_with_stack_creator_and_date(ec2):

@@ -4,17 +4,14 @@ from __future__ import annotations
 import pytest
 
 from components.config.prices import ebs_gb_month, snapshot_gb_month
-from ops import lifecycle, volumes
+from ops import volumes
 
 pytestmark = pytest.mark.testbed  # moto_server is a test bed service
 
 
 @pytest.fixture
-def ec2(moto_server, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("LABSTACK_AWS_ENDPOINT_URL", moto_server)
-    return lifecycle.ec2_client("eu-west-3")
+def ec2(moto_ec2):
+    return moto_ec2("eu-west-3")
 
 
 def tagged(stack: str, role: str) -> list[dict]:
