@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import power
 from .locks import file_lock
 
 RUN_ROOT = Path(os.environ.get("LABSTACK_TESTBED_RUN", "/run/labstack-testbed"))
@@ -133,36 +134,6 @@ def _ns_inode(path: str) -> int | None:
         return os.stat(path).st_ino
     except OSError:
         return None
-
-
-def processes_in(netns_ino: int | None, mntns_ino: int | None) -> list[int]:
-    """PIDs whose network or mount namespace is the host's, plus all their descendants (container processes
-    live in their own namespaces but descend from the host's containerd shims)."""
-    me = os.getpid()
-    parents: dict[int, int] = {}
-    roots: set[int] = set()
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        pid = int(d.name)
-        if pid == me:
-            continue
-        try:
-            parents[pid] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if (netns_ino and os.stat(d / "ns/net").st_ino == netns_ino) or \
-               (mntns_ino and os.stat(d / "ns/mnt").st_ino == mntns_ino):
-                roots.add(pid)
-        except (OSError, ValueError, IndexError):
-            continue
-    found = set(roots)
-    changed = True
-    while changed:
-        changed = False
-        for pid, ppid in parents.items():
-            if ppid in found and pid not in found:
-                found.add(pid)
-                changed = True
-    return sorted(found)
 
 
 def bed_lock():
@@ -457,13 +428,18 @@ class TestbedHost:
         hosts.write_text(Path("/etc/hosts").read_text() + f"\n{self.ip}\t{self.hostname}\n")
         hosts.chmod(0o644)
         binds.append(f"mount --bind {hosts} /etc/hosts")
+        # a power-off inside the host powers off the host, never the machine (see power.py)
+        (run / power.HOST_FILE.name).write_text(json.dumps({
+            "name": self.name, "data_dir": str(self.data_dir), "holder_pid": holder.pid,
+            "netns_ino": st["netns_ino"], "mntns_ino": st["mntns_ino"]}))
+        (run / Path(power.REAL_SYSTEMCTL).name).touch()
+        binds.append(f"mount --bind /usr/bin/systemctl {power.REAL_SYSTEMCTL}")
+        binds.append(f"mount --bind {Path(power.__file__).resolve()} /usr/bin/systemctl")
         binds.append(f"hostname {self.hostname}")
         sh(self._nsenter(net=False) + ["sh", "-euc", " && ".join(binds)])
         # ---- sshd
         self._write_sshd_config()
-        self._start_logged("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(self.data_dir / "ssh/sshd_config")])
-        wait_for(lambda: _tcp_open(self.ip, 22), f"sshd on {self.ip}:22", 30,
-                 log=self.data_dir / "logs/sshd.log")
+        self._start_sshd()
         # ---- dockerd
         if seed:
             clone_data_root(seed, self.data_dir / "var-lib-docker")
@@ -477,7 +453,8 @@ class TestbedHost:
         if mnt:
             cmd.append(f"--mount=/proc/{pid}/ns/mnt")
             cmd.append(f"--uts=/proc/{pid}/ns/uts")
-        return cmd + ["--"]
+        # nothing started in the host (nor sudo, nor a container) can call reboot(2) on the shared kernel
+        return cmd + ["--", "setpriv", "--bounding-set", "-sys_boot", "--"]
 
     def _holder_pid(self) -> int:
         for rec in self.state["procs"]:
@@ -494,6 +471,10 @@ class TestbedHost:
         finally:
             logf.close()
         return self._add_proc(p.pid, role)
+
+    def _start_sshd(self) -> None:
+        self._start_logged("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(self.data_dir / "ssh/sshd_config")])
+        wait_for(lambda: _tcp_open(self.ip, 22), f"sshd on {self.ip}:22", 30, log=self.data_dir / "logs/sshd.log")
 
     def _write_sshd_config(self) -> None:
         d = self.data_dir / "ssh"
@@ -542,6 +523,39 @@ LogLevel VERBOSE
     def restart_docker(self) -> None:
         """Stop and start this host's engine (containers with a restart policy come back, as on a server)."""
         self.stop_docker()
+        self.start_docker()
+
+    # ------------------------------------------------------------------------------------------- power
+    def power_log(self) -> list[dict]:
+        """What the host's power switch recorded (power.py): {"time", "state": "requested"|"off", "action":
+        "poweroff"|"reboot", "command"}, oldest first."""
+        log = self.data_dir / power.POWER_LOG
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    def wait_powered_off(self, timeout: float) -> dict:
+        """Wait until the host's last power request has powered it off; return that record."""
+        wait_for(lambda: self.power_log() and self.power_log()[-1]["state"] == "off", f"{self.name} to power off",
+                 timeout)
+        for rec in self.state["procs"]:
+            _reap(rec["pid"])   # sshd and dockerd are children of the process that started the host
+        return self.power_log()[-1]
+
+    def power_on(self) -> None:
+        """Boot a powered-off host again, as starting a stopped EC2 instance does: same disks (its directories,
+        /tmp emptied), sshd and the engine start (containers with a restart policy come back)."""
+        if any(proc_alive(r) for r in self.state["procs"] if r["role"] in ("sshd", "dockerd")):
+            raise TestbedError(f"{self.name} is running: power it off first")
+        self.state["procs"] = [r for r in self.state["procs"] if proc_alive(r)]
+        self._save()
+        tmp = self.data_dir / "tmp"
+        for entry in tmp.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        for stale in ("docker.pid", "sshd.pid"):
+            (self.run_dir / "run" / stale).unlink(missing_ok=True)
+        self._start_sshd()
         self.start_docker()
 
     # ------------------------------------------------------------------------------------------ access
@@ -649,8 +663,8 @@ def cleanup_state(state: dict) -> list[str]:
             kill_record(rec, signal.SIGTERM, wait=10)
     # anything else living in the host's namespaces (shims, containers, docker-proxy, ssh sessions) is ours too
     for _ in range(3):
-        stray = processes_in(state.get("netns_ino"), state.get("mntns_ino"))
-        stray = [p for p in stray if not any(r["pid"] == p and r["role"] == "holder" for r in procs)]
+        holders = {r["pid"] for r in procs if r["role"] == "holder"}
+        stray = power.processes_in(state.get("netns_ino"), state.get("mntns_ino"), exclude={os.getpid(), *holders})
         if not stray:
             break
         notes.append(f"killed {len(stray)} process(es) left in the host's namespaces")
@@ -727,7 +741,7 @@ def traces_of(state: dict) -> list[str]:
     for rec in state.get("procs", []):
         if proc_alive(rec):
             found.append(f"process {rec['role']} pid {rec['pid']} still running")
-    stray = processes_in(state.get("netns_ino"), state.get("mntns_ino")) if Path(
+    stray = power.processes_in(state.get("netns_ino"), state.get("mntns_ino"), exclude={os.getpid()}) if Path(
         f"/run/netns/{state.get('netns')}").exists() else []
     if stray:
         found.append(f"processes in the host's namespaces: {stray}")

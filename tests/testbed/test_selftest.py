@@ -351,3 +351,69 @@ def test_missing_prerequisites_fail_in_ci(monkeypatch):
     monkeypatch.setenv("LABSTACK_REQUIRE_TESTBED", "0")
     with pytest.raises(pytest.skip.Exception, match="TEST BED UNAVAILABLE"):
         tbfix.testbed_unavailable("simulated")
+
+
+# ------------------------------------------------------------------------------------------------ power
+SYS_BOOT = 1 << 22   # CAP_SYS_BOOT in /proc/<pid>/status Cap* masks
+
+
+def _cap_bounding(status_text: str) -> int:
+    return int(next(line.split()[1] for line in status_text.splitlines() if line.startswith("CapBnd:")), 16)
+
+
+def test_nothing_in_a_host_can_reboot_the_machine(testbed_host):
+    """The hard layer: no process of a host holds CAP_SYS_BOOT, so reboot(2) fails whoever calls it. The probe is
+    the harmless reboot(2) command (Ctrl-Alt-Del handling, LINUX_REBOOT_CMD_CAD_OFF = 0), never a power-off."""
+    h = testbed_host
+    probe = ("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+             "print(libc.reboot(0), os.strerror(ctypes.get_errno()))")
+    assert _cap_bounding(h.run("sudo -n cat /proc/self/status").stdout) & SYS_BOOT == 0
+    assert h.run(f"sudo -n python3 -c '{probe}'").stdout.split(None, 1) == ["-1", "Operation not permitted\n"]
+    container = h.run("docker run --rm --cap-add SYS_BOOT python:3.11-slim cat /proc/self/status", check=False)
+    assert container.returncode != 0 or _cap_bounding(container.stdout) & SYS_BOOT == 0
+    engine = h.state["procs"][[r["role"] for r in h.state["procs"]].index("dockerd")]["pid"]
+    assert _cap_bounding(Path(f"/proc/{engine}/status").read_text()) & SYS_BOOT == 0
+    assert _cap_bounding(Path("/proc/self/status").read_text()) & SYS_BOOT   # the machine's own processes keep it
+
+
+def test_a_hosts_power_off_is_caught_recorded_and_it_boots_again(testbed_host):
+    h = testbed_host
+    h.run("docker run -d --name keeps --restart unless-stopped redis:7 && docker run -d --name goes redis:7 "
+          "&& touch /tmp/scratch && sudo -n touch /srv/kept")
+    # not a power command: the real systemctl answers (no systemd runs in a host)
+    other = h.run("systemctl is-system-running", check=False)
+    assert other.returncode != 0 and h.power_log() == []
+    refused = h.run("/sbin/shutdown -h now", check=False)   # as ubuntu (whose PATH has no sbin), without sudo
+    assert refused.returncode == 1 and "Access denied" in refused.stderr and h.power_log() == []
+    h.run("sudo -n shutdown -h now 'labstack: idle for 60 minutes'")
+    record = h.wait_powered_off(timeout=60)
+    assert record["action"] == "poweroff" and record["command"].startswith("shutdown -h now")
+    assert [r["state"] for r in h.power_log()] == ["requested", "off"]
+    assert not hostmod._tcp_open(h.ip, 22)
+    assert not any(hostmod.proc_alive(r) for r in h.state["procs"] if r["role"] in ("sshd", "dockerd"))
+    assert hostmod.power.processes_in(h.state["netns_ino"], h.state["mntns_ino"],
+                                      exclude={r["pid"] for r in h.state["procs"] if r["role"] == "holder"}) == []
+    h.power_on()
+    assert h.run("ls /tmp; ls /srv").stdout.split() == ["kept"]   # /tmp emptied, disks kept
+    running = lambda: h.run("docker ps --format '{{.Names}}'").stdout.split()  # noqa: E731
+    assert retry(lambda: running() if running() == ["keeps"] else 1 / 0, "the restart-policy container") == ["keeps"]
+    h.run("sudo -n reboot")
+    assert h.wait_powered_off(timeout=60)["action"] == "reboot"
+
+
+def test_power_commands_are_recognised():
+    act = hostmod.power.requested_action
+    assert act(["/sbin/shutdown", "-h", "now"]) == ("poweroff", 0.0)
+    assert act(["shutdown", "-r", "+2"]) == ("reboot", 120.0)
+    assert act(["shutdown"]) == ("poweroff", 60.0)
+    assert act(["shutdown", "-c"]) is None
+    assert act(["/usr/sbin/poweroff", "-ff"]) == ("poweroff", 0.0)
+    assert act(["halt"]) == ("poweroff", 0.0)
+    assert act(["reboot", "-f"]) == ("reboot", 0.0)
+    assert act(["telinit", "0"]) == ("poweroff", 0.0)
+    assert act(["telinit", "3"]) is None
+    assert act(["systemctl", "--force", "poweroff"]) == ("poweroff", 0.0)
+    assert act(["systemctl", "kexec"]) == ("reboot", 0.0)
+    assert act(["systemctl", "restart", "docker"]) is None
+    with pytest.raises(ValueError, match="invalid time 'soon'"):
+        act(["shutdown", "soon"])
