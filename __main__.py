@@ -16,6 +16,7 @@ from components.aws.node import Node, NodeArgs
 from components.aws.registry_access import RegistryAccess
 from components.config import LOGIN_USER
 from components.config.cloud import resolve_cloud_facts
+from components.config.cost import watcher_budget_env
 from components.config.pulumi_source import load_stack_config, raw_config_from_pulumi, secret_config_keys
 from components.nodes import HEAD, WORKER, NodeHandle, existing_server_node
 from components.render.images import infra_image
@@ -23,6 +24,7 @@ from components.remote.app import App, AppArgs, ExportOnDelete
 from components.remote.host_setup import HostSetup, HostSetupArgs
 from components.remote.ray_node import RayNode, RayNodeArgs, ray_token
 from components.remote.registry_login import RegistryLogins
+from components.remote.watcher import Watcher, WatcherArgs
 
 cfg = load_stack_config(raw_config_from_pulumi(), stack=pulumi.get_stack(), project=pulumi.get_project(),
                         secret_keys=secret_config_keys())
@@ -121,27 +123,34 @@ project_dir = Path(__file__).resolve().parent
 app_urls = {}
 post_deploy_answers = {}
 # Apps stay declared while the server is stopped: unchanged, they run nothing (and are not deleted).
-# A cluster's nodes get Docker and the hooks for Ray even without apps.
-if cfg.apps or cfg.cluster:
-    setups = {node.name: HostSetup(node.name, HostSetupArgs(
-        node=node, storage_gb=cfg.cluster.worker_storage_gb if node.role == WORKER else cfg.storage_gb,
-        proxy=cfg.proxy, data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
-        if data_volume and node.role == HEAD else None)) for node in nodes}
-    # Private registries other than ECR: docker logs in on the head before its apps pull (after Docker is installed).
-    logins = (RegistryLogins(f"{head.name}-registry", head, cfg.registry_auth, after=setups[head.name].ready).ready
-              if cfg.registry_auth else [])
-    for app in cfg.apps:
-        deployed = App(f"{name}-{app.name}", AppArgs(
-            app=app, node=head, host=head.public_address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
-            proxy=cfg.proxy, secrets=pulumi.Output.secret({k: v.get_secret_value() for k, v in app.secrets.items()}),
-            dashboard_password=pulumi.Output.secret(
-                cfg.proxy.dashboard_password.get_secret_value() if cfg.proxy.dashboard_password else None),
-            depends_on=[*setups[head.name].ready, *logins],
-            export=ExportOnDelete(stack=cfg.stack, key_file=str(cfg.key_pair.pem_path), known_hosts=known_hosts(head),
-                                  exports_dir=str(project_dir / cfg.exports_dir), project_dir=str(project_dir),
-                                  discard_data=cfg.discard_data_on_destroy)))
-        app_urls[app.name] = deployed.url
-        post_deploy_answers[app.name] = deployed.post_deploy
+# Every node gets Docker and the hooks, with or without apps: jobs, Ray and the watcher need them.
+setups = {node.name: HostSetup(node.name, HostSetupArgs(
+    node=node, storage_gb=cfg.cluster.worker_storage_gb if node.role == WORKER else cfg.storage_gb,
+    proxy=cfg.proxy, data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
+    if data_volume and node.role == HEAD else None)) for node in nodes}
+# Private registries other than ECR: docker logs in on the head before its apps pull (after Docker is installed).
+logins = (RegistryLogins(f"{head.name}-registry", head, cfg.registry_auth, after=setups[head.name].ready).ready
+          if cfg.registry_auth else [])
+for app in cfg.apps:
+    deployed = App(f"{name}-{app.name}", AppArgs(
+        app=app, node=head, host=head.public_address.apply(lambda ip, app=app: cfg.app_host(app, ip)),
+        proxy=cfg.proxy, secrets=pulumi.Output.secret({k: v.get_secret_value() for k, v in app.secrets.items()}),
+        dashboard_password=pulumi.Output.secret(
+            cfg.proxy.dashboard_password.get_secret_value() if cfg.proxy.dashboard_password else None),
+        depends_on=[*setups[head.name].ready, *logins],
+        export=ExportOnDelete(stack=cfg.stack, key_file=str(cfg.key_pair.pem_path), known_hosts=known_hosts(head),
+                              exports_dir=str(project_dir / cfg.exports_dir), project_dir=str(project_dir),
+                              discard_data=cfg.discard_data_on_destroy)))
+    app_urls[app.name] = deployed.url
+    post_deploy_answers[app.name] = deployed.post_deploy
+
+if not cfg.existing_server:
+    # labstack:autoStop and labstack:budget.total: each node it made stops itself (hooks/auto-stop.sh).
+    budget_env = watcher_budget_env(cfg)
+    for node in nodes:
+        Watcher(node.name, WatcherArgs(
+            node=node, auto_stop=cfg.auto_stop, budget_env=budget_env, after=setups[node.name].ready,
+            busy_commands={app.name: app.busy_command for app in cfg.apps if app.busy_command} if node is head else {}))
 
 if cfg.cluster and cfg.cluster.engine == "ray":
     # Ray on every node (hooks/ray-start.sh): the head first, then each worker joins its private IP. One token, kept

@@ -45,6 +45,9 @@ TEMPLATES = {
     "APP_REDIS": APPS_SRV + "/{app}/redis",  # Redis's append-only files
     "APP_VOLUMES": APPS_SRV + "/{app}/volumes",  # one folder per extra volume the app declares (`volumes`)
     "APP_SITE": PROXY_SITES + "/{app}.caddy",
+    # One release's files (RELEASE_CONF, APP_COMPOSE, SITE_TEMPLATE, INIT_CMD, POST_DEPLOY_CMD, SECRETS_ENV): the
+    # serving colour's folder, and beside it the candidate's until the switch (hooks/app-state.bash).
+    "RELEASE_ETC": APPS_ETC + "/{app}/{color}",
     "APP_NETWORK": "labstack-{app}",  # the app's web, workers, clock, Postgres and Redis, and Caddy
     "DATA_PROJECT": "{app}-data",  # Postgres and Redis
     "INIT_PROJECT": "{app}-init",  # the one-off container of the init command
@@ -69,8 +72,12 @@ STATE_FILES = {
     # The same password alone, mounted into Postgres as POSTGRES_PASSWORD_FILE (0644 in the 0700 APP_ETC: the
     # container's postgres user reads it, nobody else on the host can reach it).
     "DB_PASSWORD": "db-password",
-    "ACTIVE_COLOR": "active-color",  # the serving release's colour
-    "ACTIVE_RELEASE": "active-release",  # the serving release's id
+    # What serves: COLOR, RELEASE, IMAGE, WORKERS, SWITCHED_AT lines, renamed into place at the switch
+    # (hooks/app-state.bash).
+    "APP_STATE": "state.conf",
+    # The serving colour and release id as labstack recorded them before APP_STATE: read once, to convert a server.
+    "ACTIVE_COLOR": "active-color",
+    "ACTIVE_RELEASE": "active-release",
     "RELEASES_LOG": "releases.log",  # "<utc time> <release> <image>" per deploy
     "INIT_DONE": "init-done",  # the last init run that succeeded
     "POST_DEPLOY_DONE": "post-deploy-done",  # when the post-deploy hook last succeeded
@@ -103,6 +110,14 @@ LABEL_RAY_SETTINGS = "org.labstack.ray-settings"  # on the Ray container: a hash
 
 # --- script jobs (invoke job.*): one folder per job, <id>/ = the uploaded files, status.json, job.log, .labstack/ ----
 JOBS_SRV = f"{SRV}/jobs"
+
+# --- The auto-stop watcher (hooks/auto-stop.sh, every minute from a systemd timer) -----------------------------------
+WATCHER_ETC = f"{ETC}/watcher"  # watcher.env: its settings (IDLE_SECONDS, MAX_SECONDS, CPU_PERCENT, budget)
+WATCHER_STATE = "/var/lib/labstack/watcher"  # survives a stop: last activity, running seconds, its log, the stops
+WATCHER_RUN = "/run/labstack-watcher"  # gone at every boot: when this boot's watching began, the last CPU sample
+WATCHER_UNIT = "labstack-auto-stop"  # .service + .timer
+PROXY_ACCESS_LOG = f"{PROXY_DATA}/access.log"  # Caddy's access log (its /data/access.log): the apps' HTTP activity
+CADDY_ACCESS_LOG = "/data/access.log"  # PROXY_ACCESS_LOG as the Caddy container sees it
 LABEL_JOB = "org.labstack.job"  # the job id, on a job's container (app label SERVER_APP, role "job")
 
 # --- labels on every container labstack starts (the tasks filter by them instead of rebuilding names) -----------
@@ -158,13 +173,15 @@ def bash_layout() -> str:
         "PROXY_DATA": PROXY_DATA, "PROXY_CONFIG": PROXY_CONFIG, "PROXY_DOCKER_API": PROXY_DOCKER_API,
         "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA, "EXPORT_SCRATCH": EXPORT_SCRATCH,
         "RAY_ETC": RAY_ETC, "RAY_TOKEN_FILE": RAY_TOKEN_FILE, "JOBS_SRV": JOBS_SRV,
+        "WATCHER_ETC": WATCHER_ETC, "WATCHER_STATE": WATCHER_STATE, "WATCHER_RUN": WATCHER_RUN,
+        "PROXY_ACCESS_LOG": PROXY_ACCESS_LOG,
     }
     names = {
         "CADDY_ETC": CADDY_ETC, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,
         "LABEL_APP": LABEL_APP, "LABEL_COLOR": LABEL_COLOR, "LABEL_ROLE": LABEL_ROLE,
         **PROXY_FILES, **STATE_FILES, **RAY_PORTS, "RAY_PROJECT": RAY_PROJECT,
         "POST_DEPLOY_MARK": POST_DEPLOY_MARK, "POST_DEPLOY_LINES": POST_DEPLOY_LINES, "LABEL_RAY_SETTINGS": LABEL_RAY_SETTINGS,
-        "LABEL_JOB": LABEL_JOB, "SERVER_APP": SERVER_APP,
+        "LABEL_JOB": LABEL_JOB, "SERVER_APP": SERVER_APP, "WATCHER_UNIT": WATCHER_UNIT,
     }
     lines = [BASH_HEADER, "LABSTACK_ROOT=${LABSTACK_ROOT:-}"]
     lines += [f"{key}=$LABSTACK_ROOT{value}" for key, value in paths.items()]

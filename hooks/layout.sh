@@ -23,6 +23,10 @@ EXPORT_SCRATCH=$LABSTACK_ROOT/srv/labstack/export-scratch
 RAY_ETC=$LABSTACK_ROOT/etc/labstack/ray
 RAY_TOKEN_FILE=$LABSTACK_ROOT/etc/labstack/ray/token
 JOBS_SRV=$LABSTACK_ROOT/srv/labstack/jobs
+WATCHER_ETC=$LABSTACK_ROOT/etc/labstack/watcher
+WATCHER_STATE=$LABSTACK_ROOT/var/lib/labstack/watcher
+WATCHER_RUN=$LABSTACK_ROOT/run/labstack-watcher
+PROXY_ACCESS_LOG=$LABSTACK_ROOT/srv/labstack/proxy/data/access.log
 CADDY_ETC=/etc/caddy
 PROXY_NETWORK=labstack
 PROXY_PROJECT=labstack-proxy
@@ -41,6 +45,7 @@ EXPORT_CMD=export.cmd
 SECRETS_ENV=secrets.env
 DB_ENV=db.env
 DB_PASSWORD=db-password
+APP_STATE=state.conf
 ACTIVE_COLOR=active-color
 ACTIVE_RELEASE=active-release
 RELEASES_LOG=releases.log
@@ -63,6 +68,7 @@ POST_DEPLOY_LINES=20
 LABEL_RAY_SETTINGS=org.labstack.ray-settings
 LABEL_JOB=org.labstack.job
 SERVER_APP=_labstack
+WATCHER_UNIT=labstack-auto-stop
 COLORS=(blue green)
 
 app_etc() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/apps/$1"; }  # app_etc APP
@@ -72,6 +78,7 @@ app_postgres() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/postgres"; }
 app_redis() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/redis"; }  # app_redis APP
 app_volumes() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/volumes"; }  # app_volumes APP
 app_site() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/proxy/sites/$1.caddy"; }  # app_site APP
+release_etc() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/apps/$1/$2"; }  # release_etc APP COLOR
 app_network() { printf '%s\n' "labstack-$1"; }  # app_network APP
 data_project() { printf '%s\n' "$1-data"; }  # data_project APP
 init_project() { printf '%s\n' "$1-init"; }  # init_project APP

@@ -188,6 +188,11 @@ class AppSettings(Settings):
                           "one-off container of the app's image: it writes its files into $LABSTACK_EXPORT_DIR (its "
                           "working folder), e.g. `dallinger export --app $EXPERIMENT_ID --local`; they arrive as "
                           "app-export.tar.gz in the export, listed in its manifest")
+    busy_command: Annotated[Optional[str], text(passes(lambda command: "\n" not in command,
+                                                       "expected one line"))] = Field(
+        None, description="the app's own activity signal for labstack:autoStop, run in its web container every "
+                          "minute: exit 0 means busy (e.g. recruitment is open), 1 idle; any other answer, or none, "
+                          "counts as busy")
     volumes: Annotated[Mapping[str, str], mapping("expected a map of volume names to container paths, e.g. "
                                                   "{uploads: /app/uploads}", _volume_entry,
                                                   lambda path: path.rstrip("/"), schema=dict[str, str])] = Field(

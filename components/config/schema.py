@@ -21,6 +21,7 @@ from components.config.formats import (AMI_ID_RE, DASHBOARD_USER_RE, DEFAULT_AMI
                                        SUBNET_ID_RE, URL_PATH_RE, ZONE_ID_RE, MIN_DASHBOARD_PASSWORD, SSH_PORT, is_arm,
                                        is_dns_name, is_ip, resolved_host)
 from components.config.aws_names import did_you_mean, known_instance_types, known_regions
+from components.config.auto_stop import AutoStop, auto_stop_problem
 from components.config.cluster import ClusterSettings, architecture_problem
 from components.config.data_volume import DataVolumeSettings, data_volume_problems
 from components.config.cost import (BudgetSettings, Spot, over_hourly_budget, spot_with_apps_problem,
@@ -231,6 +232,10 @@ class StackFile(Settings):
     cluster: Optional[ClusterSettings] = Field(
         None, description="`{workers: 4, workerType: c7i.4xlarge, workerStorageGb: 64, engine: ray, image: …}`: the "
                           "stack is a cluster, the server its head plus `workers` worker nodes (README, Clusters)")
+    auto_stop: AutoStop = Field(
+        None, description="`{idleMinutes: 60, maxHours: 72}`, `true` or `false`: each server stops itself when idle "
+                          "(and after maxHours in any case); default on (30 idle minutes) for stacks without apps, off "
+                          "with apps (README, Auto-stop)")
     data_volume: Optional[DataVolumeSettings] = Field(
         None, description="`{sizeGb: 100, onDestroy: snapshot}` or `{id: vol-…}`: an encrypted gp3 EBS volume "
                           "mounted at /srv/labstack, so the apps' data outlives the instance (README, Data volume)")
@@ -457,6 +462,11 @@ class StackFile(Settings):
             return []
         key, error = mismatch
         return [self.at("cluster", None, error, key)]  # the problem quotes the value it blames
+
+    @rule("auto_stop", "existing_server")
+    def _auto_stop_only_for_our_servers(self, context: dict) -> list:
+        error = auto_stop_problem(self.auto_stop, self.existing_server is not None)
+        return [self.at("auto_stop", None, error)] if error else []
 
     @rule("data_volume", "discard_data_on_destroy", "existing_server")
     def _data_volume_fits_the_stack(self, context: dict) -> list:

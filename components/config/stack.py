@@ -21,6 +21,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components.config.cluster import ClusterConfig, cluster_config
+from components.config.auto_stop import AutoStopConfig, auto_stop_config
 from components.config.data_volume import DataVolumeConfig, data_volume_config
 from components.config.apps import PROCESS_COMMANDS, AppConfig, is_compound, looks_like_a_secret_name
 from components.config.formats import is_ip, resolved_host
@@ -99,6 +100,7 @@ class StackConfig:
     budget: Optional[BudgetSettings] = None
     cluster: Optional[ClusterConfig] = None  # None: one server (components/config/cluster.py)
     data_volume: Optional[DataVolumeConfig] = None  # None: data on the root disk (components/config/data_volume.py)
+    auto_stop: Optional[AutoStopConfig] = None  # None: no watcher (components/config/auto_stop.py)
 
     @property
     def ecr_repositories(self) -> tuple[EcrRepository, ...]:
@@ -187,6 +189,7 @@ def stack_config(file: StackFile, stack: str, project: str) -> StackConfig:
         spot=file.spot, budget=file.budget,
         cluster=cluster_config(file.cluster, file.instance_type, file.storage_gb),
         data_volume=data_volume_config(file.data_volume),
+        auto_stop=auto_stop_config(file.auto_stop, has_apps=bool(file.apps), existing_server=file.existing_server is not None),
     )
 
 

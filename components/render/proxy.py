@@ -10,7 +10,7 @@ import yaml
 
 from components.config import ProxyConfig
 from components.render.images import infra_image
-from components.layout import (CADDY_ETC, HOOKS_DIR, LABEL_APP, PROXY_CONFIG, PROXY_DATA, PROXY_DOCKER_API, PROXY_ETC,
+from components.layout import (CADDY_ACCESS_LOG, CADDY_ETC, HOOKS_DIR, LABEL_APP, PROXY_CONFIG, PROXY_DATA, PROXY_DOCKER_API, PROXY_ETC,
                                PROXY_FILES, PROXY_NETWORK, PROXY_PROJECT, PROXY_SITES, REMOTE_HOOKS, SERVER_APP,
                                labels)
 
@@ -99,9 +99,14 @@ def _docker_api_gate() -> dict:
                         f"{REMOTE_HOOKS}/templates:{TEMPLATES}:ro"]}
 
 
+# Every site logs its requests to one file: the auto-stop watcher reads the apps' HTTP activity from its mtime.
+ACCESS_LOG = ["\tlog {", f"\t\toutput file {CADDY_ACCESS_LOG} {{", "\t\t\troll_size 10MiB", "\t\t\troll_keep 1",
+              "\t\t}", "\t}"]
+
+
 def site_file(host: str, proxy: ProxyConfig, dashboard_hash: Optional[str], app: str = "") -> str:
     """Caddy site for one app; the deploy hook fills in {{UPSTREAM}} with the release that passed its health check."""
-    lines = [f"{host} {{"]
+    lines = [f"{host} {{", *ACCESS_LOG]
     protected = []
     if dashboard_hash:
         protected += [proxy.dashboard_path, f"{proxy.dashboard_path}/*"]

@@ -58,6 +58,7 @@ PRIVATE_DIRS = [
     ("/opt/labstack", "opt-labstack", 0o755, "root"),
     ("/var/lib/labstack", "var-lib-labstack", 0o755, "root"),
     ("/etc/docker", "etc-docker", 0o755, "root"),
+    ("/etc/systemd/system", "etc-systemd-system", 0o755, "root"),  # units a hook installs (the watcher's timer)
     ("/var/lib/docker", "var-lib-docker", 0o711, "root"),
     ("/tmp", "tmp", 0o1777, "root"),
     ("/root", "root-home", 0o700, "root"),

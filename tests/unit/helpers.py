@@ -72,6 +72,8 @@ STEP_PREREQUISITES = {
     "paris-batch2-grow-fs": ["paris-batch2-ready"],
     "paris-batch2-proxy": ["paris-batch2-docker"],
     "paris-batch2-elif-deploy": ["paris-batch2-docker", "paris-batch2-grow-fs", "paris-batch2-proxy"],
+    # labstack:autoStop (off for a stack with apps: the step installs no settings and turns any watcher off)
+    "paris-batch2-watcher": ["paris-batch2-docker", "paris-batch2-grow-fs", "paris-batch2-proxy"],
 }
 
 

@@ -5,7 +5,7 @@ import yaml
 
 from components.render.bundle import read_bundle
 from ops.offline import FakeAws, evaluate
-from tests.unit.helpers import (assert_deploy_dependencies, assert_deploy_order, base_config,
+from tests.unit.helpers import (STEP_PREREQUISITES, assert_deploy_dependencies, assert_deploy_order, base_config,
                                 recorded_dependencies, registered)
 
 COMMAND = "command:remote:Command"
@@ -116,7 +116,7 @@ def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
     assert "s3cr3t" not in files["app.compose.yaml"]  # secrets live in a root-only env file on the server
     assert files["secrets.env"] == 'API_TOKEN="s3cr3t"\n'
     web = yaml.safe_load(files["app.compose.yaml"])["services"]["web"]
-    assert web["env_file"] == ["/etc/labstack/apps/elif/secrets.env"]
+    assert web["env_file"] == ["/etc/labstack/apps/elif/${LABSTACK_COLOR}/secrets.env"]  # the release's own
     site = files["site.caddy"]
     assert "@protected path /dashboard /dashboard/*" in site and "basicauth @protected" in site
     assert "admin $2b$12$" in site and "hunter2-hunter2" not in site
@@ -152,8 +152,10 @@ def test_proxy_tls_modes(pem):
     assert b"import /etc/caddy/sites/*.caddy" in acme["Caddyfile"]
 
 
-def test_no_apps_means_no_remote_commands(pem):
-    assert deploy(pem, apps={}).of_type(COMMAND) == []
+def test_no_apps_means_a_prepared_watched_server_and_no_deploy(pem):
+    # Jobs and the auto-stop watcher need Docker and the hooks on a server without apps too.
+    names = sorted(r.name for r in deploy(pem, apps={}).of_type(COMMAND))
+    assert names == sorted(step for step in STEP_PREREQUISITES if not step.endswith("-deploy"))
 
 
 def test_stopping_the_server_changes_no_remote_command(pem):
