@@ -3,9 +3,11 @@
 # one without root (LABSTACK_ROOT and fake docker/curl; tests/unit/test_deploy_steps.py). Sourced, never run.
 # load_release sets what the other steps share:
 #   app, etc (its APP_ETC), srv (its APP_SRV), bundle (the unpacked bundle), CONF_* (its release settings),
-#   release (the release id: a hash of the bundle), active (the serving colour, or empty), next (the other colour).
-# shellcheck source=hooks/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   release (the release id: a hash of the bundle), active (the serving colour, or empty), active_release (its id),
+#   next (the other colour), candidate (next's RELEASE_ETC folder, where this release's files wait for the switch).
+# What serves is the app's state file (app-state.bash); only switch_proxy and roll_back change it.
+# shellcheck source=hooks/app-state.bash
+source "$(dirname "${BASH_SOURCE[0]}")/app-state.bash"
 
 # Seconds between two looks at something starting (Postgres, the new web): each look is cheap, and every interval
 # is paid on the deploy's critical path, so look often.
@@ -44,13 +46,19 @@ load_release() {
   etc=$(app_etc "$app")
   srv=$(app_srv "$app")
   release=$(cd "$bundle" && cat "${RELEASE_FILES[@]}" | sha256sum | cut -c1-16)
-  active=$(cat "$etc/$ACTIVE_COLOR" 2>/dev/null || true)
+  state_read "$app"
+  active=$STATE_COLOR
+  active_release=$STATE_RELEASE
   next=${COLORS[0]}
   if [ "$active" = "${COLORS[0]}" ]; then
     next=${COLORS[1]}
   fi
+  candidate=$(release_etc "$app" "$next")
 }
 
+# The app's folders and shared files, and this release's files: beside the serving release's, in the candidate's
+# folder, until the switch. A release already recorded as serving only gets its export command (not a release
+# file: a new one changes nothing that runs).
 install_release_files() {
   local file password
   install -d -m 0700 "$etc"
@@ -68,11 +76,23 @@ install_release_files() {
     chmod 0644 "$etc/$DB_PASSWORD.new"
     mv "$etc/$DB_PASSWORD.new" "$etc/$DB_PASSWORD"
   fi
-  for file in "${RELEASE_FILES[@]}"; do
-    install -m 0600 "$bundle/$file" "$etc/$file"
+  # Postgres and Redis serve both colours: their compose file is the app's, and runs as soon as it is installed.
+  install -m 0600 "$bundle/$DATA_COMPOSE" "$etc/$DATA_COMPOSE"
+  if release_recorded; then
+    install -m 0600 "$bundle/$EXPORT_CMD" "$etc/$EXPORT_CMD"
+    return 0
+  fi
+  rm -rf "$candidate"
+  install -d -m 0700 "$candidate"
+  for file in "${COLOR_FILES[@]}" "$EXPORT_CMD"; do
+    install -m 0600 "$bundle/$file" "$candidate/$file"
   done
-  # Not a release file (the release id ignores it): a new export command changes nothing that runs.
-  install -m 0600 "$bundle/$EXPORT_CMD" "$etc/$EXPORT_CMD"
+}
+
+# True when this very release (same files) is the one the state records as serving: nothing to swap (reconcile_app
+# has started whatever of it was not running).
+release_recorded() {
+  [ -n "$active" ] && [ "$active_release" = "$release" ]
 }
 
 # The app's own network, which Caddy joins to reach its web: apps share no network with each other.
@@ -107,12 +127,6 @@ wait_for_postgres() {
   done
 }
 
-# True when this very release (same files) is serving and its web is up: nothing to swap.
-release_is_serving() {
-  [ -n "$active" ] && [ "$(cat "$etc/$ACTIVE_RELEASE" 2>/dev/null)" = "$release" ] \
-    && [ -n "$(compose_release "$app" "$active" ps -q web)" ]
-}
-
 keep_serving() {
   compose_release "$app" "$active" up -d
   log "$app: release $release is already serving ($active)"
@@ -122,7 +136,7 @@ keep_serving() {
 # container of its own project, before any release of this deploy takes traffic.
 run_init() {
   local done_run=0 output
-  [ -s "$etc/$INIT_CMD" ] || return 0
+  [ -s "$candidate/$INIT_CMD" ] || return 0
   if [ -s "$etc/$INIT_DONE" ]; then
     done_run=$(cat "$etc/$INIT_DONE")
   fi
@@ -130,8 +144,8 @@ run_init() {
     return 0
   fi
   log "$app: running the init command (run $CONF_INIT_RUN) in a one-off container"
-  if ! output=$(compose_app "$app" "$(init_project "$app")" "" --profile init run --rm -T --no-deps init \
-      sh -c "$(cat "$etc/$INIT_CMD")" 2>&1); then
+  if ! output=$(compose_app "$app" "$(init_project "$app")" "$next" --profile init run --rm -T --no-deps init \
+      sh -c "$(cat "$candidate/$INIT_CMD")" 2>&1); then
     printf '%s\n' "$output" | tail -n 60 >&2
     die "$app: the init command failed; nothing was changed"
   fi
@@ -168,47 +182,52 @@ wait_healthy() {
   done
   log "$app: the new release failed its health check ($url); its last logs:"
   compose_release "$app" "$next" logs --no-color --tail 60 >&2 || true
-  compose_release "$app" "$next" down --remove-orphans >/dev/null 2>&1 || true
+  discard_candidate
   if [ -n "$active" ]; then
     die "$app: kept the previous release serving ($active); fix the image and run pulumi up again"
   fi
   die "$app: the first release is unhealthy; nothing is serving"
 }
 
-# Point the app's site at the new release. Caddy's reload is graceful: requests in flight finish on the old one.
-# A site Caddy refuses (say, a host name another app already has) never stays on disk, where the next Caddy restart
-# would read it and take every app offline: the previous site file comes back, Caddy reloads it, the new release
-# is removed and the deploy fails with Caddy's message.
+# Point the app's site at the new release and record it as serving: one step (switch_site in app-state.bash).
+# Caddy's reload is graceful: requests in flight finish on the old one. A site Caddy refuses (say, a host name
+# another app already has) never stays on disk, where the next Caddy restart would read it and take every app
+# offline: the serving release's site comes back (or, on a first deploy, none), the state is left as it was, the
+# new release is removed and the deploy fails with Caddy's message.
 switch_proxy() {
   local site
   site=$(app_site "$app")
-  # 0640: the site may hold the dashboard password hash; Caddy runs as root in its container and still reads it.
-  (umask 027 && sed "s/{{UPSTREAM}}/$(web_alias "$app" "$next"):$CONF_PORT/" "$etc/$SITE_TEMPLATE" > "$site.new")
-  if [ -e "$site" ]; then
-    cp -p "$site" "$site.previous"  # not *.caddy: Caddy's import never reads it
+  if switch_site "$app" "$next" "$release" "$CONF_IMAGE" "$CONF_WORKERS"; then
+    install -m 0600 "$candidate/$EXPORT_CMD" "$etc/$EXPORT_CMD"
+    return 0  # the previous release's web keeps running until the new workers have settled (check_workers)
   fi
-  mv "$site.new" "$site"
-  if try_reload_proxy; then
-    return 0  # the previous site stays until the new workers have settled (check_workers may switch back)
-  fi
-  if [ -e "$site.previous" ]; then
-    mv "$site.previous" "$site"
+  rm -f "$etc/$APP_STATE.new"
+  if [ -n "$active" ]; then
+    (umask 027 && site_render "$app" "$active" > "$site.new")
+    mv "$site.new" "$site"
   else
     rm -f "$site"
   fi
   try_reload_proxy || log "$app: Caddy did not reload the restored configuration either"
-  compose_release "$app" "$next" down --remove-orphans >/dev/null 2>&1 || true
+  discard_candidate
   if [ -n "$active" ]; then
     die "$app: Caddy refused the new site (above); the previous site is back and release $active keeps serving"
   fi
   die "$app: Caddy refused the new site (above); it was removed, every other app keeps serving"
 }
 
+# The candidate's containers and files go; when the engine cannot remove them now, the next run's reconcile_app does.
+discard_candidate() {
+  down_release "$app" "$next" || log "$app: could not remove release $next now; the next deploy removes it"
+}
+
+# The previous release's containers and files go. A server converted from an earlier labstack kept secrets.env
+# where that release's compose file named it: now nothing does.
 retire_old() {
-  rm -f "$(app_site "$app").previous"
   if [ -n "$active" ] && [ "$active" != "$next" ]; then
-    compose_release "$app" "$active" down --remove-orphans >/dev/null 2>&1 || true
+    down_release "$app" "$active" || log "$app: could not remove release $active now; the next deploy removes it"
   fi
+  rm -f "$etc/$SECRETS_ENV"
 }
 
 # release_workers COLOR [-a]: the ids of a release's worker and clock containers (-a: stopped ones too).
@@ -260,32 +279,31 @@ check_workers() {
   fi
 }
 
-# roll_back IDS REASON: the new release's workers failed after its web took over. Show their logs, point the site
-# back at the previous release (whose web still runs), start its workers again, remove the new release, fail.
+# roll_back IDS REASON: the new release's workers failed after its web took over. Show their logs, switch back to
+# the previous release (whose web still runs; the state records it again with the switch), start its workers
+# again, remove the new release, fail.
 roll_back() {
-  local id site
-  site=$(app_site "$app")
+  local id
   log "$app: the new release's workers failed ($2); their last logs:"
   for id in $1; do
     docker logs --tail 30 "$id" 2>&1 | sed 's/^/  /' >&2 || true
   done
-  if [ -n "$active" ] && [ "$active" != "$next" ] && [ -e "$site.previous" ]; then
-    mv "$site.previous" "$site"
-    try_reload_proxy || log "$app: Caddy did not reload the previous site"
+  if [ -n "$active" ] && [ "$active" != "$next" ]; then
+    switch_site "$app" "$active" "$active_release" "$STATE_IMAGE" "$STATE_WORKERS" \
+      || log "$app: Caddy did not reload the previous site"
     # shellcheck disable=SC2046  # one id per word
     docker start $(release_workers "$active" -a) >/dev/null 2>&1 || true
-    compose_release "$app" "$next" down --remove-orphans >/dev/null 2>&1 || true
+    discard_candidate
     die "$app: rolled back: release $active serves again, with its workers; fix the worker command and run pulumi up"
   fi
-  rm -f "$site"
+  rm -f "$(app_site "$app")" "$etc/$APP_STATE"
   try_reload_proxy || true
-  compose_release "$app" "$next" down --remove-orphans >/dev/null 2>&1 || true
+  discard_candidate
   die "$app: the first release's workers failed; it was removed, nothing is serving"
 }
 
+# The releases log is history (`invoke list`, the export's manifest); the state was recorded by the switch.
 record_release() {
-  printf '%s\n' "$next" > "$etc/$ACTIVE_COLOR"
-  printf '%s\n' "$release" > "$etc/$ACTIVE_RELEASE"
   printf '%s %s %s\n' "$(date -u +%FT%TZ)" "$release" "$CONF_IMAGE" >> "$etc/$RELEASES_LOG"
   log "$app: release $release ($CONF_IMAGE) is serving https://$CONF_HOST"
 }
@@ -307,7 +325,7 @@ post_deploy() {
     post_deploy_request
   else
     log "$app: running the post-deploy command in the web container"
-    compose_release "$app" "$color" exec -T web sh -c "$(cat "$etc/$POST_DEPLOY_CMD")" >&2 \
+    compose_release "$app" "$color" exec -T web sh -c "$(cat "$(release_etc "$app" "$color")/$POST_DEPLOY_CMD")" >&2 \
       || die "$app: the post-deploy command failed (the new release is serving)"
   fi
   printf '%s %s\n' "$CONF_INIT_RUN" "$(date -u +%FT%TZ)" > "$done_file"

@@ -23,12 +23,16 @@ compose() {
   fi
 }
 
-# docker compose on an app's compose file as PROJECT; compose puts COLOR in the web alias and the colour label.
+# docker compose on the compose file of one release (COLOR; empty: the serving release, as the app's state
+# records it) as PROJECT; compose puts COLOR in the web alias, the colour label and the path of its secrets.env.
 compose_app() {
   local app=$1 project=$2 color=$3 etc
   shift 3
   etc=$(app_etc "$app")
-  LABSTACK_COLOR=$color compose -p "$project" -f "$etc/$APP_COMPOSE" --env-file "$etc/$DB_ENV" "$@"
+  [ -n "$color" ] || color=$(sed -n 's/^COLOR=//p' "$etc/$APP_STATE" 2>/dev/null || true)
+  [ -n "$color" ] || die "$app has no serving release on this server"
+  LABSTACK_COLOR=$color compose -p "$project" -f "$(release_etc "$app" "$color")/$APP_COMPOSE" \
+    --env-file "$etc/$DB_ENV" "$@"
 }
 
 # docker compose on one release (colour) of an app: its web, workers and clock.

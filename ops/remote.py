@@ -168,9 +168,16 @@ def container_ids(target: SshTarget, app: str, role: Optional[str] = None, color
     return target.text(remote_commands.container_ids(app, role, color), what="listing containers").split()
 
 
+def app_state(target: SshTarget, app: str) -> dict[str, str]:
+    """What serves, as the server's state file records it (COLOR, RELEASE, IMAGE, WORKERS, SWITCHED_AT); {} when no
+    release serves."""
+    text = target.text(remote_commands.app_state(app), what=f"reading {app}'s state")
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
 def active_color(target: SshTarget, app: str) -> Optional[str]:
     """The colour of the app's serving release, or None before its first deploy."""
-    return target.text(remote_commands.read_app_file(app, "ACTIVE_COLOR")).strip() or None
+    return app_state(target, app).get("COLOR") or None
 
 
 def last_release(target: SshTarget, app: str) -> list[str]:

@@ -52,6 +52,17 @@ def last_release(app: str) -> str:
     return quote([*SUDO, "tail", "-n", "1", layout.app_file(app, "RELEASES_LOG")]) + IF_MISSING_EMPTY
 
 
+def app_state(app: str) -> str:
+    """What serves for the app (hooks/app-state.sh): COLOR, RELEASE, IMAGE, WORKERS, SWITCHED_AT lines; nothing when
+    no release serves. Read-only."""
+    return layout.hook("app-state.sh", shlex.quote(app))
+
+
+def app_reconcile(app: str) -> str:
+    """Repair what an interrupted deploy, pause or export left (hooks/app-reconcile.sh), then print the state."""
+    return layout.hook("app-reconcile.sh", shlex.quote(app))
+
+
 def app_deployed(app: str) -> str:
     """Prints yes when the server has the app's configuration folder, no otherwise."""
     return f"if {quote([*SUDO, 'test', '-d', layout.name('APP_ETC', app)])}; then echo yes; else echo no; fi"

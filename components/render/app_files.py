@@ -68,8 +68,9 @@ def app_compose(app: AppConfig) -> str:
     common = {
         "image": app.image,
         "restart": "unless-stopped",  # back after a reboot or an engine restart
-        # Secrets come from a root-only env file, not from this file (nor from Pulumi's logs).
-        "env_file": [app_file(app.name, "SECRETS_ENV")],
+        # Secrets come from a root-only env file, not from this file (nor from Pulumi's logs): the release's own, so
+        # a candidate's new secrets never reach the serving release (compose resolves the colour in the path).
+        "env_file": [f"{name('RELEASE_ETC', app.name, COLOR_VARIABLE)}/{STATE_FILES['SECRETS_ENV']}"],
         "environment": environment,
         "volumes": [f"{name('APP_DATA', app.name)}:/data",
                     *(f"{name('APP_VOLUMES', app.name)}/{volume}:{path}" for volume, path in sorted(app.volumes.items()))],
@@ -131,7 +132,7 @@ def data_compose(app: AppConfig) -> str:
 
 
 # The hooks a deploy runs: their hash is in release.conf, so a changed deploy hook redeploys (blue/green, so safely).
-DEPLOY_HOOKS = ("layout.sh", "lib.sh", "deploy-steps.sh", "deploy-app.sh")
+DEPLOY_HOOKS = ("layout.sh", "lib.sh", "app-state.bash", "deploy-steps.sh", "deploy-app.sh")
 
 
 def release_conf(app: AppConfig, host: str, tls_internal: bool, server_id: Optional[str] = None) -> str:

@@ -37,6 +37,8 @@ POSTGRES_ID = "5e1ec7"
 PG_READY = f"docker exec {POSTGRES_ID} pg_isready -q -h 127.0.0.1 -U elif -d elif"  # TCP: not the first-boot server
 RELEASE_FILES = ("RELEASE_CONF", "APP_COMPOSE", "DATA_COMPOSE", "SITE_TEMPLATE", "INIT_CMD", "POST_DEPLOY_CMD",
                  "SECRETS_ENV")
+# A release's own files, in its colour's folder (RELEASE_ETC); the others are the app's, in APP_ETC.
+COLOR_FILES = ("RELEASE_CONF", "APP_COMPOSE", "SITE_TEMPLATE", "INIT_CMD", "POST_DEPLOY_CMD", "SECRETS_ENV")
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +126,11 @@ class FakeServer:
         return subprocess.run(["bash", "-c", script, "steps", str(bundle)], cwd=ROOT, env=self._prepare(),
                               capture_output=True, text=True, timeout=60)
 
+    def hook(self, hook: str, *args: str) -> subprocess.CompletedProcess:
+        """Another hook, as an operator (or ops/) runs it."""
+        return subprocess.run([str(ROOT / "hooks" / hook), *args], env=self._prepare(), capture_output=True,
+                              text=True, timeout=60)
+
     def proxy_up(self, files: dict[str, str]) -> subprocess.CompletedProcess:
         """proxy-up.sh, as the host setup runs it (the proxy bundle on stdin)."""
         return subprocess.run([str(ROOT / "hooks" / "proxy-up.sh")], input=make_bundle(files),
@@ -142,14 +149,33 @@ class FakeServer:
                 rest = argv[2:]
                 while rest and rest[0] in ("-p", "-f", "--env-file"):
                     rest = rest[2:]
-                if rest[:1] not in (["version"], ["ps"]):
+                if rest[:1] not in (["version"], ["ps"], ["config"]):
                     steps.append(f"compose {options['-p']}: {' '.join(rest)}")
             elif argv[:2] not in (["docker", "inspect"], ["docker", "ps"], ["docker", "image"]):
                 steps.append(" ".join(argv))
         return steps
 
-    def read(self, state_file: str) -> str:
-        return (self.etc / STATE_FILES[state_file]).read_text()
+    def read(self, state_file: str, color: str = "") -> str:
+        """One of the app's files, or (color) one of that release's files."""
+        return ((self.release_dir(color) if color else self.etc) / STATE_FILES[state_file]).read_text()
+
+    def release_dir(self, color: str) -> Path:
+        return self.path(name("RELEASE_ETC", "elif", color))
+
+    def state(self) -> dict[str, str]:
+        """The app's state file as a dict; {} when there is none."""
+        path = self.etc / STATE_FILES["APP_STATE"]
+        return dict(line.split("=", 1) for line in path.read_text().splitlines()) if path.exists() else {}
+
+    def serving(self, files: dict[str, str], color: str = "blue", port: int = 8000) -> None:
+        """The server as a finished deploy of `files` as `color` leaves it: state, release folder, site."""
+        folder = self.release_dir(color)
+        folder.mkdir(parents=True)
+        for key in COLOR_FILES:
+            (folder / STATE_FILES[key]).write_text(files[STATE_FILES[key]])
+        (self.etc / STATE_FILES["APP_STATE"]).write_text(
+            f"COLOR={color}\nRELEASE={release_id(files)}\nIMAGE={IMAGE_V1}\nWORKERS=1\nSWITCHED_AT=2026-11-28T10:00:00Z\n")
+        self.path(name("APP_SITE", "elif")).write_text(f"elif.example.org {{\n\treverse_proxy elif-{color}-web:{port}\n}}\n")
 
     def site(self) -> str:
         return self.path(name("APP_SITE", "elif")).read_text()
@@ -179,14 +205,23 @@ def test_first_deploy_waits_for_2xx_then_switches_the_proxy(server, pem):
     ]
     assert server.site() == files["site.caddy"].replace("{{UPSTREAM}}", "elif-blue-web:5000")
     assert "reverse_proxy elif-blue-web:5000" in server.site()
-    assert server.read("ACTIVE_COLOR") == "blue\n"
-    assert server.read("ACTIVE_RELEASE") == f"{release_id(files)}\n"
+    state = server.state()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", state.pop("SWITCHED_AT"))
+    assert state == {"COLOR": "blue", "RELEASE": release_id(files), "IMAGE": IMAGE_V1, "WORKERS": "1"}
+    assert stat.S_IMODE((server.etc / STATE_FILES["APP_STATE"]).stat().st_mode) == 0o600
+    assert not (server.etc / (STATE_FILES["APP_STATE"] + ".new")).exists()
     assert server.read("RELEASES_LOG").split()[1:] == [release_id(files), IMAGE_V1]
     assert server.read("INIT_DONE") == "1\n"
-    for key in RELEASE_FILES:  # the release's files, root-only (secrets.env holds the app's secrets)
+    for key in COLOR_FILES:  # the release's files, root-only (secrets.env holds the app's secrets)
+        assert server.read(key, "blue") == files[STATE_FILES[key]]
+        assert stat.S_IMODE((server.release_dir("blue") / STATE_FILES[key]).stat().st_mode) == 0o600
+        assert not (server.etc / STATE_FILES[key]).exists()
+    for key in ("DATA_COMPOSE", "EXPORT_CMD"):  # Postgres and Redis serve both colours; the export, the serving one
         assert server.read(key) == files[STATE_FILES[key]]
         assert stat.S_IMODE((server.etc / STATE_FILES[key]).stat().st_mode) == 0o600
     assert stat.S_IMODE(server.etc.stat().st_mode) == 0o700
+    assert stat.S_IMODE(server.release_dir("blue").stat().st_mode) == 0o700
+    assert not server.release_dir("green").exists()
     assert re.fullmatch(r"LABSTACK_DB_PASSWORD=[0-9a-f]{48}\n", server.read("DB_ENV"))
     # Postgres's POSTGRES_PASSWORD_FILE: the same password alone, readable by the container's postgres user.
     assert server.read("DB_PASSWORD") == server.read("DB_ENV").split("=", 1)[1]
@@ -240,7 +275,8 @@ def test_unhealthy_release_is_removed_and_the_old_one_keeps_serving(server, pem,
     assert trace[start + 1:] == checks + ["compose elif-green: logs --no-color --tail 60",
                                           "compose elif-green: down --remove-orphans"]
     assert server.site() == site and "elif-blue-web:5000" in site  # no switch, no reload, blue untouched
-    assert (server.read("ACTIVE_COLOR"), server.read("ACTIVE_RELEASE")) == ("blue\n", f"{release_id(v1)}\n")
+    assert (server.state()["COLOR"], server.state()["RELEASE"]) == ("blue", release_id(v1))
+    assert not server.release_dir("green").exists()  # the candidate's files went with it
 
 
 def test_unhealthy_first_release_leaves_nothing_serving(server, pem):
@@ -251,20 +287,20 @@ def test_unhealthy_first_release_leaves_nothing_serving(server, pem):
     assert result.returncode != 0 and "the first release is unhealthy; nothing is serving" in result.stderr
     assert server.trace()[-1] == "compose elif-blue: down --remove-orphans"
     assert not server.path(name("APP_SITE", "elif")).exists()
-    assert not (server.etc / STATE_FILES["ACTIVE_COLOR"]).exists()
+    assert server.state() == {} and not server.release_dir("blue").exists()
 
 
 def test_switch_retire_workers_and_record_move_to_the_other_colour(server, pem):
     files = rendered(pem, port=8000)
-    server.etc.mkdir(parents=True)
-    (server.etc / STATE_FILES["ACTIVE_COLOR"]).write_text("blue\n")
+    server.serving(rendered(pem, port=8000, image=IMAGE_V2))
     result = server.steps(files, "install_release_files", "switch_proxy", "retire_old", "start_workers",
                           "record_release")
     assert result.returncode == 0, result.stderr
     assert "reverse_proxy elif-green-web:8000" in server.site()
     assert server.trace() == [RELOAD, "compose elif-blue: down --remove-orphans",
                               "compose elif-green: up -d --remove-orphans"]
-    assert server.read("ACTIVE_COLOR") == "green\n"
+    assert server.state()["COLOR"] == "green" and server.state()["RELEASE"] == release_id(files)
+    assert not server.release_dir("blue").exists()  # the retired release's files went with it
 
 
 CADDY_REFUSAL = "Error: adapting config using caddyfile: ambiguous site definition: elif.example.org\n"
@@ -272,10 +308,8 @@ CADDY_REFUSAL = "Error: adapting config using caddyfile: ambiguous site definiti
 
 def test_a_site_caddy_refuses_is_replaced_by_the_previous_one(server, pem):
     files = rendered(pem, port=8000)
-    server.etc.mkdir(parents=True)
-    (server.etc / STATE_FILES["ACTIVE_COLOR"]).write_text("blue\n")
-    serving = "elif.example.org {\n\treverse_proxy elif-blue-web:8000\n}\n"
-    server.path(name("APP_SITE", "elif")).write_text(serving)
+    server.serving(rendered(pem, port=8000, image=IMAGE_V2))
+    state = server.state()
     server.answer_first("docker", f"exec {CADDY_ID} caddy reload *", CADDY_REFUSAL, status=1, uses="1")
     result = server.steps(files, "install_release_files", "switch_proxy", "retire_old")
     assert result.returncode != 0
@@ -283,8 +317,10 @@ def test_a_site_caddy_refuses_is_replaced_by_the_previous_one(server, pem):
     assert "the previous site is back and release blue keeps serving" in result.stderr
     # The new site was tried, refused, the previous one reloaded, and the new release removed.
     assert server.trace() == [RELOAD, RELOAD, "compose elif-green: down --remove-orphans"]
-    assert server.site() == serving  # what a later Caddy restart reads: the configuration Caddy accepted
+    # What a later Caddy restart reads: the configuration Caddy accepted, the serving release's site.
+    assert server.site() == files["site.caddy"].replace("{{UPSTREAM}}", "elif-blue-web:8000")
     assert sorted(p.name for p in server.path(PROXY_SITES).iterdir()) == ["elif.caddy"]
+    assert server.state() == state and not server.release_dir("green").exists()
 
 
 def test_caddy_joins_the_app_network_once(server, pem):
@@ -418,9 +454,9 @@ def test_failed_post_deploy_request_fails_with_the_response(server, pem):
 
 def test_post_deploy_command_runs_in_the_serving_web_container(server, pem):
     files = rendered(pem, postDeploy={"command": "flask launch --yes"})
-    result = server.steps(files, "install_release_files", "post_deploy green")
+    result = server.steps(files, "install_release_files", "post_deploy blue")
     assert result.returncode == 0, result.stderr
-    assert server.trace() == ["compose elif-green: exec -T web sh -c flask launch --yes"]
+    assert server.trace() == ["compose elif-blue: exec -T web sh -c flask launch --yes"]
 
 
 def step_times(stderr: str) -> dict[str, float]:
@@ -446,8 +482,10 @@ def test_a_failed_pull_fails_the_deploy_before_any_release_starts(server, pem):
     server.answer_first("docker", "pull *", status=1)
     result = server.deploy(rendered(pem))
     assert result.returncode != 0 and f"cannot pull {IMAGE_V1}" in result.stderr
-    assert not [step for step in server.trace() if step.startswith("compose elif-blue")]
-    assert not (server.etc / STATE_FILES["ACTIVE_COLOR"]).exists()
+    # Nothing of the release started; its files, beside, are gone with the failure.
+    assert [step for step in server.trace() if step.startswith("compose elif-blue")] == \
+        ["compose elif-blue: down --remove-orphans"]
+    assert server.state() == {} and not server.release_dir("blue").exists()
 
 
 def test_postgres_never_ready_fails_after_polling(server, pem):
@@ -457,3 +495,131 @@ def test_postgres_never_ready_fails_after_polling(server, pem):
     polls = [step for step in server.trace() if step in (PG_READY, "sleep 0.2")]
     # How many polls fit in the second depends on the machine's load; each is a readiness check, then a short sleep.
     assert polls and polls[0] == PG_READY and all(a != b for a, b in zip(polls, polls[1:]))
+
+
+# --- one state file, repair first, the candidate beside (issue 15) ----------------------------------------------
+
+GREEN_IDS = "9e1\n9e2\n"  # a green release's web and worker (the fake engine's answer to a label query)
+GREEN_QUERY = "ps -aq --filter label=org.labstack.app=elif --filter label=org.labstack.color=green"
+
+
+def repairs(stderr: str) -> list[str]:
+    return [line.split("repaired: ", 1)[1] for line in stderr.splitlines() if "elif: repaired: " in line]
+
+
+def test_an_interrupted_switch_is_repaired_to_what_the_state_names(server, pem):
+    """Killed between the site's switch to green and the rename of state.new: Caddy may serve green, the state
+    names blue. The next run points the site at blue again, then removes green (containers and files)."""
+    v1, v2 = rendered(pem, port=8000), rendered(pem, port=8000, image=IMAGE_V2)
+    server.serving(v1)
+    state = server.state()
+    green = server.release_dir("green")
+    green.mkdir()
+    for key in COLOR_FILES:
+        (green / STATE_FILES[key]).write_text(v2[STATE_FILES[key]])
+    (server.etc / (STATE_FILES["APP_STATE"] + ".new")).write_text("COLOR=green\n")
+    server.path(name("APP_SITE", "elif")).write_text("elif.example.org {\n\treverse_proxy elif-green-web:8000\n}\n")
+    server.answer_first("docker", GREEN_QUERY, GREEN_IDS, uses="1")
+    result = server.hook("app-reconcile.sh", "elif")
+    assert result.returncode == 0, result.stderr
+    assert repairs(result.stderr) == [
+        "a switch did not finish; Caddy points at release blue again, as the state says",
+        "removed release green (running, but not the release the state names)"]
+    assert server.trace() == [RELOAD, "compose elif-green: down --remove-orphans"]
+    assert server.site() == v1["site.caddy"].replace("{{UPSTREAM}}", "elif-blue-web:8000")
+    assert server.state() == state and not green.exists()
+    assert not (server.etc / (STATE_FILES["APP_STATE"] + ".new")).exists()
+    assert result.stdout == "".join(f"{key}={value}\n" for key, value in state.items())  # what serves, printed
+    server.rules["docker"].pop(0)  # green is gone
+    again = server.hook("app-reconcile.sh", "elif")  # consistent now: nothing to do
+    assert again.returncode == 0 and repairs(again.stderr) == [] and server.trace() == []
+
+
+def test_repairs_a_stopped_serving_release_and_files_that_never_started(server, pem):
+    server.serving(rendered(pem, port=8000))
+    server.release_dir("green").mkdir()  # a candidate's files, from a deploy killed before its web started
+    (server.release_dir("green") / "release.conf").write_text("IMAGE=x\n")
+    # Blue's worker was never started (a deploy killed after its switch) or its web is stopped (a paused export
+    # that died): compose lists fewer running services than the release has.
+    server.answer_first("docker", "compose -p elif-blue * config --services", "web\nworker\n")
+    server.answer_first("docker", "compose -p elif-blue * ps --services --status running", "web\n", uses="1")
+    result = server.hook("pause-app.sh", "elif", "start")
+    assert result.returncode == 0, result.stderr
+    assert repairs(result.stderr) == ["started the services of release blue that were not running",
+                                      "deleted the files of release green, which never served"]
+    # Started without recreating what runs; no reload: the site already names blue.
+    assert server.trace() == ["compose elif-blue: up -d --no-recreate --remove-orphans", "compose elif-blue: start"]
+    assert not server.release_dir("green").exists()
+
+
+def test_pause_refuses_to_guess_without_a_state(server, pem):
+    server.etc.mkdir(parents=True)
+    result = server.hook("pause-app.sh", "elif", "stop")
+    assert result.returncode != 0
+    assert "elif has no serving release on this server (no state.conf); refusing to guess which to stop" in result.stderr
+    assert server.trace() == []
+
+
+def test_a_first_release_that_never_finished_its_switch_loses_its_site(server, pem):
+    files = rendered(pem)
+    server.etc.mkdir(parents=True)
+    (server.etc / (STATE_FILES["APP_STATE"] + ".new")).write_text("COLOR=blue\n")
+    server.path(name("APP_SITE", "elif")).write_text("elif.example.org {\n\treverse_proxy elif-blue-web:5000\n}\n")
+    server.answer_first("docker", GREEN_QUERY.replace("green", "blue"), "b1\n", uses="2")  # seen, then removed
+    result = server.deploy(files)
+    assert result.returncode == 0, result.stderr
+    assert repairs(result.stderr) == ["removed the site of a first release that never finished its switch",
+                                      "removed release blue (running, but not the release the state names)"]
+    assert server.trace()[:3] == [RELOAD, "docker stop b1", "docker rm b1"]  # its files were gone: by label
+    assert server.state()["COLOR"] == "blue"  # then deployed afresh
+
+
+def legacy_server(server: FakeServer, files: dict[str, str]) -> None:
+    """A server as labstack deployed it before the state file: every file in APP_ETC, active-color and -release."""
+    server.etc.mkdir(parents=True)
+    for key in RELEASE_FILES:
+        (server.etc / STATE_FILES[key]).write_text(files[STATE_FILES[key]])
+    (server.etc / STATE_FILES["ACTIVE_COLOR"]).write_text("green\n")
+    (server.etc / STATE_FILES["ACTIVE_RELEASE"]).write_text(release_id(files) + "\n")
+    (server.etc / STATE_FILES["RELEASES_LOG"]).write_text(f"2026-11-01T09:00:00Z {release_id(files)} {IMAGE_V1}\n")
+    server.path(name("APP_SITE", "elif")).write_text(files["site.caddy"].replace("{{UPSTREAM}}", "elif-green-web:5000"))
+
+
+def test_a_server_deployed_before_the_state_file_is_read_then_converted(server, pem):
+    files = rendered(pem)
+    legacy_server(server, files)
+    expected = f"COLOR=green\nRELEASE={release_id(files)}\nIMAGE={IMAGE_V1}\nWORKERS=1\nSWITCHED_AT=2026-11-01T09:00:00Z\n"
+    printed = server.hook("app-state.sh", "elif")
+    assert printed.returncode == 0 and printed.stdout == expected
+    assert not (server.etc / STATE_FILES["APP_STATE"]).exists()  # reading changes nothing
+    # The same release deployed again by the new hooks: converted, recognised as serving, nothing recreated.
+    again = server.deploy(files)
+    assert again.returncode == 0, again.stderr
+    assert f"converted the records of an earlier labstack into state.conf (green, release {release_id(files)})" \
+        in again.stderr
+    assert f"release {release_id(files)} is already serving (green)" in again.stderr
+    assert "compose elif-green: up -d" in server.trace() and "--force-recreate" not in " ".join(server.trace())
+    assert server.state() == dict(line.split("=", 1) for line in expected.splitlines())
+    for key in COLOR_FILES:
+        assert server.read(key, "green") == files[STATE_FILES[key]]
+    # Only secrets.env stays in APP_ETC, where the converted release's compose file names it.
+    assert sorted(p.name for p in server.etc.iterdir() if p.is_file()) == sorted(
+        STATE_FILES[key] for key in ("DATA_COMPOSE", "SECRETS_ENV", "DB_ENV", "DB_PASSWORD", "EXPORT_CMD",
+                                     "RELEASES_LOG", "APP_STATE"))
+    # The next release retires it, and with it the last file of the old layout.
+    update = server.deploy(rendered(pem, image=IMAGE_V2))
+    assert update.returncode == 0, update.stderr
+    assert server.state()["COLOR"] == "blue" and not server.release_dir("green").exists()
+    assert not (server.etc / STATE_FILES["SECRETS_ENV"]).exists()
+
+
+def test_a_failed_pull_leaves_the_server_describing_what_serves(server, pem):
+    v1 = rendered(pem, exportCommand="dallinger export")
+    assert server.deploy(v1).returncode == 0
+    before = {path.relative_to(server.root): path.read_bytes() for path in server.root.rglob("*") if path.is_file()}
+    server.answer_first("docker", "image inspect *", status=1)
+    server.answer_first("docker", "pull *", status=1)
+    result = server.deploy(rendered(pem, image=IMAGE_V2, exportCommand="flask export"))
+    assert result.returncode != 0 and f"cannot pull {IMAGE_V2}" in result.stderr
+    after = {path.relative_to(server.root): path.read_bytes() for path in server.root.rglob("*") if path.is_file()}
+    assert after == before  # state, release folder, site and export command: the serving release's, unchanged

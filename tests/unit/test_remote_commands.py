@@ -31,6 +31,11 @@ def test_the_apps_records_come_from_the_layout():
         rc.read_app_file("elif", "no-such-record")
 
 
+def test_the_apps_state_comes_from_its_hooks():
+    assert rc.app_state("elif") == "sudo -n /opt/labstack/hooks/app-state.sh elif"
+    assert rc.app_reconcile("elif") == "sudo -n /opt/labstack/hooks/app-reconcile.sh elif"
+
+
 def test_pause_hook_takes_only_stop_or_start():
     assert rc.pause_app("elif", "stop") == "sudo -n /opt/labstack/hooks/pause-app.sh elif stop"
     assert rc.pause_app("elif", "start") == "sudo -n /opt/labstack/hooks/pause-app.sh elif start"

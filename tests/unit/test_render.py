@@ -173,7 +173,7 @@ def test_hooks_version_covers_every_file_the_deploy_hook_sources():
         text = (HOOKS_DIR / hook).read_text()
         todo += [found for found in re.findall(r'^source "\$\(dirname "[^"]+"\)/([\w.-]+)"', text, re.M)
                  if found not in sourced]
-    assert sourced == {"deploy-app.sh", "deploy-steps.sh", "lib.sh", "layout.sh"}
+    assert sourced == {"deploy-app.sh", "deploy-steps.sh", "app-state.bash", "lib.sh", "layout.sh"}
     assert set(DEPLOY_HOOKS) == sourced
 
 
