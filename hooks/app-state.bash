@@ -210,4 +210,10 @@ reconcile_app() {
     fi
   done
   rm -f "$site.previous" "$site.new"
+  # The releases log is history (`invoke list`, exports): a release whose deploy died after its switch is in it too.
+  if [ -n "$color" ] && [ "$(awk 'END { print $2 }' "$etc/$RELEASES_LOG" 2>/dev/null || true)" != "$STATE_RELEASE" ]
+  then
+    printf '%s %s %s\n' "$STATE_SWITCHED_AT" "$STATE_RELEASE" "$STATE_IMAGE" >> "$etc/$RELEASES_LOG"
+    log "$app: repaired: release $STATE_RELEASE ($STATE_IMAGE) added to $RELEASES_LOG"
+  fi
 }

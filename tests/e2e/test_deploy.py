@@ -27,6 +27,12 @@ def _in_data(stack, role: str, *command: str) -> str:
     return stack.host.run(" ".join(["docker", "exec", container, *command])).stdout.strip()
 
 
+def _serving_color(stack) -> str:
+    """The colour the app's state file names (hooks/app-state.sh)."""
+    state = stack.host.run("sudo /opt/labstack/hooks/app-state.sh elif").stdout
+    return dict(line.split("=", 1) for line in state.splitlines())["COLOR"]
+
+
 def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
     stack = make_stack(elif_app(example_images.v1))
     evaluation = stack.evaluate()
@@ -57,9 +63,10 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
     assert redirect.stdout.startswith("308 https://")
 
     # The database password, the secrets and the app's files on the host are readable by root only.
-    modes = stack.host.run("sudo stat -c '%a %n' /etc/labstack/apps/elif/db.env /etc/labstack/apps/elif/secrets.env "
-                           "/etc/labstack/apps/elif/app.compose.yaml /etc/labstack/apps/elif").stdout.split("\n")
-    assert [m.split()[0] for m in modes if m] == ["600", "600", "600", "700"]
+    modes = stack.host.run("sudo stat -c '%a %n' /etc/labstack/apps/elif/db.env /etc/labstack/apps/elif/blue/secrets.env "
+                           "/etc/labstack/apps/elif/blue/app.compose.yaml /etc/labstack/apps/elif/blue "
+                           "/etc/labstack/apps/elif").stdout.split("\n")
+    assert [m.split()[0] for m in modes if m] == ["600", "600", "600", "700", "700"]
 
     # Nothing changed: nothing runs.
     assert stack.up() == []
@@ -120,7 +127,7 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
 
     # A misspelt worker command: the new web passes its health check and takes over, but its worker crash-loops, so
     # the deploy fails with the worker's output and switches back: v2 serves again, with its own worker running.
-    serving = stack.host.run("sudo cat /etc/labstack/apps/elif/active-color").stdout.strip()
+    serving = _serving_color(stack)
     stack.config["labstack:apps"] = elif_app(example_images.v1, workerCommand="pyton worker.py")
     with pytest.raises(CommandFailed) as failed:
         stack.up()
@@ -128,18 +135,18 @@ def test_deploy_serve_noop_update_broken_restart(make_stack, example_images):
     assert "pyton: not found" in failed.value.result.stderr
     assert f"rolled back: release {serving} serves again" in failed.value.result.stderr
     assert json.loads(stack.status_and_body("/")[1])["version"] == "v2"
-    assert stack.host.run("sudo cat /etc/labstack/apps/elif/active-color").stdout.strip() == serving
+    assert _serving_color(stack) == serving
     workers = stack.host.run("docker ps --filter label=org.labstack.app=elif --filter label=org.labstack.role=worker "
                              "--format '{{.Label \"org.labstack.color\"}} {{.State}}'").stdout.split("\n")
     assert [w for w in workers if w] == [f"{serving} running"]
 
     # Rollback is one config change: the previous digest (v1) is deployed blue/green again.
-    colour = stack.host.run("sudo cat /etc/labstack/apps/elif/active-color").stdout.strip()
+    colour = _serving_color(stack)
     stack.config["labstack:apps"] = elif_app(example_images.v1)
     runs = stack.up()
     assert [r.resource for r in runs] == ["paris-batch2-elif-deploy"]
     assert json.loads(stack.status_and_body("/")[1])["version"] == "dev"
-    assert stack.host.run("sudo cat /etc/labstack/apps/elif/active-color").stdout.strip() != colour
+    assert _serving_color(stack) != colour
 
     # The host's engine restarts: the proxy and the app come back by themselves.
     stack.host.restart_docker()

@@ -167,15 +167,16 @@ class FakeServer:
         path = self.etc / STATE_FILES["APP_STATE"]
         return dict(line.split("=", 1) for line in path.read_text().splitlines()) if path.exists() else {}
 
-    def serving(self, files: dict[str, str], color: str = "blue", port: int = 8000) -> None:
+    def serving(self, files: dict[str, str], color: str = "blue", port: int = 8000, image: str = IMAGE_V1) -> None:
         """The server as a finished deploy of `files` as `color` leaves it: state, release folder, site."""
         folder = self.release_dir(color)
         folder.mkdir(parents=True)
         for key in COLOR_FILES:
             (folder / STATE_FILES[key]).write_text(files[STATE_FILES[key]])
         (self.etc / STATE_FILES["APP_STATE"]).write_text(
-            f"COLOR={color}\nRELEASE={release_id(files)}\nIMAGE={IMAGE_V1}\nWORKERS=1\nSWITCHED_AT=2026-11-28T10:00:00Z\n")
+            f"COLOR={color}\nRELEASE={release_id(files)}\nIMAGE={image}\nWORKERS=1\nSWITCHED_AT=2026-11-28T10:00:00Z\n")
         self.path(name("APP_SITE", "elif")).write_text(f"elif.example.org {{\n\treverse_proxy elif-{color}-web:{port}\n}}\n")
+        (self.etc / STATE_FILES["RELEASES_LOG"]).write_text(f"2026-11-28T10:00:00Z {release_id(files)} {image}\n")
 
     def site(self) -> str:
         return self.path(name("APP_SITE", "elif")).read_text()
@@ -623,3 +624,25 @@ def test_a_failed_pull_leaves_the_server_describing_what_serves(server, pem):
     assert result.returncode != 0 and f"cannot pull {IMAGE_V2}" in result.stderr
     after = {path.relative_to(server.root): path.read_bytes() for path in server.root.rglob("*") if path.is_file()}
     assert after == before  # state, release folder, site and export command: the serving release's, unchanged
+
+
+def test_a_deploy_killed_after_its_switch_is_completed_by_the_next_run(server, pem):
+    """The state names green (the switch was recorded), but green's worker never started, blue was never retired
+    and releases.log has no line for green: the repair starts green's worker, removes blue and logs the release."""
+    v1, v2 = rendered(pem, port=8000), rendered(pem, port=8000, image=IMAGE_V2)
+    server.serving(v1)
+    server.serving(v2, color="green", image=IMAGE_V2)  # the state and site name green, blue's folder is still there
+    (server.etc / STATE_FILES["RELEASES_LOG"]).write_text(f"2026-11-28T10:00:00Z {release_id(v1)} {IMAGE_V1}\n")
+    server.answer_first("docker", "compose -p elif-green * config --services", "web\nworker\n")
+    server.answer_first("docker", "compose -p elif-green * ps --services --status running", "web\n", uses="1")
+    server.answer_first("docker", GREEN_QUERY.replace("green", "blue"), "b1\nb2\n", uses="1")
+    result = server.hook("app-reconcile.sh", "elif")
+    assert result.returncode == 0, result.stderr
+    assert repairs(result.stderr) == [
+        "started the services of release green that were not running",
+        "removed release blue (running, but not the release the state names)",
+        f"release {release_id(v2)} ({IMAGE_V2}) added to releases.log"]
+    assert server.trace() == ["compose elif-green: up -d --no-recreate --remove-orphans",
+                              "compose elif-blue: down --remove-orphans"]
+    assert not server.release_dir("blue").exists() and server.state()["COLOR"] == "green"
+    assert server.read("RELEASES_LOG").splitlines()[-1] == f"2026-11-28T10:00:00Z {release_id(v2)} {IMAGE_V2}"

@@ -1,0 +1,223 @@
+"""Faults during a deploy, on the test bed (issue 15): the SSH connection drops during the switch, the Docker engine
+restarts between the candidate's start and the switch, the image pull fails. After each, the release the app's state
+names serves with no failed request where the fault allows, the state matches what runs (after the repair every
+deploy, pause, export and removal starts with), and the next deploy converges without recreating the container
+that serves."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import components.layout as layout
+from tests.e2e.engine import CommandFailed, ssh
+from tests.e2e.test_deploy import elif_app
+
+pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
+
+APP = "elif"
+KILLER = Path(__file__).parent / "faults" / "kill-deploy-when.sh"
+STATE = layout.app_file(APP, "APP_STATE")
+SITE = layout.name("APP_SITE", APP)
+APP_ETC = layout.name("APP_ETC", APP)
+DEPLOY = "paris-batch2-elif-deploy"
+
+
+class Requests:
+    """A bounded loop of HTTPS requests through Caddy (at most 300 s, 20 a second), recording every non-200."""
+
+    def __init__(self, stack):
+        self.stack, self.failures, self.answers = stack, [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop)
+
+    def _loop(self):
+        deadline = time.monotonic() + 300
+        for _ in range(6000):
+            if self._stop.is_set() or time.monotonic() > deadline:
+                break
+            status, body = self.stack.status_and_body("/", timeout=10)
+            (self.answers if status == 200 else self.failures).append((status, body[:200]))
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(1)
+        self._stop.set()
+        self._thread.join()
+
+
+def state(stack) -> dict[str, str]:
+    text = stack.host.run(f"sudo {layout.REMOTE_HOOKS}/app-state.sh {APP}").stdout
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def reconcile(stack) -> list[str]:
+    """app-reconcile.sh, as an operator runs it: the repairs it logged."""
+    result = stack.host.run(f"sudo {layout.REMOTE_HOOKS}/app-reconcile.sh {APP}")
+    return [line for line in result.stderr.splitlines() if "repaired:" in line]
+
+
+def web_id(stack, color: str) -> str:
+    return stack.host.run(f"docker ps -q --filter label={layout.LABEL_APP}={APP} --filter label={layout.LABEL_ROLE}=web "
+                          f"--filter label={layout.LABEL_COLOR}={color}").stdout.strip()
+
+
+def served_version(stack) -> str:
+    status, body = stack.status_and_body("/")
+    assert status == 200, body
+    return json.loads(body)["version"]
+
+
+def assert_state_matches_what_runs(stack, versions: dict[str, str]) -> dict[str, str]:
+    """One release: the state's colour is the only one with containers, the one the site names, the only release
+    folder, and it answers with its image's version; no switch is left in flight."""
+    recorded = state(stack)
+    color = recorded["COLOR"]
+    colors = stack.host.run(f"docker ps -a --filter label={layout.LABEL_APP}={APP} "
+                            f"--format '{{{{.Label \"{layout.LABEL_COLOR}\"}}}}'").stdout.split()
+    assert set(colors) == {color}, colors
+    assert re.findall(r"elif-(blue|green)-web", stack.host.run(f"sudo cat {SITE}").stdout) == [color]
+    folders = stack.host.run(f"sudo find {APP_ETC} -mindepth 1 -maxdepth 1 -type d -printf '%f\\n'").stdout.split()
+    assert folders == [color]
+    assert stack.host.run(f"sudo test -e {STATE}.new", check=False).returncode == 1
+    assert served_version(stack) == versions[recorded["IMAGE"]]
+    return recorded
+
+
+def replay_recorded_deploy(stack):
+    """The deploy command of the config the engine last applied (as `pulumi up` would run it again for it)."""
+    inputs = stack.engine.state[DEPLOY]
+    return ssh(inputs["connection"], inputs["create"], inputs.get("stdin"), 600)
+
+
+@pytest.mark.parametrize("moment", ["site switched", "state switched"])
+def test_ssh_drop_during_the_switch(make_stack, example_images, moment):
+    """The deploy's process group is killed (what a dropped connection does to it) when the site file names the new
+    colour (Caddy's reload and the state's rename may or may not have happened), or when the state does (the new
+    release's workers not started, the old release not retired)."""
+    versions = {example_images.v1: "dev", example_images.v2: "v2"}
+    stack = make_stack(elif_app(example_images.v1))
+    stack.up()
+    stack.wait_serving("/health")
+    stack.host.put(KILLER, "/tmp/kill-deploy-when.sh")
+    marker = (SITE, "elif-green-web:") if moment == "site switched" else (STATE, "COLOR=green")
+    killed = {}
+
+    def kill_at_marker():
+        killed["result"] = stack.host.run(f"sudo bash /tmp/kill-deploy-when.sh {APP} {marker[0]} {marker[1]} "
+                                          f"{STATE}.new 300", check=False, timeout=330)
+
+    with Requests(stack) as requests:
+        killer = threading.Thread(target=kill_at_marker)
+        killer.start()
+        time.sleep(2)  # the killer is polling long before the deploy reaches its switch
+        stack.config["labstack:apps"] = elif_app(example_images.v2)
+        with pytest.raises(CommandFailed):
+            stack.up()
+        killer.join()
+        assert killed["result"].returncode == 0, killed["result"].stderr
+        in_flight = "switch_in_flight=yes" in killed["result"].stdout
+        # Before any repair: the state names a release that serves, unless a switch was in flight (state.conf.new
+        # left), which the next run repairs.
+        before = state(stack)
+        assert in_flight or served_version(stack) == versions[before["IMAGE"]]
+        repairs = reconcile(stack)
+        assert repairs, "the interrupted deploy left something to repair"
+        recorded = assert_state_matches_what_runs(stack, versions)
+        if moment == "state switched":
+            assert recorded["IMAGE"] == example_images.v2 and recorded["COLOR"] == "green"
+        serving = web_id(stack, recorded["COLOR"])
+        # The next deploy (the same config) converges.
+        runs = stack.up()
+        assert [r.resource for r in runs] == [DEPLOY]
+    assert requests.failures == [] and len(requests.answers) > 10
+    after = assert_state_matches_what_runs(stack, versions)
+    assert after["IMAGE"] == example_images.v2
+    if recorded["IMAGE"] == example_images.v2:  # already serving: nothing recreated, nothing swapped
+        assert "is already serving" in runs[0].result.stderr
+        assert web_id(stack, after["COLOR"]) == serving
+    else:  # the repair went back to v1: the deploy swapped to v2 beside it, never touching v1's web first
+        assert after["COLOR"] != recorded["COLOR"]
+
+
+def test_engine_restart_between_candidate_start_and_switch(make_stack, example_images):
+    """The candidate's web takes 20 s to answer; the engine restarts while it starts. Whatever the deploy then
+    did (it may fail, or finish once the engine is back), the state names the release that serves."""
+    versions = {example_images.v1: "dev", example_images.v2: "v2"}
+    stack = make_stack(elif_app(example_images.v1))
+    stack.up()
+    stack.wait_serving("/health")
+    v1_web = web_id(stack, "blue")
+    slow = elif_app(example_images.v2, healthTimeoutSeconds=120,
+                    command='sleep 20; exec gunicorn --bind "0.0.0.0:5000" --workers 2 app:app')
+    stack.config["labstack:apps"] = slow
+    outcome = {}
+
+    def deploy():
+        try:
+            outcome["runs"] = stack.up()
+        except CommandFailed as failed:
+            outcome["failed"] = failed
+
+    deployer = threading.Thread(target=deploy)
+    deployer.start()
+    deadline = time.monotonic() + 180
+    while not web_id(stack, "green"):
+        assert time.monotonic() < deadline and deployer.is_alive(), "the candidate's web never started"
+        time.sleep(0.2)
+    stack.host.restart_docker()
+    deployer.join(timeout=600)
+    assert not deployer.is_alive()
+    stack.wait_serving("/health", seconds=120)
+    with Requests(stack) as requests:
+        reconcile(stack)
+        recorded = assert_state_matches_what_runs(stack, versions)
+        serving = web_id(stack, recorded["COLOR"])
+        if "failed" in outcome:
+            # The candidate never switched: v1 serves, in the container it had (the engine restarted it, it was
+            # not recreated), and the same deploy runs again to completion.
+            assert recorded["IMAGE"] == example_images.v1 and serving == v1_web
+            runs = stack.up()
+            assert [r.resource for r in runs] == [DEPLOY]
+    assert requests.failures == [] and len(requests.answers) > 10
+    after = assert_state_matches_what_runs(stack, versions)
+    assert after["IMAGE"] == example_images.v2
+    # The recorded deploy once more: nothing to repair, nothing recreated.
+    serving = web_id(stack, after["COLOR"])
+    again = replay_recorded_deploy(stack)
+    assert again.returncode == 0, again.stderr
+    assert "is already serving" in again.stderr and "repaired" not in again.stderr
+    assert state(stack) == after and web_id(stack, after["COLOR"]) == serving
+
+
+def test_failed_image_pull_leaves_the_serving_release_described(make_stack, example_images, registry):
+    versions = {example_images.v1: "dev"}
+    stack = make_stack(elif_app(example_images.v1))
+    stack.up()
+    stack.wait_serving("/health")
+    before = assert_state_matches_what_runs(stack, versions)
+    serving = web_id(stack, before["COLOR"])
+    files = stack.host.run(f"sudo find {APP_ETC} -type f -exec sha256sum {{}} +").stdout
+    missing = f"{registry}/labstack/example@sha256:{'0' * 64}"
+    with Requests(stack) as requests:
+        stack.config["labstack:apps"] = elif_app(missing)
+        with pytest.raises(CommandFailed) as failed:
+            stack.up()
+        assert f"cannot pull {missing}" in failed.value.result.stderr
+    assert requests.failures == [] and len(requests.answers) > 5
+    # The server describes exactly what serves: the same state, the same files, no candidate folder.
+    assert assert_state_matches_what_runs(stack, versions) == before
+    assert stack.host.run(f"sudo find {APP_ETC} -type f -exec sha256sum {{}} +").stdout == files
+    # The recorded deploy (v1) runs again: nothing to repair, the serving container kept.
+    again = replay_recorded_deploy(stack)
+    assert again.returncode == 0, again.stderr
+    assert "is already serving" in again.stderr and "repaired" not in again.stderr
+    assert web_id(stack, before["COLOR"]) == serving
