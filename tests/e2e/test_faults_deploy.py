@@ -206,7 +206,7 @@ def test_failed_image_pull_leaves_the_serving_release_described(make_stack, exam
     before = assert_state_matches_what_runs(stack, versions)
     serving = web_id(stack, before["COLOR"])
     files = stack.host.run(f"sudo find {APP_ETC} -type f -exec sha256sum {{}} +").stdout
-    missing = f"{registry}/labstack/example@sha256:{'0' * 64}"
+    missing = f"{registry}/labstack/example@sha256:{'5eed' * 16}"  # never pushed
     with Requests(stack) as requests:
         stack.config["labstack:apps"] = elif_app(missing)
         with pytest.raises(CommandFailed) as failed:
