@@ -158,16 +158,18 @@ state_convert() {
   log "$1: converted the records of an earlier labstack into $APP_STATE ($STATE_COLOR, release $STATE_RELEASE)"
 }
 
-# reconcile_app APP: make what runs match what the state records, without interrupting the release that serves,
-# one log line per repair. What the state names serves; everything else goes:
+# reconcile_app APP [--keep-stopped]: make what runs match what the state records, without interrupting the release
+# that serves, one log line per repair. What the state names serves; everything else goes:
 #   - a switch that did not finish (state.new left, or a site naming another colour): the site points at the
 #     state's colour again and Caddy reloads (the release it names is started first if it is not running);
 #   - the other colour's containers (a candidate that never passed its health check, or an old release never
 #     retired) are stopped and removed, and its files (a release that never started) deleted;
 #   - no state at all: a first release that never finished switching loses its site.
+# --keep-stopped (a pause that stops the app, a removal): the state's release is not started, so nothing runs
+# between an export and the removal it precedes.
 # Fails, changing nothing, when the state names a release whose files are missing.
 reconcile_app() {
-  local app=$1 etc site color other pending=""
+  local app=$1 keep_stopped=${2:-} etc site color other pending=""
   etc=$(app_etc "$app")
   [ -d "$etc" ] || return 0
   site=$(app_site "$app")
@@ -180,7 +182,7 @@ reconcile_app() {
   if [ -n "$color" ]; then
     [ -f "$(release_etc "$app" "$color")/$APP_COMPOSE" ] \
       || die "$app: the state names release $color but its files are missing in $(release_etc "$app" "$color")"
-    if release_incomplete "$app" "$color"; then
+    if [ "$keep_stopped" != --keep-stopped ] && release_incomplete "$app" "$color"; then
       compose_release "$app" "$color" up -d --no-recreate --remove-orphans >/dev/null 2>&1 \
         || die "$app: cannot start release $color, which the state names as serving"
       log "$app: repaired: started the services of release $color that were not running"

@@ -15,7 +15,12 @@ case "$action" in
   stop|start) ;;
   *) die "unknown action '$action': use stop or start" ;;
 esac
-reconcile_app "$app"
+# Stopping: the serving release is not started first (its stopped services stay stopped).
+if [ "$action" = stop ]; then
+  reconcile_app "$app" --keep-stopped
+else
+  reconcile_app "$app"
+fi
 state_read "$app"
 color=$STATE_COLOR
 [ -n "$color" ] || die "$app has no serving release on this server (no $APP_STATE); refusing to guess which to $action"

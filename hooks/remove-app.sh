@@ -11,7 +11,7 @@ app=${1:?usage: remove-app.sh APP}
 valid_app_name "$app"
 etc=$(app_etc "$app")
 
-(reconcile_app "$app") || log "$app: the repair failed (above); removing every release anyway"
+(reconcile_app "$app" --keep-stopped) || log "$app: the repair failed (above); removing every release anyway"
 rm -f "$(app_site "$app")"
 if [ -n "$(proxy_container)" ]; then
   try_reload_proxy || die "Caddy refused the configuration without $app's site"

@@ -646,3 +646,14 @@ def test_a_deploy_killed_after_its_switch_is_completed_by_the_next_run(server, p
                               "compose elif-blue: down --remove-orphans"]
     assert not server.release_dir("blue").exists() and server.state()["COLOR"] == "green"
     assert server.read("RELEASES_LOG").splitlines()[-1] == f"2026-11-28T10:00:00Z {release_id(v2)} {IMAGE_V2}"
+
+
+@pytest.mark.parametrize("hook", [("pause-app.sh", "elif", "stop"), ("remove-app.sh", "elif")], ids=["pause", "remove"])
+def test_stopping_or_removing_never_starts_the_serving_release_first(server, pem, hook):
+    """After the export before a removal, the app stays stopped: nothing may write between the export and it."""
+    server.serving(rendered(pem, port=8000))
+    server.answer_first("docker", "compose -p elif-blue * config --services", "web\nworker\n")
+    result = server.hook(*hook)
+    assert result.returncode == 0, result.stderr
+    assert repairs(result.stderr) == []
+    assert not [step for step in server.trace() if " up " in f"{step} "]
