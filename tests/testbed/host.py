@@ -352,12 +352,7 @@ class TestbedHost:
         (self.data_dir / "ssh").mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         run = self.run_dir / "run"
-        run.mkdir(exist_ok=True)
-        for sub, mode in (("sshd", 0o755), ("lock", 0o1777), ("user", 0o755), ("docker", 0o700)):
-            (run / sub).mkdir(exist_ok=True)
-            (run / sub).chmod(mode)
-        if not (run / "shm").is_symlink():
-            (run / "shm").symlink_to("/dev/shm")
+        self._prepare_run()
         import pwd
         ubuntu = pwd.getpwnam(USER)
         for inside, sub, mode, owner in PRIVATE_DIRS:
@@ -445,6 +440,16 @@ class TestbedHost:
         if seed:
             clone_data_root(seed, self.data_dir / "var-lib-docker")
         self.start_docker()
+
+    def _prepare_run(self) -> None:
+        """The host's /run as a boot finds it (a tmpfs on a server: empty but for what early boot makes)."""
+        run = self.run_dir / "run"
+        run.mkdir(exist_ok=True)
+        for sub, mode in (("sshd", 0o755), ("lock", 0o1777), ("user", 0o755), ("docker", 0o700)):
+            (run / sub).mkdir(exist_ok=True)
+            (run / sub).chmod(mode)
+        if not (run / "shm").is_symlink():
+            (run / "shm").symlink_to("/dev/shm")
 
     def _nsenter(self, net: bool = True, mnt: bool = True) -> list[str]:
         pid = self._holder_pid()
@@ -542,20 +547,22 @@ LogLevel VERBOSE
         return self.power_log()[-1]
 
     def power_on(self) -> None:
-        """Boot a powered-off host again, as starting a stopped EC2 instance does: same disks (its directories,
-        /tmp emptied), sshd and the engine start (containers with a restart policy come back)."""
+        """Boot a powered-off host again, as starting a stopped EC2 instance does: same disks (its directories;
+        /tmp and /run emptied), sshd and the engine start (containers with a restart policy come back)."""
         if any(proc_alive(r) for r in self.state["procs"] if r["role"] in ("sshd", "dockerd")):
             raise TestbedError(f"{self.name} is running: power it off first")
         self.state["procs"] = [r for r in self.state["procs"] if proc_alive(r)]
         self._save()
-        tmp = self.data_dir / "tmp"
-        for entry in tmp.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-        for stale in ("docker.pid", "sshd.pid"):
-            (self.run_dir / "run" / stale).unlink(missing_ok=True)
+        # /tmp and /run start empty, as after a boot; the power switch's own files in /run stay
+        for folder in (self.data_dir / "tmp", self.run_dir / "run"):
+            for entry in folder.iterdir():
+                if entry.name.startswith(".labstack-testbed"):
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        self._prepare_run()
         self._start_sshd()
         self.start_docker()
 

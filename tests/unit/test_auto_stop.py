@@ -240,3 +240,22 @@ def test_a_job_whose_supervisor_is_gone_ends_interrupted_and_keeps_nothing_up(se
     server.job("j2", supervisor_pid=2 ** 22 + 1)   # above any pid this kernel hands out: never alive
     assert server.check().startswith("auto-stop: stopping: idle for")
     assert '"state":"interrupted"' in server.path(f"{JOBS_SRV}/j2/status.json").read_text()
+
+
+def test_ray_task_processes_count_idle_ray_workers_do_not(server):
+    server.settings(IDLE_SECONDS=600, CPU_PERCENT=10)
+    server.check()
+    server.idle_since(3600)
+    idle_worker = subprocess.Popen(["bash", "-c", "exec -a ray::IDLE sleep 30"])
+    try:
+        assert server.check().startswith("auto-stop: stopping: idle for")   # an idle worker is no activity
+        server.idle_since(3600)
+        task = subprocess.Popen(["bash", "-c", "exec -a ray::train_step sleep 30"])
+        try:
+            assert server.check() == "auto-stop: busy: ray: 1 task/actor process(es)"
+        finally:
+            task.kill()
+            task.wait()
+    finally:
+        idle_worker.kill()
+        idle_worker.wait()
