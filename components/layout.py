@@ -44,6 +44,9 @@ TEMPLATES = {
     "APP_POSTGRES": APPS_SRV + "/{app}/postgres",  # Postgres's data directory
     "APP_REDIS": APPS_SRV + "/{app}/redis",  # Redis's append-only files
     "APP_VOLUMES": APPS_SRV + "/{app}/volumes",  # one folder per extra volume the app declares (`volumes`)
+    # A copy of the app's DB_ENV beside its data (0600): on a data volume, a replaced instance finds the database
+    # and its password together.
+    "APP_KEPT_DB_ENV": APPS_SRV + "/{app}/db.env",
     "APP_SITE": PROXY_SITES + "/{app}.caddy",
     # One release's files (RELEASE_CONF, APP_COMPOSE, SITE_TEMPLATE, INIT_CMD, POST_DEPLOY_CMD, SECRETS_ENV): the
     # serving colour's folder, and beside it the candidate's until the switch (hooks/app-state.bash).

@@ -60,15 +60,21 @@ load_release() {
 # folder, until the switch. A release already recorded as serving only gets its export command (not a release
 # file: a new one changes nothing that runs).
 install_release_files() {
-  local file password
+  local file password kept
   install -d -m 0700 "$etc"
   install -d -m 0755 "$srv" "$(app_data "$app")" "$(app_postgres "$app")" "$(app_redis "$app")" \
     "$(app_volumes "$app")"
-  # The database password is made here once and never leaves the server (nor Pulumi's state).
-  if [ ! -s "$etc/$DB_ENV" ]; then
+  # The database password is made here once and never leaves the server (nor Pulumi's state). A copy lives beside
+  # the data: with a data volume, a replaced instance (empty APP_ETC) finds the database and its password together.
+  kept=$(app_kept_db_env "$app")
+  if [ ! -s "$etc/$DB_ENV" ] && [ -s "$kept" ]; then
+    install -m 0600 "$kept" "$etc/$DB_ENV"
+    log "$app: database password restored from $kept (the data outlived the instance)"
+  elif [ ! -s "$etc/$DB_ENV" ]; then
     password=$(openssl rand -hex 24)
     (umask 077 && printf 'LABSTACK_DB_PASSWORD=%s\n' "$password" > "$etc/$DB_ENV")
   fi
+  [ -s "$kept" ] || install -m 0600 "$etc/$DB_ENV" "$kept"
   # Postgres reads it from a file of its own (POSTGRES_PASSWORD_FILE), as its postgres user: 0644, but inside the
   # 0700 APP_ETC only root reaches it on the host. Made from db.env, so servers deployed before it keep their password.
   if [ ! -s "$etc/$DB_PASSWORD" ]; then

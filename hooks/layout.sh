@@ -77,6 +77,7 @@ app_data() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/data"; }  # app_
 app_postgres() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/postgres"; }  # app_postgres APP
 app_redis() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/redis"; }  # app_redis APP
 app_volumes() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/volumes"; }  # app_volumes APP
+app_kept_db_env() { printf '%s\n' "$LABSTACK_ROOT/srv/labstack/apps/$1/db.env"; }  # app_kept_db_env APP
 app_site() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/proxy/sites/$1.caddy"; }  # app_site APP
 release_etc() { printf '%s\n' "$LABSTACK_ROOT/etc/labstack/apps/$1/$2"; }  # release_etc APP COLOR
 app_network() { printf '%s\n' "labstack-$1"; }  # app_network APP

@@ -155,6 +155,8 @@ class RecordingMocks(Mocks):
             resource_id = "vpc-" + digest[:17]
         elif args.typ == "aws:ec2/subnet:Subnet":
             resource_id = "subnet-" + digest[:17]
+        elif args.typ == "aws:ebs/volume:Volume":
+            resource_id = "vol-" + digest[:17]  # hooks/mount-data.sh finds the device by this id
         elif args.typ == "command:remote:Command" and args.name in self.aws.command_stdout:
             outputs["stdout"] = self.aws.command_stdout[args.name]
         self.declared.append(Declared(args.typ, args.name, inputs, outputs, bool(args.custom), id=resource_id,

@@ -3,10 +3,12 @@ the name Nitro gives it, visible only inside the host (TestbedHost.give_block_de
 
 Shown here: the first run formats and mounts; a second does not format; a device that already holds a filesystem
 with data is mounted as it is; a device holding something else is refused, never formatted; growing the backing file
-grows the filesystem online. Not yet here: a replaced instance serving the same Postgres rows (README, Data volume).
+grows the filesystem online; and through the program (mocks + the e2e engine), a replaced instance (a new host handed
+the same device after the old one shut down) serves the same Postgres rows.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -146,3 +148,36 @@ def test_a_volume_that_never_appears_is_named_after_a_bounded_wait(host):
     result = mount_data(host, wait=2)
     assert result.returncode == 1
     assert f"{VOLUME} did not appear as /dev/disk/by-id/{BY_ID} within 2s" in result.stderr
+
+
+def test_a_replaced_instance_serves_the_same_postgres_rows(make_stack, example_images, loop_devices):
+    """The program's order: the old instance stops (its OS shuts down: apps stopped, disks unmounted), the volume is
+    detached and attached to the new instance, whose first `up` mounts it before Docker and deploys the app, which
+    finds its database and the database's password on the volume."""
+    apps = {"elif": {"image": example_images.v1, "host": "@"}}
+    device, _ = loop_devices("volume.img", 300)
+    old = make_stack(apps, **{"labstack:dataVolume": {"sizeGb": 1}})
+    volume_id = old.evaluate().one("aws:ebs/volume:Volume").id
+    by_id = "nvme-Amazon_Elastic_Block_Store_" + volume_id.replace("-", "")
+    old.host.give_block_device(by_id, device)
+    old.up()
+    old.wait_serving()
+    for _ in range(3):
+        assert old.status_and_body("/visits", method="POST")[0] == 200
+    rows = json.loads(old.status_and_body("/visits")[1])["db_visits"]
+    assert rows >= 3
+    assert in_host(old.host, f"findmnt -n -o SOURCE --mountpoint {SRV}") == device
+
+    old.host.run("sudo -n shutdown -h now")   # stop_instance_before_detaching: EC2 stops the instance
+    old.host.wait_powered_off(timeout=90)
+    assert in_host(old.host, f"findmnt -n -o SOURCE --mountpoint {SRV} || true") == ""   # unmounted at shutdown
+
+    new = make_stack(apps, **{"labstack:dataVolume": {"sizeGb": 1}})
+    assert new.evaluate().one("aws:ebs/volume:Volume").id == volume_id   # the same volume, a new instance
+    new.host.give_block_device(by_id, device)
+    runs = new.up()
+    new.wait_serving()
+    assert json.loads(new.status_and_body("/visits")[1])["db_visits"] == rows
+    assert "database password restored" in "".join(run.result.stderr for run in runs if "deploy" in run.resource)
+    mount_log = "".join(run.result.stderr for run in runs if "data-mount" in run.resource)
+    assert "making ext4" not in mount_log and in_host(new.host, f"findmnt -n -o SOURCE --mountpoint {SRV}") == device

@@ -10,7 +10,8 @@ machine. Two layers make sure of it:
 2. Inside each host this file is bound over /usr/bin/systemctl, the binary that shutdown, poweroff, halt, reboot
    and telinit link to. Called as a power command it records the request in the host's power log and powers the
    host off the way a stopped EC2 instance looks from outside: the engine stops its containers, then every process
-   of the host is killed (sshd included: port 22 closes). Any other systemctl call goes to the real binary.
+   of the host is killed (sshd included: port 22 closes) and its disks (loop devices) are unmounted. Any other
+   systemctl call goes to the real binary.
 
 Run by root inside a host only; it reads which host it is from HOST_FILE (written by host.py). Standard library only:
 it runs with the machine's /usr/bin/python3, not the project's venv.
@@ -22,6 +23,7 @@ import datetime
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -135,7 +137,20 @@ def power_off(host: dict, action: str, command: str) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.3)
+    _unmount_block_devices(host)
     _record(host, {"state": "off", "action": action, "command": command})
+
+
+def _unmount_block_devices(host: dict) -> None:
+    """What a shutdown does last: unmount the host's disks, so a stopped instance's EBS volume can be detached and
+    attached elsewhere. The only block devices a test bed host has are the loop devices given to it
+    (TestbedHost.give_block_device); only its own mount namespace is touched (checked, never the machine's)."""
+    if os.stat("/proc/self/ns/mnt").st_ino != host["mntns_ino"]:
+        return
+    mounted = [line.split(" - ", 1) for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    targets = [left.split()[4] for left, right in mounted if right.split()[1].startswith("/dev/loop")]
+    for target in reversed(targets):   # the deepest first
+        subprocess.run(["umount", target], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main(argv: list[str]) -> int:
