@@ -124,14 +124,16 @@ down_release() {
   rm -rf "$dir"
 }
 
+# release_running APP COLOR: the release's services that run, then its stopped containers (a replica that exited).
+release_running() {
+  compose_release "$1" "$2" ps --services --status running | sort
+  docker ps -aq --filter "label=$LABEL_APP=$1" --filter "label=$LABEL_COLOR=$2" --filter status=exited
+}
+
 # release_incomplete APP COLOR: true when a service of the release is not running (stopped, never started, or a
 # replica that exited).
 release_incomplete() {
-  local wanted running
-  wanted=$(compose_release "$1" "$2" config --services | sort)
-  running=$(compose_release "$1" "$2" ps --services --status running | sort)
-  [ "$wanted" != "$running" ] \
-    || [ -n "$(docker ps -aq --filter "label=$LABEL_APP=$1" --filter "label=$LABEL_COLOR=$2" --filter status=exited)" ]
+  [ "$(compose_release "$1" "$2" config --services | sort)" != "$(release_running "$1" "$2")" ]
 }
 
 # state_convert APP: a server deployed before the state file existed: its release files move into the serving
@@ -169,7 +171,7 @@ state_convert() {
 # between an export and the removal it precedes.
 # Fails, changing nothing, when the state names a release whose files are missing.
 reconcile_app() {
-  local app=$1 keep_stopped=${2:-} etc site color other pending=""
+  local app=$1 keep_stopped=${2:-} etc site color other before pending=""
   etc=$(app_etc "$app")
   [ -d "$etc" ] || return 0
   site=$(app_site "$app")
@@ -183,9 +185,15 @@ reconcile_app() {
     [ -f "$(release_etc "$app" "$color")/$APP_COMPOSE" ] \
       || die "$app: the state names release $color but its files are missing in $(release_etc "$app" "$color")"
     if [ "$keep_stopped" != --keep-stopped ] && release_incomplete "$app" "$color"; then
+      before=$(release_running "$app" "$color")
       compose_release "$app" "$color" up -d --no-recreate --remove-orphans >/dev/null 2>&1 \
         || die "$app: cannot start release $color, which the state names as serving"
-      log "$app: repaired: started the services of release $color that were not running"
+      # A service that crash-loops is not repaired by a start: said once per run, not claimed as a repair.
+      if [ "$(release_running "$app" "$color")" != "$before" ]; then
+        log "$app: repaired: started the services of release $color that were not running"
+      else
+        log "$app: release $color has services that do not stay running (see invoke logs)"
+      fi
     fi
     if [ -n "$pending" ] || [ "$(site_color "$app")" != "$color" ]; then
       rm -f "$etc/$APP_STATE.new"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import components.layout as layout
-from tests.e2e.engine import CommandFailed, ssh
+from tests.e2e.engine import CommandFailed, evaluate_with_dependencies, ssh
 from tests.e2e.test_deploy import elif_app
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
@@ -132,8 +132,8 @@ def test_ssh_drop_during_the_switch(make_stack, example_images, moment):
         repairs = reconcile(stack)
         assert repairs, "the interrupted deploy left something to repair"
         recorded = assert_state_matches_what_runs(stack, versions)
-        if moment == "state switched":
-            assert recorded["IMAGE"] == example_images.v2 and recorded["COLOR"] == "green"
+        if moment == "state switched":  # after the rename: nothing in flight, the new release stays
+            assert not in_flight and recorded["IMAGE"] == example_images.v2 and recorded["COLOR"] == "green"
         serving = web_id(stack, recorded["COLOR"])
         # The next deploy (the same config) converges.
         runs = stack.up()
@@ -159,11 +159,12 @@ def test_engine_restart_between_candidate_start_and_switch(make_stack, example_i
     slow = elif_app(example_images.v2, healthTimeoutSeconds=120,
                     command='sleep 20; exec gunicorn --bind "0.0.0.0:5000" --workers 2 app:app')
     stack.config["labstack:apps"] = slow
+    plan = evaluate_with_dependencies(stack.config, stack.name, stack.aws)  # the mocks need the main thread
     outcome = {}
 
     def deploy():
         try:
-            outcome["runs"] = stack.up()
+            outcome["runs"] = stack.engine.apply(*plan)
         except CommandFailed as failed:
             outcome["failed"] = failed
 

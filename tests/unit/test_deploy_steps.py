@@ -543,7 +543,8 @@ def test_repairs_a_stopped_serving_release_and_files_that_never_started(server, 
     # Blue's worker was never started (a deploy killed after its switch) or its web is stopped (a paused export
     # that died): compose lists fewer running services than the release has.
     server.answer_first("docker", "compose -p elif-blue * config --services", "web\nworker\n")
-    server.answer_first("docker", "compose -p elif-blue * ps --services --status running", "web\n", uses="1")
+    server.answer_first("docker", "compose -p elif-blue * ps --services --status running", "web\nworker\n")
+    server.answer_first("docker", "compose -p elif-blue * ps --services --status running", "web\n", uses="2")  # then both
     result = server.hook("pause-app.sh", "elif", "start")
     assert result.returncode == 0, result.stderr
     assert repairs(result.stderr) == ["started the services of release blue that were not running",
@@ -634,7 +635,8 @@ def test_a_deploy_killed_after_its_switch_is_completed_by_the_next_run(server, p
     server.serving(v2, color="green", image=IMAGE_V2)  # the state and site name green, blue's folder is still there
     (server.etc / STATE_FILES["RELEASES_LOG"]).write_text(f"2026-11-28T10:00:00Z {release_id(v1)} {IMAGE_V1}\n")
     server.answer_first("docker", "compose -p elif-green * config --services", "web\nworker\n")
-    server.answer_first("docker", "compose -p elif-green * ps --services --status running", "web\n", uses="1")
+    server.answer_first("docker", "compose -p elif-green * ps --services --status running", "web\nworker\n")
+    server.answer_first("docker", "compose -p elif-green * ps --services --status running", "web\n", uses="2")  # then both
     server.answer_first("docker", GREEN_QUERY.replace("green", "blue"), "b1\nb2\n", uses="1")
     result = server.hook("app-reconcile.sh", "elif")
     assert result.returncode == 0, result.stderr
@@ -657,3 +659,14 @@ def test_stopping_or_removing_never_starts_the_serving_release_first(server, pem
     assert result.returncode == 0, result.stderr
     assert repairs(result.stderr) == []
     assert not [step for step in server.trace() if " up " in f"{step} "]
+
+
+def test_a_service_that_does_not_stay_running_is_not_claimed_as_repaired(server, pem):
+    server.serving(rendered(pem, port=8000))
+    server.answer_first("docker", "compose -p elif-blue * config --services", "web\nworker\n")
+    server.answer_first("docker", "compose -p elif-blue * ps --services --status running", "web\n")  # crash-looping
+    result = server.hook("app-reconcile.sh", "elif")
+    assert result.returncode == 0, result.stderr
+    assert repairs(result.stderr) == []
+    assert "release blue has services that do not stay running" in result.stderr
+    assert server.trace() == ["compose elif-blue: up -d --no-recreate --remove-orphans"]
