@@ -44,7 +44,7 @@ else:
     facts = resolve_cloud_facts(cfg)
     network = Network(name, NetworkArgs(mode=cfg.network.mode, vpc_cidr=cfg.network.vpc_cidr,
                                         subnet_id=cfg.network.subnet_id, subnet_vpc_id=facts.vpc_id,
-                                        tags=cfg.tags("network")))
+                                        availability_zone=facts.data_volume_zone, tags=cfg.tags("network")))
     if cfg.firewall.existing_id:
         security_group_id = pulumi.Output.from_input(cfg.firewall.existing_id)
     else:
@@ -68,7 +68,9 @@ else:
             subnet_id=network.subnet_id, user_data=host_key.cloud_init(), host_key=host_key.public_key,
             iam_instance_profile=registry_access.profile_name if registry_access else None,
             login_user=LOGIN_USER, private_key=private_key, tags=cfg.tags("server"),
-            volume_tags=cfg.tags("server"), region=cfg.region, spot=cfg.spot))
+            volume_tags=cfg.tags("server"), region=cfg.region, spot=cfg.spot,
+            # With the default network EC2 picks a subnet: in the zone of an attached labstack:dataVolume.id
+            availability_zone=facts.data_volume_zone if cfg.network.mode == "default" else None))
 
     # The head keeps the server's name, so its resources keep their names; a cluster appends its workers here.
     head_node = ec2_node(name, HEAD)

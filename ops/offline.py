@@ -51,6 +51,9 @@ class FakeAws:
     private_keys: dict[str, str] = field(default_factory=dict)
     # What a remote command printed when it last ran, by resource name (the engine keeps it as the `stdout` output).
     command_stdout: dict[str, str] = field(default_factory=dict)
+    # EBS volumes an attached labstack:dataVolume.id may name: id -> {"availabilityZone", "attachedTo": {instance id:
+    # its labstack:stack tag}}; an unknown id is an unattached volume in the region's first zone.
+    volumes: dict[str, dict] = field(default_factory=dict)
 
     def ami_for(self, path: str) -> str:
         return "ami-" + hashlib.sha256(path.encode()).hexdigest()[:17]
@@ -74,7 +77,20 @@ class FakeAws:
             if self.subnets and args["id"] not in self.subnets:
                 raise LookupMiss(f"InvalidSubnetID.NotFound: {args['id']}")
             vpc = self.subnets.get(args["id"]) or "vpc-" + hashlib.sha256(args["id"].encode()).hexdigest()[:17]
-            return {"id": args["id"], "vpcId": vpc, "availabilityZone": "a"}
+            return {"id": args["id"], "vpcId": vpc, "availabilityZone": f"{pulumi.Config('aws').get('region')}a"}
+        if token == "aws:ebs/getVolume:getVolume":
+            volume_id = args["filters"][0]["values"][0]
+            volume = self.volumes.get(volume_id, {})
+            if volume.get("missing"):
+                raise LookupMiss(f"InvalidVolume.NotFound: {volume_id}")
+            return {"id": volume_id, "volumeId": volume_id, "size": 100, "volumeType": "gp3", "encrypted": True,
+                    "availabilityZone": volume.get("availabilityZone") or f"{pulumi.Config('aws').get('region')}a"}
+        if token == "aws:ec2/getInstances:getInstances":
+            wanted = {f["name"]: f["values"][0] for f in args["filters"]}
+            attached = self.volumes.get(wanted["block-device-mapping.volume-id"], {}).get("attachedTo", {})
+            ids = [instance for instance, stack in attached.items()
+                   if wanted.get("tag:labstack:stack", stack) == stack]
+            return {"id": "instances", "ids": ids, "privateIps": [], "publicIps": [], "ipv6Addresses": []}
         raise LookupMiss(f"offline evaluation has no answer for {token}")
 
     def remember_path(self, path: str) -> None:

@@ -18,6 +18,7 @@ class NetworkArgs:
     vpc_cidr: str = DEFAULT_VPC_CIDR
     subnet_id: Optional[str] = None
     subnet_vpc_id: Optional[str] = None  # looked up before any resource was declared
+    availability_zone: Optional[str] = None  # the created subnet's zone (labstack:dataVolume.id's); None: AWS picks
 
 
 class Network(pulumi.ComponentResource):
@@ -35,7 +36,8 @@ class Network(pulumi.ComponentResource):
             # A /24 at the start of the VPC is plenty for one server and leaves room for clusters later.
             first_subnet = next(ipaddress.IPv4Network(args.vpc_cidr).subnets(new_prefix=24))
             subnet = aws.ec2.Subnet(f"{name}-public", vpc_id=vpc.id, cidr_block=str(first_subnet),
-                                    map_public_ip_on_launch=True, tags=args.tags, opts=child)
+                                    map_public_ip_on_launch=True, availability_zone=args.availability_zone,
+                                    tags=args.tags, opts=child)
             routes = aws.ec2.RouteTable(f"{name}-routes", vpc_id=vpc.id, tags=args.tags,
                                         routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0",
                                                                             gateway_id=gateway.id)],

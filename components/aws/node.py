@@ -56,6 +56,8 @@ class NodeArgs:
     # False (cluster workers): no Elastic IP; the instance gets its own public IPv4 from EC2, which changes on a
     # stop/start but needs no allocation (README, Clusters: how workers reach the internet).
     elastic_ip: bool = True
+    # labstack:dataVolume.id on the default network: the zone of that volume (EC2 then picks the default subnet there)
+    availability_zone: Optional[str] = None
 
 
 class Node(pulumi.ComponentResource):
@@ -81,6 +83,7 @@ class Node(pulumi.ComponentResource):
             key_name=args.key_name,
             vpc_security_group_ids=[args.security_group_id],
             subnet_id=args.subnet_id,
+            availability_zone=args.availability_zone,
             user_data=args.user_data,
             iam_instance_profile=args.iam_instance_profile,
             # A new cloud-init payload (e.g. new host keys) only takes effect on a fresh instance.

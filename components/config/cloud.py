@@ -18,6 +18,8 @@ class CloudFacts:
     zone_id: Optional[str]
     vpc_id: Optional[str]  # only known up front for an existing subnet
     root_device_name: str  # the AMI's root volume device, for the launch template's root volume
+    # labstack:dataVolume.id: the zone the attached volume lives in, where the head must be placed (None: any zone)
+    data_volume_zone: Optional[str] = None
 
 
 def zone_candidates(host: str) -> list[str]:
@@ -91,16 +93,58 @@ def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
                                 f"{', '.join(zone_candidates(cfg.dns.host))}; create the zone, set "
                                 "labstack:dnsZoneId, or remove dnsHost to use the server's IP")
 
-    vpc_id = None
+    vpc_id = subnet_zone = None
     if cfg.network.mode == "subnet":
         try:
-            vpc_id = aws.ec2.get_subnet(id=cfg.network.subnet_id).vpc_id
+            subnet = aws.ec2.get_subnet(id=cfg.network.subnet_id)
+            vpc_id, subnet_zone = subnet.vpc_id, subnet.availability_zone
         except Exception as error:  # noqa: BLE001
             problems.append(f"labstack:network = {cfg.network.subnet_id!r}: subnet not found in {cfg.region} "
                             f"({_first_line(error)})")
+    volume_zone = None
+    if cfg.data_volume and cfg.data_volume.existing_id:
+        volume_zone = _existing_volume_zone(cfg, subnet_zone, problems)
     if problems:
         raise StackConfigError(problems)
-    return CloudFacts(ami_id=ami_id, zone_id=zone_id, vpc_id=vpc_id, root_device_name=image.root_device_name)
+    return CloudFacts(ami_id=ami_id, zone_id=zone_id, vpc_id=vpc_id, root_device_name=image.root_device_name,
+                      data_volume_zone=volume_zone)
+
+
+def _existing_volume_zone(cfg: StackConfig, subnet_zone: Optional[str], problems: list[str]) -> Optional[str]:
+    """The zone of the volume `dataVolume.id` names, refusing one that cannot be attached to this stack's server:
+    missing, in another zone than the subnet the server must use, or attached to an instance of another stack
+    (EBS attaches a volume to one instance; crimpl's "bigger instance" means stopping the other stack's first)."""
+    import pulumi_aws as aws
+
+    volume_id = cfg.data_volume.existing_id
+    key = f"labstack:dataVolume.id = {volume_id!r}"
+    try:
+        volume = aws.ebs.get_volume(filters=[aws.ebs.GetVolumeFilterArgs(name="volume-id", values=[volume_id])])
+    except Exception as error:  # noqa: BLE001
+        problems.append(f"{key}: no such volume in {cfg.region} ({_first_line(error)}); check the id and "
+                        "aws:region (a volume lives in one availability zone of one region)")
+        return None
+    if subnet_zone and volume.availability_zone != subnet_zone:
+        problems.append(f"{key}: the volume is in {volume.availability_zone} but labstack:network "
+                        f"{cfg.network.subnet_id} is in {subnet_zone}; use a subnet of {volume.availability_zone}, "
+                        "or make a copy there with `aws ec2 create-snapshot` and labstack:dataVolume.fromSnapshot")
+    attached = set(_attached_instances(volume_id, []))
+    ours = set(_attached_instances(volume_id, [aws.ec2.GetInstancesFilterArgs(name="tag:labstack:stack",
+                                                                              values=[cfg.stack])]))
+    others = sorted(attached - ours)
+    if others:
+        problems.append(f"{key}: the volume is attached to {', '.join(others)}, an instance of another stack; stop "
+                        "that instance and remove the volume from its stack (or detach it) first, then run this again")
+    return volume.availability_zone
+
+
+def _attached_instances(volume_id: str, filters: list) -> list[str]:
+    import pulumi_aws as aws
+
+    found = aws.ec2.get_instances(
+        filters=[aws.ec2.GetInstancesFilterArgs(name="block-device-mapping.volume-id", values=[volume_id]), *filters],
+        instance_state_names=["pending", "running", "stopping", "stopped"])
+    return list(found.ids)
 
 
 def _first_line(error: Exception) -> str:
