@@ -1,7 +1,8 @@
 """`invoke cost`: what each stack has cost since its resources were created, and what it costs per month as it is.
 
 Found by labstack's tags (`labstack:stack`) in the stack's region: instances (on-demand or spot), EBS volumes (root and
-data, gp3 per GB-month), Elastic IPs (public IPv4 per hour) and snapshots. Rates:
+data, gp3 per GB-month), Elastic IPs (public IPv4 per hour), the own public IPv4 of
+instances without one (cluster workers) and snapshots. Rates:
   * the past is priced at the rate recorded on the resource when it was created (tags `labstack:hourly-usd` and
     `labstack:gb-month-usd`, components/config/cost.py), so a later price change or a retired type never rewrites
     it; a resource without the tag (older than the tag, or resized since) is priced at today's rate, and says so;
@@ -191,6 +192,16 @@ def _address_line(pricer: pricing.Pricer, region: str, address: dict, since: Opt
                 (today.usd or past or 0.0) * HOURS_PER_MONTH, note)
 
 
+def _own_address_line(pricer: pricing.Pricer, region: str, instance: dict, now: datetime) -> Line:
+    """The public IPv4 EC2 gives an instance without an Elastic IP (cluster workers): billed while it runs, released
+    at a stop, so only the hours since the last start are known."""
+    rate = pricer.public_ipv4_hourly(region).usd or 0.0
+    accrued = rate * _hours(instance["LaunchTime"], now)
+    return Line("address", instance["InstanceId"], instance["PublicIpAddress"], f"${rate:.4f}/h",
+                instance["LaunchTime"], accrued, accrued, rate * HOURS_PER_MONTH,
+                "the instance's own public IPv4 (no Elastic IP): since its last start; earlier runs not counted")
+
+
 def _snapshot_line(pricer: pricing.Pricer, region: str, snapshot: dict, now: datetime) -> Line:
     today = pricer.snapshot_gb_month(region)
     size = snapshot.get("VolumeSize", 0)
@@ -211,6 +222,7 @@ def stack_cost(stack: str, region: str, *, ec2=None, pricer: Optional[pricing.Pr
     mine = [{"Name": "tag:labstack:stack", "Values": [stack]}]
     report = StackCost(stack, region, budget_total=budget_total, budget_hourly=budget_hourly)
     created: dict[str, datetime] = {}
+    instances = []
     for page in ec2.get_paginator("describe_instances").paginate(Filters=mine + [
             {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]):
         for reservation in page["Reservations"]:
@@ -219,10 +231,17 @@ def stack_cost(stack: str, region: str, *, ec2=None, pricer: Optional[pricing.Pr
                 report.lines.append(line)
                 report.hourly_now += hourly
                 created[instance["InstanceId"]] = first_launch(instance)
+                instances.append(instance)
     for page in ec2.get_paginator("describe_volumes").paginate(Filters=mine):
         report.lines += [_volume_line(pricer, region, volume, now) for volume in page["Volumes"]]
+    elastic = set()
     for address in ec2.describe_addresses(Filters=mine)["Addresses"]:
         report.lines.append(_address_line(pricer, region, address, created.get(address.get("InstanceId", "")), now))
+        elastic.add(address.get("PublicIp"))
+    for instance in instances:
+        if instance.get("PublicIpAddress") and instance["PublicIpAddress"] not in elastic and \
+                instance["State"]["Name"] in ("pending", "running"):
+            report.lines.append(_own_address_line(pricer, region, instance, now))
     for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=mine):
         report.lines += [_snapshot_line(pricer, region, snapshot, now) for snapshot in page["Snapshots"]]
     report.warnings = budget_warnings(report)

@@ -91,6 +91,17 @@ def test_stack_cost_prices_the_past_at_recorded_rates_and_the_month_at_todays(aw
                                          "calling the GetProducts operation")
 
 
+def test_a_worker_without_elastic_ip_pays_for_its_own_public_ipv4_while_it_runs(aws):
+    worker = launch(aws, "sweep")
+    assert worker.get("PublicIpAddress")   # EC2 (moto) gave it an address of its own
+    now = worker["LaunchTime"] + timedelta(hours=20)
+    [own] = by_kind(cost.stack_cost("sweep", REGION, ec2=aws, now=now))["address"]
+    assert (own.resource_id, own.detail, own.rate) == (worker["InstanceId"], worker["PublicIpAddress"], "$0.0050/h")
+    assert (own.low, own.monthly) == (pytest.approx(0.1), pytest.approx(3.65))
+    aws.stop_instances(InstanceIds=[worker["InstanceId"]])   # a stop releases it: no address billed
+    assert "address" not in by_kind(cost.stack_cost("sweep", REGION, ec2=aws, now=now))
+
+
 def test_without_recorded_prices_a_resized_or_old_instance_is_priced_today_and_says_so(aws):
     instance = launch(aws, "paris-batch2", instance_type="t3.medium", recorded=False)
     now = cost.first_launch(instance) + timedelta(hours=10)
