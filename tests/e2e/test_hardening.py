@@ -43,9 +43,9 @@ def test_server_hardening(make_stack, example_images):
     postgres = json.loads(stack.host.run(f"docker inspect {container(stack, 'elif', 'postgres')}").stdout)[0]
     assert "POSTGRES_PASSWORD_FILE=/run/secrets/db-password" in postgres["Config"]["Env"]
     assert password not in json.dumps(postgres)
-    for compose in ("app.compose.yaml", "data.compose.yaml"):
+    for compose in ("blue/app.compose.yaml", "data.compose.yaml"):  # the release's, the data services'
         assert password not in stack.host.run(f"sudo cat /etc/labstack/apps/elif/{compose}").stdout
-    assert TOKEN not in stack.host.run("sudo cat /etc/labstack/apps/elif/app.compose.yaml").stdout
+    assert TOKEN not in stack.host.run("sudo cat /etc/labstack/apps/elif/blue/app.compose.yaml").stdout
     # The site files hold the dashboard password hash: root and Caddy only.
     modes = stack.host.run("sudo stat -c '%a %U' /etc/labstack/proxy/sites/elif.caddy "
                            "/etc/labstack/proxy/sites/pilot.caddy /srv/labstack/proxy/docker-api").stdout.split("\n")
@@ -85,8 +85,8 @@ def test_server_hardening(make_stack, example_images):
     # never stays on disk: both apps keep serving, also after Caddy restarts.
     pilot_site = stack.host.run("sudo cat /etc/labstack/proxy/sites/pilot.caddy").stdout
     bundle = stack.host.run(
-        "sudo sh -c 'd=$(mktemp -d) && cd /etc/labstack/apps/pilot && cp release.conf app.compose.yaml "
-        "data.compose.yaml site.caddy init.cmd post-deploy.cmd export.cmd secrets.env \"$d\" && "
+        "sudo sh -c 'd=$(mktemp -d) && cd /etc/labstack/apps/pilot/blue && cp release.conf app.compose.yaml "
+        "../data.compose.yaml site.caddy init.cmd post-deploy.cmd export.cmd secrets.env \"$d\" && "
         f"sed -i \"1s/^{PILOT_HOST} /{ELIF_HOST} /\" \"$d/site.caddy\" && grep -q \"^{ELIF_HOST} \" \"$d/site.caddy\" "
         "&& tar -C \"$d\" -czf - . | base64 -w0 && rm -rf \"$d\"'").stdout
     refused = stack.host.run("sudo /opt/labstack/hooks/deploy-app.sh pilot", input=bundle, check=False)
