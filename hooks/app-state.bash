@@ -2,10 +2,11 @@
 # An app's recorded state and its repair. Sourced (deploy-steps.sh, pause-app.sh, remove-app.sh, app-state.sh,
 # app-reconcile.sh), never run.
 #
-# One file says what serves: APP_ETC/state, KEY=value lines COLOR (the serving release's colour), RELEASE (its id),
-# IMAGE, WORKERS and SWITCHED_AT. It changes only by rename (state.new -> state), at the moment traffic switches:
-# switch_site writes state.new, points Caddy's site at the colour, reloads Caddy, then renames. A run that dies
-# in between leaves state.new behind, which tells the next run that Caddy may point anywhere.
+# One file says what serves: APP_ETC/APP_STATE, KEY=value lines COLOR (the serving release's colour), RELEASE
+# (its id), IMAGE, WORKERS and SWITCHED_AT. It changes only by rename (APP_STATE.new -> APP_STATE), at the moment
+# traffic switches: switch_site writes APP_STATE.new, points Caddy's site at the colour, reloads Caddy, then
+# renames. A run that dies in between leaves APP_STATE.new behind, which tells the next run that Caddy may point
+# anywhere.
 # Each release's files live in APP_ETC/<colour>/ (RELEASE_ETC); the serving release's folder is the state's
 # colour, the other colour's folder holds a candidate only while a deploy runs.
 # shellcheck source=hooks/lib.sh
@@ -52,7 +53,7 @@ state_print() {
   done
 }
 
-# state_prepare APP COLOR RELEASE IMAGE WORKERS [SWITCHED_AT]: the state to commit, as state.new (0600, root's).
+# state_prepare APP COLOR RELEASE IMAGE WORKERS [SWITCHED_AT]: the state to commit, as APP_STATE.new (0600, root's).
 state_prepare() {
   local etc
   etc=$(app_etc "$1")
@@ -60,7 +61,7 @@ state_prepare() {
     "${6:-$(date -u +%FT%TZ)}" > "$etc/$APP_STATE.new")
 }
 
-# state_commit APP: state.new becomes the state, in one rename.
+# state_commit APP: APP_STATE.new becomes the state, in one rename.
 state_commit() {
   local etc
   etc=$(app_etc "$1")
@@ -86,8 +87,8 @@ site_color() {
 }
 
 # switch_site APP COLOR RELEASE IMAGE WORKERS: the one step that moves traffic, with the state that records it.
-# state.new first (the marker of a switch in flight), then the site file (renamed in place) and Caddy's graceful
-# reload, then the rename of state.new. Fails (returns 1, with Caddy's message) when Caddy refuses the site: the
+# APP_STATE.new first (the marker of a switch in flight), then the site file (renamed in place) and Caddy's graceful
+# reload, then the rename of APP_STATE.new. Fails (returns 1, with Caddy's message) when Caddy refuses the site: the
 # caller puts things back.
 switch_site() {
   local site
@@ -162,7 +163,7 @@ state_convert() {
 
 # reconcile_app APP [--keep-stopped]: make what runs match what the state records, without interrupting the release
 # that serves, one log line per repair. What the state names serves; everything else goes:
-#   - a switch that did not finish (state.new left, or a site naming another colour): the site points at the
+#   - a switch that did not finish (APP_STATE.new left, or a site naming another colour): the site points at the
 #     state's colour again and Caddy reloads (the release it names is started first if it is not running);
 #   - the other colour's containers (a candidate that never passed its health check, or an old release never
 #     retired) are stopped and removed, and its files (a release that never started) deleted;
