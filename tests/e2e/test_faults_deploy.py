@@ -134,6 +134,7 @@ def test_ssh_drop_during_the_switch(make_stack, example_images, moment):
         recorded = assert_state_matches_what_runs(stack, versions)
         if moment == "state switched":  # after the rename: nothing in flight, the new release stays
             assert not in_flight and recorded["IMAGE"] == example_images.v2 and recorded["COLOR"] == "green"
+        print(f"{moment}: {killed['result'].stdout.strip()}; after the repair: {recorded}")  # shown by -rP
         serving = web_id(stack, recorded["COLOR"])
         # The next deploy (the same config) converges.
         runs = stack.up()
