@@ -96,3 +96,27 @@ def test_archive_script_tars_the_folders_that_exist(tmp_path, monkeypatch):
     missing = subprocess.run(["sh", "-c", script.replace(str(tmp_path), str(tmp_path / "gone"))],
                              capture_output=True)
     assert missing.returncode == 2
+
+
+class _Printed:
+    """A target whose remote command prints `output` (what app-state.sh printed on a server)."""
+
+    def __init__(self, output: str):
+        self.output, self.commands = output, []
+
+    def text(self, command: str, **kwargs) -> str:
+        self.commands.append(command)
+        return self.output
+
+
+def test_the_serving_colour_is_read_from_the_state_hook():
+    from ops.remote import active_color, app_state
+
+    printed = _Printed("COLOR=green\nRELEASE=0123456789abcdef\nIMAGE=ghcr.io/lab/elif@sha256:ab=\nWORKERS=2\n"
+                       "SWITCHED_AT=2026-11-29T00:40:00Z\n")
+    assert app_state(printed, "elif") == {"COLOR": "green", "RELEASE": "0123456789abcdef",
+                                          "IMAGE": "ghcr.io/lab/elif@sha256:ab=", "WORKERS": "2",
+                                          "SWITCHED_AT": "2026-11-29T00:40:00Z"}
+    assert active_color(printed, "elif") == "green"
+    assert printed.commands == ["sudo -n /opt/labstack/hooks/app-state.sh elif"] * 2
+    assert active_color(_Printed(""), "elif") is None  # nothing serves
