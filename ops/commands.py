@@ -195,11 +195,11 @@ def list_instances(region: Optional[str] = None, states=None, key_name: Optional
     with progress("listing instances") as report:
         report(f"{len(regions)} region(s)")
         rows = inventory.instances(regions, states=states, key_name=key_name, client_for=client_for)
-    table = Table("name", "stack", "state", "type", "region", "public IP", "uptime", "USD/h", "id",
+    table = Table("name", "stack", "state", "type", "region", "public IP", "uptime", "USD/h", "id", "stopped",
                   caption=inventory.PRICE_NOTE)
     for r in rows:
         table.add_row(r.name, r.stack, r.state, r.instance_type, r.region, r.public_ip, r.uptime, r.hourly,
-                      r.instance_id)
+                      r.instance_id, r.stopped)
     _out().print(table if rows else "no labstack instances" + (f" with key pair {key_name}" if key_name else ""))
     return rows
 

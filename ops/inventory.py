@@ -8,6 +8,7 @@ for "what is this costing me" at a glance, never a bill; types or regions not in
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
@@ -38,6 +39,31 @@ class InstanceRow:
     key_name: str
     uptime: str
     hourly: str
+    stopped: str = "-"  # when and why a stopped instance stopped (stop_reason)
+
+
+# EC2's StateReason codes of a stop, in words: who stopped the instance.
+STOP_CAUSES = {
+    "Client.InstanceInitiatedShutdown": "stopped itself (labstack's watcher: idle, maxHours or budget; the reason is "
+                                        "in /var/lib/labstack/watcher/stops.log on the server)",
+    "Client.UserInitiatedShutdown": "stopped through the API (invoke stop, the console, or the CloudWatch idle alarm)",
+    "Server.SpotInstanceShutdown": "spot interruption (AWS reclaimed the capacity; it starts again when it returns)",
+    "Server.SpotInstanceTermination": "spot interruption (terminated)",
+    "Server.ScheduledStop": "stopped by AWS for scheduled maintenance",
+    "Server.InternalError": "stopped by an AWS internal error",
+}
+TRANSITION_TIME = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (GMT|UTC)\)")
+
+
+def stop_reason(instance: dict) -> str:
+    """`<UTC time>: <who>` for a stopped (or stopping, terminated) instance, from EC2's StateTransitionReason (which
+    carries the time) and StateReason (which carries the cause); "-" for a running one."""
+    if instance["State"]["Name"] in ("pending", "running"):
+        return "-"
+    when = TRANSITION_TIME.search(instance.get("StateTransitionReason") or "")
+    reason = instance.get("StateReason") or {}
+    cause = STOP_CAUSES.get(reason.get("Code", ""), reason.get("Message") or "cause not given by EC2")
+    return f"{when.group(1)} UTC: {cause}" if when else cause
 
 
 def hourly_text(region: str, instance_type: str) -> str:
@@ -99,7 +125,8 @@ def instances(region_names: Iterable[str], *, states: Optional[Iterable[str]] = 
                         stack=tag(item, "labstack:stack") or "-", state=state, instance_type=item["InstanceType"],
                         public_ip=item.get("PublicIpAddress") or "-", key_name=item.get("KeyName") or "-",
                         uptime=format_uptime((now - launched).total_seconds()) if running else "-",
-                        hourly=hourly_text(region, item["InstanceType"]) if state == "running" else "-"))
+                        hourly=hourly_text(region, item["InstanceType"]) if state == "running" else "-",
+                        stopped=stop_reason(item)))
     return sorted(rows, key=lambda r: (r.region, r.stack, r.name, r.instance_id))
 
 
