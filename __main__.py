@@ -9,6 +9,7 @@ from components.aws.data_volume import DataVolume, DataVolumeArgs
 from components.aws.dns import Dns, DnsArgs
 from components.aws.firewall import Firewall, FirewallArgs
 from components.aws.host_key import HostKey
+from components.aws.idle_alarm import IdleAlarm, IdleAlarmArgs
 from components.aws.job_template import JobTemplate, JobTemplateArgs
 from components.aws.keypair import KeyPair, KeyPairArgs
 from components.aws.network import Network, NetworkArgs
@@ -153,6 +154,10 @@ if not cfg.existing_server:
         Watcher(node.name, WatcherArgs(
             node=node, auto_stop=cfg.auto_stop, budget_env=budget_env, after=setups[node.name].ready,
             busy_commands={app.name: app.busy_command for app in cfg.apps if app.busy_command} if node is head else {}))
+        # CloudWatch's backstop, should the watcher die; it sees only CPU, so never on a node serving apps.
+        if cfg.auto_stop and not (node is head and cfg.apps):
+            IdleAlarm(node.name, IdleAlarmArgs(instance_id=node.instance_id, region=cfg.region,
+                                               auto_stop=cfg.auto_stop, tags=cfg.tags("alarm")))
 
 if cfg.cluster and cfg.cluster.engine == "ray":
     # Ray on every node (hooks/ray-start.sh): the head first, then each worker joins its private IP. One token, kept
