@@ -45,7 +45,7 @@ class InstanceRow:
 # EC2's StateReason codes of a stop, in words: who stopped the instance.
 STOP_CAUSES = {
     "Client.InstanceInitiatedShutdown": "stopped itself (labstack's watcher: idle, maxHours or budget; the reason is "
-                                        "in /var/lib/labstack/watcher/stops.log on the server)",
+                                        f"in {layout.WATCHER_STATE}/stops.log on the server)",
     "Client.UserInitiatedShutdown": "stopped through the API (invoke stop, the console, or the CloudWatch idle alarm)",
     "Server.SpotInstanceShutdown": "spot interruption (AWS reclaimed the capacity; it starts again when it returns)",
     "Server.SpotInstanceTermination": "spot interruption (terminated)",
