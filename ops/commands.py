@@ -195,8 +195,9 @@ def list_instances(region: Optional[str] = None, states=None, key_name: Optional
     with progress("listing instances") as report:
         report(f"{len(regions)} region(s)")
         rows = inventory.instances(regions, states=states, key_name=key_name, client_for=client_for)
-    table = Table("name", "stack", "state", "type", "region", "public IP", "uptime", "USD/h", "id", "stopped",
-                  caption=inventory.PRICE_NOTE)
+    self_stopped = any(inventory.STOP_CAUSES["Client.InstanceInitiatedShutdown"] in r.stopped for r in rows)
+    table = Table("name", "stack", "state", "type", "region", "public IP", "uptime", "USD/h", "id", "stopped (UTC)",
+                  caption=inventory.PRICE_NOTE + ("\n" + inventory.SELF_STOP_NOTE if self_stopped else ""))
     for r in rows:
         table.add_row(r.name, r.stack, r.state, r.instance_type, r.region, r.public_ip, r.uptime, r.hourly,
                       r.instance_id, r.stopped)

@@ -42,28 +42,30 @@ class InstanceRow:
     stopped: str = "-"  # when and why a stopped instance stopped (stop_reason)
 
 
-# EC2's StateReason codes of a stop, in words: who stopped the instance.
+# EC2's StateReason codes of a stop, in words: who stopped the instance. Short: they are a cell of a wide table.
 STOP_CAUSES = {
-    "Client.InstanceInitiatedShutdown": "stopped itself (labstack's watcher: idle, maxHours or budget; the reason is "
-                                        f"in {layout.WATCHER_STATE}/stops.log on the server)",
-    "Client.UserInitiatedShutdown": "stopped through the API (invoke stop, the console, or the CloudWatch idle alarm)",
-    "Server.SpotInstanceShutdown": "spot interruption (AWS reclaimed the capacity; it starts again when it returns)",
+    "Client.InstanceInitiatedShutdown": "stopped itself (watcher)",
+    "Client.UserInitiatedShutdown": "API stop (invoke stop, console or idle alarm)",
+    "Server.SpotInstanceShutdown": "spot interruption",
     "Server.SpotInstanceTermination": "spot interruption (terminated)",
-    "Server.ScheduledStop": "stopped by AWS for scheduled maintenance",
-    "Server.InternalError": "stopped by an AWS internal error",
+    "Server.ScheduledStop": "AWS scheduled maintenance",
+    "Server.InternalError": "AWS internal error",
 }
-TRANSITION_TIME = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (GMT|UTC)\)")
+# Under the table when an instance stopped itself: the OS powered off, and only the server knows why.
+SELF_STOP_NOTE = (f"stopped itself: labstack's watcher powered the OS off (idle, autoStop.maxHours or budget); why: "
+                  f"{layout.WATCHER_STATE}/stops.log on the server")
+TRANSITION_TIME = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d):\d\d (GMT|UTC)\)")
 
 
 def stop_reason(instance: dict) -> str:
-    """`<UTC time>: <who>` for a stopped (or stopping, terminated) instance, from EC2's StateTransitionReason (which
-    carries the time) and StateReason (which carries the cause); "-" for a running one."""
+    """`<UTC time to the minute>: <who>` for a stopped (or stopping, terminated) instance, from EC2's
+    StateTransitionReason (which carries the time) and StateReason (which carries the cause); "-" for a running one."""
     if instance["State"]["Name"] in ("pending", "running"):
         return "-"
     when = TRANSITION_TIME.search(instance.get("StateTransitionReason") or "")
     reason = instance.get("StateReason") or {}
     cause = STOP_CAUSES.get(reason.get("Code", ""), reason.get("Message") or "cause not given by EC2")
-    return f"{when.group(1)} UTC: {cause}" if when else cause
+    return f"{when.group(1)}: {cause}" if when else cause
 
 
 def hourly_text(region: str, instance_type: str) -> str:

@@ -260,20 +260,3 @@ def test_ray_task_processes_count_idle_ray_workers_do_not(server):
         idle_worker.kill()
         idle_worker.wait()
 
-
-@pytest.mark.parametrize("instance, shown", [
-    ({"State": {"Name": "stopped"}, "StateTransitionReason": "User initiated (2026-11-29 01:17:40 GMT)",
-      "StateReason": {"Code": "Client.InstanceInitiatedShutdown",
-                      "Message": "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}},
-     "2026-11-29 01:17:40 UTC: stopped itself (labstack's watcher: idle, maxHours or budget; the reason is in "
-     "/var/lib/labstack/watcher/stops.log on the server)"),
-    ({"State": {"Name": "stopped"}, "StateTransitionReason": "",
-      "StateReason": {"Code": "Server.SpotInstanceShutdown", "Message": "Server.SpotInstanceShutdown: ..."}},
-     "spot interruption (AWS reclaimed the capacity; it starts again when it returns)"),
-    ({"State": {"Name": "stopped"}, "StateReason": {"Code": "Client.Odd", "Message": "Client.Odd: something"}},
-     "Client.Odd: something"),
-    ({"State": {"Name": "running"}, "StateTransitionReason": ""}, "-"),
-])
-def test_list_instances_says_when_and_why_an_instance_stopped(instance, shown):
-    from ops.inventory import stop_reason
-    assert stop_reason(instance) == shown
