@@ -223,3 +223,28 @@ def test_failed_image_pull_leaves_the_serving_release_described(make_stack, exam
     assert again.returncode == 0, again.stderr
     assert "is already serving" in again.stderr and "repaired" not in again.stderr
     assert web_id(stack, before["COLOR"]) == serving
+
+
+def test_a_server_deployed_before_the_state_file_is_converted_and_updated(make_stack, example_images):
+    """A server whose records are those of the labstack before issue 15 (active-color, files in APP_ETC): read as
+    is, converted by the next deploy's repair, which then swaps to the new release with no failed request."""
+    versions = {example_images.v1: "dev", example_images.v2: "v2"}
+    stack = make_stack(elif_app(example_images.v1))
+    stack.up()
+    stack.wait_serving("/health")
+    recorded = assert_state_matches_what_runs(stack, versions)
+    stack.host.put(Path(__file__).parent / "faults" / "legacy-layout.sh", "/tmp/legacy-layout.sh")
+    stack.host.run(f"sudo bash /tmp/legacy-layout.sh {APP_ETC}")
+    # Read from active-color, active-release, release.conf and (the time) releases.log.
+    logged = stack.host.run(f"sudo tail -n 1 {layout.app_file(APP, 'RELEASES_LOG')}").stdout.split()
+    assert state(stack) == {**recorded, "SWITCHED_AT": logged[0]}
+    with Requests(stack) as requests:
+        stack.config["labstack:apps"] = elif_app(example_images.v2)
+        runs = stack.up()
+    assert requests.failures == [] and len(requests.answers) > 10
+    assert "converted the records of an earlier labstack into state.conf (blue" in runs[0].result.stderr
+    after = assert_state_matches_what_runs(stack, versions)
+    assert (after["COLOR"], after["IMAGE"]) == ("green", example_images.v2)
+    left = stack.host.run(f"sudo find {APP_ETC} -maxdepth 1 -type f -printf '%f\\n'").stdout.split()
+    assert sorted(left) == sorted(layout.STATE_FILES[key] for key in (
+        "DATA_COMPOSE", "DB_ENV", "DB_PASSWORD", "EXPORT_CMD", "RELEASES_LOG", "APP_STATE"))
