@@ -1,6 +1,7 @@
 """The backstop of the auto-stop watcher (labstack:autoStop): a CloudWatch alarm that stops a node whose CPU stayed
 low for well past the idle time, should the watcher on it have died (flambe's mechanism: the alarm action
-arn:aws:automate:<region>:ec2:stop, no role or Lambda needed).
+arn:aws:automate:<region>:ec2:stop: no role of ours nor a Lambda; CloudWatch acts as its service-linked role
+AWSServiceRoleForCloudWatchEvents, created with the account's first such alarm).
 
 CloudWatch sees only CPU, not SSH sessions, jobs waiting on I/O, HTTP requests or an app's busy signal: that is why
 the watcher decides, and the alarm waits twice the idle time (at least 30 minutes more) before it acts, and why a
