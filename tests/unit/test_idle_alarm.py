@@ -41,6 +41,8 @@ def test_no_alarm_without_auto_stop_on_a_node_serving_apps_nor_on_an_existing_se
     existing = {"host": "203.0.113.7", "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHwFtyF2ZnE5TF0sWJx6qcI7Ek5P+w6b"
                                                   "1LtgOyQhS5iM"}
     assert alarms(pem, existingServer=existing, apps=apps)[0] == {}   # labstack never stops a server it did not make
+    assert alarms(pem, autoStop={"idleMinutes": 1411})[0] == {}   # beyond CloudWatch's day: the watcher alone
+    assert list(alarms(pem, autoStop={"idleMinutes": 1410})[0]) == ["sweep-idle-alarm"]
 
 
 @pytest.mark.parametrize("idle_minutes, window_minutes", [
