@@ -23,7 +23,7 @@ switched=""
 trap 'status=$?; rm -rf "$bundle_dir"; if [ "$status" -ne 0 ] && [ -z "$switched" ] && [ -d "${candidate:-}" ]; then
   discard_candidate; fi' EXIT
 step_log=$bundle_dir/step-times  # not a release file: the release id ignores it
-reconcile_app "$1"
+step repair reconcile_app "$1"
 load_release "$1" "$bundle_dir"
 step files install_release_files
 step networks ensure_networks

@@ -223,6 +223,7 @@ def test_failed_image_pull_leaves_the_serving_release_described(make_stack, exam
     assert again.returncode == 0, again.stderr
     assert "is already serving" in again.stderr and "repaired" not in again.stderr
     assert web_id(stack, before["COLOR"]) == serving
+    print(next(line for line in again.stderr.splitlines() if "step times" in line))  # the repair's cost (-rP)
 
 
 def test_a_server_deployed_before_the_state_file_is_converted_and_updated(make_stack, example_images):

@@ -470,11 +470,11 @@ def test_every_deploy_ends_with_each_steps_time(server, pem):
     first = server.deploy(files)
     assert first.returncode == 0, first.stderr
     times = step_times(first.stderr)
-    assert sorted(times) == sorted(["files", "networks", "pull", "data", "postgres", "init", "web", "healthy",
-                                    "switch", "workers", "settle", "retire"])
+    assert sorted(times) == sorted(["repair", "files", "networks", "pull", "data", "postgres", "init", "web",
+                                    "healthy", "switch", "workers", "settle", "retire"])
     assert all(0 <= seconds < 30 for seconds in times.values())
     again = server.deploy(files)
-    assert sorted(step_times(again.stderr)) == ["data", "files", "keep", "networks", "postgres", "pull"]
+    assert sorted(step_times(again.stderr)) == ["data", "files", "keep", "networks", "postgres", "pull", "repair"]
 
 
 def test_a_failed_pull_fails_the_deploy_before_any_release_starts(server, pem):
