@@ -20,9 +20,10 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Callable, Optional
+from typing import IO, Callable, Optional
 
 from components.layout import REMOTE_HOOKS
 from ops import remote_commands
@@ -304,24 +305,31 @@ def fetch(target: SshTarget, job_id: str, path: str = "out/", dest: Path = Path(
     scratch = Path(tempfile.mkdtemp(prefix=f".fetch-{job_id}-", dir=dest))
     try:
         # The stream goes straight from ssh into tar (no Python in the data path); -i reads on past the first
-        # archive's end blocks to the sha256 list that follows it. Hashes are then taken from the page cache.
+        # archive's end blocks to the sha256 list that follows it. tar -v names each member as it begins it, so
+        # the member before is whole: it is hashed from the page cache on the other core while the rest streams.
         proc = subprocess.Popen(target.ssh_argv(hook_command("job-fetch.sh", job_id, relative)),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        untar = subprocess.run(["tar", "-x", "-i", "--no-same-owner", "--no-same-permissions", "-C", str(scratch),
-                                "-f", "-"], stdin=proc.stdout, capture_output=True)
-        proc.stdout.close()
+        with tempfile.TemporaryFile() as untar_errors:
+            untar = subprocess.Popen(["tar", "-x", "-i", "-v", "--quoting-style=literal", "--no-same-owner",
+                                      "--no-same-permissions", "-C", str(scratch), "-f", "-"],
+                                     stdin=proc.stdout, stdout=subprocess.PIPE, stderr=untar_errors)
+            proc.stdout.close()
+            hashed = _hash_as_extracted(untar.stdout, scratch)
+            untar.wait()
+            untar_errors.seek(0)
+            untar_stderr = untar_errors.read()
         stderr = proc.stderr.read()
         proc.wait()
         if proc.returncode != 0:
             result = subprocess.CompletedProcess(proc.args, proc.returncode, b"", stderr)
             _check_unknown(result, target, job_id, f"fetching {relative}")
         if untar.returncode != 0:
-            why = untar.stderr.decode(errors="replace").strip()[-300:]
+            why = untar_stderr.decode(errors="replace").strip()[-300:]
             raise JobError(f"fetch of job {job_id}: the download broke off ({why}); nothing was kept, fetch again")
         manifest_file = scratch / MANIFEST
         manifest = manifest_file.read_bytes() if manifest_file.is_file() else b""
         manifest_file.unlink(missing_ok=True)
-        digests = _digests(scratch, relative)
+        digests = _digests(scratch, relative, hashed)
         _verify(manifest, digests, job_id)
         final = dest / relative
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -335,9 +343,31 @@ def fetch(target: SshTarget, job_id: str, path: str = "out/", dest: Path = Path(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _digests(scratch: Path, relative: str) -> dict[str, str]:
-    """sha256 of every regular file received; links are dropped (outputs are files and folders), and anything
-    outside `relative` means the stream was not what was asked for."""
+def _hash_as_extracted(names: IO[bytes], scratch: Path) -> dict[str, str]:
+    """sha256 of the regular files tar extracts, each taken (in a thread) once tar has named the next member; the
+    last member is left to _digests' pass after tar has ended. A name that comes again is hashed again."""
+    futures, previous = {}, None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for line in names:
+            if previous is not None:
+                path = scratch / previous
+                if path.is_file() and not path.is_symlink():
+                    futures[previous] = pool.submit(_sha256, path)
+            name = line.rstrip(b"\n").decode(errors="surrogateescape").rstrip("/")
+            futures.pop(name, None)
+            previous = None if name.startswith("/") or ".." in name.split("/") else name
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _digests(scratch: Path, relative: str, hashed: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """sha256 of every regular file received (`hashed`: those taken while the stream ran); links are dropped
+    (outputs are files and folders), and anything outside `relative` means the stream was not what was asked for."""
+    hashed = hashed or {}
     result = {}
     for path in sorted(scratch.rglob("*")):
         name = path.relative_to(scratch).as_posix()
@@ -347,8 +377,7 @@ def _digests(scratch: Path, relative: str) -> dict[str, str]:
         if path.is_symlink():
             path.unlink()
         elif path.is_file():
-            with open(path, "rb") as handle:
-                result[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+            result[name] = hashed.get(name) or _sha256(path)
     return result
 
 

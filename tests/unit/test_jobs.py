@@ -1,6 +1,7 @@
 """The pure parts of ops/jobs.py: input checks, the submit command, status parsing, exit codes, image choice."""
 from __future__ import annotations
 
+import hashlib
 import shlex
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -112,3 +113,23 @@ def test_sha256_lists_of_either_tool_verify_and_a_difference_is_refused():
         jobs._verify(f"{'ab' * 32}  out/a b.txt\n{'ee' * 32}  out/c\n".encode(), digests, "j")
     with pytest.raises(jobs.JobError, match="does not match"):
         jobs._verify(b"", digests, "j")
+
+
+def test_files_are_hashed_once_tar_has_named_the_next_member(tmp_path):
+    """tar -v's names as they come: a member is hashed when the next one is named; the last one, links and
+    directories are left to the pass after tar has ended."""
+    (tmp_path / "out" / "d").mkdir(parents=True)
+    (tmp_path / "out" / "a b").write_bytes(b"one")
+    (tmp_path / "out" / "d" / "c").write_bytes(b"two")
+    (tmp_path / "out" / "l").symlink_to("a b")
+    (tmp_path / "out" / "last").write_bytes(b"three")
+    names = [b"out/\n", b"out/a b\n", b"out/l\n", b"out/d/\n", b"out/d/c\n", b"../x\n", b"out/last\n"]
+    assert jobs._hash_as_extracted(iter(names), tmp_path) == {
+        "out/a b": hashlib.sha256(b"one").hexdigest(), "out/d/c": hashlib.sha256(b"two").hexdigest()}
+    # A name that comes again is hashed from its last version, after the member that follows it.
+    (tmp_path / "out" / "a b").write_bytes(b"four")
+    hashed = jobs._hash_as_extracted(iter([b"out/a b\n", b"out/d/c\n", b"out/a b\n", b"out/last\n"]), tmp_path)
+    assert hashed == {"out/a b": hashlib.sha256(b"four").hexdigest(), "out/d/c": hashlib.sha256(b"two").hexdigest()}
+    assert jobs._digests(tmp_path, "out", {"out/d/c": "cd" * 32}) == {
+        "out/a b": hashlib.sha256(b"four").hexdigest(), "out/d/c": "cd" * 32,
+        "out/last": hashlib.sha256(b"three").hexdigest()}
