@@ -7,5 +7,6 @@ set -euo pipefail
 source "$(dirname "$0")/app-state.bash"
 require_root "$@"
 valid_app_name "${1:?usage: app-reconcile.sh APP}"
+lock_app "$1"
 reconcile_app "$1"
 state_print "$1"

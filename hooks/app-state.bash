@@ -17,6 +17,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 COLOR_FILES=("$RELEASE_CONF" "$APP_COMPOSE" "$SITE_TEMPLATE" "$INIT_CMD" "$POST_DEPLOY_CMD" "$SECRETS_ENV")
 STATE_KEYS=(COLOR RELEASE IMAGE WORKERS SWITCHED_AT)
 
+# How long a run waits for another run on the same app (a deploy takes minutes) before it gives up.
+LOCK_SECONDS=900
+
+# lock_app APP: one run at a time per app (deploy, pause, removal, repair), held until the script exits: a repair
+# run by a pause or an export must never take a deploy's candidate, in the middle of its start, for a leftover.
+lock_app() {
+  local lock=$APPS_ETC/.$1.lock
+  mkdir -p "$APPS_ETC"
+  exec 9>"$lock"
+  flock -w "$LOCK_SECONDS" 9 \
+    || die "$1: another labstack run (deploy, pause, export or removal) has held $lock for ${LOCK_SECONDS}s; try again later"
+}
+
 # conf_value FILE KEY: one value of a KEY=value file (release.conf, state), empty when absent.
 conf_value() {
   [ -f "$1" ] || return 0

@@ -15,6 +15,7 @@ set -euo pipefail
 source "$(dirname "$0")/deploy-steps.sh"
 require_root "$@"
 valid_app_name "${1:?usage: deploy-app.sh APP < bundle}"
+lock_app "$1"
 
 bundle_dir=$(unpack_stdin_bundle)
 switched=""

@@ -15,6 +15,7 @@ case "$action" in
   stop|start) ;;
   *) die "unknown action '$action': use stop or start" ;;
 esac
+lock_app "$app"
 # Stopping: the serving release is not started first (its stopped services stay stopped).
 if [ "$action" = stop ]; then
   reconcile_app "$app" --keep-stopped

@@ -9,6 +9,7 @@ source "$(dirname "$0")/app-state.bash"
 require_root "$@"
 app=${1:?usage: remove-app.sh APP}
 valid_app_name "$app"
+lock_app "$app"
 etc=$(app_etc "$app")
 
 (reconcile_app "$app" --keep-stopped) || log "$app: the repair failed (above); removing every release anyway"

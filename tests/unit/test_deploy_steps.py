@@ -670,3 +670,20 @@ def test_a_service_that_does_not_stay_running_is_not_claimed_as_repaired(server,
     assert repairs(result.stderr) == []
     assert "release blue has services that do not stay running" in result.stderr
     assert server.trace() == ["compose elif-blue: up -d --no-recreate --remove-orphans"]
+
+
+def test_one_run_at_a_time_per_app(server, pem):
+    """While a deploy holds the app's lock, a pause (whose repair would take the candidate for a leftover) waits,
+    and gives up with a message; another app is not held up."""
+    import fcntl
+
+    lock = server.path(name("APP_ETC", "elif")).parent / ".elif.lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waited = server.steps(rendered(pem), "LOCK_SECONDS=1", "lock_app elif")
+        other = server.steps(rendered(pem), "LOCK_SECONDS=1", "lock_app pilot")
+    assert waited.returncode != 0
+    assert f"elif: another labstack run (deploy, pause, export or removal) has held {lock} for 1s" in waited.stderr
+    assert other.returncode == 0, other.stderr
+    assert server.steps(rendered(pem), "LOCK_SECONDS=1", "lock_app elif").returncode == 0  # released
