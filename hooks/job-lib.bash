@@ -25,14 +25,14 @@ need_job() {  # ID: exit 3 (unknown job) unless the job exists
 }
 
 job_lock() {  # ID: hold the job's lock until job_unlock (status writes and state decisions are serialised)
-  exec 9>"$(job_meta "$1")/lock"
+  exec 9>"$JOBS_SRV/$1/.labstack/lock"
   flock 9
 }
 job_unlock() { flock -u 9; exec 9>&-; }
 
 load_job() {  # ID: the job's fields as shell variables (meta: fixed at submit; state: changes)
   # shellcheck disable=SC2034  # read by the callers
-  local_meta=$(job_meta "$1")
+  local_meta="$JOBS_SRV/$1/.labstack"
   name='' image='' submittedBy='' submittedAt='' mode='' script='' state='' exitCode='' startedAt='' endedAt=''
   # shellcheck source=/dev/null
   source "$local_meta/meta"
@@ -40,17 +40,27 @@ load_job() {  # ID: the job's fields as shell variables (meta: fixed at submit; 
   source "$local_meta/state"
 }
 
-json_string() { if [ -n "$1" ]; then printf '"%s"' "$1"; else printf 'null'; fi; }
-json_number() { if [ -n "$1" ]; then printf '%s' "$1"; else printf 'null'; fi; }
+json_value() {  # VAR VALUE [number]: VAR := VALUE as a JSON string (or number), null when empty; no subshell
+  if [ -z "$2" ]; then printf -v "$1" null
+  elif [ "${3:-}" = number ]; then printf -v "$1" '%s' "$2"
+  else printf -v "$1" '"%s"' "$2"; fi
+}
 
 write_status() {  # ID: status.json from meta + state, replaced atomically (readers never see half a record)
-  local dir; dir=$(job_dir "$1")
+  local dir="$JOBS_SRV/$1" j_exit j_sub j_start j_end j_image j_by j_name
   load_job "$1"
   # Every value was validated at submit (no quotes, backslashes or newlines), so it is a valid JSON string as is.
+  # Built without command substitutions: each one forks, and this runs on the way to starting every job.
+  json_value j_exit "$exitCode" number
+  json_value j_sub "$submittedAt"
+  json_value j_start "$startedAt"
+  json_value j_end "$endedAt"
+  json_value j_image "$image"
+  json_value j_by "$submittedBy"
+  json_value j_name "$name"
   printf '{"id":"%s","state":"%s","exitCode":%s,"submittedAt":%s,"startedAt":%s,"endedAt":%s,"image":%s,"mode":"%s","script":"%s","submittedBy":%s,"name":%s}\n' \
-    "$1" "$state" "$(json_number "$exitCode")" "$(json_string "$submittedAt")" "$(json_string "$startedAt")" \
-    "$(json_string "$endedAt")" "$(json_string "$image")" "$mode" "$script" "$(json_string "$submittedBy")" \
-    "$(json_string "$name")" >"$dir/.status.json.tmp"
+    "$1" "$state" "$j_exit" "$j_sub" "$j_start" "$j_end" "$j_image" "$mode" "$script" "$j_by" "$j_name" \
+    >"$dir/.status.json.tmp"
   mv -f "$dir/.status.json.tmp" "$dir/status.json"
 }
 

@@ -9,8 +9,9 @@ require_root "$@"
 [ $# -eq 1 ] || die "usage: $0 ID"
 id=$1
 need_job "$id"
-dir=$(job_dir "$id")
-meta=$(job_meta "$id")
+# job_dir and job_meta spelled out: no subshell forks on the way to starting the job.
+dir="$JOBS_SRV/$id"
+meta="$dir/.labstack"
 load_job "$id"
 [ "$state" = submitted ] || die "job $id is $state, not submitted"
 
@@ -61,7 +62,7 @@ if [ -f "$meta/cancel" ]; then
 fi
 cd "$dir"
 if [ "$mode" = container ]; then
-  container=$(job_container "$id")
+  container="labstack-job-$id"  # job_container
   if ! docker run -d --name "$container" --label "$LABEL_APP=$SERVER_APP" --label "$LABEL_ROLE=job" \
       --label "$LABEL_JOB=$id" -v "$dir:/job" -w /job --env-file "$meta/env" --entrypoint /bin/sh \
       "$image" -c "$JOB_RUNNER" sh "$script" >/dev/null 2>>job.log; then
