@@ -68,6 +68,35 @@ restore_previous() {
   fi
 }
 
+# Who listens on a TCP port here: a container publishing it, else the process(es) ss names; empty when it is free.
+port_holders() {
+  local port=$1 listening processes containers
+  listening=$(ss -Hltnp "( sport = :$port )" 2>/dev/null) || return 0
+  [ -n "$listening" ] || return 0
+  containers=$(docker ps --filter "publish=$port" --format '{{.Names}}' 2>/dev/null | paste -sd, -)
+  if [ -n "$containers" ]; then
+    printf 'the container(s) %s' "$containers"
+    return 0
+  fi
+  processes=$(grep -o 'users:(("[^"]*",pid=[0-9]*' <<<"$listening" | sed -E 's/users:\(\("([^"]*)",pid=([0-9]*)/\1 (pid \2)/' |
+    sort -u | paste -sd, -)
+  printf '%s' "${processes:-a process ss cannot name}"
+}
+
+# Before Caddy's first start: ports 80 and 443 must be free. Docker's own error names neither who holds the port nor
+# what to do, and leaves a created container behind.
+check_ports_free() {
+  local port holders
+  [ -z "$(proxy_container)" ] || return 0  # our Caddy runs and holds them
+  for port in 80 443; do
+    holders=$(port_holders "$port")
+    [ -z "$holders" ] || die "port $port is already in use on this server by $holders; labstack's Caddy needs ports" \
+      "80 and 443 for HTTPS: stop that service or move it to another port (sudo ss -ltnp shows who listens)," \
+      "then run pulumi up again"
+  done
+}
+
+check_ports_free
 ensure_network "$PROXY_NETWORK"
 if ! start_caddy; then
   if $changed; then

@@ -34,22 +34,32 @@ def main() -> int:
                        stack=env["LABSTACK_STACK"])
     app = env["LABSTACK_APP"]
     try:
-        # Nothing may write between the export and the delete: what it wrote would be lost.
+        # Nothing may write between the export and the delete: what it wrote would be lost. pause-app.sh repairs a
+        # half-finished deploy first and stops exactly the release the server's state names (it refuses to guess).
         target.run(pause_app(app, "stop"), what=f"stopping {app}'s web, workers and clock")
         result = export_app(target, env["LABSTACK_STACK"], app,
                             postgres=env["LABSTACK_POSTGRES"] == "true", exports_dir=Path(env["LABSTACK_EXPORTS_DIR"]),
                             progress=lambda line: print(f"labstack: {line}", file=sys.stderr))
-    except (ExportError, RemoteError) as error:
-        try:
-            target.run(pause_app(app, "start"), what=f"starting {app} again")
-        except RemoteError as restart_error:
-            print(f"labstack: {app}: could not start it again: {restart_error}", file=sys.stderr)
-        print(f"labstack: {env['LABSTACK_APP']}: the export before the delete failed, so nothing is deleted: {error}\n"
-              "Fix the cause and run the delete again, or set labstack:discardDataOnDestroy to true (then "
-              "`pulumi up`) to delete without an export.", file=sys.stderr)
+    except (ExportError, RemoteError, OSError, KeyboardInterrupt) as error:
+        # Whatever stopped the export (even a failed or interrupted stop), the app serves again: started always.
+        restarted = start_again(target, app)
+        reason = "interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt) else str(error)
+        print(f"labstack: {app}: the export before the delete failed, so nothing was deleted{restarted}: {reason}. "
+              "Fix that and run the delete again, or set labstack:discardDataOnDestroy to true (then `pulumi up`) "
+              "to delete without an export.", file=sys.stderr)
         return 1
     print(f"labstack: {env['LABSTACK_APP']}: exported to {result.path}", file=sys.stderr)
     return 0
+
+
+def start_again(target: SshTarget, app: str) -> str:
+    """Start the app's release again after a failed export; the words for the message."""
+    try:
+        target.run(pause_app(app, "start"), what=f"starting {app} again")
+    except (RemoteError, OSError) as error:
+        return (f" and {app} could NOT be started again ({error}; on the server: `{pause_app(app, 'start')}`, e.g. "
+                f"through `invoke ssh -s {target.stack}`)")
+    return f" and {app} serves again"
 
 
 if __name__ == "__main__":

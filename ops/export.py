@@ -16,10 +16,13 @@ Postgres (as the server's Postgres, so same version) and compares the counts; th
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import time
@@ -42,6 +45,7 @@ DATA_FILE = "data.tar.gz"
 ARCHIVED_DIRS = ("data", "redis", "volumes")
 APP_EXPORT_FILE = "app-export.tar.gz"  # what the app's own exportCommand wrote
 MANIFEST = "manifest.json"
+FULL_DISK_BYTES = 1 << 20  # less free than this after a failed export: the disk filling up was the cause
 Progress = Callable[[str], None]
 
 # Exact row counts of every user table, one `schema.table|rows` line each. query_to_xml runs a count(*) per table
@@ -222,8 +226,12 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
     found = target.text(remote_commands.app_deployed(app), what="looking for the app")
     if found.strip() != "yes":
         raise ExportError(f"app {app!r} is not deployed on {target.host} ({layout.name('APP_ETC', app)} is missing)")
-    partial.mkdir(parents=True)
-    os.chmod(partial, 0o700)  # research data: readable by the operator only
+    try:
+        partial.mkdir(parents=True)
+        os.chmod(partial, 0o700)  # research data: readable by the operator only
+    except OSError as error:
+        raise ExportError(f"{app}: cannot make the export folder {partial.parent} ({error.strerror}): make it "
+                          "writable, or set labstack:exportsDir to a folder you can write, then export again") from None
     try:
         files = {}
         database = None
@@ -265,14 +273,47 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
         os.rename(partial, final)
         progress(f"{app}: exported to {final}")
         return ExportResult(final, manifest)
-    except (ExportError, RemoteError, OSError) as error:
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - every failure ends the same clean way
+        reason = failure_reason(error, exports_dir)
         failed = final.with_name(stamp + ".failed")
+        kept = keep_failed(partial, failed, reason)
+        raise ExportError(f"{app}: the export failed: {reason} ({kept})") from None
+
+
+def failure_reason(error: BaseException, exports_dir: Path) -> str:
+    """One line: what went wrong and what to do."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (Ctrl-C); run the export again"
+    try:
+        free = shutil.disk_usage(exports_dir).free
+    except OSError:
+        free = None
+    # A full disk shows as ENOSPC when we write, or as ssh failing when ssh itself writes the stream into the file.
+    if (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+            (free is not None and free < FULL_DISK_BYTES):
+        return (f"the disk holding {exports_dir} is full ({free / 1e6:,.1f} MB free): free space there or set "
+                "labstack:exportsDir to a bigger disk, then export again")
+    if isinstance(error, OSError):
+        return f"{error.strerror or error} ({error.filename or exports_dir}); fix that, then export again"
+    if isinstance(error, (ExportError, RemoteError)):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def keep_failed(partial: Path, failed: Path, reason: str) -> str:
+    """Rename the incomplete export `<ts>.failed` (never a complete-looking name) with FAILED.txt saying why when
+    there is room for it; returns where the files are, for the message."""
+    try:
         os.rename(partial, failed)
-        (failed / "FAILED.txt").write_text(f"{error}\n")
-        raise ExportError(f"{error} (the incomplete files are kept in {failed})") from None
-    except BaseException:
-        os.rename(partial, final.with_name(stamp + ".failed"))  # Ctrl-C: same rule, nothing looks complete
-        raise
+    except OSError as error:
+        return f"the incomplete files are in {partial}, which could not be renamed: {error.strerror}"
+    try:
+        (failed / "FAILED.txt").write_text(reason + "\n")
+    except OSError as error:  # e.g. the same full disk: the reason is in this message instead
+        with contextlib.suppress(OSError):
+            (failed / "FAILED.txt").unlink()
+        return f"the incomplete files are in {failed}; FAILED.txt could not be written: {error.strerror}"
+    return f"the incomplete files are in {failed}"
 
 
 def export_stack(target: SshTarget, stack: str, apps: Sequence[AppConfig], **options) -> list[ExportResult]:

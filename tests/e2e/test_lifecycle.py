@@ -109,7 +109,7 @@ def test_failing_export_blocks_the_destroy_and_the_app_keeps_running(make_stack,
     with pytest.raises(CommandFailed) as failed:
         stack.engine.destroy()
     assert failed.value.resource == "paris-batch2-elif-export-on-delete"
-    assert "nothing is deleted" in failed.value.result.stderr
+    assert "nothing was deleted" in failed.value.result.stderr
     assert [r.resource for r in stack.engine.runs if r.phase == "delete"] == [
         "paris-batch2-elif-export-on-delete"]  # the failed export only: remove-app.sh never ran
     assert stack.host.run("docker ps -q --filter label=com.docker.compose.project=elif-blue").stdout.strip() != ""
