@@ -22,7 +22,9 @@ def cluster(pem, network: str = "create", aws=None, **settings):
 
 
 def workers(evaluation):
-    return [r for r in evaluation.of_type(INSTANCE) if r.inputs["tags"]["labstack:role"] == "worker"]
+    """The worker instances by name (the mocks register resources in whatever order their inputs resolve)."""
+    return sorted((r for r in evaluation.of_type(INSTANCE) if r.inputs["tags"]["labstack:role"] == "worker"),
+                  key=lambda r: r.name)
 
 
 def test_workers_are_named_by_index_and_tagged_on_instance_and_volume(pem):
