@@ -129,7 +129,7 @@ post_deploy_answers = {}
 # Every node gets Docker and the hooks, with or without apps: jobs, Ray and the watcher need them.
 setups = {node.name: HostSetup(node.name, HostSetupArgs(
     node=node, storage_gb=cfg.cluster.worker_storage_gb if node.role == WORKER else cfg.storage_gb,
-    proxy=cfg.proxy, data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
+    proxy=None if node.role == WORKER else cfg.proxy, data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
     if data_volume and node.role == HEAD else None)) for node in nodes}
 # Private registries other than ECR: docker logs in on the head before its apps pull (after Docker is installed).
 logins = (RegistryLogins(f"{head.name}-registry", head, cfg.registry_auth, after=setups[head.name].ready).ready

@@ -46,6 +46,10 @@ class FakeAws:
     ssm_paths: dict[str, str] = field(default_factory=dict)  # fake ami id -> the SSM path it came from
     # Elastic IPs handed out in order; the e2e tests put a test bed host's address here.
     public_ips: list[str] = field(default_factory=list)
+    # Node name -> its address (e.g. "paris-batch2-worker-1" -> a test bed host's IP): the instance's privateIp, and
+    # its publicIp when it has no Elastic IP. Test bed hosts share one link, so one address is both. Unnamed nodes
+    # get 10.42.0.10 and the next public address.
+    node_addresses: dict[str, str] = field(default_factory=dict)
     # Private keys (OpenSSH text) the tls provider "generates", by resource name. Filled on first use, so
     # evaluating again with the same FakeAws gives the same keys, as Pulumi's state would.
     private_keys: dict[str, str] = field(default_factory=dict)
@@ -153,10 +157,11 @@ class RecordingMocks(Mocks):
         if args.typ == "aws:ec2/instance:Instance":
             resource_id = "i-" + digest[:17]
             # EC2 picks a zone of the stack's region (the first, here) unless the subnet decides.
-            outputs.update(privateIp="10.42.0.10", arn=f"arn:aws:ec2:::instance/{resource_id}",
+            address = self.aws.node_addresses.get(args.name.removesuffix("-instance"))
+            outputs.update(privateIp=address or "10.42.0.10", arn=f"arn:aws:ec2:::instance/{resource_id}",
                            availabilityZone=f"{pulumi.Config('aws').get('region')}a")
             if args.inputs.get("associatePublicIpAddress"):  # a cluster worker: EC2's own address, no Elastic IP
-                outputs["publicIp"] = str(next(self._addresses))
+                outputs["publicIp"] = address or str(next(self._addresses))
         elif args.typ == "aws:ec2/eip:Eip":
             resource_id = "eipalloc-" + digest[:17]
             outputs.update(publicIp=str(next(self._addresses)), allocationId=resource_id)

@@ -20,7 +20,9 @@ from components.render.proxy import proxy_files
 class HostSetupArgs:
     node: NodeHandle
     storage_gb: int
-    proxy: ProxyConfig
+    # Caddy (hooks/proxy-up.sh) serves apps and the Ray dashboard from the head; a cluster worker serves nothing
+    # over HTTP, so None there: no proxy step, no Caddy container, ports 80/443 left alone.
+    proxy: Optional[ProxyConfig]
     # labstack:dataVolume on this node: (volume id, size GB, its attachment); mounted before Docker starts.
     data_volume: Optional[tuple[pulumi.Input[str], int, list[pulumi.Resource]]] = None
 
@@ -61,8 +63,9 @@ class HostSetup(pulumi.ComponentResource):
                                                            after=[ready, *attached]),
                                        pulumi.ResourceOptions(parent=self)).ready
         docker = step("docker", hook("install-docker.sh", node.login_user), before_docker)
-        proxy = step("proxy", hook("proxy-up.sh"), [docker], stdin=make_bundle(proxy_files(args.proxy)))
-        self.ready = [docker, proxy]
+        self.ready = [docker]
+        if args.proxy is not None:
+            self.ready.append(step("proxy", hook("proxy-up.sh"), [docker], stdin=make_bundle(proxy_files(args.proxy))))
         if node.instance_id is not None:
             # Only for servers labstack made (an existing server's disks are its operator's business), and only a
             # bigger volume needs the filesystem grown, so the size is the trigger.

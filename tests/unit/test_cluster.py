@@ -169,3 +169,18 @@ def test_a_cluster_on_an_existing_server_is_refused(pem):
     assert "  - labstack:cluster cannot be used with labstack:existingServer: labstack makes a cluster's workers in " \
            "AWS next to a head it made; remove one of them" in str(evaluation.error).splitlines()
     assert evaluation.resources == []
+
+
+def test_workers_get_docker_and_the_hooks_but_no_caddy_and_their_own_addresses(pem):
+    aws = FakeAws(node_addresses={"sweep-worker-1": "169.254.64.21", "sweep-worker-2": "169.254.64.22"})
+    evaluation = cluster(pem, workers=2, aws=aws).ok()
+    steps = {r.name for r in evaluation.of_type("command:remote:Command")}
+    assert {"sweep-worker-2-hooks", "sweep-worker-2-docker", "sweep-worker-2-grow-fs", "sweep-worker-2-ray"} <= steps
+    assert "sweep-proxy" in steps and not {"sweep-worker-1-proxy", "sweep-worker-2-proxy"} & steps
+    nodes = evaluation.outputs["nodes"]
+    assert (nodes["sweep-worker-2"]["privateIp"], nodes["sweep-worker-2"]["publicIp"]) == ("169.254.64.22",) * 2
+    assert nodes["sweep"]["privateIp"] == "10.42.0.10"  # not in node_addresses: the default
+    worker_ray = evaluation.one("command:remote:Command", "sweep-worker-2-ray").inputs["create"]
+    # the worker's Ray binds its own address and joins the head's private one
+    assert worker_ray.split("ray-start.sh ", 1)[1].split() == [
+        "worker", "169.254.64.22", "rayproject/ray:2.60.0-py311", "10.42.0.10"]
