@@ -164,8 +164,10 @@ if cfg.cluster and cfg.cluster.engine == "ray":
     # secret in the state, reaches every node on stdin.
     ray_image = cfg.cluster.image or infra_image("ray")
     token = ray_token(name)
-    head_ray = RayNode(head.name, RayNodeArgs(node=head, role=HEAD, head_address=head.private_address, image=ray_image,
-                                              token=token, after=setups[head.name].ready))
+    head_ray = RayNode(head.name, RayNodeArgs(
+        node=head, role=HEAD, head_address=head.private_address, image=ray_image, token=token,
+        after=setups[head.name].ready, proxy=cfg.proxy,
+        site_host=head.public_address.apply(lambda address: f"ray.{cfg.base_host(address)}")))
     for node in nodes:
         if node.role == WORKER:
             RayNode(node.name, RayNodeArgs(node=node, role=WORKER, head_address=head.private_address, image=ray_image,
@@ -180,8 +182,9 @@ pulumi.export("sshCommand", head.ssh_command(key_file, login_name(head)))
 pulumi.export("knownHosts", known_hosts(head))
 pulumi.export("appUrls", app_urls)
 pulumi.export("postDeploy", post_deploy_answers)  # per app: the last post-deploy response, secrets masked
-if cfg.cluster and cfg.cluster.engine == "ray":
-    # Ray's dashboard and Jobs API, served by the head's Caddy at ray.<base host>, behind the dashboard password.
+if cfg.cluster and cfg.cluster.engine == "ray" and cfg.proxy.dashboard_password:
+    # Ray's dashboard and Jobs API, served by the head's Caddy at ray.<base host>, behind the dashboard password
+    # (without one, no site: the ray.* tasks use their SSH tunnel).
     pulumi.export("rayDashboardUrl", head.public_address.apply(lambda address: f"https://ray.{cfg.base_host(address)}"))
 pulumi.export("nodes", {node.name: {
     "role": node.role, "publicIp": node.public_address, "privateIp": node.private_address,

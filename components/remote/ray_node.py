@@ -1,5 +1,6 @@
 """Ray on one cluster node: hooks/ray-start.sh over SSH (the head's GCS, or a worker joining it), and for a worker a
-delete step (hooks/ray-drain.sh) that drains the node so its tasks are rescheduled before the instance goes."""
+delete step (hooks/ray-drain.sh) that drains the node so its tasks are rescheduled before the instance goes. On the
+head, with a dashboard password, hooks/ray-site.sh serves the dashboard and Jobs API through Caddy at ray.<host>."""
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +12,11 @@ import pulumi
 import pulumi_command as command
 import pulumi_tls as tls
 
+from components.config import ProxyConfig
 from components.layout import hook
 from components.nodes import HEAD, NodeHandle
+from components.render.images import infra_image
+from components.render.proxy import dashboard_password_hash, ray_site_file
 
 # How long a removed worker's running tasks get to finish before its Ray stops (they are retried elsewhere after).
 DRAIN_DEADLINE_S = 60
@@ -37,6 +41,9 @@ class RayNodeArgs:
     image: str
     token: pulumi.Input[str]  # secret
     after: list[pulumi.Resource] = field(default_factory=list)  # Docker installed; for workers, the head's Ray
+    # The head only: ray.<host> through Caddy, behind proxy.dashboard_password (None: no site, SSH tunnel only).
+    site_host: Optional[pulumi.Input[str]] = None
+    proxy: Optional[ProxyConfig] = None
 
 
 class RayNode(pulumi.ComponentResource):
@@ -69,4 +76,12 @@ class RayNode(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.after, delete_before_replace=True,
                                         additional_secret_outputs=["stdin"]))
         self.ready = [start]
+        if args.role == HEAD and args.site_host is not None and args.proxy and args.proxy.dashboard_password:
+            password = args.proxy.dashboard_password.get_secret_value()
+            site = pulumi.Output.from_input(args.site_host).apply(
+                lambda host: ray_site_file(host, args.proxy, dashboard_password_hash(password, "ray")))
+            self.ready.append(command.remote.Command(
+                f"{name}-ray-site", connection=node.connection, create=hook("ray-site.sh", infra_image("caddy")),
+                stdin=site, triggers=[*([node.instance_id] if node.instance_id is not None else [])],
+                add_previous_output_in_env=False, opts=pulumi.ResourceOptions(parent=self, depends_on=[start])))
         self.register_outputs({})

@@ -124,6 +124,22 @@ def site_file(host: str, proxy: ProxyConfig, dashboard_hash: Optional[str], app:
     return "\n".join(lines)
 
 
+RAY_SITE = "_ray.caddy"  # in PROXY_SITES; app names start with a letter, so no app's site file takes this name
+
+
+def ray_site_file(host: str, proxy: ProxyConfig, dashboard_hash: str) -> str:
+    """Caddy site for Ray's dashboard and Jobs API on the head; hooks/ray-site.sh fills in {{UPSTREAM}} (the
+    host-network gate in front of Ray's 127.0.0.1 port). The dashboard password guards the whole site; Ray's token
+    comes from the client in Proxy-Authorization (which Caddy's logs redact, unlike a custom header) and reaches Ray
+    as its Authorization header, replacing the basic-auth one. Without the token Ray itself refuses the call."""
+    return "\n".join([
+        f"{host} {{", *ACCESS_LOG,
+        "\tbasicauth {", f"\t\t{proxy.dashboard_user} {dashboard_hash}", "\t}",
+        "\treverse_proxy {{UPSTREAM}} {",
+        "\t\theader_up Authorization {http.request.header.Proxy-Authorization}",
+        "\t\theader_up -Proxy-Authorization", "\t}", "}", ""])
+
+
 def dashboard_password_hash(password: str, app: str) -> str:
     """bcrypt hash with a salt derived from the password and app, so the same password renders the same site file
     (a random salt would redeploy every app on every `pulumi up`)."""

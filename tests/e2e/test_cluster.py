@@ -4,16 +4,26 @@ as HostSetup installs them and run over real SSH; Ray is the stand-in of the off
 wheel). One test holds the hosts for all scenarios, so the slow cluster start is paid once."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from components.layout import HOOKS_DIR, RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE, REMOTE_HOOKS, hook
+from components.config import ProxyConfig
+from components.layout import (HOOKS_DIR, PROXY_ACCESS_LOG, PROXY_NETWORK, PROXY_SITES, RAY_PORTS, RAY_PROJECT,
+                               RAY_TOKEN_FILE, REMOTE_HOOKS, hook)
 from components.render.bundle import directory_files, make_bundle
+from components.render.images import infra_image
+from components.render.proxy import dashboard_password_hash, proxy_files, ray_site_file
 from components.remote.host_setup import _modes
+from ops.ray_cluster import node_statuses, read_token, runtime_env, tunnel
+from ops.remote import SshTarget
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES
 
 pytestmark = pytest.mark.testbed
@@ -91,7 +101,68 @@ def job_result(head, job_id: str, seconds: float = 300) -> str:
     raise AssertionError(f"job {job_id} did not finish within {seconds}s: {status}")
 
 
-def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthenticated_calls(testbed_hosts):
+RAY_HOST = "ray.cluster.test"
+PASSWORD = "correct horse battery"
+
+
+def through_caddy(head, path: str, *headers: str) -> str:
+    """The HTTP status of https://ray.<host><path> through the head's Caddy (its internal CA: -k)."""
+    argv = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20",
+            "--resolve", f"{RAY_HOST}:443:{head.ip}"]
+    for header in headers:
+        argv += ["-H", header]
+    return subprocess.run([*argv, f"https://{RAY_HOST}{path}"], check=False, capture_output=True, text=True).stdout
+
+
+def serve_ray_site(head) -> None:
+    """Caddy as HostSetup starts it, then the ray site as the head's RayNode installs it."""
+    proxy = ProxyConfig(tls="internal", acme_email=None, dashboard_user="admin", dashboard_path="/dashboard",
+                        log_viewer=False, dashboard_password=SecretStr(PASSWORD))
+    head.run(f"sudo -n mkdir -p {PROXY_SITES}")
+    head.run(hook("proxy-up.sh"), input=make_bundle(proxy_files(proxy)), timeout=180)
+    site = ray_site_file(RAY_HOST, proxy, dashboard_password_hash(PASSWORD, "ray"))
+    head.run(hook("ray-site.sh", infra_image("caddy")), input=site)
+
+
+def check_ops_tasks(head, token: str, ips: set[str], tmp_path: Path) -> None:
+    """What `invoke ray.status/submit/logs/stop` run (ops/ray_cluster.py), through the pinned SSH tunnel."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    target = SshTarget(host=head.ip, user=head.user, key_path=Path(head.key_path),
+                       known_hosts=head.known_hosts_line(), stack="testbed")
+    assert read_token(target) == token
+    headers = {"Authorization": f"Bearer {token}"}
+    work = tmp_path / "job"
+    work.mkdir()
+    (work / "hello.py").write_text("import ray, socket\nray.init()\nprint('HELLO', len(ray.nodes()))\n")
+    (work / "wait.py").write_text("import time\nprint('WAITING', flush=True)\ntime.sleep(600)\n")
+    with tunnel(target) as url:
+        nodes = node_statuses(url, headers)
+        assert {node.ip for node in nodes} == ips and all(node.alive for node in nodes)
+        assert [node.head for node in nodes] == [True, False, False]
+        assert all(node.cpus >= 1 and node.memory_gb > 0.1 and node.gpus == 0 for node in nodes), nodes
+        client = JobSubmissionClient(url, headers=headers)
+        job = client.submit_job(entrypoint="python hello.py", runtime_env=runtime_env(str(work), None))
+        deadline = time.monotonic() + 180
+        while client.get_job_status(job) not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+            assert time.monotonic() < deadline, f"job {job} still {client.get_job_status(job)}"
+            time.sleep(2)
+        assert client.get_job_status(job) == JobStatus.SUCCEEDED, client.get_job_logs(job)
+        assert "HELLO 3" in client.get_job_logs(job)
+        assert job in [info.submission_id for info in client.list_jobs()]
+        waiting = client.submit_job(entrypoint="python wait.py", runtime_env=runtime_env(str(work), None))
+        deadline = time.monotonic() + 120
+        while "WAITING" not in client.get_job_logs(waiting):
+            assert time.monotonic() < deadline, client.get_job_status(waiting)
+            time.sleep(2)
+        assert client.stop_job(waiting)
+        deadline = time.monotonic() + 60
+        while client.get_job_status(waiting) != JobStatus.STOPPED:
+            assert time.monotonic() < deadline, client.get_job_status(waiting)
+            time.sleep(2)
+
+
+def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthenticated_calls(testbed_hosts, tmp_path):
     head, w1, w2 = testbed_hosts(3, images=(*STANDARD_IMAGES, RAY_IMAGE))
     token = secrets.token_hex(32)
     for host in (head, w1, w2):
@@ -120,6 +191,35 @@ def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthent
     assert head.run(curl + "-H 'Authorization: Bearer wrong' " + api).stdout == "403"
     assert head.run(curl + "-H @- " + api, input=f"Authorization: Bearer {token}\n").stdout == "200"
     assert head.run(curl + f"--max-time 5 http://{head.ip}:{RAY_DASHBOARD_PORT}/api/jobs/", check=False).stdout == "000"
+
+    # ray.<host> through Caddy: the dashboard password first, then Ray's own token (Proxy-Authorization)
+    serve_ray_site(head)
+    gate = f"sudo -n docker inspect -f '{{{{.Id}}}}' {RAY_PROJECT}-gate"
+    gate_id = head.run(gate).stdout
+    assert through_caddy(head, "/api/version") == "401"
+    basic = "Authorization: Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    # /api/version answers without Ray's token (clients check the version first); the Jobs API does not
+    assert through_caddy(head, "/api/version", basic) == "200"
+    assert through_caddy(head, "/api/jobs/", basic) == "401"  # Ray's answer: no token
+    assert through_caddy(head, "/api/jobs/", basic, "Proxy-Authorization: Bearer wrong") == "403"
+    assert through_caddy(head, "/api/jobs/", basic, f"Proxy-Authorization: Bearer {token}") == "200"
+    assert through_caddy(head, "/api/version", basic, f"Proxy-Authorization: Bearer {token}") == "200"
+    assert through_caddy(head, "/api/jobs/", f"Proxy-Authorization: Bearer {token}") == "401"  # no password
+    # the gate answers only on the proxy network's gateway address, and Ray still wants the token there
+    gateway = head.run(f"sudo -n docker network inspect -f '{{{{range .IPAM.Config}}}}{{{{.Gateway}}}}{{{{end}}}}' "
+                       f"{PROXY_NETWORK}").stdout.strip()
+    assert head.run(f"{curl}--max-time 5 http://{gateway}:{RAY_DASHBOARD_PORT}/api/jobs/").stdout == "401"
+    outside = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                              f"http://{head.ip}:{RAY_DASHBOARD_PORT}/api/version"], check=False, capture_output=True, text=True)
+    assert outside.stdout == "000"
+    # the token is in no log; the same site again changes nothing
+    assert token not in head.run(f"sudo -n cat {PROXY_ACCESS_LOG}").stdout
+    assert token not in head.run("sudo -n sh -c 'docker logs $(docker ps -q -f "
+                                   "label=com.docker.compose.service=caddy) 2>&1'", check=False).stdout
+    serve_ray_site(head)
+    assert head.run(gate).stdout == gate_id
+
+    check_ops_tasks(head, token, {head.ip, w1.ip, w2.ip}, tmp_path)
 
     # a job's tasks run on all three nodes and its output comes back
     out = job_result(head, submit(head, tasks=30, sleep=0.5))
