@@ -55,7 +55,7 @@ class Machine:
     instance_type: str
     region: Optional[str] = None  # default: the --like stack's, else AWS_REGION / AWS_DEFAULT_REGION
     like: Optional[str] = None  # a stack whose region, key and sshCidrs the throwaway stack copies
-    max_hours: float = DEFAULT_MAX_HOURS
+    max_hours: int = DEFAULT_MAX_HOURS  # whole hours: labstack:autoStop maxHours
     keep: bool = False
 
 
@@ -109,8 +109,7 @@ def stack_config(machine: Machine, operator_address: Callable[[], str] = operato
     # Only SSH is open: a job serves nothing, so no HTTP ports and no ACME certificates (which would need them).
     config["labstack:ingressPorts"] = [22]
     config["labstack:tls"] = "internal"
-    hours = int(machine.max_hours) if float(machine.max_hours).is_integer() else machine.max_hours
-    config["labstack:autoStop"] = {"idleMinutes": IDLE_MINUTES, "maxHours": hours}
+    config["labstack:autoStop"] = {"idleMinutes": IDLE_MINUTES, "maxHours": machine.max_hours}
     return config
 
 

@@ -10,7 +10,7 @@ RUN_HELP = {
     "fetch": "path in the job folder to fetch back when it ends (default out/; '' for none)",
     "dest": "local folder for the outputs and the record (default jobs/<stack>/)",
     "keep": "leave the instance and its stack up afterwards", "max_hours": "the watcher stops it after this many "
-    "hours in any case (default 4)", "image": "container image (default python:3.11-slim)",
+    "whole hours in any case (default 4)", "image": "container image (default python:3.11-slim)",
     "on_host": "run the script on the host instead of a container", "name": "a name for the job",
     "env": "K=V for the script (repeatable)",
 }
@@ -26,10 +26,11 @@ def run(c, type, script, region=None, like=None, files=None, fetch="out/", dest=
     from ops import commands
     from ops.job_run import DEFAULT_MAX_HOURS, JobRunError, Machine, ScriptJob, run_job
 
-    try:
-        hours = float(max_hours) if max_hours is not None else DEFAULT_MAX_HOURS
-    except ValueError:
-        raise Exit(f"labstack: --max-hours {max_hours!r}: expected a number of hours, e.g. 4", code=1)
+    # Whole hours, as labstack:autoStop maxHours takes them: refused here, naming the flag, not the stack file key.
+    text = str(DEFAULT_MAX_HOURS if max_hours is None else max_hours).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise Exit(f"labstack: --max-hours {max_hours!r}: expected a whole number of hours, at least 1, e.g. 4", code=1)
+    hours = int(text)
     variables = {}
     for item in env or []:
         key, sep, value = item.partition("=")

@@ -1,16 +1,26 @@
-"""Throwaway jobs (`invoke job.run`): the stack file they write, the address they open SSH to, the Ctrl-C question.
-The teardown through a recording `pulumi`. (Whole runs on a test bed host follow once ops/jobs.py exists.)"""
+"""Throwaway jobs (`invoke job.run`): the stack file they write (and `invoke check` accepts), the address they open
+SSH to, the Ctrl-C question, the teardown through a recording `pulumi`; whole runs against a test bed host that the
+recording pulumi's outputs name as the throwaway instance."""
 from __future__ import annotations
 
+import base64
+import gzip
 import http.server
+import io
 import json
 import os
+import signal
+import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from ops import job_run
+from ops import job_run, jobs
+from ops.pulumi_cli import POLICY_PACK
+from tests.ops.conftest import target_of
+from tests.ops.test_tasks import invoke
 
 LIKE = "lab"  # the operator's usual stack, whose connection settings a throwaway stack copies
 
@@ -25,12 +35,12 @@ def like_stack(stacks_dir: Path, pem: Path) -> None:
 
 def test_the_throwaway_stack_file_copies_connection_settings_and_sets_the_watcher(stacks_dir, server_pem):
     like_stack(stacks_dir, server_pem)
-    config = job_run.stack_config(job_run.Machine("c7i.4xlarge", like=LIKE, max_hours=2.5),
+    config = job_run.stack_config(job_run.Machine("c7i.4xlarge", like=LIKE, max_hours=2),
                                   operator_address=lambda: pytest.fail("--like gives sshCidrs"))
     assert config == {"aws:region": "eu-west-3", "labstack:serverPem": str(server_pem),
                       "labstack:sshCidrs": ["0.0.0.0/0"], "labstack:instanceType": "c7i.4xlarge",
                       "labstack:ingressPorts": [22], "labstack:tls": "internal",
-                      "labstack:autoStop": {"idleMinutes": job_run.IDLE_MINUTES, "maxHours": 2.5}}
+                      "labstack:autoStop": {"idleMinutes": job_run.IDLE_MINUTES, "maxHours": 2}}
     alone = job_run.stack_config(job_run.Machine("t3.micro", region="eu-central-1"),
                                  operator_address=lambda: "203.0.113.9/32")
     assert alone == {"aws:region": "eu-central-1", "labstack:serverPem": "~/.ssh/labstack_ed25519",
@@ -38,6 +48,41 @@ def test_the_throwaway_stack_file_copies_connection_settings_and_sets_the_watche
                      "labstack:ingressPorts": [22], "labstack:tls": "internal",
                      "labstack:autoStop": {"idleMinutes": job_run.IDLE_MINUTES, "maxHours": 4}}
 
+
+
+def test_the_throwaway_stack_file_passes_invoke_check_with_its_watcher(stacks_dir, server_pem, capsys):
+    """The file job.run writes is what `invoke check` evaluates under the mocks: valid, a watcher with the job's
+    grace and lifetime cap, and the CloudWatch backstop alarm."""
+    from ops.offline import evaluate
+    from ops.stackfile import read_offline
+
+    like_stack(stacks_dir, server_pem)
+    stack = "job-20261129-020000-ef56"
+    job_run.write_stack_file(stack, job_run.stack_config(job_run.Machine("c7i.4xlarge", like=LIKE, max_hours=3),
+                                                         operator_address=lambda: pytest.fail("--like")))
+    assert invoke("check", "--stack", stack) == 0
+    assert f"✓ {stack}: the config is valid" in capsys.readouterr().out
+    offline = read_offline(stack)
+    result = evaluate(offline.config, stack, secret_keys=offline.secret_keys)
+    assert result.error is None
+    alarms = [r for r in result.resources if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"]
+    assert len(alarms) == 1
+    [watcher] = [r for r in result.resources if r.name.endswith("-watcher")]
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(watcher.inputs["stdin"])))) as bundle:
+        settings = bundle.extractfile("watcher.env").read().decode()
+    assert f"IDLE_SECONDS='{job_run.IDLE_MINUTES * 60}'\n" in settings and "MAX_SECONDS='10800'\n" in settings
+
+
+def test_max_hours_must_be_whole_hours(stacks_dir, server_pem, recording_pulumi, tmp_path, capsys):
+    like_stack(stacks_dir, server_pem)
+    script = tmp_path / "run.sh"
+    script.write_text("echo hi\n")
+    for bad in ("2.5", "0", "soon"):
+        assert invoke("job.run", "--type", "c7i.4xlarge", "--like", LIKE, "--script", str(script),
+                      "--max-hours", bad) == 1
+        assert capsys.readouterr().err.strip() == (f"labstack: --max-hours '{bad}': expected a whole number of "
+                                                   "hours, at least 1, e.g. 4")
+    assert recording_pulumi() == [] and [p.name for p in stacks_dir.iterdir()] == [f"Pulumi.{LIKE}.yaml"]
 
 def test_no_region_is_one_clear_error(stacks_dir, monkeypatch):
     monkeypatch.delenv("AWS_REGION", raising=False)
@@ -190,3 +235,143 @@ def test_functions_run_on_a_stacks_server(on_host, recording_pulumi, monkeypatch
     with pytest.raises(functions.FunctionError, match=r"^refused: the image runs Python 3\.11\.\d+ and the caller "
                                                       r"3\.12: a cloudpickled function only loads on the same minor"):
         functions.run_function(cube_plus, 1, stack=LIKE, image="python:3.11-slim")
+
+
+def expected_commands(stack: str, destroyed: bool = True) -> list[list[str]]:
+    commands = [["stack", "select", "--create", "--stack", stack],
+                ["up", "--stack", stack, "--policy-pack", str(POLICY_PACK), "--yes"],
+                ["stack", "output", "--json", "--stack", stack]]
+    if destroyed:
+        commands += [["destroy", "--stack", stack, "--yes"],
+                     ["stack", "rm", "--stack", stack, "--yes", "--preserve-config"]]
+    return commands
+
+
+def stack_of(calls: list[list[str]]) -> str:
+    return calls[0][-1]
+
+
+def test_bad_input_is_refused_before_any_stack_exists(stacks_dir, server_pem, recording_pulumi, tmp_path, capsys):
+    like_stack(stacks_dir, server_pem)
+    script = tmp_path / "run.sh"
+    script.write_text("echo hi\n")
+    assert invoke("job.run", "--type", "c7i.4xlarge", "--like", LIKE, "--script", str(tmp_path)) == 1
+    assert capsys.readouterr().err.strip() == (f"labstack: --script {tmp_path}: is a directory; give the script "
+                                               "file, and the folder with --files")
+    assert invoke("job.run", "--type", "c7i.4xlarge", "--like", LIKE, "--script", str(script), "--files",
+                  str(tmp_path / "nope")) == 1
+    assert capsys.readouterr().err.strip() == f"labstack: --files {tmp_path / 'nope'}: no such file or folder"
+    assert invoke("job.run", "--type", "c7i.huge", "--like", LIKE, "--script", str(script)) == 1
+    header, *problems = capsys.readouterr().err.strip().splitlines()
+    assert header == "labstack: the stack configuration has 1 problem(s):"
+    assert problems[0].startswith("  - labstack:instanceType = 'c7i.huge': ")
+    assert recording_pulumi() == []  # nothing was created
+    assert [p.name for p in stacks_dir.iterdir()] == [f"Pulumi.{LIKE}.yaml"]  # nor left half-written
+
+
+@on_testbed
+def test_the_stack_is_destroyed_when_the_upload_fails(on_host, stacks_dir, recording_pulumi, tmp_path):
+    """Whatever fails inside (here an SSH command, as a failed upload would), the finally destroys and removes."""
+    from ops.remote import RemoteError
+
+    with pytest.raises(RemoteError, match=r"upload failed on .* \(exit 7\)"):
+        with job_run.throwaway(job_run.Machine("c7i.4xlarge", like=LIKE), dest=tmp_path / "record") as place:
+            assert place.target.text("hostname -I").split()[0] == on_host.ip  # the stack's outputs reached the host
+            place.target.run("exit 7", what="upload")
+    calls = recording_pulumi()
+    stack = stack_of(calls)
+    assert calls == expected_commands(stack)
+    record = json.loads((tmp_path / "record" / "record.json").read_text())
+    assert (record["stack"], record["destroyed"], record["kept"]) == (stack, True, False)
+    assert sorted(p.name for p in stacks_dir.iterdir()) == [f"Pulumi.{LIKE}.yaml"]
+    assert (tmp_path / "record" / f"Pulumi.{stack}.yaml").is_file()
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path]:
+    script = tmp_path / "run.sh"
+    script.write_text("set -e\nmkdir -p out\nfor f in data/*; do sha256sum \"$f\" >> out/sums.txt; done\n"
+                      "cp -r data out/copy\necho \"$GREETING\" > out/greeting.txt\nexit \"${EXIT_WITH:-0}\"\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.bin").write_bytes(os.urandom(300_000))
+    (data / "b.txt").write_text("hello\n")
+    return script, data
+
+
+@on_testbed
+def test_job_run_fetches_and_destroys_after_success(on_host, stacks_dir, recording_pulumi, tmp_path):
+    script, data = _files(tmp_path)
+    dest = tmp_path / "record"
+    assert invoke("job.run", "--type", "c7i.4xlarge", "--like", LIKE, "--script", str(script), "--files", str(data),
+                  "--env", "GREETING=bonjour", "--dest", str(dest)) == 0
+    calls = recording_pulumi()
+    stack = stack_of(calls)
+    assert calls == expected_commands(stack)
+    outputs = dest / "out"
+    assert (outputs / "greeting.txt").read_text() == "bonjour\n"
+    for name in ("a.bin", "b.txt"):
+        assert (outputs / "copy" / name).read_bytes() == (data / name).read_bytes()
+    record = json.loads((dest / "record.json").read_text())
+    assert (record["stack"], record["exitCode"], record["destroyed"], record["kept"]) == (stack, 0, True, False)
+    assert record["pulumi"] == [["pulumi", *argv] for argv in calls if argv[:2] != ["stack", "output"]]
+    # The stack file went into the record; stacks/ holds what it held before.
+    assert "labstack:autoStop" in (dest / f"Pulumi.{stack}.yaml").read_text()
+    assert sorted(p.name for p in stacks_dir.iterdir()) == [f"Pulumi.{LIKE}.yaml"]
+
+
+@on_testbed
+def test_job_run_destroys_after_a_failing_script(on_host, stacks_dir, recording_pulumi, tmp_path):
+    script, data = _files(tmp_path)
+    dest = tmp_path / "record"
+    assert invoke("job.run", "--type", "c7i.4xlarge", "--like", LIKE, "--script", str(script), "--files", str(data),
+                  "--env", "EXIT_WITH=3", "--dest", str(dest)) == 3
+    calls = recording_pulumi()
+    assert calls == expected_commands(stack_of(calls))
+    record = json.loads((dest / "record.json").read_text())
+    assert (record["exitCode"], record["destroyed"]) == (3, True)
+    assert (dest / "out" / "greeting.txt").is_file()  # what a failed job wrote still comes back
+
+
+@on_testbed
+def test_job_run_interrupted_while_waiting_asks_and_destroys(on_host, stacks_dir, recording_pulumi, tmp_path,
+                                                            monkeypatch):
+    script = tmp_path / "slow.sh"
+    script.write_text("sleep 120\n")
+    questions = []
+    monkeypatch.setattr("builtins.input", lambda question: questions.append(question) or "destroy")
+
+    def interrupt_once_running():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(job["state"] == "running" and job["id"] not in before for job in jobs.statuses(target)):
+                os.kill(os.getpid(), signal.SIGINT)  # the operator's Ctrl-C, to this process only
+                return
+            time.sleep(0.5)
+
+    target = target_of(on_host)
+    before = {job["id"] for job in jobs.statuses(target)}  # earlier tests' jobs on this host
+    watcher = threading.Thread(target=interrupt_once_running, daemon=True)
+    watcher.start()
+    assert invoke("job.run", "--type", "c7i.4xlarge", "--like", LIKE, "--script", str(script),
+                  "--dest", str(tmp_path / "record")) == 130
+    watcher.join()
+    calls = recording_pulumi()
+    stack = stack_of(calls)
+    assert calls == expected_commands(stack)
+    assert questions == [f"\nInterrupted. Keep {stack} running (keep) or destroy it (destroy)? [destroy] "]
+    record = json.loads((tmp_path / "record" / "record.json").read_text())
+    assert (record["interrupted"], record["kept"], record["destroyed"]) == (True, False, True)
+
+
+@on_testbed
+def test_keep_leaves_the_stack_up(on_host, stacks_dir, recording_pulumi, tmp_path, capsys):
+    script = tmp_path / "ok.sh"
+    script.write_text("mkdir -p out && echo kept > out/x\n")
+    assert invoke("job.run", "--type", "c7i.4xlarge", "--like", LIKE, "--script", str(script), "--keep",
+                  "--dest", str(tmp_path / "record")) == 0
+    calls = recording_pulumi()
+    stack = stack_of(calls)
+    assert calls == expected_commands(stack, destroyed=False)
+    assert (stacks_dir / f"Pulumi.{stack}.yaml").is_file()
+    assert f"{stack} is kept" in capsys.readouterr().out
+    assert (tmp_path / "record" / "out" / "x").read_text() == "kept\n"
