@@ -88,9 +88,9 @@ def measure_labstack(testbed, pem: Path) -> dict:
                                     f"{STACK}-worker-2-host-key": k2})
         engine = TimedEngine()
         start = time.perf_counter()
-        evaluation, dependencies = evaluate_with_dependencies(config, STACK, aws)
+        plan = evaluate_with_dependencies(config, STACK, aws)
         evaluated = time.perf_counter() - start
-        engine.apply(evaluation, dependencies)
+        engine.apply(*plan)
         applied = time.perf_counter() - start
         wait_alive(head, 3)
         return {"alive": time.perf_counter() - start, "evaluate": evaluated, "apply": applied,

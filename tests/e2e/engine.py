@@ -7,7 +7,9 @@ dependencies the program registered (`evaluate_with_dependencies`), independent 
 Pulumi engine runs them (e.g. the workers of a cluster provision in parallel); without, one by one:
 
   * a new resource runs `create`;
-  * changed `triggers` replace it: `create` of the new, then `delete` of the old (create-before-delete);
+  * changed `triggers` replace it: `create` of the new, then `delete` of the old (create-before-delete), or the
+    other way round when the program registered it with `delete_before_replace` (e.g. a worker's Ray step: the old
+    node is drained before Ray starts again under the same container name);
   * any other changed input runs `update`, or `create` when there is no update command;
   * unchanged inputs run nothing;
   * a resource that disappeared runs its `delete`, in reverse order.
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Optional
 
 from ops.offline import Evaluation, FakeAws, evaluate
-from tests.unit.helpers import recorded_dependencies
+from tests.unit.helpers import recorded_dependencies, registered
 
 REMOTE_COMMAND = "command:remote:Command"
 LOCAL_COMMAND = "command:local:Command"
@@ -58,15 +60,17 @@ class RemoteEngine:
     order: list[str] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     timeout: float = 900
+    _delete_first: frozenset[str] = frozenset()
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def apply(self, evaluation: Evaluation, dependencies: Optional[dict[str, set[str]]] = None,
-              parallel: int = 8) -> list[Run]:
+              delete_before_replace: frozenset[str] = frozenset(), parallel: int = 8) -> list[Run]:
         """One `pulumi up`: returns the runs it made; raises CommandFailed at the first failing command (after the
         commands already running have ended, as the engine lets them). With `dependencies` (resource name -> the
         names it registered as dependencies), a command starts as soon as the commands it depends on (directly or
-        through other resources) are done."""
+        through other resources) are done. `delete_before_replace`: the names registered with that option."""
         start = len(self.runs)
+        self._delete_first = delete_before_replace
         commands = [r for r in evaluation.resources if r.type in (REMOTE_COMMAND, LOCAL_COMMAND)]
         wanted = {r.name for r in commands}
         if dependencies is None:
@@ -86,8 +90,12 @@ class RemoteEngine:
         if old is None:
             self._run(name, "create", new)
         elif old.get("triggers") != new.get("triggers"):
-            self._run(name, "create", new)
-            self._run(name, "delete", old)
+            if name in self._delete_first:
+                self._run(name, "delete", old)
+                self._run(name, "create", new)
+            else:
+                self._run(name, "create", new)
+                self._run(name, "delete", old)
         elif _comparable(old) != _comparable(new):
             self._run(name, "update" if new.get("update") else "create", new)
         with self._lock:
@@ -163,11 +171,13 @@ def _command_prerequisites(evaluation: Evaluation, dependencies: dict[str, set[s
     return {name: behind(name, set()) for name in commands}
 
 
-def evaluate_with_dependencies(config: dict, stack: str, aws: FakeAws) -> tuple[Evaluation, dict[str, set[str]]]:
-    """ops.offline.evaluate, plus what each resource was registered as depending on (for RemoteEngine.apply)."""
-    with recorded_dependencies() as dependencies:
+def evaluate_with_dependencies(config: dict, stack: str,
+                               aws: FakeAws) -> tuple[Evaluation, dict[str, set[str]], frozenset[str]]:
+    """ops.offline.evaluate, plus what each resource was registered as depending on and the names registered with
+    delete_before_replace (RemoteEngine.apply's arguments, in its order)."""
+    with recorded_dependencies() as dependencies, registered(lambda request: request.deleteBeforeReplace) as options:
         evaluation = evaluate(config, stack, aws).ok()
-    return evaluation, dependencies
+    return evaluation, dependencies, frozenset(name for name, flags in options.items() if any(flags))
 
 
 def _comparable(inputs: dict) -> dict:

@@ -42,3 +42,20 @@ def test_without_dependencies_commands_run_one_by_one_in_declaration_order(tmp_p
                                   command("second", "echo 2 >> log", tmp_path)], {})
     assert [r.resource for r in RemoteEngine().apply(evaluation)] == ["first", "second"]
     assert (tmp_path / "log").read_text() == "1\n2\n"
+
+
+def replaced(tmp_path, delete_before_replace: frozenset) -> list[str]:
+    """A command whose trigger changes between two applies: the phases in the order the engine ran them."""
+    engine = RemoteEngine()
+    for trigger in ("old", "new"):
+        step = Declared(LOCAL_COMMAND, "ray", {"create": f"echo create {trigger} >> log", "dir": str(tmp_path),
+                                               "delete": f"echo delete {trigger} >> log", "triggers": [trigger]}, {}, True)
+        engine.apply(Evaluation("s", [step], {}), {}, delete_before_replace)
+    return (tmp_path / "log").read_text().splitlines()
+
+
+def test_a_replacement_creates_first_unless_registered_delete_before_replace(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert replaced(tmp_path / "a", frozenset()) == ["create old", "create new", "delete old"]
+    assert replaced(tmp_path / "b", frozenset({"ray"})) == ["create old", "delete old", "create new"]

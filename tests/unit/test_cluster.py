@@ -184,3 +184,13 @@ def test_workers_get_docker_and_the_hooks_but_no_caddy_and_their_own_addresses(p
     # the worker's Ray binds its own address and joins the head's private one
     assert worker_ray.split("ray-start.sh ", 1)[1].split() == [
         "worker", "169.254.64.22", "rayproject/ray:2.60.0-py311", "10.42.0.10"]
+
+
+def test_a_replaced_workers_ray_step_is_drained_before_ray_starts_again(pem):
+    from tests.unit.helpers import registered
+
+    with registered(lambda request: request.deleteBeforeReplace) as options:
+        cluster(pem, workers=1).ok()
+    # the e2e engine (tests/e2e/engine.py) replays this order: delete (drain) of the old, then create
+    assert options["sweep-worker-1-ray"] == [True]
+    assert options["sweep-worker-1-docker"] == [False]
