@@ -135,6 +135,16 @@ os.execv({fake!r}, [{fake!r}, *sys.argv[1:]])
 """
 
 
+
+def destroy_fails(tmp_path: Path, monkeypatch) -> None:
+    """`pulumi destroy` fails (recorded like the others); every other command reaches the recording pulumi."""
+    wrapper = tmp_path / "failing-destroy" / "pulumi"  # before the recording pulumi (tests/fakes.py) on PATH
+    wrapper.parent.mkdir()
+    wrapper.write_text(DESTROY_FAILS.format(log=str(tmp_path / "pulumi-calls.jsonl"),
+                                            fake=str(tmp_path / "bin" / "pulumi")))
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+
 def test_the_destroy_removes_the_stack_and_keeps_its_file_in_the_record(stacks_dir, recording_pulumi, tmp_path):
     from ops.pulumi_cli import PulumiCli
 
@@ -153,12 +163,7 @@ def test_the_destroy_removes_the_stack_and_keeps_its_file_in_the_record(stacks_d
 def test_a_failed_destroy_names_the_command_that_finishes_it(stacks_dir, recording_pulumi, tmp_path, monkeypatch):
     from ops.pulumi_cli import PulumiCli
 
-    wrapper = tmp_path / "failing-destroy" / "pulumi"  # before the recording pulumi (tests/fakes.py) on PATH
-    wrapper.parent.mkdir()
-    wrapper.write_text(DESTROY_FAILS.format(log=str(tmp_path / "pulumi-calls.jsonl"),
-                                            fake=str(tmp_path / "bin" / "pulumi")))
-    wrapper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    destroy_fails(tmp_path, monkeypatch)
     stack = "job-20261128-215000-cd34"
     (stacks_dir / f"Pulumi.{stack}.yaml").write_text("config:\n  aws:region: eu-west-3\n")
     place = job_run.Throwaway(stack, None, tmp_path / "record", {"pulumi": []})
@@ -284,6 +289,8 @@ def test_the_stack_is_destroyed_when_the_upload_fails(on_host, stacks_dir, recor
     record = json.loads((tmp_path / "record" / "record.json").read_text())
     assert (record["stack"], record["destroyed"], record["kept"]) == (stack, True, False)
     assert sorted(p.name for p in stacks_dir.iterdir()) == [f"Pulumi.{LIKE}.yaml"]
+    records = [json.loads(path.read_text()) for path in (tmp_path / "jobs").glob("*/record.json")]
+    assert sorted((r["function"], r["destroyed"]) for r in records) == [("cube_plus", True), ("fails", True)]
     assert (tmp_path / "record" / f"Pulumi.{stack}.yaml").is_file()
 
 
@@ -317,6 +324,8 @@ def test_job_run_fetches_and_destroys_after_success(on_host, stacks_dir, recordi
     # The stack file went into the record; stacks/ holds what it held before.
     assert "labstack:autoStop" in (dest / f"Pulumi.{stack}.yaml").read_text()
     assert sorted(p.name for p in stacks_dir.iterdir()) == [f"Pulumi.{LIKE}.yaml"]
+    records = [json.loads(path.read_text()) for path in (tmp_path / "jobs").glob("*/record.json")]
+    assert sorted((r["function"], r["destroyed"]) for r in records) == [("cube_plus", True), ("fails", True)]
 
 
 @on_testbed
@@ -375,3 +384,47 @@ def test_keep_leaves_the_stack_up(on_host, stacks_dir, recording_pulumi, tmp_pat
     assert (stacks_dir / f"Pulumi.{stack}.yaml").is_file()
     assert f"{stack} is kept" in capsys.readouterr().out
     assert (tmp_path / "record" / "out" / "x").read_text() == "kept\n"
+
+
+@on_testbed
+def test_job_run_whose_destroy_fails_prints_the_finishing_command_and_fails(on_host, stacks_dir, recording_pulumi,
+                                                                            tmp_path, monkeypatch, capsys):
+    """The job succeeded, its stack could not be destroyed: exit 1, and the one line that finishes the teardown."""
+    destroy_fails(tmp_path, monkeypatch)
+    script = tmp_path / "ok.sh"
+    script.write_text("mkdir -p out && echo done > out/x\n")
+    dest = tmp_path / "record"
+    assert invoke("job.run", "--type", "c7i.4xlarge", "--like", LIKE, "--script", str(script),
+                  "--dest", str(dest)) == 1
+    calls = recording_pulumi()
+    stack = stack_of(calls)
+    assert calls == expected_commands(stack)[:-1]  # no stack rm after the failed destroy
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"labstack: the throwaway stack {stack} was NOT destroyed (`pulumi destroy --stack "
+                            f"{stack} --yes` failed (exit 1)); its instance may still cost money. Finish it with: ")
+    assert error.endswith(f"pulumi destroy --stack {stack} --yes && pulumi stack rm --stack {stack} --yes")
+    assert (stacks_dir / f"Pulumi.{stack}.yaml").is_file()  # the finishing command needs it
+    record = json.loads((dest / "record.json").read_text())
+    assert (record["exitCode"], record["destroyed"], record["kept"]) == (0, False, False)
+    assert (dest / "out" / "x").read_text() == "done\n"  # the outputs came back before the teardown
+
+
+@on_testbed
+def test_functions_on_a_throwaway_instance_destroy_it(on_host, stacks_dir, recording_pulumi, tmp_path, monkeypatch):
+    """machine=...: the function's own throwaway stack, destroyed after a value and after a raised error."""
+    from ops import functions
+
+    monkeypatch.setattr(job_run, "JOBS_DIR", tmp_path / "jobs")  # the records, not in the project's jobs/
+
+    machine = job_run.Machine("c7i.4xlarge", like=LIKE)
+    assert functions.run_function(cube_plus, 2, plus=5, machine=machine, announce=lambda line: None) == 13
+    first = recording_pulumi()
+    assert first == expected_commands(stack_of(first))
+    with pytest.raises(ValueError, match=r"^cannot use 4$") as raised:
+        functions.remote(machine=machine)(fails)(4)
+    assert raised.value.__cause__.text.strip().endswith("ValueError: cannot use 4")
+    calls = recording_pulumi()[len(first):]
+    assert calls == expected_commands(stack_of(calls))
+    assert sorted(p.name for p in stacks_dir.iterdir()) == [f"Pulumi.{LIKE}.yaml"]
+    records = [json.loads(path.read_text()) for path in (tmp_path / "jobs").glob("*/record.json")]
+    assert sorted((r["function"], r["destroyed"]) for r in records) == [("cube_plus", True), ("fails", True)]
