@@ -67,6 +67,8 @@ def test_the_throwaway_stack_file_passes_invoke_check_with_its_watcher(stacks_di
     assert result.error is None
     alarms = [r for r in result.resources if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"]
     assert len(alarms) == 1
+    steps = {r.name for r in result.resources if r.type == "command:remote:Command"}
+    assert {f"{stack}-docker", f"{stack}-hooks", f"{stack}-watcher"} <= steps  # set up without apps: job.submit's
     [watcher] = [r for r in result.resources if r.name.endswith("-watcher")]
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(watcher.inputs["stdin"])))) as bundle:
         settings = bundle.extractfile("watcher.env").read().decode()
