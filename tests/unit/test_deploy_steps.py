@@ -687,3 +687,19 @@ def test_one_run_at_a_time_per_app(server, pem):
     assert f"elif: another labstack run (deploy, pause, export or removal) has held {lock} for 1s" in waited.stderr
     assert other.returncode == 0, other.stderr
     assert server.steps(rendered(pem), "LOCK_SECONDS=1", "lock_app elif").returncode == 0  # released
+
+
+def test_purge_removes_leftovers_first_and_still_refuses_a_serving_app(server, pem):
+    server.etc.mkdir(parents=True)  # a removed app: no state, its data kept
+    server.path(name("APP_DATA", "elif")).mkdir(parents=True)
+    server.answer_first("docker", GREEN_QUERY, "9e1\n", uses="2")  # a candidate a dead deploy left, seen then removed
+    purged = server.hook("purge-app.sh", "elif", "--delete-data")
+    assert purged.returncode == 0, purged.stderr
+    assert repairs(purged.stderr) == ["removed release green (running, but not the release the state names)"]
+    assert server.trace() == ["docker stop 9e1", "docker rm 9e1"]
+    assert not server.etc.exists() and not server.path(name("APP_SRV", "elif")).exists()
+    server.serving(rendered(pem, port=8000))  # deployed and serving: refused, nothing started or deleted
+    server.answer_first("docker", "ps -q --filter label=com.docker.compose.project=elif-blue", "b1\n")
+    refused = server.hook("purge-app.sh", "elif", "--delete-data")
+    assert refused.returncode != 0 and "elif is still running (elif-blue)" in refused.stderr
+    assert server.state()["COLOR"] == "blue" and not [step for step in server.trace() if " up " in f"{step} "]
