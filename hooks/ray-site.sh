@@ -23,8 +23,9 @@ upstream="$gateway:$RAY_DASHBOARD_PORT"
 install -d -m 0700 "$RAY_ETC"
 gate_conf="$RAY_ETC/gate.caddy"
 new_conf=$(mktemp "$RAY_ETC/gate.XXXXXX")
-printf '{\n\tadmin off\n\tauto_https off\n}\nhttp://%s {\n\tbind %s\n\treverse_proxy 127.0.0.1:%s\n}\n' \
-  "$upstream" "$gateway" "$RAY_DASHBOARD_PORT" > "$new_conf"
+# Any Host header: the site passes ray.<host> on.
+printf '{\n\tadmin off\n\tauto_https off\n}\nhttp://:%s {\n\tbind %s\n\treverse_proxy 127.0.0.1:%s\n}\n' \
+  "$RAY_DASHBOARD_PORT" "$gateway" "$RAY_DASHBOARD_PORT" > "$new_conf"
 chmod 0644 "$new_conf"
 mv -f "$new_conf" "$gate_conf"
 gate="$RAY_PROJECT-gate"
@@ -44,7 +45,7 @@ fi
 site_file="$PROXY_SITES/_ray.caddy"
 new_site=$(mktemp "$PROXY_SITES/.ray.XXXXXX")
 printf '%s\n' "${site//\{\{UPSTREAM\}\}/$upstream}" > "$new_site"
-chmod 0644 "$new_site"
+chmod 0640 "$new_site"
 if cmp -s "$new_site" "$site_file"; then
   rm -f "$new_site"
   log "ray site unchanged"

@@ -198,9 +198,8 @@ def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthent
     gate_id = head.run(gate).stdout
     assert through_caddy(head, "/api/version") == "401"
     basic = "Authorization: Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
-    # /api/version answers without Ray's token (clients check the version first); the Jobs API does not
-    assert through_caddy(head, "/api/version", basic) == "200"
-    assert through_caddy(head, "/api/jobs/", basic) == "401"  # Ray's answer: no token
+    assert through_caddy(head, "/api/version", basic) == "401"  # Ray's answer: no token
+    assert through_caddy(head, "/api/jobs/", basic) == "401"
     assert through_caddy(head, "/api/jobs/", basic, "Proxy-Authorization: Bearer wrong") == "403"
     assert through_caddy(head, "/api/jobs/", basic, f"Proxy-Authorization: Bearer {token}") == "200"
     assert through_caddy(head, "/api/version", basic, f"Proxy-Authorization: Bearer {token}") == "200"
