@@ -185,6 +185,66 @@ def test_a_failed_destroy_names_the_command_that_finishes_it(stacks_dir, recordi
     assert json.loads((tmp_path / "record" / "record.json").read_text())["destroyed"] is False
 
 
+
+UP_CANCELS = """#!/usr/bin/env python3
+import json, os, signal, sys, time
+log = {log!r}
+if sys.argv[1:2] == ["up"]:  # a long `pulumi up` that cancels gracefully on SIGINT, as pulumi does
+    def cancel(signum, frame):
+        time.sleep(1)  # the operations in flight finish and are recorded
+        with open(log, "a") as out:
+            out.write(json.dumps({{"argv": ["up cancelled and recorded"]}}) + "\\n")
+        sys.exit(255)
+    signal.signal(signal.SIGINT, cancel)
+    with open(log, "a") as out:
+        out.write(json.dumps({{"argv": sys.argv[1:]}}) + "\\n")
+    with open({pid!r}, "w") as out:
+        out.write(str(os.getpid()))
+    time.sleep(60)
+    sys.exit(0)
+os.execv({fake!r}, [{fake!r}, *sys.argv[1:]])
+"""
+
+
+def test_ctrl_c_during_pulumi_up_waits_for_its_cancel_then_destroys(stacks_dir, server_pem, recording_pulumi,
+                                                                     tmp_path, monkeypatch):
+    """The terminal's Ctrl-C reaches pulumi and this task: the task lets `pulumi up` record what it made, then asks,
+    then destroys (an `up` killed outright could leave an instance out of the state, where no destroy finds it)."""
+    like_stack(stacks_dir, server_pem)
+    wrapper = tmp_path / "slow-up" / "pulumi"
+    wrapper.parent.mkdir()
+    pid_file = tmp_path / "up.pid"
+    wrapper.write_text(UP_CANCELS.format(log=str(tmp_path / "pulumi-calls.jsonl"), pid=str(pid_file),
+                                         fake=str(tmp_path / "bin" / "pulumi")))
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+
+    def ctrl_c():
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(int(pid_file.read_text()), signal.SIGINT)  # what a terminal's Ctrl-C does: pulumi and this task
+        os.kill(os.getpid(), signal.SIGINT)
+
+    questions = []
+    thread = threading.Thread(target=ctrl_c, daemon=True)
+    thread.start()
+    with pytest.raises(KeyboardInterrupt):
+        with job_run.throwaway(job_run.Machine("t3.small", like=LIKE), dest=tmp_path / "record",
+                               announce=lambda line: None, ask=lambda q: questions.append(q) or "") as place:
+            pytest.fail(f"the body ran although `pulumi up` was interrupted ({place})")
+    thread.join()
+    calls = recording_pulumi()
+    stack = stack_of(calls)
+    assert calls == [["stack", "select", "--create", "--stack", stack],
+                     ["up", "--stack", stack, "--policy-pack", str(POLICY_PACK), "--yes"],
+                     ["up cancelled and recorded"],  # waited for before anything else
+                     ["destroy", "--stack", stack, "--yes"],
+                     ["stack", "rm", "--stack", stack, "--yes", "--preserve-config"]]
+    assert questions == [f"\nInterrupted. Keep {stack} running (keep) or destroy it (destroy)? [destroy] "]
+    record = json.loads((tmp_path / "record" / "record.json").read_text())
+    assert (record["interrupted"], record["kept"], record["destroyed"]) == (True, False, True)
+
 # --- on a test bed host (real SSH, sudo, dockerd and the job hooks) ----------------------------------------------
 
 on_testbed = pytest.mark.testbed  # not a module mark: the tests above need no test bed
