@@ -117,6 +117,11 @@ def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget]
         exports_dir = stackfile.PROJECT_DIR / config.exports_dir
     target = target or target_for_stack(stack, config=config)
     with target, progress(f"export {stack}") as report:
+        for app_config in apps:  # repair first (issue 15): the export reads the release the server's state names
+            repaired = target.run(remote_commands.app_reconcile(app_config.name), what=f"repairing {app_config.name}")
+            for line in repaired.stderr.decode(errors="replace").splitlines():
+                if "repaired:" in line:
+                    report(line.removeprefix("labstack: "))
         results = export_mod.export_stack(target, stack, apps, progress=report, exports_dir=exports_dir)
     for result in results:
         sizes = ", ".join(f"{name} {entry['bytes']:,} B" for name, entry in result.manifest["files"].items())
