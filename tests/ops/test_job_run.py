@@ -351,8 +351,6 @@ def test_the_stack_is_destroyed_when_the_upload_fails(on_host, stacks_dir, recor
     record = json.loads((tmp_path / "record" / "record.json").read_text())
     assert (record["stack"], record["destroyed"], record["kept"]) == (stack, True, False)
     assert sorted(p.name for p in stacks_dir.iterdir()) == [f"Pulumi.{LIKE}.yaml"]
-    records = [json.loads(path.read_text()) for path in (tmp_path / "jobs").glob("*/record.json")]
-    assert sorted((r["function"], r["destroyed"]) for r in records) == [("cube_plus", True), ("fails", True)]
     assert (tmp_path / "record" / f"Pulumi.{stack}.yaml").is_file()
 
 
@@ -386,8 +384,6 @@ def test_job_run_fetches_and_destroys_after_success(on_host, stacks_dir, recordi
     # The stack file went into the record; stacks/ holds what it held before.
     assert "labstack:autoStop" in (dest / f"Pulumi.{stack}.yaml").read_text()
     assert sorted(p.name for p in stacks_dir.iterdir()) == [f"Pulumi.{LIKE}.yaml"]
-    records = [json.loads(path.read_text()) for path in (tmp_path / "jobs").glob("*/record.json")]
-    assert sorted((r["function"], r["destroyed"]) for r in records) == [("cube_plus", True), ("fails", True)]
 
 
 @on_testbed
