@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root "$@"
 
-image=${1:?usage: ray-site.sh CADDY_IMAGE < site.caddy}
+image=${1:?usage: ray-site.sh CADDY_IMAGE < SITE}
 site=$(cat)
 [ -n "$site" ] || die "no Caddy site on stdin"
 [ -n "$(proxy_container)" ] || die "the proxy is not running; run proxy-up.sh first"
@@ -36,8 +36,8 @@ if [ "$running" != "true $settings" ]; then
   docker rm -f "$gate" >/dev/null 2>&1 || true
   docker run -d --name "$gate" --network host --restart unless-stopped \
     --label "$LABEL_ROLE=ray-gate" --label "$LABEL_RAY_SETTINGS=$settings" \
-    -v "$gate_conf:/etc/labstack-ray-gate.caddy:ro" \
-    "$image" caddy run --config /etc/labstack-ray-gate.caddy --adapter caddyfile >/dev/null
+    -v "$gate_conf:/ray-gate.caddy:ro" \
+    "$image" caddy run --config /ray-gate.caddy --adapter caddyfile >/dev/null
   log "ray gate listening on $upstream"
 fi
 
