@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import SecretStr
+
+import ops.stackfile
 
 from components.config import ProxyConfig
 from components.layout import (HOOKS_DIR, PROXY_ACCESS_LOG, PROXY_NETWORK, PROXY_SITES, RAY_PORTS, RAY_PROJECT,
@@ -24,7 +27,9 @@ from components.render.proxy import dashboard_password_hash, proxy_files, ray_si
 from components.remote.host_setup import _modes
 from ops.ray_cluster import node_statuses, read_token, runtime_env, tunnel
 from ops.remote import SshTarget
+from tests.fakes import install_fake_pulumi
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES
+from tests.unit.helpers import base_config
 
 pytestmark = pytest.mark.testbed
 
@@ -162,7 +167,43 @@ def check_ops_tasks(head, token: str, ips: set[str], tmp_path: Path) -> None:
             time.sleep(2)
 
 
-def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthenticated_calls(testbed_hosts, tmp_path):
+def invoke(*argv: str) -> int:
+    from invoke import Program
+
+    import tasks
+    from ops.invoke_support import SharedFlagsExecutor
+
+    try:
+        Program(namespace=tasks.ns, executor_class=SharedFlagsExecutor).run(["invoke", *argv])
+    except SystemExit as done:
+        return done.code or 0
+    return 0
+
+
+def check_invoke_tasks(head, tmp_path: Path, monkeypatch, capsys) -> None:
+    """`invoke ray.status/submit/logs` as an operator runs them: a cluster stack file whose outputs (a recording
+    `pulumi`) name the head, so the tasks reach it over their own pinned SSH tunnel."""
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    monkeypatch.setattr(ops.stackfile, "STACKS_DIR", stacks)
+    (stacks / "Pulumi.bed.yaml").write_text(yaml.safe_dump(
+        {"config": base_config(Path(head.key_path), cluster={"workers": 2})}))
+    install_fake_pulumi(tmp_path / "pulumi", monkeypatch)
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({"publicIp": head.ip, "knownHosts": head.known_hosts_line()}))
+    capsys.readouterr()
+    assert invoke("ray.status", "-s", "bed") == 0
+    assert "3 alive, 0 dead" in capsys.readouterr().out
+    assert invoke("ray.submit", "-s", "bed", "--working-dir", str(tmp_path / "job"), "--follow", "--",
+                  "python", "hello.py") == 0
+    out = capsys.readouterr().out
+    job = re.search(r"^submitted (\S+)$", out, re.M).group(1)
+    assert "HELLO 3" in out
+    assert invoke("ray.logs", "-s", "bed", job) == 0
+    assert "HELLO 3" in capsys.readouterr().out
+
+
+def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthenticated_calls(testbed_hosts, tmp_path,
+                                                                                             monkeypatch, capsys):
     head, w1, w2 = testbed_hosts(3, images=(*STANDARD_IMAGES, RAY_IMAGE))
     token = secrets.token_hex(32)
     for host in (head, w1, w2):
@@ -219,6 +260,7 @@ def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthent
     assert head.run(gate).stdout == gate_id
 
     check_ops_tasks(head, token, {head.ip, w1.ip, w2.ip}, tmp_path)
+    check_invoke_tasks(head, tmp_path, monkeypatch, capsys)
 
     # a job's tasks run on all three nodes and its output comes back
     out = job_result(head, submit(head, tasks=30, sleep=0.5))
