@@ -40,6 +40,7 @@ from ops.offline import FakeAws  # noqa: E402
 from tests.e2e.engine import evaluate_with_dependencies  # noqa: E402
 from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key  # noqa: E402
 from tests.e2e.test_cluster import alive  # noqa: E402
+from tests.testbed.host import TestbedError  # noqa: E402
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES  # noqa: E402
 
 POLL = 0.2  # the bench's own polling, the same for both sides
@@ -73,7 +74,7 @@ def wait_alive(head, count: int, seconds: float = 300) -> None:
 def alive_or_none(head) -> dict:
     try:
         return alive(head)
-    except (subprocess.CalledProcessError, ValueError, IndexError):
+    except (TestbedError, ValueError, IndexError):
         return {}  # no container yet, or Ray not answering yet
 
 
