@@ -200,6 +200,17 @@ def check_invoke_tasks(head, tmp_path: Path, monkeypatch, capsys) -> None:
     assert "HELLO 3" in out
     assert invoke("ray.logs", "-s", "bed", job) == 0
     assert "HELLO 3" in capsys.readouterr().out
+    assert invoke("ray.submit", "-s", "bed", "--working-dir", str(tmp_path / "job"), "--", "python", "wait.py") == 0
+    waiting = re.search(r"^submitted (\S+)$", capsys.readouterr().out, re.M).group(1)
+    deadline = time.monotonic() + 120
+    while True:
+        assert invoke("ray.logs", "-s", "bed", waiting) == 0
+        if "WAITING" in capsys.readouterr().out:
+            break
+        assert time.monotonic() < deadline, f"{waiting} never printed WAITING"
+        time.sleep(2)
+    assert invoke("ray.stop", "-s", "bed", waiting) == 0
+    assert capsys.readouterr().out.strip() == f"stopped {waiting}"
 
 
 def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthenticated_calls(testbed_hosts, tmp_path,
