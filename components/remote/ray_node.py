@@ -78,10 +78,13 @@ class RayNode(pulumi.ComponentResource):
         self.ready = [start]
         if args.role == HEAD and args.site_host is not None and args.proxy and args.proxy.dashboard_password:
             password = args.proxy.dashboard_password.get_secret_value()
-            site = pulumi.Output.from_input(args.site_host).apply(
-                lambda host: ray_site_file(host, args.proxy, dashboard_password_hash(password, "ray")))
-            self.ready.append(command.remote.Command(
+            # The site holds the password's bcrypt hash: kept encrypted in the state, like the password.
+            site = pulumi.Output.secret(pulumi.Output.from_input(args.site_host).apply(
+                lambda host: ray_site_file(host, args.proxy, dashboard_password_hash(password, "ray"))))
+            # Not in `ready`: workers join the head's Ray without waiting for its site.
+            command.remote.Command(
                 f"{name}-ray-site", connection=node.connection, create=hook("ray-site.sh", infra_image("caddy")),
                 stdin=site, triggers=[*([node.instance_id] if node.instance_id is not None else [])],
-                add_previous_output_in_env=False, opts=pulumi.ResourceOptions(parent=self, depends_on=[start])))
+                add_previous_output_in_env=False, opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[start], additional_secret_outputs=["stdin"]))
         self.register_outputs({})
