@@ -194,3 +194,13 @@ def test_a_replaced_workers_ray_step_is_drained_before_ray_starts_again(pem):
     # the e2e engine (tests/e2e/engine.py) replays this order: delete (drain) of the old, then create
     assert options["sweep-worker-1-ray"] == [True]
     assert options["sweep-worker-1-docker"] == [False]
+
+
+def test_a_workers_ray_starts_after_its_own_docker_not_after_the_heads_ray(pem):
+    from tests.unit.helpers import recorded_dependencies
+
+    with recorded_dependencies() as dependencies:
+        cluster(pem, workers=1).ok()
+    # hooks/ray-start.sh waits for the head's GCS itself, so the worker's start overlaps the head's
+    assert "sweep-worker-1-docker" in dependencies["sweep-worker-1-ray"]
+    assert not {"sweep-ray", "sweep-docker", "sweep-proxy"} & dependencies["sweep-worker-1-ray"]
