@@ -1,0 +1,47 @@
+"""ray.<host> through the PROGRAM on the test bed (issue 11 item 3): a head-only cluster stack with a dashboard
+password, __main__.py evaluated under the mocks and its remote commands replayed over real SSH (HostSetup's Caddy,
+the head's RayNode and its ray-site step), then Ray's Jobs API reached through Caddy with both keys."""
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.layout import RAY_TOKEN_FILE
+from tests.e2e.fixtures import STANDIN_IMAGES
+from tests.e2e.test_cluster_program import STACK, ClusterStack, new_node
+
+pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
+
+PASSWORD = "correct horse battery"
+
+
+def status(host: str, ip: str, path: str, *headers: str) -> str:
+    argv = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20", "--resolve", f"{host}:443:{ip}"]
+    for header in headers:
+        argv += ["-H", header]
+    return subprocess.run([*argv, f"https://{host}{path}"], check=False, capture_output=True, text=True).stdout
+
+
+def test_the_programs_head_serves_ray_behind_the_password_and_the_token(testbed, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(STANDIN_IMAGES))
+    pem = tmp_path / "stack.pem"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(pem)], check=True)
+    head = new_node(testbed, pem)
+    try:
+        stack = ClusterStack(head, pem, tmp_path / "exports")
+        stack.config["labstack:dashboardPassword"] = PASSWORD
+        runs = stack.up(workers=0)
+        assert (f"{STACK}-ray-site", "create") in runs
+        site = f"ray.{head.ip}.nip.io"  # the rayDashboardUrl output's host (tests/unit/test_ray_site.py)
+        token = head.run(f"sudo -n cat {RAY_TOKEN_FILE}").stdout.strip()
+        basic = "Authorization: Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+        assert status(site, head.ip, "/api/jobs/") == "401"
+        assert status(site, head.ip, "/api/jobs/", basic) == "401"
+        assert status(site, head.ip, "/api/version", basic, f"Proxy-Authorization: Bearer {token}") == "200"
+        # a second `up` with nothing changed runs nothing
+        assert stack.up(workers=0) == []
+    finally:
+        testbed.stop_host(head)
