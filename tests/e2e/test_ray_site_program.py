@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -43,5 +44,12 @@ def test_the_programs_head_serves_ray_behind_the_password_and_the_token(testbed,
         assert status(site, head.ip, "/api/version", basic, f"Proxy-Authorization: Bearer {token}") == "200"
         # a second `up` with nothing changed runs nothing
         assert stack.up(workers=0) == []
+        # a Docker engine restart: Ray, Caddy and the gate come back by their restart policies
+        head.restart_docker()
+        both = (basic, f"Proxy-Authorization: Bearer {token}")
+        deadline = time.monotonic() + 180
+        while status(site, head.ip, "/api/version", *both) != "200":
+            assert time.monotonic() < deadline, "ray.<host> did not answer 200 within 180 s of an engine restart"
+            time.sleep(3)
     finally:
         testbed.stop_host(head)
