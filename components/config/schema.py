@@ -200,7 +200,8 @@ class StackFile(Settings):
                                                                      "expiry notices"))] = Field(
         None, description="contact address for certificate expiry notices")
     dashboard_password: Annotated[Optional[SecretStr], secret_field()] = Field(
-        None, description="secret: protects `dashboardPath` of every app with basic auth (user `dashboardUser`)")
+        None, description="secret: protects `dashboardPath` of every app with basic auth (user `dashboardUser`); on a "
+                    "Ray cluster, also serves Ray's dashboard at `ray.<host>` behind it")
     dashboard_user: Annotated[str, text(passes(DASHBOARD_USER_RE.match, "use letters, digits, dot, dash or "
                                                                         "underscore"))] = Field(
         "admin", description="basic-auth user for the dashboard")
