@@ -67,7 +67,8 @@ class SshTarget:
                 "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
                 "-o", f"UserKnownHostsFile={self.known_hosts_file()}", "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", f"ConnectTimeout={connect_timeout}", "-o", "ServerAliveInterval=15",
-                "-o", "LogLevel=ERROR"]
+                # A lost server is noticed after 2 minutes, a busy one (a long pg_dump on a loaded host) is not dropped.
+                "-o", "ServerAliveCountMax=8", "-o", "LogLevel=ERROR"]
         if not tty:
             argv += ["-o", "BatchMode=yes", "-T"]
         else:
