@@ -265,9 +265,23 @@ def evaluate(config: dict[str, Any], stack: str, aws: Optional[FakeAws] = None,
     return contextvars.Context().run(_evaluate, config, stack, aws, sorted(secret_keys))
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's mocks run on the thread's current event loop; an asyncio.run() earlier in the process (a task, a
+    test) closes its loop and leaves none set."""
+    import asyncio
+
+    try:
+        if not asyncio.get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def _evaluate(config: dict[str, Any], stack: str, aws: FakeAws, secret_keys: list[str]) -> Evaluation:
     import json
 
+    _ensure_event_loop()
     mocks = RecordingMocks(aws)
     pulumi.runtime.set_mocks(mocks, project="labstack", stack=stack, preview=False)
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
