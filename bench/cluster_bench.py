@@ -11,8 +11,9 @@ sides; the sides alternate which goes first from round to round, each on its own
     authentication (token file on the node, RAY_AUTH_MODE=token), `ray start --head` then, as soon as the head's
     `docker run` returned, both workers' `ray start --address <head>:6379` at once (Ray's own retries wait for the GCS).
 
-Same health semantics on both sides: the clock stops when the head's GCS lists 3 alive nodes (ray.nodes() through
-`docker exec` on the head, polled the same way). Prints medians with min-max, per-round ratios (goal <= 1.3x) and
+Same health semantics on both sides: the clock stops when Ray's state lists 3 alive nodes: the head's dashboard
+GET /api/v0/nodes (what `invoke ray.status` reads, ops/ray_cluster.parse_nodes), asked over ssh with curl on the
+head's loopback with the side's token, polled the same way. Prints medians with min-max, per-round ratios (goal <= 1.3x) and
 labstack's time per remote command. Run as root after `bash setup.sh --tests`:
 
     venv/bin/python bench/cluster_bench.py [--rounds N]
@@ -20,6 +21,7 @@ labstack's time per remote command. Run as root after `bash setup.sh --tests`:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shlex
@@ -35,14 +37,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import open_testbed, spread  # noqa: E402
 from bench.deploy_bench import TimedEngine  # noqa: E402
-from components.layout import RAY_PROJECT  # noqa: E402
+from components.layout import RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE  # noqa: E402
 from ops.offline import FakeAws  # noqa: E402
 from tests.e2e.engine import evaluate_with_dependencies  # noqa: E402
 from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key  # noqa: E402
-from tests.e2e.test_cluster import alive  # noqa: E402
-from tests.testbed.host import TestbedError  # noqa: E402
+from ops.ray_cluster import parse_nodes  # noqa: E402
+from ops.remote import RemoteError  # noqa: E402
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES  # noqa: E402
 
+RAY_DASHBOARD_PORT = RAY_PORTS["RAY_DASHBOARD_PORT"]
 POLL = 0.2  # the bench's own polling, the same for both sides
 STACK = "bench"
 HAND_TOKEN = "/etc/ray-by-hand/token"
@@ -62,20 +65,23 @@ def new_hosts(testbed, pem: Path) -> list:
         return list(pool.map(one, range(3)))
 
 
-def wait_alive(head, count: int, seconds: float = 300) -> None:
+def wait_alive(head, token_file: str, count: int, seconds: float = 300) -> None:
+    """Until the dashboard lists `count` alive nodes. The token stays on the head: curl reads the header from a file
+    written there by root (never on a command line)."""
+    header = f"/root/{STACK}-ray-header"
+    head.run(f"sudo -n sh -c 'umask 077; printf \"Authorization: Bearer %s\\n\" \"$(cat {token_file})\" > {header}'")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if len(alive_or_none(head)) == count:
-            return
+        answer = head.run(f"sudo -n curl -s --max-time 5 -H @{header} "
+                          f"'http://127.0.0.1:{RAY_DASHBOARD_PORT}/api/v0/nodes?detail=true&limit=1000'",
+                          check=False).stdout
+        try:
+            if sum(node.alive for node in parse_nodes(json.loads(answer))) == count:
+                return
+        except (ValueError, RemoteError):
+            pass  # the dashboard not up yet
         time.sleep(POLL)
     raise RuntimeError(f"{count} Ray nodes were not alive within {seconds}s")
-
-
-def alive_or_none(head) -> dict:
-    try:
-        return alive(head)
-    except (TestbedError, ValueError, IndexError):
-        return {}  # no container yet, or Ray not answering yet
 
 
 def measure_labstack(testbed, pem: Path) -> dict:
@@ -93,7 +99,7 @@ def measure_labstack(testbed, pem: Path) -> dict:
         evaluated = time.perf_counter() - start
         engine.apply(*plan)
         applied = time.perf_counter() - start
-        wait_alive(head, 3)
+        wait_alive(head, RAY_TOKEN_FILE, 3)
         return {"alive": time.perf_counter() - start, "evaluate": evaluated, "apply": applied,
                 "remote": list(engine.times)}
     finally:
@@ -123,7 +129,7 @@ def measure_hand(testbed, pem: Path) -> dict:
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(lambda worker: hand_start(worker, worker.ip, token, head.ip), (w1, w2)))
         started = time.perf_counter() - start
-        wait_alive(head, 3)
+        wait_alive(head, HAND_TOKEN, 3)
         return {"alive": time.perf_counter() - start, "started": started}
     finally:
         for host, _ in nodes:
