@@ -89,4 +89,14 @@ until docker exec "$RAY_PROJECT" ray status --address="${head_ip:-$node_ip}:$RAY
   fi
   sleep 2
 done
+if [ "$role" = head ]; then
+  # The dashboard and Jobs API (ray.<host>, the ray.* tasks) listen a few seconds after the GCS answers.
+  until (exec 3<>"/dev/tcp/127.0.0.1/$RAY_DASHBOARD_PORT") 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      docker logs --tail 50 "$RAY_PROJECT" >&2 || true
+      die "ray's dashboard on $node_ip did not listen on 127.0.0.1:$RAY_DASHBOARD_PORT within 180s"
+    fi
+    sleep 1
+  done
+fi
 log "ray $role up on $node_ip"

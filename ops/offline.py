@@ -50,6 +50,9 @@ class FakeAws:
     # its publicIp when it has no Elastic IP. Test bed hosts share one link, so one address is both. Unnamed nodes
     # get 10.42.0.10 and the next public address.
     node_addresses: dict[str, str] = field(default_factory=dict)
+    # Public addresses handed out, by resource name: evaluating again with the same FakeAws gives each the same one, as
+    # Pulumi's state would (resources register in the order their inputs resolve, which varies between runs).
+    handed_out: dict[str, str] = field(default_factory=dict)
     # Private keys (OpenSSH text) the tls provider "generates", by resource name. Filled on first use, so
     # evaluating again with the same FakeAws gives the same keys, as Pulumi's state would.
     private_keys: dict[str, str] = field(default_factory=dict)
@@ -141,6 +144,12 @@ class RecordingMocks(Mocks):
                          for a in ipaddress.IPv4Network(net).hosts()]
         self._addresses = iter(list(aws.public_ips) + documentation)
 
+    def _public_address(self, name: str) -> str:
+        if name not in self.aws.handed_out:
+            taken = set(self.aws.handed_out.values())
+            self.aws.handed_out[name] = next(a for a in map(str, self._addresses) if a not in taken)
+        return self.aws.handed_out[name]
+
     def call(self, args: MockCallArgs):
         # A miss is answered as a provider failure, as the engine does, so the program can catch it.
         try:
@@ -161,10 +170,10 @@ class RecordingMocks(Mocks):
             outputs.update(privateIp=address or "10.42.0.10", arn=f"arn:aws:ec2:::instance/{resource_id}",
                            availabilityZone=f"{pulumi.Config('aws').get('region')}a")
             if args.inputs.get("associatePublicIpAddress"):  # a cluster worker: EC2's own address, no Elastic IP
-                outputs["publicIp"] = address or str(next(self._addresses))
+                outputs["publicIp"] = address or self._public_address(args.name)
         elif args.typ == "aws:ec2/eip:Eip":
             resource_id = "eipalloc-" + digest[:17]
-            outputs.update(publicIp=str(next(self._addresses)), allocationId=resource_id)
+            outputs.update(publicIp=self._public_address(args.name), allocationId=resource_id)
         elif args.typ == "aws:ec2/securityGroup:SecurityGroup":
             resource_id = "sg-" + digest[:17]
         elif args.typ == "aws:ec2/keyPair:KeyPair":

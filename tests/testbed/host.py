@@ -628,6 +628,13 @@ LogLevel VERBOSE
             self.exec_in(["mount", "--bind", str(fstab), "/etc/fstab"])
         self.exec_in(["ln", "-sfn", device, f"/dev/disk/by-id/{by_id_name}"])
 
+    def hold_cpu_still(self) -> None:
+        """Hosts share the machine's /proc/stat, so other tests' work shows as this host's CPU use: give the host a
+        /proc/stat whose counters never move (an idle CPU), for tests of what a server does when it is idle."""
+        still = self.data_dir / "proc-stat"
+        still.write_text("cpu  1000 0 1000 100000 0 0 0 0 0 0\ncpu0 1000 0 1000 100000 0 0 0 0 0 0\n")
+        self.exec_in(["mount", "--bind", str(still), "/proc/stat"])
+
     def forward_port(self, port: int, target_port: int | None = None) -> None:
         """Make 127.0.0.1:port inside the host reach 127.0.0.1:target_port on the machine (for the registry)."""
         fwd = Path(__file__).with_name("forward.py")
