@@ -28,6 +28,7 @@ from components.remote.host_setup import _modes
 from ops.ray_cluster import node_statuses, read_token, runtime_env, tunnel
 from ops.remote import SshTarget
 from tests.fakes import install_fake_pulumi
+from tests.ops.test_tasks import invoke
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES
 from tests.unit.helpers import base_config
 
@@ -165,19 +166,6 @@ def check_ops_tasks(head, token: str, ips: set[str], tmp_path: Path) -> None:
         while client.get_job_status(waiting) != JobStatus.STOPPED:
             assert time.monotonic() < deadline, client.get_job_status(waiting)
             time.sleep(2)
-
-
-def invoke(*argv: str) -> int:
-    from invoke import Program
-
-    import tasks
-    from ops.invoke_support import SharedFlagsExecutor
-
-    try:
-        Program(namespace=tasks.ns, executor_class=SharedFlagsExecutor).run(["invoke", *argv])
-    except SystemExit as done:
-        return done.code or 0
-    return 0
 
 
 def check_invoke_tasks(head, tmp_path: Path, monkeypatch, capsys) -> None:
