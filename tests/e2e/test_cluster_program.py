@@ -2,14 +2,18 @@
 its remote commands replayed over real SSH by the e2e engine, each node on its own host (FakeAws.node_addresses: the
 hosts share a link, so a host's IP is both the node's private and public address).
 
-Shown: two workers come up with the head (3 alive Ray nodes); lowering `workers` to 1 runs only worker-2's delete
-step, the drain, while a job runs, and the job still finishes; raising it to 2 again creates only the new worker-2's
-steps (on a fresh host: a new instance) and keeps the head's and worker-1's Ray node ids. The test holds at most 3
-hosts, the test bed's share for this work, hence 2 -> 1 -> 2 rather than 2 -> 3 -> 2: the same create-only and
-drain-first paths run."""
+Shown, on four hosts (head + three workers): two workers come up with the head (3 alive Ray nodes); raising `workers`
+to 3 on a fresh host runs exactly the new worker-3's steps, and the head and both workers keep their Ray node ids (4
+alive); lowering it to 2 while a job's task runs on worker-3 runs exactly one command, worker-3's drain, and the job
+still succeeds (its task finished on worker-3 within the drain's deadline); Ray then lists worker-3 as not alive and
+the other three with their ids. Four hosts is this test's share of the test bed (docs/testbed.md: 8 hosts; no other
+test holds more than 3, so two files side by side under xdist fit)."""
 from __future__ import annotations
 
+import json
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -18,12 +22,33 @@ from components.layout import RAY_PROJECT
 from ops.offline import FakeAws
 from tests.e2e.engine import RemoteEngine, evaluate_with_dependencies
 from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key
-from tests.e2e.test_cluster import job_result, submit, wait_alive
+from tests.e2e.test_cluster import RAY_DASHBOARD_PORT, job_result, on_head, wait_alive
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
 STACK = "sweep"
+
+# A job's driver: one task placed on TARGET_NODE (soft: once that node drains, Ray may place a retry elsewhere) that
+# sleeps, then names the Ray node it ran on.
+PINNED_JOB = """
+import ray, time
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init()
+@ray.remote
+def pinned():
+    time.sleep(SLEEP_S)
+    return ray.get_runtime_context().get_node_id()
+strategy = NodeAffinitySchedulingStrategy(node_id="TARGET_NODE", soft=True)
+print("PINNED", ray.get(pinned.options(scheduling_strategy=strategy).remote()))
+"""
+
+# Every Ray node the head's GCS knows, dead ones included: {node id: alive}.
+ALL_NODES = """
+import json, ray
+ray.init(address="auto", logging_level="ERROR")
+print(json.dumps({n["NodeID"]: n["Alive"] for n in ray.nodes()}))
+"""
 
 
 class ClusterStack:
@@ -66,14 +91,44 @@ def new_node(testbed, pem: Path):
     return host
 
 
-def test_workers_two_one_two_through_the_program_drain_first_create_only_the_missing(testbed, tmp_path, monkeypatch):
+
+
+def worker_steps(runs: list[tuple[str, str]], index: int) -> set[tuple[str, str]]:
+    """The (resource, phase) pairs of worker-<index>'s own steps."""
+    return {run for run in runs if run[0].startswith(f"{STACK}-worker-{index}-")}
+
+
+def pinned_job(head, node_id: str, sleep: float) -> str:
+    """`ray job submit` on the head through the Jobs API (127.0.0.1, token from the mounted file): one task placed on
+    `node_id` (soft: Ray may run it elsewhere once that node drains) that sleeps, then names the node it ran on."""
+    script = PINNED_JOB.replace("TARGET_NODE", node_id).replace("SLEEP_S", str(sleep))
+    head.run(f"sudo -n docker exec -i {RAY_PROJECT} sh -c 'mkdir -p /tmp/pinned && cat > /tmp/pinned/pinned.py'",
+             input=script)
+    out = head.run(f"sudo -n docker exec {RAY_PROJECT} ray job submit --address http://127.0.0.1:{RAY_DASHBOARD_PORT}"
+                   " --no-wait --working-dir /tmp/pinned --entrypoint-num-cpus 0 -- python pinned.py").stdout
+    return re.search(r"raysubmit_[A-Za-z0-9]+", out).group(0)
+
+
+def wait_task_running(host, task: str, seconds: float = 180) -> None:
+    """Until a Ray worker process on `host` runs `task` (Ray names it `ray::<task>`)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ps = host.run(f"sudo -n docker exec {RAY_PROJECT} ps -eo args=", check=False).stdout
+        if any(line.startswith(f"ray::{task}") for line in ps.splitlines()):
+            return
+        time.sleep(1)
+    raise AssertionError(f"no ray::{task} process on {host.ip} within {seconds}s")
+
+
+def test_workers_two_three_two_through_the_program_create_only_the_missing_drain_first(testbed, tmp_path, monkeypatch):
     monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(STANDIN_IMAGES))
     pem = tmp_path / "stack.pem"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(pem)], check=True)
     hosts = []
     try:
-        head, w1, w2 = (new_node(testbed, pem) for _ in range(3))
-        hosts += [head, w1, w2]
+        for _ in range(3):
+            hosts.append(new_node(testbed, pem))
+        head, w1, w2 = hosts
         stack = ClusterStack(head, pem, tmp_path / "exports")
         stack.place(1, w1)
         stack.place(2, w2)
@@ -87,33 +142,47 @@ def test_workers_two_one_two_through_the_program_drain_first_create_only_the_mis
         first = wait_alive(head, {head.ip, w1.ip, w2.ip})
         print(f"workers 2: alive Ray nodes {len(first)}")
 
-        # workers: 1 while a job runs -> only worker-2's drain (its delete step); the job still finishes
-        running = submit(head, tasks=40, sleep=2)
-        wait_alive(head, {head.ip, w1.ip, w2.ip})
-        assert stack.up(1) == [(f"{STACK}-worker-2-ray", "delete")]
-        assert w2.run(f"sudo -n docker ps -aq -f name=^{RAY_PROJECT}$").stdout.strip() == ""
-        # tasks had run on the drained node (SPREAD), and what ran there at the drain was retried elsewhere
-        out = job_result(head, running)
-        assert first[w2.ip] in next(line for line in out.splitlines() if line.startswith("NODES")).split()
-        shrunk = wait_alive(head, {head.ip, w1.ip})
-        assert shrunk == {head.ip: first[head.ip], w1.ip: first[w1.ip]}
-        print(f"workers 1: alive Ray nodes {len(shrunk)}")
-        testbed.stop_host(w2)  # the instance goes after its drain
-        hosts.remove(w2)
-        assert stack.up(1) == []  # nothing changed: nothing runs
+        # workers: 3 on a fresh host -> exactly worker-3's steps (the ones worker-2 got), all on that host; nobody
+        # else's step runs and the three nodes keep their Ray node ids
+        w3 = new_node(testbed, pem)
+        hosts.append(w3)
+        stack.place(3, w3)
+        grown_runs = stack.up(3)
+        expected = {(name.replace(f"{STACK}-worker-2-", f"{STACK}-worker-3-"), phase)
+                    for name, phase in worker_steps(first_runs, 2)}
+        assert len(grown_runs) == len(set(grown_runs)) and set(grown_runs) == expected, grown_runs
+        assert all(phase == "create" for _, phase in grown_runs)
+        assert (f"{STACK}-worker-3-ray", "create") in grown_runs
+        assert {stack.engine.state[name]["connection"]["host"] for name, _ in grown_runs
+                if "connection" in stack.engine.state[name]} == {w3.ip}
+        grown = wait_alive(head, {head.ip, w1.ip, w2.ip, w3.ip})
+        assert {ip: grown[ip] for ip in first} == first
+        assert grown[w3.ip] not in first.values()
+        print(f"workers 3: alive Ray nodes {len(grown)}; {len(grown_runs)} steps ran, all worker-3's")
 
-        # workers: 2 again -> a new instance; only its steps run, the others keep their Ray node ids
-        w2b = new_node(testbed, pem)
-        hosts.append(w2b)
-        stack.place(2, w2b)  # a new host key too: the old one went with the old worker's state
-        grown_runs = stack.up(2)
-        assert grown_runs and all(name.startswith(f"{STACK}-worker-2-") and phase == "create"
-                                  for name, phase in grown_runs), grown_runs
-        assert (f"{STACK}-worker-2-ray", "create") in grown_runs
-        grown = wait_alive(head, {head.ip, w1.ip, w2b.ip})
-        assert grown[head.ip] == first[head.ip] and grown[w1.ip] == first[w1.ip]
-        assert grown[w2b.ip] not in first.values()
-        print(f"workers 2 again: alive Ray nodes {len(grown)}")
+        # workers: 2 while a task runs on worker-3 -> exactly one command, worker-3's drain; the job still succeeds
+        job = pinned_job(head, grown[w3.ip], sleep=20)
+        wait_task_running(w3, "pinned")
+        started = time.monotonic()
+        assert stack.up(2) == [(f"{STACK}-worker-3-ray", "delete")]
+        drain_s = time.monotonic() - started
+        drain_log = stack.engine.runs[-1].result.stderr
+        assert f"Ray node {grown[w3.ip]} draining" in drain_log, drain_log  # Ray accepted the drain request
+        assert w3.run(f"sudo -n docker ps -aq -f name=^{RAY_PROJECT}$").stdout.strip() == ""
+        out = job_result(head, job)  # asserts SUCCEEDED
+        ran_on = next(line for line in out.splitlines() if line.startswith("PINNED")).split()[1]
+        # the 20 s task was running on worker-3 when the drain began and had its deadline (60 s) to finish there
+        assert ran_on == grown[w3.ip], (ran_on, grown)
+        print(f"workers 2 again: drain took {drain_s:.0f} s; the pinned task finished on worker-3")
+        shrunk = wait_alive(head, {head.ip, w1.ip, w2.ip})
+        assert shrunk == first
+        known = json.loads(on_head(head, ALL_NODES).stdout.strip().splitlines()[-1])
+        assert known.get(grown[w3.ip], False) is False, known  # dead, or forgotten
+        print(f"workers 2 again: alive Ray nodes {len(shrunk)}; worker-3 "
+              f"{'listed dead' if grown[w3.ip] in known else 'gone from the list'}")
+        testbed.stop_host(w3)  # the instance goes after its drain
+        hosts.remove(w3)
+        assert stack.up(2) == []  # nothing changed: nothing runs
     finally:
         for host in hosts:
             testbed.stop_host(host)
