@@ -2,7 +2,8 @@
 # Serve Ray's dashboard and Jobs API through the head's Caddy at ray.<host>. Ray listens on 127.0.0.1 only, which
 # Caddy (on the PROXY_NETWORK bridge) cannot reach: a small gate, a second Caddy in the host's network, forwards the
 # bridge's gateway address (reachable from containers on this host, never routed from outside it) to Ray's port.
-# The site (components/render/proxy.py ray_site_file) asks for the dashboard password; Ray asks for its token.
+# The site (components/render/proxy.py ray_site_file) asks for the dashboard password; Ray asks for its token (a
+# client's Proxy-Authorization, or in a browser Ray's own prompt and cookie).
 # Usage: sudo ray-site.sh CADDY_IMAGE < site.caddy      (the site with {{UPSTREAM}} left for this hook)
 # Running it again with the same site and image changes nothing.
 set -euo pipefail

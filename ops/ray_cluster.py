@@ -1,5 +1,5 @@
-"""The operator's side of a Ray cluster stack (issue 11): `invoke ray.status/submit/jobs/logs/stop` and `invoke ssh
---node`.
+"""The operator's side of a Ray cluster stack (issue 11): `invoke ray.status/submit/jobs/logs/stop/token` and
+`invoke ssh --node`.
 
 Ray's dashboard and Jobs API listen on the head's 127.0.0.1 only. The tasks reach them through an SSH tunnel to the
 head, pinned to its host key like every labstack connection (`ssh -L`, never a port open to the internet), read the
@@ -118,6 +118,18 @@ def tunnel(target: SshTarget) -> Iterator[str]:
             process.wait()
 
 
+def ray_head(stack: str) -> SshTarget:
+    config = stackfile.load(stack)
+    require_ray(stack, config)
+    return target_for_stack(stack, outputs=stack_outputs(stack), config=config)
+
+
+def cluster_token(stack: str) -> str:
+    """The cluster's Ray token, read on the head over the pinned SSH connection (`invoke ray.token`): what Ray's
+    dashboard asks for in a browser at ray.<host>, after the dashboard password."""
+    return read_token(ray_head(stack))
+
+
 @dataclass
 class RaySession:
     url: str
@@ -127,9 +139,7 @@ class RaySession:
 
 @contextlib.contextmanager
 def ray_session(stack: str) -> Iterator[RaySession]:
-    config = stackfile.load(stack)
-    require_ray(stack, config)
-    target = target_for_stack(stack, outputs=stack_outputs(stack), config=config)
+    target = ray_head(stack)
     headers = {"Authorization": f"Bearer {read_token(target)}"}
     with tunnel(target) as url:
         from ray.job_submission import JobSubmissionClient  # heavy: only once a session is really needed

@@ -127,17 +127,33 @@ def site_file(host: str, proxy: ProxyConfig, dashboard_hash: Optional[str], app:
 RAY_SITE = "_ray.caddy"  # in PROXY_SITES; app names start with a letter, so no app's site file takes this name
 
 
+RAY_LOGIN_COOKIE = "labstack-ray-login"  # the mark of a browser that gave the password (ray_site_file)
+RAY_LOGIN_PATH = "/api/authenticate"  # where Ray's dashboard page posts the token; Ray answers with its cookie
+
+
 def ray_site_file(host: str, proxy: ProxyConfig, dashboard_hash: str) -> str:
     """Caddy site for Ray's dashboard and Jobs API on the head; hooks/ray-site.sh fills in {{UPSTREAM}} (the
-    host-network gate in front of Ray's 127.0.0.1 port). The dashboard password guards the whole site; Ray's token
-    comes from the client in Proxy-Authorization (which Caddy's logs redact, unlike a custom header) and reaches Ray
-    as its Authorization header, replacing the basic-auth one. Without the token Ray itself refuses the call."""
+    host-network gate in front of Ray's 127.0.0.1 port). The dashboard password guards the whole site. Clients send
+    Ray's token in Proxy-Authorization (which Caddy's logs redact, unlike a custom header); it reaches Ray as its
+    Authorization header, replacing the basic-auth one, which Ray would take for a wrong token. A browser instead
+    gets Ray's own prompt: the page posts the token to RAY_LOGIN_PATH as `Authorization: Bearer`, which takes the
+    place of the password in that one request, so that request passes on the mark the site gives every browser that
+    gave the password (a cookie holding a digest of the password's bcrypt hash, never the token); Ray answers with
+    its token cookie (made Secure here: Ray sees plain HTTP), which Ray then reads on every call after the password."""
+    mark = hashlib.sha256(f"{RAY_LOGIN_COOKIE}:{dashboard_hash}".encode()).hexdigest()
     return "\n".join([
         f"{host} {{", *ACCESS_LOG,
-        "\tbasicauth {", f"\t\t{proxy.dashboard_user} {dashboard_hash}", "\t}",
-        "\treverse_proxy {{UPSTREAM}} {",
-        "\t\theader_up Authorization {http.request.header.Proxy-Authorization}",
-        "\t\theader_up -Proxy-Authorization", "\t}", "}", ""])
+        "\t@login {", "\t\tmethod POST", f"\t\tpath {RAY_LOGIN_PATH}", '\t\theader Authorization "Bearer *"',
+        f'\t\theader Cookie "*{RAY_LOGIN_COOKIE}={mark}*"', "\t}", "\t@token header Proxy-Authorization *",
+        "\thandle @login {", "\t\treverse_proxy {{UPSTREAM}} {", "\t\t\theader_up -Cookie",
+        '\t\t\theader_down Set-Cookie "^(ray-authentication-token=.+)$" "$1; Secure"', "\t\t}", "\t}",
+        "\thandle {", "\t\troute {",  # in this order: no mark and no request to Ray before the password passed
+        "\t\t\tbasicauth {", f"\t\t\t\t{proxy.dashboard_user} {dashboard_hash}", "\t\t\t}",
+        (f'\t\t\theader +Set-Cookie "{RAY_LOGIN_COOKIE}={mark}; Path={RAY_LOGIN_PATH}; Secure; HttpOnly; '
+         'SameSite=Strict"'),
+        "\t\t\trequest_header -Authorization",
+        "\t\t\trequest_header @token Authorization {http.request.header.Proxy-Authorization}",
+        "\t\t\trequest_header -Proxy-Authorization", "\t\t\treverse_proxy {{UPSTREAM}}", "\t\t}", "\t}", "}", ""])
 
 
 def dashboard_password_hash(password: str, app: str) -> str:

@@ -115,3 +115,12 @@ def stop(c, stack, job):
     """Stop a running Ray job."""
     stopped = _call(_stop, stack, job)
     print(f"stopped {job}" if stopped else f"{job} was not running")
+
+
+@task(help={"stack": STACK})
+def token(c, stack):
+    """Print the cluster's Ray token (a secret: whoever also has the dashboard password controls the cluster), for
+    the token prompt of Ray's dashboard at ray.<host>."""
+    from ops import ray_cluster
+
+    print(_call(ray_cluster.cluster_token, stack))

@@ -120,6 +120,58 @@ def through_caddy(head, path: str, *headers: str) -> str:
     return subprocess.run([*argv, f"https://{RAY_HOST}{path}"], check=False, capture_output=True, text=True).stdout
 
 
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"  # Ray: a browser's request
+
+
+def as_browser(site: str, ip: str, jar: Path, path: str, *headers: str, method: str = "GET") -> tuple[str, str, str]:
+    """(status, lowercased header block, body) of one request a browser makes to https://<site><path>: its user
+    agent, its cookies (curl's jar keeps and sends them by their Path and Secure, as a browser does) and the headers
+    it adds (the basic auth it cached after the password prompt, or the header the page's script sets)."""
+    argv = ["curl", "-sk", "-i", "--max-time", "20", "--resolve", f"{site}:443:{ip}", "-A", BROWSER,
+            "-b", str(jar), "-c", str(jar), "-X", method]
+    for header in headers:
+        argv += ["-H", header]
+    out = subprocess.run([*argv, f"https://{site}{path}"], check=False, capture_output=True, text=True).stdout
+    head, _, body = out.partition("\n\n")  # text mode: curl's CRLFs are newlines here
+    return (head.split()[1] if head else "000"), head.lower(), body
+
+
+def check_browser_login(site: str, ip: str, password: str, token: str, jar: Path) -> None:
+    """Ray's dashboard in a browser at ray.<host>: Caddy's password prompt, then Ray's own token prompt, whose page
+    posts the token to /api/authenticate (as `Authorization: Bearer`, so without the password) and gets Ray's
+    cookie; every later call carries the cached password and that cookie."""
+    basic = "Authorization: Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+    # the password alone: the page and the authentication mode, and the site's login mark (not the token)
+    status, head, body = as_browser(site, ip, jar, "/", basic)
+    assert status == "200" and "<title>Ray Dashboard</title>" in body, (status, head)
+    assert "set-cookie: labstack-ray-login=" in head and token not in head
+    status, _, body = as_browser(site, ip, jar, "/api/authentication_mode", basic)
+    assert (status, json.loads(body)) == ("200", {"authentication_mode": "token"})
+    # Ray's data calls want the token: 401 (no WWW-Authenticate: the page shows its token prompt, not the browser's)
+    status, head, _ = as_browser(site, ip, jar, "/api/v0/nodes", basic)
+    assert status == "401" and "www-authenticate" not in head
+    assert as_browser(site, ip, jar, "/api/jobs/", basic)[0] == "401"
+    # the prompt: a wrong token is refused by Ray, the token without the mark (no password given) by Caddy
+    login = ("/api/authenticate", "Content-Type: application/json")
+    status, head, _ = as_browser(site, ip, jar, *login, "Authorization: Bearer wrong", method="POST")
+    assert status == "403" and "ray-authentication-token" not in head
+    status, head, _ = as_browser(site, ip, jar.with_suffix(".empty"), *login, f"Authorization: Bearer {token}",
+                                 method="POST")
+    assert status == "401" and 'www-authenticate: basic realm="restricted"' in head
+    # the token with the mark: Ray's cookie, HttpOnly, SameSite=Strict and (through Caddy) Secure
+    status, head, _ = as_browser(site, ip, jar, *login, f"Authorization: Bearer {token}", method="POST")
+    cookie = next(line for line in head.splitlines() if line.startswith("set-cookie: ray-authentication-token="))
+    assert status == "200" and {"httponly", "samesite=strict", "secure"} <= {
+        part.strip() for part in cookie.split(";")}, cookie
+    # the password and the cookie: Ray's data calls answer
+    status, _, body = as_browser(site, ip, jar, "/api/v0/nodes?limit=10", basic)
+    assert status == "200" and json.loads(body)["data"]["result"]["result"], body[:300]
+    assert as_browser(site, ip, jar, "/api/jobs/", basic)[0] == "200"
+    # the cookie without the password: Caddy refuses, Ray never sees it
+    status, head, _ = as_browser(site, ip, jar, "/api/jobs/")
+    assert status == "401" and 'www-authenticate: basic realm="restricted"' in head
+
+
 def serve_ray_site(head) -> None:
     """Caddy as HostSetup starts it, then the ray site as the head's RayNode installs it."""
     proxy = ProxyConfig(tls="internal", acme_email=None, dashboard_user="admin", dashboard_path="/dashboard",
@@ -168,8 +220,8 @@ def check_ops_tasks(head, token: str, ips: set[str], tmp_path: Path) -> None:
             time.sleep(2)
 
 
-def check_invoke_tasks(head, tmp_path: Path, monkeypatch, capsys) -> None:
-    """`invoke ray.status/submit/logs` as an operator runs them: a cluster stack file whose outputs (a recording
+def check_invoke_tasks(head, token: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    """`invoke ray.status/submit/logs/stop/jobs/token` as an operator runs them: a cluster stack file whose outputs (a recording
     `pulumi`) name the head, so the tasks reach it over their own pinned SSH tunnel."""
     stacks = tmp_path / "stacks"
     stacks.mkdir()
@@ -199,6 +251,20 @@ def check_invoke_tasks(head, tmp_path: Path, monkeypatch, capsys) -> None:
         time.sleep(2)
     assert invoke("ray.stop", "-s", "bed", waiting) == 0
     assert capsys.readouterr().out.strip() == f"stopped {waiting}"
+    # ray.jobs: every job of the cluster (check_ops_tasks' two and these two) with its state, once the stop landed
+    deadline = time.monotonic() + 60
+    while True:
+        assert invoke("ray.jobs", "-s", "bed") == 0
+        rows = dict(re.findall(r"(raysubmit_\w+)\s*│\s*([A-Z]+)\s*│", capsys.readouterr().out))
+        if rows.get(waiting) != "RUNNING":
+            break
+        assert time.monotonic() < deadline, f"{waiting} still RUNNING in ray.jobs a minute after ray.stop"
+        time.sleep(2)
+    assert len(rows) == 4 and (rows[job], rows[waiting]) == ("SUCCEEDED", "STOPPED"), rows
+    assert sorted(rows.values()) == ["STOPPED", "STOPPED", "SUCCEEDED", "SUCCEEDED"], rows
+    # ray.token: what Ray's dashboard prompt asks for in a browser, read on the head over the pinned SSH connection
+    assert invoke("ray.token", "-s", "bed") == 0
+    assert capsys.readouterr().out == f"{token}\n"
 
 
 def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthenticated_calls(testbed_hosts, tmp_path,
@@ -251,7 +317,8 @@ def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthent
     outside = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
                               f"http://{head.ip}:{RAY_DASHBOARD_PORT}/api/version"], check=False, capture_output=True, text=True)
     assert outside.stdout == "000"
-    # the token is in no log; the same site again changes nothing
+    check_browser_login(RAY_HOST, head.ip, PASSWORD, token, tmp_path / "cookies")
+    # the token is in no log (not in the cookies either); the same site again changes nothing
     assert token not in head.run(f"sudo -n cat {PROXY_ACCESS_LOG}").stdout
     assert token not in head.run("sudo -n sh -c 'docker logs $(docker ps -q -f "
                                    "label=com.docker.compose.service=caddy) 2>&1'", check=False).stdout
@@ -259,7 +326,7 @@ def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthent
     assert head.run(gate).stdout == gate_id
 
     check_ops_tasks(head, token, {head.ip, w1.ip, w2.ip}, tmp_path)
-    check_invoke_tasks(head, tmp_path, monkeypatch, capsys)
+    check_invoke_tasks(head, token, tmp_path, monkeypatch, capsys)
 
     # a job's tasks run on all three nodes and its output comes back
     out = job_result(head, submit(head, tasks=30, sleep=0.5))

@@ -1,6 +1,7 @@
 """ray.<host> through the PROGRAM on the test bed (issue 11 item 3): a head-only cluster stack with a dashboard
 password, __main__.py evaluated under the mocks and its remote commands replayed over real SSH (HostSetup's Caddy,
-the head's RayNode and its ray-site step), then Ray's Jobs API reached through Caddy with both keys."""
+the head's RayNode and its ray-site step), then Ray's Jobs API reached through Caddy with both keys, and Ray's
+dashboard as a browser uses it (the password, then Ray's token prompt and cookie)."""
 from __future__ import annotations
 
 import base64
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from components.layout import RAY_TOKEN_FILE
+from components.layout import PROXY_ACCESS_LOG, RAY_TOKEN_FILE
 from tests.e2e.fixtures import STANDIN_IMAGES
+from tests.e2e.test_cluster import check_browser_login
 from tests.e2e.test_cluster_program import STACK, ClusterStack, new_node
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
@@ -42,6 +44,11 @@ def test_the_programs_head_serves_ray_behind_the_password_and_the_token(testbed,
         assert status(site, head.ip, "/api/jobs/") == "401"
         assert status(site, head.ip, "/api/jobs/", basic) == "401"
         assert status(site, head.ip, "/api/version", basic, f"Proxy-Authorization: Bearer {token}") == "200"
+        # a browser: the password, then Ray's own token prompt and its cookie; the token in no log of Caddy's
+        check_browser_login(site, head.ip, PASSWORD, token, tmp_path / "cookies")
+        assert token not in head.run(f"sudo -n cat {PROXY_ACCESS_LOG}").stdout
+        assert token not in head.run("sudo -n sh -c 'docker logs $(docker ps -q -f "
+                                     "label=com.docker.compose.service=caddy) 2>&1'").stdout
         # a second `up` with nothing changed runs nothing
         assert stack.up(workers=0) == []
         # a Docker engine restart: Ray, Caddy and the gate come back by their restart policies
