@@ -121,7 +121,6 @@ WATCHER_RUN = "/run/labstack-watcher"  # gone at every boot: when this boot's wa
 WATCHER_UNIT = "labstack-auto-stop"  # .service + .timer
 PROXY_ACCESS_LOG = f"{PROXY_DATA}/access.log"  # Caddy's access log (its /data/access.log): the apps' HTTP activity
 CADDY_ACCESS_LOG = "/data/access.log"  # PROXY_ACCESS_LOG as the Caddy container sees it
-LABEL_JOB = "org.labstack.job"  # the job id, on a job's container (app label SERVER_APP, role "job")
 
 # --- labels on every container labstack starts (the tasks filter by them instead of rebuilding names) -----------
 LABEL_APP = "org.labstack.app"
@@ -184,7 +183,7 @@ def bash_layout() -> str:
         "LABEL_APP": LABEL_APP, "LABEL_COLOR": LABEL_COLOR, "LABEL_ROLE": LABEL_ROLE,
         **PROXY_FILES, **STATE_FILES, **RAY_PORTS, "RAY_PROJECT": RAY_PROJECT,
         "POST_DEPLOY_MARK": POST_DEPLOY_MARK, "POST_DEPLOY_LINES": POST_DEPLOY_LINES, "LABEL_RAY_SETTINGS": LABEL_RAY_SETTINGS,
-        "LABEL_JOB": LABEL_JOB, "SERVER_APP": SERVER_APP, "WATCHER_UNIT": WATCHER_UNIT,
+        "SERVER_APP": SERVER_APP, "WATCHER_UNIT": WATCHER_UNIT,
     }
     lines = [BASH_HEADER, "LABSTACK_ROOT=${LABSTACK_ROOT:-}"]
     lines += [f"{key}=$LABSTACK_ROOT{value}" for key, value in paths.items()]

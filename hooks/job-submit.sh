@@ -26,15 +26,20 @@ need=$((bytes + 64 * 1024 * 1024))
 if [ "$avail" -lt "$need" ]; then
   die "the job's files ($bytes bytes, plus 64 MiB for logs) do not fit: $JOBS_SRV has $avail bytes free. Remove old job folders there or grow the disk (invoke storage)"
 fi
-incoming=$(mktemp -d "$JOBS_SRV/.incoming-$id.XXXXXX")
-trap 'rm -rf "$incoming"' EXIT
+spare=''
+if [ "$mode" = container ] && claim_spare "$image" "$id"; then
+  incoming=$CLAIMED spare=$SPARE_CONTAINER  # a container of the image waits in this folder for the job
+else
+  incoming=$(mktemp -d "$JOBS_SRV/.incoming-$id.XXXXXX")
+fi
+trap 'remove_spare "$incoming" "$spare"' EXIT
 tar -x --no-same-owner -C "$incoming" -f -
 [ -f "$incoming/$script" ] || die "the upload holds no script $script"
 mkdir -p "$incoming/.labstack"
 touch "$incoming/.labstack/env"
 {
-  printf 'name=%q\nimage=%q\nsubmittedBy=%q\nsubmittedAt=%q\nmode=%q\nscript=%q\n' \
-    "$name" "$image" "$by" "$(now_utc)" "$mode" "$script"
+  printf 'name=%q\nimage=%q\nsubmittedBy=%q\nsubmittedAt=%q\nmode=%q\nscript=%q\nspare=%q\n' \
+    "$name" "$image" "$by" "$(now_utc)" "$mode" "$script" "$spare"
 } >"$incoming/.labstack/meta"
 printf 'state=submitted\n' >"$incoming/.labstack/state"
 mv "$incoming" "$dir"  # the job exists whole or not at all

@@ -62,9 +62,21 @@ if [ -f "$meta/cancel" ]; then
 fi
 cd "$dir"
 if [ "$mode" = container ]; then
-  container="labstack-job-$id"  # job_container
-  if ! docker run -d --name "$container" --label "$LABEL_APP=$SERVER_APP" --label "$LABEL_ROLE=job" \
-      --label "$LABEL_JOB=$id" -v "$dir:/job" -w /job --env-file "$meta/env" --entrypoint /bin/sh \
+  container="labstack-job-$id"
+  if [ -n "$spare" ]; then
+    printf '%s\n' "$spare" >"$meta/container"
+    # The waiting container reads the script's name from the fifo and runs it; one that died meanwhile never
+    # reads, so the write gives up and the job gets a container of its own.
+    if timeout 5 tee "$meta/go" <<<"$script" >/dev/null; then
+      docker rename "$spare" "$container" 2>/dev/null || container=$spare
+    else
+      docker rm -f "$spare" >/dev/null 2>&1 || true
+      spare=''
+    fi
+    printf '%s\n' "$container" >"$meta/container"
+  fi
+  if [ -z "$spare" ] && ! docker run -d --name "$container" --label "$LABEL_APP=$SERVER_APP" \
+      --label "$LABEL_ROLE=job" -v "$dir:/job" -w /job --env-file "$meta/env" --entrypoint /bin/sh \
       "$image" -c "$JOB_RUNNER" sh "$script" >/dev/null 2>>job.log; then
     set_state "$id" state=failed exitCode=125 "startedAt=$(now_utc)" "endedAt=$(now_utc)"
     job_unlock
@@ -73,6 +85,8 @@ if [ "$mode" = container ]; then
   engine=$(engine_identity)
   set_state "$id" state=running "startedAt=$(now_utc)"
   job_unlock
+  # The next job of this image finds a container waiting.
+  setsid "$(dirname "$0")/job-spare.sh" "$image" </dev/null >>"$meta/supervisor.log" 2>&1 &
   while true; do
     if code=$(docker wait "$container" 2>/dev/null); then
       if [ "$code" -ge 128 ] && [ ! -f "$meta/cancel" ] && engine_went_away "$engine"; then

@@ -66,7 +66,6 @@ RAY_PROJECT=labstack-ray
 POST_DEPLOY_MARK=labstack-post-deploy
 POST_DEPLOY_LINES=20
 LABEL_RAY_SETTINGS=org.labstack.ray-settings
-LABEL_JOB=org.labstack.job
 SERVER_APP=_labstack
 WATCHER_UNIT=labstack-auto-stop
 COLORS=(blue green)

@@ -38,7 +38,20 @@ def target(job_host):
 
 
 def _server_jobs(host) -> list[str]:
-    return sorted(host.run(f"sudo ls -A {JOBS_SRV} 2>/dev/null || true").stdout.split())
+    """What the jobs folder holds, hidden entries included (a half-written `.incoming-*` would show), without the
+    waiting container's folder and lock (job-spare.sh replaces them in the background)."""
+    names = host.run(f"sudo ls -A {JOBS_SRV} 2>/dev/null || true").stdout.split()
+    return sorted(n for n in names if not n.startswith(".spare"))
+
+
+def _waiting_containers(host, seconds=60) -> list[str]:
+    """Ids of the running waiting containers, once there is one (job-spare.sh starts it in the background)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        ids = host.docker("ps", "-q", "--no-trunc", "--filter", "name=^labstack-job-spare-").stdout.split()
+        if ids or time.monotonic() > deadline:
+            return ids
+        time.sleep(0.5)
 
 
 def _wait_state(target, job_id, state, seconds=60):
@@ -79,8 +92,8 @@ def test_folder_job_completes_and_outputs_come_back_identical(target, job_host, 
     assert _tree(fetched) == expected
     assert [p.name for p in (tmp_path / "back").iterdir()] == ["out"]  # no temp folder left
     assert "done-by-script" in jobs.logs(target, job_id)
-    # The job's container is gone, labelled while it ran; the job folder holds the record.
-    assert job_host.docker("ps", "-aq", "--filter", f"label=org.labstack.job={job_id}").stdout.strip() == ""
+    # The job's container is gone; the job folder holds the record.
+    assert job_host.docker("ps", "-aq", "--filter", f"name=^labstack-job-{job_id}$").stdout.strip() == ""
 
 
 def test_failing_script_ends_failed_with_its_exit_code_and_logs(target, tmp_path):
@@ -135,6 +148,43 @@ def test_cancel_and_two_jobs_at_once(target, tmp_path):
     assert jobs.fetch(target, second, "out/tag", tmp_path / "2").read_text() == "two\n"
     listed = {r["id"]: r["state"] for r in jobs.statuses(target)}
     assert {to_cancel: "cancelled", first: "complete", second: "complete"}.items() <= listed.items()
+
+
+def test_a_waiting_container_takes_the_next_job_of_its_image(target, job_host, tmp_path):
+    """Once a container job runs, a container of its image waits (job-spare.sh); the next job of that image runs in it
+    (the script sees its own variables, /job, its name), and a waiting container that died is never handed a job."""
+    script = tmp_path / "where.sh"
+    script.write_text('mkdir -p out\nprintf "%s|%s|%s\\n" "$TAG" "$(pwd)" "$(hostname)" > out/where\nsleep "$NAP"\n')
+    first = jobs.submit(target, script, [], env={"TAG": "first one", "NAP": "0"})
+    assert jobs.wait(target, first) == 0
+    waiting = _waiting_containers(job_host)
+    assert len(waiting) == 1
+    second = jobs.submit(target, script, [], env={"TAG": "second one", "NAP": "3"})
+    _wait_state(target, second, "running")
+    # Renamed to the job's name once it runs, so cancel and the status reads find it like any job's container.
+    assert job_host.docker("ps", "-q", "--no-trunc", "--filter",
+                           f"name=^labstack-job-{second}$").stdout.split() == waiting
+    assert jobs.wait(target, second) == 0
+    # A container's host name is its short id: the waiting container ran the script.
+    assert jobs.fetch(target, second, "out/where", tmp_path / "2").read_text() == f"second one|/job|{waiting[0][:12]}\n"
+    record = jobs.statuses(target, second)[0]
+    assert (record["state"], record["image"], record["mode"]) == ("complete", "python:3.11-slim", "container")
+
+    # One waiting container at a time; kill it as an engine restart or a reboot would: the next job gets its own.
+    replacement = _waiting_containers(job_host)
+    assert len(replacement) == 1 and replacement != waiting
+    job_host.docker("kill", replacement[0])
+    third = jobs.submit(target, script, [], env={"TAG": "third one", "NAP": "0"})
+    assert jobs.wait(target, third) == 0
+    where = jobs.fetch(target, third, "out/where", tmp_path / "3").read_text()
+    assert where.startswith("third one|/job|") and replacement[0][:12] not in where
+
+    # Cancel reaches a job that a waiting container runs.
+    assert len(_waiting_containers(job_host)) == 1
+    long = jobs.submit(target, script, [], env={"TAG": "long", "NAP": "300"})
+    _wait_state(target, long, "running")
+    assert jobs.cancel(target, long)["state"] == "cancelled"
+    assert job_host.docker("ps", "-aq", "--filter", f"name=^labstack-job-{long}$").stdout.strip() == ""
 
 
 def test_engine_restart_and_reboot_mid_job_end_interrupted(target, job_host, tmp_path):
