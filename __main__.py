@@ -160,20 +160,20 @@ if not cfg.existing_server:
                                                auto_stop=cfg.auto_stop, tags=cfg.tags("alarm")))
 
 if cfg.cluster and cfg.cluster.engine == "ray":
-    # Ray on every node (hooks/ray-start.sh): each worker joins the head's private IP. Workers start as soon as their
-    # own Docker is ready, beside the head's start, not after it: the hook waits (bounded) for the head's GCS, so a
-    # cluster comes up in one Ray start instead of two in a row. One token, kept secret in the state, reaches every
-    # node on stdin.
+    # Ray on every node (hooks/ray-start.sh): each worker joins the head's private IP. Every node's Ray starts as soon
+    # as its own Docker is ready (the head's does not wait for Caddy, only its ray.<host> site does), workers beside
+    # the head, not after it: the hook waits (bounded) for the head's GCS, so a cluster comes up in one Ray start
+    # instead of two in a row. One token, kept secret in the state, reaches every node on stdin.
     ray_image = cfg.cluster.image or infra_image("ray")
     token = ray_token(name)
     RayNode(head.name, RayNodeArgs(
         node=head, role=HEAD, head_address=head.private_address, image=ray_image, token=token,
-        after=setups[head.name].ready, proxy=cfg.proxy,
+        after=setups[head.name].docker_ready, proxy=cfg.proxy, site_after=setups[head.name].ready,
         site_host=head.public_address.apply(lambda address: f"ray.{cfg.base_host(address)}")))
     for node in nodes:
         if node.role == WORKER:
             RayNode(node.name, RayNodeArgs(node=node, role=WORKER, head_address=head.private_address, image=ray_image,
-                                           token=token, after=setups[node.name].ready))
+                                           token=token, after=setups[node.name].docker_ready))
 
 # The head under today's names (ops/ reads publicIp, knownHosts, instanceId and region), every node in `nodes`.
 pulumi.export("publicIp", head.public_address)

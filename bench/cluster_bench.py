@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shlex
 import statistics
@@ -36,10 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import open_testbed, spread  # noqa: E402
-from bench.deploy_bench import TimedEngine  # noqa: E402
 from components.layout import RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE  # noqa: E402
 from ops.offline import FakeAws  # noqa: E402
-from tests.e2e.engine import evaluate_with_dependencies  # noqa: E402
+from tests.e2e.engine import RemoteEngine, evaluate_with_dependencies  # noqa: E402
 from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key  # noqa: E402
 from ops.ray_cluster import parse_nodes  # noqa: E402
 from ops.remote import RemoteError  # noqa: E402
@@ -49,6 +49,26 @@ RAY_DASHBOARD_PORT = RAY_PORTS["RAY_DASHBOARD_PORT"]
 POLL = 0.2  # the bench's own polling, the same for both sides
 STACK = "bench"
 HAND_TOKEN = "/etc/ray-by-hand/token"
+RAY_START_LOG = re.compile(r"image ready after ([\d.]+)s, head's GCS after ([\d.]+)s, in the cluster ([\d.]+)s "
+                           r"after its docker run, all done after ([\d.]+)s")
+
+
+class TimelineEngine(RemoteEngine):
+    """The e2e engine, noting when each remote command started and ended, in seconds after `t0` (the bench's clock):
+    the critical path shows as the chain of ends and starts."""
+
+    def __init__(self, t0: float):
+        super().__init__()
+        self.t0 = t0
+        self.times: list[tuple[str, float, float]] = []
+
+    def _run(self, name: str, phase: str, inputs: dict) -> None:
+        start, count = time.perf_counter(), len(self.runs)
+        try:
+            super()._run(name, phase, inputs)
+        finally:
+            if len(self.runs) > count:
+                self.times.append((f"{name} {phase}", start - self.t0, time.perf_counter() - self.t0))
 
 
 def new_hosts(testbed, pem: Path) -> list:
@@ -93,18 +113,29 @@ def measure_labstack(testbed, pem: Path) -> dict:
                       node_addresses={STACK: head.ip, f"{STACK}-worker-1": w1.ip, f"{STACK}-worker-2": w2.ip},
                       private_keys={f"{STACK}-host-key": head_key, f"{STACK}-worker-1-host-key": k1,
                                     f"{STACK}-worker-2-host-key": k2})
-        engine = TimedEngine()
         start = time.perf_counter()
+        engine = TimelineEngine(start)
         plan = evaluate_with_dependencies(config, STACK, aws)
         evaluated = time.perf_counter() - start
         engine.apply(*plan)
         applied = time.perf_counter() - start
         wait_alive(head, RAY_TOKEN_FILE, 3)
         return {"alive": time.perf_counter() - start, "evaluate": evaluated, "apply": applied,
-                "remote": list(engine.times)}
+                "remote": list(engine.times), "ray": ray_start_times(engine.runs)}
     finally:
         for host, _ in nodes:
             testbed.stop_host(host)
+
+
+def ray_start_times(runs) -> dict[str, list[float]]:
+    """hooks/ray-start.sh's own figures per node (its last log line): image ready, head's GCS answered, in the
+    cluster after its docker run, all done."""
+    found = {}
+    for run in runs:
+        match = RAY_START_LOG.search(run.result.stderr or "")
+        if match:
+            found[run.resource.removeprefix(STACK + "-")] = [float(value) for value in match.groups()]
+    return found
 
 
 def hand_start(host, node_ip: str, token: str, head_ip: str | None) -> None:
@@ -146,10 +177,17 @@ def report(ours: list[dict], hand: list[dict]) -> None:
     print(f"{'labstack: evaluation under mocks':36} {spread([o['evaluate'] for o in ours]):>22}")
     print(f"{'labstack: all remote commands done':36} {spread([o['apply'] for o in ours]):>22}")
     print(f"{'by hand: docker runs returned':36} {'':>22} {spread([h['started'] for h in hand]):>22}")
-    print("\nlabstack's remote commands (median s; they overlap across nodes):")
-    for name, _ in ours[0]["remote"]:
-        values = [dict(o["remote"]).get(name) for o in ours]
-        print(f"  {name.removeprefix(STACK + '-'):28} {statistics.median(v for v in values if v is not None):6.2f}")
+    print("\nlabstack's remote commands, seconds after the clock started (median start, end and duration):")
+    for name, *_ in sorted(ours[0]["remote"], key=lambda row: row[1]):
+        rows = [row for o in ours for row in o["remote"] if row[0] == name]
+        begin, end = statistics.median(r[1] for r in rows), statistics.median(r[2] for r in rows)
+        took = statistics.median(r[2] - r[1] for r in rows)
+        print(f"  {name.removeprefix(STACK + '-'):28} {begin:6.2f} {end:6.2f} {took:6.2f}")
+    print("\nhooks/ray-start.sh's own figures (median s after the step began: image ready, head's GCS answered; "
+          "then in the cluster after its docker run; all done):")
+    for node in ours[0]["ray"]:
+        figures = [o["ray"][node] for o in ours if node in o["ray"]]
+        print(f"  {node:28} " + " ".join(f"{statistics.median(f[i] for f in figures):6.2f}" for i in range(4)))
 
 
 def main() -> int:

@@ -63,13 +63,30 @@ if [ "$running" = "true $settings" ]; then
   exit 0
 fi
 
+# Port checks are a connect by bash itself (no Python start, which costs seconds on a small machine), bounded so a
+# host that drops packets cannot hold one check past the deadline; polled often, since each costs next to nothing.
+# shellcheck disable=SC2016  # expanded by the inner bash (address and port as its $0 and $1)
+listens() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; }
+poll_s=0.25
+
+# Seconds since an $EPOCHREALTIME, for the log: where a slow bring-up spent its time.
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+began=$EPOCHREALTIME
+
+# The image first (a no-op when present): a worker pulls while the head still starts, not after it answered, and a
+# running node keeps running while a new image comes.
+docker image inspect "$image" >/dev/null 2>&1 || docker pull -q "$image" >/dev/null
+pulled=$(since "$began")
+
+waited=0
 if [ "$role" = worker ]; then
   # Bounded wait for the head's GCS: a worker started before its head answers would only crash-loop.
   deadline=$((SECONDS + head_wait_s))
-  until (exec 3<>"/dev/tcp/$head_ip/$RAY_GCS_PORT") 2>/dev/null; do
+  until listens "$head_ip" "$RAY_GCS_PORT"; do
     [ "$SECONDS" -lt "$deadline" ] || die "the Ray head $head_ip:$RAY_GCS_PORT did not answer within ${head_wait_s}s"
-    sleep 2
+    sleep "$poll_s"
   done
+  waited=$(since "$began")
 fi
 
 docker rm -f "$RAY_PROJECT" >/dev/null 2>&1 || true
@@ -79,24 +96,35 @@ docker run -d --name "$RAY_PROJECT" --network host --restart unless-stopped --sh
   -v "$RAY_TOKEN_FILE:/run/secrets/ray-token:ro" \
   -e RAY_AUTH_MODE=token -e RAY_AUTH_TOKEN_PATH=/run/secrets/ray-token \
   --entrypoint "" "$image" "${start[@]}" >/dev/null
+ran=$EPOCHREALTIME
 
-# Up means Ray's own status answers through this node (authenticated with the token, like any client).
+# Up means this node is in the cluster: `ray start` prints "Ray runtime started." only once the GCS lists the node
+# (ray/_private/node.py waits for it; a worker's raylet registers with the token, so a wrong token never gets there).
+# Its log is followed (one docker call, no CPU spent while Ray starts), not `ray status` polled: that starts Python
+# each time, and answers before a worker has joined.
+fail() {
+  docker logs --tail 50 "$RAY_PROJECT" >&2 || true
+  die "$1"
+}
 deadline=$((SECONDS + 180))
-until docker exec "$RAY_PROJECT" ray status --address="${head_ip:-$node_ip}:$RAY_GCS_PORT" >/dev/null 2>&1; do
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    docker logs --tail 50 "$RAY_PROJECT" >&2 || true
-    die "ray $role on $node_ip did not come up within 180s"
-  fi
-  sleep 2
+up=
+until [ -n "$up" ]; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "ray $role on $node_ip did not join the cluster within 180s"
+  while IFS= read -r line; do
+    case "$line" in *"Ray runtime started."*) up=yes; break ;; esac
+  done < <(timeout "$((deadline - SECONDS))" docker logs -f "$RAY_PROJECT" 2>&1 </dev/null)
+  # The follower ends with the container (Docker restarts it: follow again) or at the deadline; once Ray is up it
+  # is not needed any more.
+  kill "$!" 2>/dev/null || true
+  [ -n "$up" ] || sleep 1
 done
+joined=$(since "$ran")
 if [ "$role" = head ]; then
-  # The dashboard and Jobs API (ray.<host>, the ray.* tasks) listen a few seconds after the GCS answers.
-  until (exec 3<>"/dev/tcp/127.0.0.1/$RAY_DASHBOARD_PORT") 2>/dev/null; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      docker logs --tail 50 "$RAY_PROJECT" >&2 || true
-      die "ray's dashboard on $node_ip did not listen on 127.0.0.1:$RAY_DASHBOARD_PORT within 180s"
-    fi
-    sleep 1
+  # The dashboard and Jobs API (ray.<host>, the ray.* tasks) listen a few seconds after the node is up.
+  until listens 127.0.0.1 "$RAY_DASHBOARD_PORT"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "ray's dashboard on $node_ip did not listen on 127.0.0.1:$RAY_DASHBOARD_PORT within 180s"
+    sleep "$poll_s"
   done
 fi
-log "ray $role up on $node_ip"
+log "ray $role up on $node_ip: image ready after ${pulled}s, head's GCS after ${waited}s, in the cluster ${joined}s" \
+  "after its docker run, all done after $(since "$began")s"

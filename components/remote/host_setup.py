@@ -28,9 +28,12 @@ class HostSetupArgs:
 
 
 class HostSetup(pulumi.ComponentResource):
-    """`ready` is what app deployments depend on: every step here has run when it is done."""
+    """`ready` is what app deployments depend on: every step here has run when it is done. `docker_ready`: Docker
+    runs (hooks installed, boot done, data volume mounted), for a container that needs neither Caddy nor the grown
+    disk, such as a node's Ray."""
 
     ready: list[pulumi.Resource]
+    docker_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: HostSetupArgs, opts: Optional[pulumi.ResourceOptions] = None):
         # Was labstack:index:DockerHost: the alias keeps deployed stacks' steps from running again.
@@ -63,6 +66,7 @@ class HostSetup(pulumi.ComponentResource):
                                                            after=[ready, *attached]),
                                        pulumi.ResourceOptions(parent=self)).ready
         docker = step("docker", hook("install-docker.sh", node.login_user), before_docker)
+        self.docker_ready = [docker]
         self.ready = [docker]
         if args.proxy is not None:
             self.ready.append(step("proxy", hook("proxy-up.sh"), [docker], stdin=make_bundle(proxy_files(args.proxy))))

@@ -40,10 +40,11 @@ class RayNodeArgs:
     head_address: pulumi.Input[str]  # the head's private IP (workers join <it>:RAY_GCS_PORT)
     image: str
     token: pulumi.Input[str]  # secret
-    after: list[pulumi.Resource] = field(default_factory=list)  # Docker installed; for workers, the head's Ray
+    after: list[pulumi.Resource] = field(default_factory=list)  # the node's Docker ready: all Ray's start needs
     # The head only: ray.<host> through Caddy, behind proxy.dashboard_password (None: no site, SSH tunnel only).
     site_host: Optional[pulumi.Input[str]] = None
     proxy: Optional[ProxyConfig] = None
+    site_after: list[pulumi.Resource] = field(default_factory=list)  # Caddy running (the site step also waits for Ray)
 
 
 class RayNode(pulumi.ComponentResource):
@@ -86,5 +87,5 @@ class RayNode(pulumi.ComponentResource):
                 f"{name}-ray-site", connection=node.connection, create=hook("ray-site.sh", infra_image("caddy")),
                 stdin=site, triggers=[*([node.instance_id] if node.instance_id is not None else [])],
                 add_previous_output_in_env=False, opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=[start], additional_secret_outputs=["stdin"]))
+                    parent=self, depends_on=[start, *args.site_after], additional_secret_outputs=["stdin"]))
         self.register_outputs({})

@@ -204,3 +204,16 @@ def test_a_workers_ray_starts_after_its_own_docker_not_after_the_heads_ray(pem):
     # hooks/ray-start.sh waits for the head's GCS itself, so the worker's start overlaps the head's
     assert "sweep-worker-1-docker" in dependencies["sweep-worker-1-ray"]
     assert not {"sweep-ray", "sweep-docker", "sweep-proxy"} & dependencies["sweep-worker-1-ray"]
+
+
+def test_the_heads_ray_starts_after_its_docker_and_only_its_site_waits_for_caddy(pem):
+    from tests.unit.helpers import recorded_dependencies
+
+    with recorded_dependencies() as dependencies:
+        evaluate(base_config(pem, cluster={"workers": 1}, dashboardPassword="correct-horse-battery"), STACK).ok()
+    # Ray binds none of Caddy's ports and needs no grown disk: the head's start overlaps Caddy's
+    assert dependencies["sweep-ray"] & {"sweep-docker", "sweep-proxy", "sweep-grow-fs"} == {"sweep-docker"}
+    assert dependencies["sweep-worker-1-ray"] & {"sweep-worker-1-docker", "sweep-worker-1-grow-fs"} == {
+        "sweep-worker-1-docker"}
+    # ray-site.sh adds a site to the running Caddy and forwards it to the running Ray's dashboard
+    assert {"sweep-ray", "sweep-proxy"} <= dependencies["sweep-ray-site"]
