@@ -41,9 +41,7 @@ job_unlock() { flock -u 9; exec 9>&-; }
 load_job() {  # ID: the job's fields as shell variables (meta: fixed at submit; state: changes)
   # shellcheck disable=SC2034  # read by the callers
   local_meta="$JOBS_SRV/$1/.labstack"
-  # shellcheck disable=SC2034  # spare: read by job-supervise.sh
-  name='' image='' submittedBy='' submittedAt='' mode='' script='' spare='' state='' exitCode='' startedAt=''
-  endedAt=''
+  name='' image='' submittedBy='' submittedAt='' mode='' script='' state='' exitCode='' startedAt='' endedAt=''
   # shellcheck source=/dev/null
   source "$local_meta/meta"
   # shellcheck source=/dev/null
@@ -137,23 +135,18 @@ spare_alive() {  # FOLDER: is the folder's waiting container still the process j
 claim_spare() {  # IMAGE ID: move a live waiting folder of IMAGE to CLAIMED (its container in SPARE_CONTAINER)
   local folder pid='' start='' image='' container=''
   CLAIMED='' SPARE_CONTAINER=''
-  # job-spare.sh holds this lock while it replaces waiting containers; never wait for it (that is a container start).
-  exec 8>"$JOBS_SRV/.spare.lock"
-  if ! flock -n 8; then exec 8>&-; return 1; fi
   for folder in "$JOBS_SRV"/.spare-*; do
     [ -f "$folder/.labstack/spare" ] || continue
     # shellcheck source=/dev/null
     source "$folder/.labstack/spare"
     if [ "$image" != "$1" ] || ! spare_alive "$folder"; then continue; fi
-    # A rename is atomic: of two submits racing for one folder, one gets it and the other starts its own container.
+    # A rename is atomic: of two submits racing for one folder (or job-spare.sh discarding it), one gets it and the
+    # other goes on without it.
     mv -T "$folder" "$JOBS_SRV/.incoming-$2.spare" 2>/dev/null || continue
     # shellcheck disable=SC2034  # read by job-submit.sh
     CLAIMED="$JOBS_SRV/.incoming-$2.spare" SPARE_CONTAINER=$container
-    rm -f "$CLAIMED/.labstack/spare"
-    exec 8>&-
     return 0
   done
-  exec 8>&-
   return 1
 }
 

@@ -14,7 +14,7 @@ image=$1
 mkdir -p "$JOBS_SRV"
 chmod 0700 "$JOBS_SRV"
 exec 8>"$JOBS_SRV/.spare.lock"
-flock 8  # two jobs starting at once make one waiting container, not two
+flock 8  # two jobs starting at once make one waiting container, not two (submits never wait for this lock)
 
 for folder in "$JOBS_SRV"/.spare-*; do
   [ -d "$folder" ] || continue
@@ -24,7 +24,11 @@ for folder in "$JOBS_SRV"/.spare-*; do
     log "a container of $image is waiting already ($folder)"
     exit 0
   fi
-  remove_spare "$folder" "$(sed -n 's/^container=//p' "$record" 2>/dev/null || true)"
+  # Renamed first: a submit that claimed this folder meanwhile keeps it (the rename then fails here).
+  discarded="$JOBS_SRV/.discard-${folder##*/.spare-}"
+  if mv -T "$folder" "$discarded" 2>/dev/null; then
+    remove_spare "$discarded" "$(sed -n 's/^container=//p' "$discarded/.labstack/spare" 2>/dev/null || true)"
+  fi
 done
 
 folder=$(mktemp -d "$JOBS_SRV/.spare-XXXXXX")

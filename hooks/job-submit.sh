@@ -38,12 +38,23 @@ tar -x --no-same-owner -C "$incoming" -f -
 mkdir -p "$incoming/.labstack"
 touch "$incoming/.labstack/env"
 {
-  printf 'name=%q\nimage=%q\nsubmittedBy=%q\nsubmittedAt=%q\nmode=%q\nscript=%q\nspare=%q\n' \
-    "$name" "$image" "$by" "$(now_utc)" "$mode" "$script" "$spare"
+  printf 'name=%q\nimage=%q\nsubmittedBy=%q\nsubmittedAt=%q\nmode=%q\nscript=%q\n' \
+    "$name" "$image" "$by" "$(now_utc)" "$mode" "$script"
 } >"$incoming/.labstack/meta"
 printf 'state=submitted\n' >"$incoming/.labstack/state"
 mv "$incoming" "$dir"  # the job exists whole or not at all
 trap - EXIT
+if [ -n "$spare" ]; then
+  # Hand the job to the waiting container now (it reads the script's name from the fifo and runs it); the
+  # supervisor, started next, records it as running. Recorded first, so a cancel finds it; one that died meanwhile
+  # never reads the fifo: the write gives up and the supervisor starts a container of the job's own.
+  printf '%s\n' "$spare" >"$dir/.labstack/container"
+  if ! timeout 5 tee "$dir/.labstack/go" <<<"$script" >/dev/null; then
+    rm -f "$dir/.labstack/container"
+    docker rm -f "$spare" >/dev/null 2>&1 &
+  fi
+  rm -f "$dir/.labstack/spare"
+fi
 write_status "$id"
 setsid "$(dirname "$0")/job-supervise.sh" "$id" </dev/null >>"$(job_meta "$id")/supervisor.log" 2>&1 &
 pid=$!

@@ -56,6 +56,8 @@ interrupted() {
 
 job_lock "$id"
 if [ -f "$meta/cancel" ]; then
+  # A job handed to a waiting container may have started before the cancel.
+  if [ -f "$meta/container" ]; then docker rm -f "$(cat "$meta/container")" >/dev/null 2>&1 || true; fi
   set_state "$id" state=cancelled "endedAt=$(now_utc)"
   job_unlock
   exit 0
@@ -63,16 +65,11 @@ fi
 cd "$dir"
 if [ "$mode" = container ]; then
   container="labstack-job-$id"
-  if [ -n "$spare" ]; then
-    printf '%s\n' "$spare" >"$meta/container"
-    # The waiting container reads the script's name from the fifo and runs it; one that died meanwhile never
-    # reads, so the write gives up and the job gets a container of its own.
-    if timeout 5 tee "$meta/go" <<<"$script" >/dev/null; then
-      docker rename "$spare" "$container" 2>/dev/null || container=$spare
-    else
-      docker rm -f "$spare" >/dev/null 2>&1 || true
-      spare=''
-    fi
+  spare=''
+  if [ -f "$meta/container" ]; then
+    # job-submit.sh handed the job to a waiting container, which runs it already: give that its job's name.
+    spare=$(cat "$meta/container")
+    docker rename "$spare" "$container" 2>/dev/null || container=$spare
     printf '%s\n' "$container" >"$meta/container"
   fi
   if [ -z "$spare" ] && ! docker run -d --name "$container" --label "$LABEL_APP=$SERVER_APP" \

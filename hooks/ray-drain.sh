@@ -28,10 +28,11 @@ print(next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeManagerAddr
        --reason DRAIN_NODE_REASON_PREEMPTION --reason-message "labstack: the worker is being removed" \
        --deadline-remaining-seconds "$deadline_s" >&2; then
     log "Ray node $node_id draining (up to ${deadline_s}s)"
-    # Tasks still running here get until the deadline; the node is idle earlier when none is left.
+    # Tasks still running here get until the deadline; the node is idle earlier when none is left. A Ray worker is
+    # titled ray::<task or actor> while it runs one and ray::IDLE while it waits (Ray keeps idle ones around).
     end=$((SECONDS + deadline_s))
     while [ "$SECONDS" -lt "$end" ] && docker exec "$RAY_PROJECT" sh -c \
-        'ps -eo args= | grep -q "^ray::[A-Za-z]"' 2>/dev/null; do
+        'ps -eo args= | grep "^ray::[A-Za-z]" | grep -qv "^ray::IDLE"' 2>/dev/null; do
       sleep 2
     done
   else

@@ -179,6 +179,20 @@ def test_a_waiting_container_takes_the_next_job_of_its_image(target, job_host, t
     where = jobs.fetch(target, third, "out/where", tmp_path / "3").read_text()
     assert where.startswith("third one|/job|") and replacement[0][:12] not in where
 
+    # One that stops reading (paused: its process is alive, the fifo is never opened) is given up after 5 s; the job
+    # gets its own container and the stuck one is removed.
+    stuck = _waiting_containers(job_host)
+    assert len(stuck) == 1
+    job_host.docker("pause", stuck[0])
+    fourth = jobs.submit(target, script, [], env={"TAG": "fourth one", "NAP": "0"})
+    assert jobs.wait(target, fourth) == 0
+    where = jobs.fetch(target, fourth, "out/where", tmp_path / "4").read_text()
+    assert where.startswith("fourth one|/job|") and stuck[0][:12] not in where
+    deadline = time.monotonic() + 30
+    while job_host.docker("ps", "-aq", "--no-trunc", "--filter", f"id={stuck[0]}").stdout.strip():
+        assert time.monotonic() < deadline, "the stuck waiting container was not removed"
+        time.sleep(0.5)
+
     # Cancel reaches a job that a waiting container runs.
     assert len(_waiting_containers(job_host)) == 1
     long = jobs.submit(target, script, [], env={"TAG": "long", "NAP": "300"})
