@@ -113,6 +113,9 @@ LABEL_RAY_SETTINGS = "org.labstack.ray-settings"  # on the Ray container: a hash
 
 # --- script jobs (invoke job.*): one folder per job, <id>/ = the uploaded files, status.json, job.log, .labstack/ ----
 JOBS_SRV = f"{SRV}/jobs"
+# Large uploaded files, hard links named by their sha256, so the next job that uploads the same file gets a copy made on
+# the server instead (hooks/job-have.sh, job-submit.sh); an entry no job folder links any more is removed.
+JOBS_STORE = f"{JOBS_SRV}/.files"
 
 # --- The auto-stop watcher (hooks/auto-stop.sh, every minute from a systemd timer) -----------------------------------
 WATCHER_ETC = f"{ETC}/watcher"  # watcher.env: its settings (IDLE_SECONDS, MAX_SECONDS, CPU_PERCENT, budget)
@@ -174,7 +177,7 @@ def bash_layout() -> str:
         "APPS_SRV": APPS_SRV, "PROXY_ETC": PROXY_ETC, "PROXY_SITES": PROXY_SITES, "PROXY_SRV": PROXY_SRV,
         "PROXY_DATA": PROXY_DATA, "PROXY_CONFIG": PROXY_CONFIG, "PROXY_DOCKER_API": PROXY_DOCKER_API,
         "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA, "EXPORT_SCRATCH": EXPORT_SCRATCH,
-        "RAY_ETC": RAY_ETC, "RAY_TOKEN_FILE": RAY_TOKEN_FILE, "JOBS_SRV": JOBS_SRV,
+        "RAY_ETC": RAY_ETC, "RAY_TOKEN_FILE": RAY_TOKEN_FILE, "JOBS_SRV": JOBS_SRV, "JOBS_STORE": JOBS_STORE,
         "WATCHER_ETC": WATCHER_ETC, "WATCHER_STATE": WATCHER_STATE, "WATCHER_RUN": WATCHER_RUN,
         "PROXY_ACCESS_LOG": PROXY_ACCESS_LOG,
     }

@@ -6,6 +6,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 JOB_ID_RE='^[a-z0-9][a-z0-9-]{0,63}$'
+# job-submit.sh's exit code when a file it was told to take from JOBS_STORE is not there unchanged (ops/jobs.py)
+# shellcheck disable=SC2034  # used by job-submit.sh
+JOB_REUSE_MISS=4
 # Runs the job's script in its folder (the container's /job, or the folder itself on the host), output to job.log:
 # a script with a #! line runs with its own interpreter, others with bash (sh where the image has no bash).
 # shellcheck disable=SC2016,SC2034  # expanded by the sh that runs it; used by job-supervise.sh
@@ -23,6 +26,17 @@ job_container() {
   if [ -f "$file" ]; then cat "$file"; else printf 'labstack-job-%s\n' "$1"; fi
 }
 now_utc() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+check_room() {  # BYTES: the job's files plus a margin for its logs and first outputs fit, or nothing is written
+  local avail need
+  mkdir -p "$JOBS_SRV"
+  chmod 0700 "$JOBS_SRV"
+  avail=$(df -B1 --output=avail "$JOBS_SRV" | tail -n 1 | tr -d ' ')
+  need=$(($1 + 64 * 1024 * 1024))
+  if [ "$avail" -lt "$need" ]; then
+    die "the job's files ($1 bytes, plus 64 MiB for logs) do not fit: $JOBS_SRV has $avail bytes free. Remove old job folders there or grow the disk (invoke storage)"
+  fi
+}
 
 need_job() {  # ID: exit 3 (unknown job) unless the job exists
   [[ $1 =~ $JOB_ID_RE ]] || die "bad job id '$1': lower-case letters, digits and dashes"
@@ -153,4 +167,42 @@ claim_spare() {  # IMAGE ID: move a live waiting folder of IMAGE to CLAIMED (its
 remove_spare() {  # FOLDER CONTAINER: a waiting container (none: '') and its folder, gone
   if [ -n "$2" ]; then docker rm -f "$2" >/dev/null 2>&1 || true; fi
   rm -rf "$1"
+}
+
+# --- large files already on the server (ops/jobs.py sends the sha256 of each file of 1 MiB or more) ----------------
+
+inside_folder() {  # FOLDER RELATIVE: is RELATIVE a path inside FOLDER, symbolic links in it resolved?
+  local base real
+  case /$2/ in */../*|*/./*|//*) return 1 ;; esac
+  base=$(realpath -- "$1") && real=$(realpath -m -- "$1/$2") || return 1
+  [[ $real == "$base"/* ]]
+}
+
+reuse_files() {  # FOLDER: put each file .labstack/reuse names ("SHA256 PATH") there from JOBS_STORE, checked
+  local list="$1/.labstack/reuse" sha path target
+  [ -f "$list" ] || return 0
+  while read -r sha path; do
+    if ! [[ $sha =~ ^[0-9a-f]{64}$ ]] || ! inside_folder "$1" "$path"; then
+      die "bad line in the upload's reuse list: $sha $path"
+    fi
+    target="$1/$path"
+    mkdir -p "${target%/*}"
+    cp -- "$JOBS_STORE/$sha" "$target" 2>/dev/null || return 1
+    # The store's file is a hard link into an earlier job's folder, which that job may have changed in place.
+    if [ "$(sha256sum <"$target")" != "$sha  -" ]; then
+      rm -f "$JOBS_STORE/$sha"
+      return 1
+    fi
+  done <"$list"
+}
+
+store_files() {  # FOLDER: link each uploaded file .labstack/store names ("SHA256 PATH") into JOBS_STORE
+  local list="$1/.labstack/store" sha path
+  [ -f "$list" ] || return 0
+  mkdir -p "$JOBS_STORE"
+  while read -r sha path; do
+    if [[ $sha =~ ^[0-9a-f]{64}$ ]] && inside_folder "$1" "$path" && [ -f "$1/$path" ] && [ ! -L "$1/$path" ]; then
+      ln -f -- "$1/$path" "$JOBS_STORE/$sha"
+    fi
+  done <"$list"
 }

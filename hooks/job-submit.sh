@@ -18,14 +18,7 @@ if [ "$image" = --on-host ]; then mode=host image=''; else mode=container; fi
 [[ $image =~ ^[A-Za-z0-9._/:@-]{0,255}$ ]] || die "bad image '$image'"
 dir=$(job_dir "$id")
 [ ! -e "$dir" ] || die "job $id exists already"
-mkdir -p "$JOBS_SRV"
-chmod 0700 "$JOBS_SRV"
-# The files plus a margin for the job's logs and first outputs must fit, or nothing is written.
-avail=$(df -B1 --output=avail "$JOBS_SRV" | tail -n 1 | tr -d ' ')
-need=$((bytes + 64 * 1024 * 1024))
-if [ "$avail" -lt "$need" ]; then
-  die "the job's files ($bytes bytes, plus 64 MiB for logs) do not fit: $JOBS_SRV has $avail bytes free. Remove old job folders there or grow the disk (invoke storage)"
-fi
+check_room "$bytes"
 spare=''
 if [ "$mode" = container ] && claim_spare "$image" "$id"; then
   incoming=$CLAIMED spare=$SPARE_CONTAINER  # a container of the image waits in this folder for the job
@@ -34,6 +27,11 @@ else
 fi
 trap 'remove_spare "$incoming" "$spare"' EXIT
 tar -x --no-same-owner -C "$incoming" -f -
+if ! reuse_files "$incoming"; then
+  printf 'labstack: error: a file this upload left out is no longer on the server; send it whole\n' >&2
+  exit "$JOB_REUSE_MISS"
+fi
+store_files "$incoming"
 [ -f "$incoming/$script" ] || die "the upload holds no script $script"
 mkdir -p "$incoming/.labstack"
 touch "$incoming/.labstack/env"

@@ -23,6 +23,7 @@ EXPORT_SCRATCH=$LABSTACK_ROOT/srv/labstack/export-scratch
 RAY_ETC=$LABSTACK_ROOT/etc/labstack/ray
 RAY_TOKEN_FILE=$LABSTACK_ROOT/etc/labstack/ray/token
 JOBS_SRV=$LABSTACK_ROOT/srv/labstack/jobs
+JOBS_STORE=$LABSTACK_ROOT/srv/labstack/jobs/.files
 WATCHER_ETC=$LABSTACK_ROOT/etc/labstack/watcher
 WATCHER_STATE=$LABSTACK_ROOT/var/lib/labstack/watcher
 WATCHER_RUN=$LABSTACK_ROOT/run/labstack-watcher

@@ -39,6 +39,11 @@ IMAGE_RE = re.compile(r"^[A-Za-z0-9._/:@-]{1,255}$")
 SCRIPT_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 MANIFEST = ".labstack-sha256sums"  # job-fetch.sh's last tar member
 UNKNOWN_JOB_EXIT = 3  # the hooks' exit code for a job id the server does not know
+REUSE_MISS_EXIT = 4  # job-submit.sh: a file the upload left out is no longer on the server unchanged
+# Files of 1 MiB or more are offered for reuse (job-have.sh) when they add up to 8 MiB: below that, the extra ssh
+# round trip costs more than sending them.
+REUSE_MIN_FILE = 1 << 20
+REUSE_MIN_TOTAL = 8 << 20
 # Exit codes of jobs that have no script exit code of their own.
 CANCELLED_EXIT = 130
 INTERRUPTED_EXIT = 75
@@ -193,8 +198,10 @@ def _check_unknown(result: subprocess.CompletedProcess, target: SshTarget, job_i
 
 
 def submit(target: SshTarget, script: Path, files: list[Path], *, image: Optional[str] = None, on_host: bool = False,
-           name: Optional[str] = None, env: Optional[dict] = None) -> str:
-    """Upload the script and files in one tar stream into JOBS_SRV/<id>/ and start the job detached; its id."""
+           name: Optional[str] = None, env: Optional[dict] = None,
+           on_progress: Optional[Callable[[str], None]] = None) -> str:
+    """Upload the script and files in one tar stream into JOBS_SRV/<id>/ and start the job detached; its id. Large
+    files an earlier job folder on the server still holds unchanged are not sent again: the server copies them."""
     plan = upload_plan(script, files)
     variables = parse_env(env)
     name = check_name(name)
@@ -204,15 +211,104 @@ def submit(target: SshTarget, script: Path, files: list[Path], *, image: Optiona
     command = submit_argv(job_id, size, Path(script).resolve().name, image=image, on_host=on_host, name=name,
                           by=submitter())
     env_text = "".join(f"{key}={value}\n" for key, value in variables.items()).encode()
+    digests, held = held_on_server(target, large_files(plan), size)
+    reuse = {arcname: digest for arcname, digest in digests.items() if digest in held}
+    if reuse and on_progress:
+        saved = sum(_member_size(plan, arcname) for arcname in reuse)
+        on_progress(f"{len(reuse)} file(s) ({saved / 1e6:.1f} MB) are on the server already: not sent again")
+    result = _send(target, command, plan, env_text, digests, reuse)
+    if result.returncode == REUSE_MISS_EXIT and reuse:
+        if on_progress:
+            on_progress("a file the server held has changed or gone there: sending everything")
+        result = _send(target, command, plan, env_text, digests, {})
+    if result.returncode != 0:
+        raise JobError(target.describe_failure(result, "submitting the job"))
+    return job_id
+
+
+def large_files(plan: dict[str, Path]) -> dict[str, Path]:
+    """Name in the tar -> path of each regular file of REUSE_MIN_FILE or more, when they reach REUSE_MIN_TOTAL."""
+    large = {}
+    for arcname, path in plan.items():
+        candidates = ([(f"{arcname}/{p.relative_to(path).as_posix()}", p) for p in sorted(path.rglob("*"))]
+                      if path.is_dir() else [(arcname, path)])
+        for member, file in candidates:
+            # A name with a line break cannot go in the line-per-file lists: such a file is always sent.
+            if "\n" not in member and file.is_file() and not file.is_symlink() \
+                    and file.stat().st_size >= REUSE_MIN_FILE:
+                large[member] = file
+    return large if sum(file.stat().st_size for file in large.values()) >= REUSE_MIN_TOTAL else {}
+
+
+def held_on_server(target: SshTarget, large: dict[str, Path], size: int) -> tuple[dict[str, str], set[str]]:
+    """(sha256 of each large file, the digests the server's store holds), asked of job-have.sh while the files are
+    hashed. Only a saving: when the server refuses (the upload does not fit its disk: hashing stops at once, and the
+    submit then says why) or cannot tell (hooks older than this), nothing is reused and everything is sent."""
+    if not large:
+        return {}, set()
+    proc = subprocess.Popen(target.ssh_argv(hook_command("job-have.sh", size)), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    digests = {}
+    try:
+        for member, file in large.items():
+            digest = _sha256_while_running(file, proc)
+            if digest is None:
+                break
+            digests[member] = digest
+            proc.stdin.write(f"{digest}\n".encode())
+            proc.stdin.flush()
+    except BrokenPipeError:
+        pass
+    finally:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        proc.stdin = None
+    stdout, _ = proc.communicate()
+    if proc.returncode != 0 or len(digests) != len(large):
+        return {}, set()
+    return digests, set(stdout.decode().split()) & set(digests.values())
+
+
+def _sha256_while_running(path: Path, proc: subprocess.Popen) -> Optional[str]:
+    """sha256 of the file, or None as soon as `proc` has ended (the server gave up: no reason to read on)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            if proc.poll() is not None:
+                return None
+    return digest.hexdigest()
+
+
+def _member_size(plan: dict[str, Path], member: str) -> int:
+    top, _, rest = member.partition("/")
+    return (plan[top] / rest if rest else plan[top]).stat().st_size
+
+
+def _send(target: SshTarget, command: str, plan: dict[str, Path], env_text: bytes, digests: dict[str, str],
+          reuse: dict[str, str]) -> subprocess.CompletedProcess:
+    """One submit: the tar stream (without the files in `reuse`, named in .labstack/reuse instead; the other large
+    files named in .labstack/store for the next job) into job-submit.sh."""
+    lists = {".labstack/env": (env_text, 0o600),
+             ".labstack/reuse": ("".join(f"{d} {m}\n" for m, d in reuse.items()).encode(), 0o644),
+             ".labstack/store": ("".join(f"{d} {m}\n" for m, d in digests.items() if m not in reuse).encode(), 0o644)}
+
+    def member(info: tarfile.TarInfo) -> Optional[tarfile.TarInfo]:
+        return None if info.name in reuse else _plain_member(info)
+
     proc = subprocess.Popen(target.ssh_argv(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
         with tarfile.open(fileobj=proc.stdin, mode="w|", format=tarfile.PAX_FORMAT) as archive:
             for arcname, path in plan.items():
-                archive.add(str(path), arcname=arcname, filter=_plain_member)
-            info = tarfile.TarInfo(".labstack/env")
-            info.size, info.mode = len(env_text), 0o600
-            archive.addfile(info, _bytes_io(env_text))
+                archive.add(str(path), arcname=arcname, filter=member)
+            for list_name, (data, mode) in lists.items():
+                if data or list_name == ".labstack/env":
+                    info = tarfile.TarInfo(list_name)
+                    info.size, info.mode = len(data), mode
+                    archive.addfile(info, _bytes_io(data))
     except BrokenPipeError:
         pass  # the hook refused (e.g. not enough disk) before reading everything: its message follows
     finally:
@@ -222,10 +318,7 @@ def submit(target: SshTarget, script: Path, files: list[Path], *, image: Optiona
             pass
         proc.stdin = None  # closed: communicate() only reads the answer
     stdout, stderr = proc.communicate()
-    result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-    if proc.returncode != 0:
-        raise JobError(target.describe_failure(result, "submitting the job"))
-    return job_id
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def _plain_member(info: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -1,4 +1,5 @@
 """`invoke job.*`: script jobs on a stack's server (ops/jobs.py); job.run (a throwaway instance) is H7's module."""
+import sys
 from pathlib import Path
 
 from invoke import Exit, task
@@ -38,8 +39,10 @@ def submit(c, stack, script, files=None, image=None, on_host=False, name=None, e
         chosen = jobs.image_for(config, image, on_host)
         jobs.upload_plan(Path(script), [Path(p) for p in files or []])  # bad input refused before any SSH
         variables = jobs.parse_env(env)
+        # Progress on stderr: stdout is the job id alone (`id=$(invoke job.submit ...)`).
         return jobs.submit(_target(stack), Path(script), [Path(p) for p in files or []], image=chosen,
-                           on_host=on_host, name=name, env=variables)
+                           on_host=on_host, name=name, env=variables,
+                           on_progress=lambda message: print(f"labstack: {message}", file=sys.stderr))
     print(_call(go))
 
 

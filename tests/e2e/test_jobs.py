@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.layout import HOOKS_DIR, JOBS_SRV, REMOTE_HOOKS
+from components.layout import HOOKS_DIR, JOBS_SRV, JOBS_STORE, REMOTE_HOOKS
 from ops import jobs
 from ops.remote import SshTarget
 
@@ -249,3 +249,46 @@ def test_bad_input_is_refused_and_nothing_is_written(target, job_host, tmp_path)
     assert refused.returncode != 0 and "inside the job folder" in refused.stderr
     assert not (tmp_path / "y").exists() or list((tmp_path / "y").iterdir()) == []
     assert json.loads(job_host.run(f"sudo cat {JOBS_SRV}/{job_id}/status.json").stdout)["state"] == "complete"
+
+
+def test_large_files_the_server_holds_are_not_sent_again(target, job_host, tmp_path):
+    """Files of 1 MiB or more (8 MiB in all) that an earlier job folder still holds unchanged are copied on the server
+    instead of sent; one changed there in place is sent after all; removing the earlier job's folder forgets them."""
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.bin").write_bytes(os.urandom(5 << 20))
+    (data / "sub" / "b.bin").write_bytes(os.urandom(4 << 20))
+    (data / "c.txt").write_text("small, always sent\n")
+    script = tmp_path / "sums.sh"
+    script.write_text("mkdir -p out\nsha256sum data/a.bin data/sub/b.bin data/c.txt > out/sums\n")
+    expected = "".join(f"{jobs._sha256(data / name)}  data/{name}\n" for name in ("a.bin", "sub/b.bin", "c.txt"))
+
+    def submit():
+        said = []
+        job_id = jobs.submit(target, script, [data], on_progress=said.append)
+        assert jobs.wait(target, job_id) == 0
+        assert jobs.fetch(target, job_id, "out/sums", tmp_path / job_id).read_text() == expected
+        return job_id, said
+
+    first, said = submit()
+    assert said == []
+    store = sorted(job_host.run(f"sudo ls {JOBS_STORE}").stdout.split())
+    assert store == sorted({jobs._sha256(data / "a.bin"), jobs._sha256(data / "sub" / "b.bin")})
+
+    second, said = submit()
+    assert said == ["2 file(s) (9.4 MB) are on the server already: not sent again"]
+    reused = job_host.run(f"sudo cat {JOBS_SRV}/{second}/.labstack/reuse").stdout.split("\n")
+    assert sorted(line.split(" ", 1)[1] for line in reused if line) == ["data/a.bin", "data/sub/b.bin"]
+    # A copy, not a link: the second job cannot change the first job's files (or the store) in place.
+    assert job_host.run(f"sudo stat -c %h {JOBS_SRV}/{second}/data/a.bin").stdout.strip() == "1"
+
+    # The first job's file changes in place (the store's entry is the same file): the copy's check catches it.
+    job_host.run(f"sudo sh -c 'echo changed >> {JOBS_SRV}/{first}/data/a.bin'")
+    third, said = submit()
+    assert said == ["2 file(s) (9.4 MB) are on the server already: not sent again",
+                    "a file the server held has changed or gone there: sending everything"]
+
+    # Job folders removed: the store forgets what no folder holds any more; everything is sent.
+    job_host.run(f"sudo rm -rf {JOBS_SRV}/{first} {JOBS_SRV}/{second} {JOBS_SRV}/{third}")
+    _, said = submit()
+    assert said == []

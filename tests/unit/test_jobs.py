@@ -133,3 +133,17 @@ def test_files_are_hashed_once_tar_has_named_the_next_member(tmp_path):
     assert jobs._digests(tmp_path, "out", {"out/d/c": "cd" * 32}) == {
         "out/a b": hashlib.sha256(b"four").hexdigest(), "out/d/c": "cd" * 32,
         "out/last": hashlib.sha256(b"three").hexdigest()}
+
+
+def test_only_large_files_adding_up_to_8_mib_are_offered_for_reuse(tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    script = tmp_path / "run.sh"
+    script.write_text("true\n")
+    (data / "small.txt").write_bytes(b"x" * (jobs.REUSE_MIN_FILE - 1))
+    (data / "sub" / "big.bin").write_bytes(b"\0" * (4 << 20))
+    (data / "odd\nname.bin").write_bytes(b"\0" * (4 << 20))  # a line break: never in the line-per-file lists
+    plan = jobs.upload_plan(script, [data])
+    assert jobs.large_files(plan) == {}  # 4 MiB offered in all: not worth a round trip
+    (data / "other.bin").write_bytes(b"\0" * (4 << 20))
+    assert jobs.large_files(plan) == {"data/other.bin": data / "other.bin", "data/sub/big.bin": data / "sub" / "big.bin"}
