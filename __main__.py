@@ -162,8 +162,9 @@ if not cfg.existing_server:
 if cfg.cluster and cfg.cluster.engine == "ray":
     # Ray on every node (hooks/ray-start.sh): each worker joins the head's private IP. Every node's Ray starts as soon
     # as its own Docker is ready (the head's does not wait for Caddy, only its ray.<host> site does), workers beside
-    # the head, not after it: the hook waits (bounded) for the head's GCS, so a cluster comes up in one Ray start
-    # instead of two in a row. One token, kept secret in the state, reaches every node on stdin.
+    # the head, not after it: a worker's Ray retries the head's GCS until it answers (the hook waits, bounded, until
+    # the node is in the cluster), so a cluster comes up in one Ray start instead of two in a row. One token, kept
+    # secret in the state, reaches every node on stdin.
     ray_image = cfg.cluster.image or infra_image("ray")
     token = ray_token(name)
     RayNode(head.name, RayNodeArgs(

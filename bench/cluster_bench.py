@@ -13,8 +13,9 @@ sides; the sides alternate which goes first from round to round, each on its own
 
 Same health semantics on both sides: the clock stops when Ray's state lists 3 alive nodes: the head's dashboard
 GET /api/v0/nodes (what `invoke ray.status` reads, ops/ray_cluster.parse_nodes), asked over ssh with curl on the
-head's loopback with the side's token, polled the same way. Prints medians with min-max, per-round ratios (goal <= 1.3x) and
-labstack's time per remote command. Run as root after `bash setup.sh --tests`:
+head's loopback with the side's token, polled the same way. Prints medians with min-max, per-round ratios (goal <= 1.3x),
+when each of labstack's remote commands started and ended (the critical path) and ray-start.sh's own timings. Run as
+root after `bash setup.sh --tests`:
 
     venv/bin/python bench/cluster_bench.py [--rounds N]
 """
@@ -49,8 +50,8 @@ RAY_DASHBOARD_PORT = RAY_PORTS["RAY_DASHBOARD_PORT"]
 POLL = 0.2  # the bench's own polling, the same for both sides
 STACK = "bench"
 HAND_TOKEN = "/etc/ray-by-hand/token"
-RAY_START_LOG = re.compile(r"image ready after ([\d.]+)s, head's GCS after ([\d.]+)s, in the cluster ([\d.]+)s "
-                           r"after its docker run, all done after ([\d.]+)s")
+RAY_START_LOG = re.compile(r"image ready after ([\d.]+)s, in the cluster ([\d.]+)s after its docker run, "
+                           r"all done after ([\d.]+)s")
 
 
 class TimelineEngine(RemoteEngine):
@@ -128,8 +129,8 @@ def measure_labstack(testbed, pem: Path) -> dict:
 
 
 def ray_start_times(runs) -> dict[str, list[float]]:
-    """hooks/ray-start.sh's own figures per node (its last log line): image ready, head's GCS answered, in the
-    cluster after its docker run, all done."""
+    """hooks/ray-start.sh's own figures per node (its last log line): image ready, in the cluster after its docker
+    run, all done."""
     found = {}
     for run in runs:
         match = RAY_START_LOG.search(run.result.stderr or "")
@@ -183,11 +184,11 @@ def report(ours: list[dict], hand: list[dict]) -> None:
         begin, end = statistics.median(r[1] for r in rows), statistics.median(r[2] for r in rows)
         took = statistics.median(r[2] - r[1] for r in rows)
         print(f"  {name.removeprefix(STACK + '-'):28} {begin:6.2f} {end:6.2f} {took:6.2f}")
-    print("\nhooks/ray-start.sh's own figures (median s after the step began: image ready, head's GCS answered; "
-          "then in the cluster after its docker run; all done):")
+    print("\nhooks/ray-start.sh's own figures (median s: image ready after the step began; in the cluster after "
+          "its docker run; all done after the step began):")
     for node in ours[0]["ray"]:
         figures = [o["ray"][node] for o in ours if node in o["ray"]]
-        print(f"  {node:28} " + " ".join(f"{statistics.median(f[i] for f in figures):6.2f}" for i in range(4)))
+        print(f"  {node:28} " + " ".join(f"{statistics.median(f[i] for f in figures):6.2f}" for i in range(3)))
 
 
 def main() -> int:

@@ -201,7 +201,7 @@ def test_a_workers_ray_starts_after_its_own_docker_not_after_the_heads_ray(pem):
 
     with recorded_dependencies() as dependencies:
         cluster(pem, workers=1).ok()
-    # hooks/ray-start.sh waits for the head's GCS itself, so the worker's start overlaps the head's
+    # a worker's Ray retries the head's GCS itself (hooks/ray-start.sh), so the worker's start overlaps the head's
     assert "sweep-worker-1-docker" in dependencies["sweep-worker-1-ray"]
     assert not {"sweep-ray", "sweep-docker", "sweep-proxy"} & dependencies["sweep-worker-1-ray"]
 
