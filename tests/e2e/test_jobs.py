@@ -209,15 +209,16 @@ def test_engine_restart_and_reboot_mid_job_end_interrupted(target, job_host, tmp
     job_host.restart_docker()
     assert jobs.wait(target, restarted) == jobs.INTERRUPTED_EXIT
     assert jobs.statuses(target, restarted)[0]["state"] == "interrupted"
-    # A reboot: every process is gone (the supervisor too) and the engine starts afresh; the next read settles it.
+    # A reboot (`sudo reboot` on the host; the test bed's power switch ends every process of the host, the
+    # supervisor too, and boots it with its disks): the first read after the boot settles the job.
     rebooted = jobs.submit(target, script, [])
     _wait_state(target, rebooted, "running")
-    pid = job_host.run(f"sudo cat {JOBS_SRV}/{rebooted}/.labstack/supervisor").stdout.split()[0]
-    job_host.stop_docker()
-    job_host.exec_in(["kill", "-KILL", pid])
-    job_host.start_docker()
+    job_host.run("sudo reboot", check=False)
+    assert job_host.wait_powered_off(timeout=60)["action"] == "reboot"
+    job_host.power_on()
     record = jobs.statuses(target, rebooted)[0]
     assert record["state"] == "interrupted" and record["endedAt"]
+    assert job_host.docker("ps", "-aq", "--filter", f"name=^labstack-job-{rebooted}$").stdout.strip() == ""
 
 
 def test_bad_input_is_refused_and_nothing_is_written(target, job_host, tmp_path):
