@@ -126,10 +126,12 @@ project_dir = Path(__file__).resolve().parent
 app_urls = {}
 post_deploy_answers = {}
 # Apps stay declared while the server is stopped: unchanged, they run nothing (and are not deleted).
-# Every node gets Docker and the hooks, with or without apps: jobs, Ray and the watcher need them.
+# Every node gets Docker and the hooks, with or without apps: jobs, Ray and the watcher need them. Caddy only where
+# it serves something: the head's apps, or Ray's dashboard at ray.<host> (a dashboard password on a Ray cluster).
+serves_http = bool(cfg.apps) or bool(cfg.cluster and cfg.cluster.engine == "ray" and cfg.proxy.dashboard_password)
 setups = {node.name: HostSetup(node.name, HostSetupArgs(
     node=node, storage_gb=cfg.cluster.worker_storage_gb if node.role == WORKER else cfg.storage_gb,
-    proxy=None if node.role == WORKER else cfg.proxy, data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
+    proxy=cfg.proxy if node.role == HEAD and serves_http else None, data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
     if data_volume and node.role == HEAD else None)) for node in nodes}
 # Private registries other than ECR: docker logs in on the head before its apps pull (after Docker is installed).
 logins = (RegistryLogins(f"{head.name}-registry", head, cfg.registry_auth, after=setups[head.name].ready).ready
