@@ -82,14 +82,19 @@ def wait_alive(head, ips: set[str], seconds: float = 240) -> dict[str, str]:
     raise AssertionError(f"alive Ray nodes {sorted(nodes)} never became {sorted(ips)}")
 
 
-def submit(head, tasks: int, sleep: float) -> str:
-    """`ray job submit` on the head through the Jobs API (127.0.0.1, token from the mounted file); the job id."""
-    script = SPREAD_JOB.replace("TASKS", str(tasks)).replace("SLEEP", str(sleep))
-    head.run(f"sudo -n docker exec -i {RAY_PROJECT} sh -c 'mkdir -p /tmp/job && cat > /tmp/job/spread.py'",
+def submit_on_head(head, script: str, name: str) -> str:
+    """`ray job submit` of the Python `script` on the head through the Jobs API (127.0.0.1, token from the mounted
+    file), from its own working dir /tmp/<name>; the job id."""
+    head.run(f"sudo -n docker exec -i {RAY_PROJECT} sh -c 'mkdir -p /tmp/{name} && cat > /tmp/{name}/{name}.py'",
              input=script)
     out = head.run(f"sudo -n docker exec {RAY_PROJECT} ray job submit --address http://127.0.0.1:{RAY_DASHBOARD_PORT}"
-                   " --no-wait --working-dir /tmp/job --entrypoint-num-cpus 0 -- python spread.py").stdout
+                   f" --no-wait --working-dir /tmp/{name} --entrypoint-num-cpus 0 -- python {name}.py").stdout
     return re.search(r"raysubmit_[A-Za-z0-9]+", out).group(0)
+
+
+def submit(head, tasks: int, sleep: float) -> str:
+    """The spread job: `tasks` tasks that sleep, each naming the node it ran on."""
+    return submit_on_head(head, SPREAD_JOB.replace("TASKS", str(tasks)).replace("SLEEP", str(sleep)), "spread")
 
 
 def job_result(head, job_id: str, seconds: float = 300) -> str:

@@ -11,7 +11,6 @@ test holds more than 3, so two files side by side under xdist fit)."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from components.layout import RAY_PROJECT
 from ops.offline import FakeAws
 from tests.e2e.engine import RemoteEngine, evaluate_with_dependencies
 from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key
-from tests.e2e.test_cluster import RAY_DASHBOARD_PORT, job_result, on_head, wait_alive
+from tests.e2e.test_cluster import job_result, on_head, submit_on_head, wait_alive
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
@@ -99,14 +98,9 @@ def worker_steps(runs: list[tuple[str, str]], index: int) -> set[tuple[str, str]
 
 
 def pinned_job(head, node_id: str, sleep: float) -> str:
-    """`ray job submit` on the head through the Jobs API (127.0.0.1, token from the mounted file): one task placed on
-    `node_id` (soft: Ray may run it elsewhere once that node drains) that sleeps, then names the node it ran on."""
-    script = PINNED_JOB.replace("TARGET_NODE", node_id).replace("SLEEP_S", str(sleep))
-    head.run(f"sudo -n docker exec -i {RAY_PROJECT} sh -c 'mkdir -p /tmp/pinned && cat > /tmp/pinned/pinned.py'",
-             input=script)
-    out = head.run(f"sudo -n docker exec {RAY_PROJECT} ray job submit --address http://127.0.0.1:{RAY_DASHBOARD_PORT}"
-                   " --no-wait --working-dir /tmp/pinned --entrypoint-num-cpus 0 -- python pinned.py").stdout
-    return re.search(r"raysubmit_[A-Za-z0-9]+", out).group(0)
+    """One task placed on `node_id` (soft: Ray may run it elsewhere once that node drains) that sleeps, then names the
+    node it ran on; the job id."""
+    return submit_on_head(head, PINNED_JOB.replace("TARGET_NODE", node_id).replace("SLEEP_S", str(sleep)), "pinned")
 
 
 def wait_task_running(host, task: str, seconds: float = 180) -> None:
