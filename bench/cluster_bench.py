@@ -211,6 +211,8 @@ def main() -> int:
                 results.append(measure(testbed, pem))
                 print("  " + ", ".join(f"{key} {value:.2f}" for key, value in results[-1].items()
                                        if isinstance(value, float)), flush=True)
+                for node, figures in results[-1].get("ray", {}).items():  # a slow round shows which node was slow
+                    print(f"    {node}: in the cluster {figures[1]:.1f}s after its docker run", flush=True)
         report(ours, hand)
         return 0
     finally:
