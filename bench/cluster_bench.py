@@ -6,7 +6,7 @@ sides; the sides alternate which goes first from round to round, each on its own
 
   * labstack: the program evaluated under mocks for `labstack:cluster: {workers: 2}` and its remote commands
     replayed over real SSH by tests/e2e/engine.py, concurrently as Pulumi runs them (hooks, boot wait, Docker check,
-    disk, Caddy on the head, watcher, hooks/ray-start.sh on every node);
+    disk, watcher, hooks/ray-start.sh on every node; no Caddy: the stack has no apps and no dashboard password);
   * by hand: one `ssh host docker run ...` per node, the same image, host networking, restart policy and token
     authentication (token file on the node, RAY_AUTH_MODE=token), `ray start --head` then, as soon as the head's
     `docker run` returned, both workers' `ray start --address <head>:6379` at once (Ray's own retries wait for the GCS).
