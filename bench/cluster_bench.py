@@ -37,10 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import open_testbed, spread  # noqa: E402
+from bench.common import TimedEngine, open_testbed, spread  # noqa: E402
 from components.layout import RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE  # noqa: E402
 from ops.offline import FakeAws  # noqa: E402
-from tests.e2e.engine import RemoteEngine, evaluate_with_dependencies  # noqa: E402
+from tests.e2e.engine import evaluate_with_dependencies  # noqa: E402
 from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key  # noqa: E402
 from ops.ray_cluster import parse_nodes  # noqa: E402
 from ops.remote import RemoteError  # noqa: E402
@@ -52,24 +52,6 @@ STACK = "bench"
 HAND_TOKEN = "/etc/ray-by-hand/token"
 RAY_START_LOG = re.compile(r"image ready after ([\d.]+)s, in the cluster ([\d.]+)s after its docker run, "
                            r"all done after ([\d.]+)s")
-
-
-class TimelineEngine(RemoteEngine):
-    """The e2e engine, noting when each remote command started and ended, in seconds after `t0` (the bench's clock):
-    the critical path shows as the chain of ends and starts."""
-
-    def __init__(self, t0: float):
-        super().__init__()
-        self.t0 = t0
-        self.times: list[tuple[str, float, float]] = []
-
-    def _run(self, name: str, phase: str, inputs: dict) -> None:
-        start, count = time.perf_counter(), len(self.runs)
-        try:
-            super()._run(name, phase, inputs)
-        finally:
-            if len(self.runs) > count:
-                self.times.append((f"{name} {phase}", start - self.t0, time.perf_counter() - self.t0))
 
 
 def new_hosts(testbed, pem: Path) -> list:
@@ -115,7 +97,7 @@ def measure_labstack(testbed, pem: Path) -> dict:
                       private_keys={f"{STACK}-host-key": head_key, f"{STACK}-worker-1-host-key": k1,
                                     f"{STACK}-worker-2-host-key": k2})
         start = time.perf_counter()
-        engine = TimelineEngine(start)
+        engine = TimedEngine(start)
         plan = evaluate_with_dependencies(config, STACK, aws)
         evaluated = time.perf_counter() - start
         engine.apply(*plan)

@@ -28,16 +28,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import open_testbed, spread  # noqa: E402
+from bench.common import TimedEngine, open_testbed, spread  # noqa: E402
 from ops import images  # noqa: E402
 from ops.offline import FakeAws  # noqa: E402
-from tests.e2e.engine import RemoteEngine  # noqa: E402
 from tests.e2e.fixtures import DNS_HOST, EXAMPLE, ZONES, Stack, _derived_image, _new_host_key  # noqa: E402
 from tests.testbed.services import Registry  # noqa: E402
 
@@ -67,21 +65,6 @@ RAW_COMPOSE = f"""services:
     depends_on: {{postgres: {{condition: service_healthy}}, redis: {{condition: service_started}}}}
 """
 DEPLOY_STEP_TIMES = re.compile(r"step times \(s\): (.*)")
-
-
-@dataclass
-class TimedEngine(RemoteEngine):
-    """The e2e engine, noting each remote command's wall time."""
-
-    times: list[tuple[str, float]] = field(default_factory=list)
-
-    def _run(self, name: str, phase: str, inputs: dict) -> None:
-        start, count = time.perf_counter(), len(self.runs)
-        try:
-            super()._run(name, phase, inputs)
-        finally:
-            if len(self.runs) > count:
-                self.times.append((f"{name} {phase}", time.perf_counter() - start))
 
 
 def deploy_step_times(runs) -> dict[str, float]:
@@ -167,7 +150,7 @@ def measure_labstack(testbed, registry, v1: str, update: str, version: str) -> d
         first_runs = stack.up()
         wait_until(lambda: get("/health")[0] == 200, "labstack's /health")
         first = time.perf_counter() - start
-        remote = list(stack.engine.times)
+        remote = stack.engine.durations()
 
         start = time.perf_counter()
         noop_runs = stack.up()
@@ -175,7 +158,7 @@ def measure_labstack(testbed, registry, v1: str, update: str, version: str) -> d
         deploy = next(name for name in stack.engine.order if name.endswith("-deploy"))
         stack.engine.times.clear()
         stack.engine._run(deploy, "create", stack.engine.state[deploy])  # the same release sent again
-        same_release = stack.engine.times[0][1]
+        same_release = stack.engine.durations()[0][1]
         same_release_steps = deploy_step_times(stack.engine.runs[-1:])
 
         stack.config["labstack:apps"]["elif"]["image"] = update
