@@ -12,7 +12,7 @@ JOB_REUSE_MISS=4
 # Runs the job's script in its folder (the container's /job, or the folder itself on the host), output to job.log:
 # a script with a #! line runs with its own interpreter, others with bash (sh where the image has no bash).
 # shellcheck disable=SC2016,SC2034  # expanded by the sh that runs it; used by job-supervise.sh
-JOB_RUNNER='exec >>job.log 2>&1; s=$1; first=; IFS= read -r first < "$s" || true; case $first in "#!"*) chmod +x "$s"; exec "./$s";; esac; if command -v bash >/dev/null 2>&1; then exec bash "$s"; fi; exec sh "$s"'
+JOB_RUNNER='exec >>job.log 2>&1; s=$1; first=; IFS= read -r first < "$s" || true; case $first in "#!"*) exec "./$s";; esac; if command -v bash >/dev/null 2>&1; then exec bash "$s"; fi; exec sh "$s"'
 # A waiting container (job-spare.sh) blocks on its folder's fifo until a job is put in that folder: the fifo gives the
 # script's name, .labstack/env the job's variables (KEY=VALUE lines, as docker's --env-file), then JOB_RUNNER.
 # shellcheck disable=SC2016,SC2034  # expanded by the container's sh; used by job-spare.sh

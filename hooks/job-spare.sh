@@ -34,8 +34,9 @@ done
 folder=$(mktemp -d "$JOBS_SRV/.spare-XXXXXX")
 container="labstack-job-spare-${folder##*/.spare-}"
 trap 'remove_spare "$folder" "$container"' EXIT
-mkdir "$folder/.labstack"
-mkfifo -m 0600 "$folder/.labstack/go"
+mkdir -m 0755 "$folder/.labstack"
+chmod 0777 "$folder"  # as job-submit.sh: the image's user, root or not, works in it
+mkfifo -m 0644 "$folder/.labstack/go"
 docker run -d --name "$container" --label "$LABEL_APP=$SERVER_APP" --label "$LABEL_ROLE=job" \
   -v "$folder:/job" -w /job --entrypoint /bin/sh "$image" -c "$SPARE_WAITER" >/dev/null
 pid=$(docker inspect -f '{{.State.Pid}}' "$container")

@@ -33,8 +33,15 @@ if ! reuse_files "$incoming"; then
 fi
 store_files "$incoming"
 [ -f "$incoming/$script" ] || die "the upload holds no script $script"
+chmod a+rx "$incoming/$script"  # a script with a #! line runs itself, whoever the image's user is
 mkdir -p "$incoming/.labstack"
-touch "$incoming/.labstack/env"
+touch "$incoming/.labstack/env" "$incoming/job.log"
+# The job may run as the image's own user, not root: it reads its files and env and writes its outputs and job.log
+# in this folder. JOBS_SRV (0700 root) keeps everyone on the host but root out of it.
+chmod 0777 "$incoming"
+chmod 0755 "$incoming/.labstack"
+chmod 0644 "$incoming/.labstack/env"
+chmod 0666 "$incoming/job.log"
 {
   printf 'name=%q\nimage=%q\nsubmittedBy=%q\nsubmittedAt=%q\nmode=%q\nscript=%q\n' \
     "$name" "$image" "$by" "$(now_utc)" "$mode" "$script"

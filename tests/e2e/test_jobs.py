@@ -44,11 +44,13 @@ def _server_jobs(host) -> list[str]:
     return sorted(n for n in names if not n.startswith(".spare"))
 
 
-def _waiting_containers(host, seconds=60) -> list[str]:
-    """Ids of the running waiting containers, once there is one (job-spare.sh starts it in the background)."""
+def _waiting_containers(host, seconds=60, image="python:3.11-slim") -> list[str]:
+    """Ids of the running waiting containers of `image`, once there is one (job-spare.sh starts it in the
+    background, and replaces one of another image)."""
     deadline = time.monotonic() + seconds
     while True:
-        ids = host.docker("ps", "-q", "--no-trunc", "--filter", "name=^labstack-job-spare-").stdout.split()
+        ids = host.docker("ps", "-q", "--no-trunc", "--filter", "name=^labstack-job-spare-",
+                          "--filter", f"ancestor={image}").stdout.split()
         if ids or time.monotonic() > deadline:
             return ids
         time.sleep(0.5)
@@ -218,7 +220,8 @@ def test_engine_restart_and_reboot_mid_job_end_interrupted(target, job_host, tmp
     job_host.power_on()
     record = jobs.statuses(target, rebooted)[0]
     assert record["state"] == "interrupted" and record["endedAt"]
-    assert job_host.docker("ps", "-aq", "--filter", f"name=^labstack-job-{rebooted}$").stdout.strip() == ""
+    # Nothing of the job runs after the boot (its container has no restart policy).
+    assert job_host.docker("ps", "-q", "--filter", f"name=^labstack-job-{rebooted}$").stdout.strip() == ""
 
 
 def test_bad_input_is_refused_and_nothing_is_written(target, job_host, tmp_path):
@@ -293,3 +296,23 @@ def test_large_files_the_server_holds_are_not_sent_again(target, job_host, tmp_p
     job_host.run(f"sudo rm -rf {JOBS_SRV}/{first} {JOBS_SRV}/{second} {JOBS_SRV}/{third}")
     _, said = submit()
     assert said == []
+
+
+def test_an_image_with_its_own_user_runs_jobs_in_and_out_of_a_waiting_container(target, job_host, tmp_path):
+    """An image whose USER is not root reads its files and env and writes its outputs and log in the job folder,
+    started by `docker run` and by a waiting container alike; a #! script runs though it was not executable here."""
+    job_host.exec_in(["sh", "-c", "printf 'FROM python:3.11-slim\\nUSER 1000:1000\\n' | "
+                                  "docker build -q -t labstack-nonroot:1 - >/dev/null"])
+    script = tmp_path / "who.sh"
+    script.write_text('#!/bin/sh\nmkdir -p out\nprintf "%s %s %s\\n" "$(id -u)" "$TAG" "$(hostname)" > out/who\n'
+                      'echo logged\n')
+    script.chmod(0o644)
+    first = jobs.submit(target, script, [], image="labstack-nonroot:1", env={"TAG": "cold"})
+    assert jobs.wait(target, first) == 0, jobs.logs(target, first)
+    assert jobs.fetch(target, first, "out/who", tmp_path / "1").read_text().split()[:2] == ["1000", "cold"]
+    assert jobs.logs(target, first) == "logged\n"
+    waiting = _waiting_containers(job_host, image="labstack-nonroot:1")
+    assert len(waiting) == 1
+    second = jobs.submit(target, script, [], image="labstack-nonroot:1", env={"TAG": "warm"})
+    assert jobs.wait(target, second) == 0, jobs.logs(target, second)
+    assert jobs.fetch(target, second, "out/who", tmp_path / "2").read_text() == f"1000 warm {waiting[0][:12]}\n"
