@@ -138,27 +138,27 @@ reconcile_job() {  # ID: a job whose supervisor is gone (engine restart, reboot,
 # --- waiting containers: a container of the last job's image, started ahead, that the next job of that image takes,
 # so a job starts without the engine's container start (~0.15-0.35 s, more than an ssh round trip).
 
-spare_alive() {  # FOLDER: is the folder's waiting container still the process job-spare.sh recorded?
-  local record="$1/.labstack/spare" pid='' start='' image='' container=''
-  [ -f "$record" ] || return 1
+spare_record() {  # FOLDER: its waiting container's record, read into spare_image and spare_container; fails when
+  # there is none or the container's process is no longer the one job-spare.sh recorded
+  local pid='' start='' image='' container=''
+  spare_image='' spare_container=''
+  [ -f "$1/.labstack/spare" ] || return 1
   # shellcheck source=/dev/null
-  source "$record"
+  source "$1/.labstack/spare"
+  spare_image=$image spare_container=$container
   [ -n "$pid" ] && process_alive "$pid" "$start"
 }
 
 claim_spare() {  # IMAGE ID: move a live waiting folder of IMAGE to CLAIMED (its container in SPARE_CONTAINER)
-  local folder pid='' start='' image='' container=''
+  local folder
   CLAIMED='' SPARE_CONTAINER=''
   for folder in "$JOBS_SRV"/.spare-*; do
-    [ -f "$folder/.labstack/spare" ] || continue
-    # shellcheck source=/dev/null
-    source "$folder/.labstack/spare"
-    if [ "$image" != "$1" ] || ! spare_alive "$folder"; then continue; fi
+    if ! spare_record "$folder" || [ "$spare_image" != "$1" ]; then continue; fi
     # A rename is atomic: of two submits racing for one folder (or job-spare.sh discarding it), one gets it and the
     # other goes on without it.
     mv -T "$folder" "$JOBS_SRV/.incoming-$2.spare" 2>/dev/null || continue
     # shellcheck disable=SC2034  # read by job-submit.sh
-    CLAIMED="$JOBS_SRV/.incoming-$2.spare" SPARE_CONTAINER=$container
+    CLAIMED="$JOBS_SRV/.incoming-$2.spare" SPARE_CONTAINER=$spare_container
     return 0
   done
   return 1

@@ -18,16 +18,15 @@ flock 8  # two jobs starting at once make one waiting container, not two (submit
 
 for folder in "$JOBS_SRV"/.spare-*; do
   [ -d "$folder" ] || continue
-  record="$folder/.labstack/spare"
-  if [ -f "$record" ] && spare_alive "$folder" && [ "$(sed -n 's/^image=//p' "$record")" = "$(printf '%q' "$image")" ]
-  then
+  if spare_record "$folder" && [ "$spare_image" = "$image" ]; then
     log "a container of $image is waiting already ($folder)"
     exit 0
   fi
-  # Renamed first: a submit that claimed this folder meanwhile keeps it (the rename then fails here).
+  # Renamed first: a submit that claimed this folder meanwhile keeps it (the rename then fails here). A dead one's
+  # record still names its container.
   discarded="$JOBS_SRV/.discard-${folder##*/.spare-}"
   if mv -T "$folder" "$discarded" 2>/dev/null; then
-    remove_spare "$discarded" "$(sed -n 's/^container=//p' "$discarded/.labstack/spare" 2>/dev/null || true)"
+    remove_spare "$discarded" "$spare_container"
   fi
 done
 
