@@ -211,10 +211,11 @@ def submit(target: SshTarget, script: Path, files: list[Path], *, image: Optiona
     command = submit_argv(job_id, size, Path(script).resolve().name, image=image, on_host=on_host, name=name,
                           by=submitter())
     env_text = "".join(f"{key}={value}\n" for key, value in variables.items()).encode()
-    digests, held = held_on_server(target, large_files(plan), size)
+    large = large_files(plan)
+    digests, held = held_on_server(target, large, size)
     reuse = {arcname: digest for arcname, digest in digests.items() if digest in held}
     if reuse and on_progress:
-        saved = sum(_member_size(plan, arcname) for arcname in reuse)
+        saved = sum(large[arcname].stat().st_size for arcname in reuse)
         on_progress(f"{len(reuse)} file(s) ({saved / 1e6:.1f} MB) are on the server already: not sent again")
     result = _send(target, command, plan, env_text, digests, reuse)
     if result.returncode == REUSE_MISS_EXIT and reuse:
@@ -280,11 +281,6 @@ def _sha256_while_running(path: Path, proc: subprocess.Popen) -> Optional[str]:
             if proc.poll() is not None:
                 return None
     return digest.hexdigest()
-
-
-def _member_size(plan: dict[str, Path], member: str) -> int:
-    top, _, rest = member.partition("/")
-    return (plan[top] / rest if rest else plan[top]).stat().st_size
 
 
 def _send(target: SshTarget, command: str, plan: dict[str, Path], env_text: bytes, digests: dict[str, str],
