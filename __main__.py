@@ -178,7 +178,7 @@ if cfg.cluster and cfg.cluster.engine == "ray":
             RayNode(node.name, RayNodeArgs(node=node, role=WORKER, head_address=head.private_address, image=ray_image,
                                            token=token, after=setups[node.name].docker_ready))
 
-# The head under today's names (ops/ reads publicIp, knownHosts, instanceId and region), every node in `nodes`.
+# The head under today's names (labstack/ reads publicIp, knownHosts, instanceId and region), every node in `nodes`.
 pulumi.export("publicIp", head.public_address)
 pulumi.export("dnsHost", cfg.dns.host or head.public_address)
 # Where Caddy serves the head: the DNS host, else <ip>.nip.io (a bare IP has no certificate).

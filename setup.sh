@@ -33,6 +33,9 @@ if $with_dev; then
 else
   venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 fi
+# labstack itself, editable: `import labstack` from any folder or notebook kernel of this venv uses this checkout
+# (PYTHONWARNINGS: setuptools warns that the checkout holds a folder named like the package, which is the point)
+PYTHONWARNINGS=ignore venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --editable .
 if $with_testbed; then
   bash .ci/testbed-setup.sh
 fi

@@ -1,17 +1,17 @@
-"""labstack's invoke tasks: thin entry points (flags, messages) over the tested ops/ modules. Groups of tasks for one kind
-of work (ray.*, job.*, ...) live in ops/tasks/<group>.py and are added to `ns` at the bottom of this file."""
+"""labstack's invoke tasks: thin entry points (flags, messages) over the tested labstack package. Groups of tasks for one kind
+of work (ray.*, job.*, ...) live in labstack/tasks/<group>.py and are added to `ns` at the bottom of this file."""
 from invoke import Collection, Exit, task
 
-from ops.tasks import cost as cost_tasks
-from ops.tasks import debug as debug_tasks
-from ops.tasks import job as job_tasks
-from ops.tasks import ray as ray_tasks
+from labstack.tasks import cost as cost_tasks
+from labstack.tasks import debug as debug_tasks
+from labstack.tasks import jobs as job_tasks
+from labstack.tasks import clusters as ray_tasks
 
 
 @task(help={"stack": "stack name as in stacks/Pulumi.<stack>.yaml (default: every stack file)"})
 def check(c, stack=None):
     """Evaluate stack files offline under Pulumi mocks: resources they would declare, or their config errors."""
-    from ops.check import check_stacks
+    from labstack.stacks.check import check_stacks
 
     if not check_stacks(stack):
         raise Exit(code=1)
@@ -20,16 +20,16 @@ def check(c, stack=None):
 @task(help={"stack": "stack name (stacks/Pulumi.<stack>.yaml)", "yes": "skip pulumi's confirmation prompt"})
 def up(c, stack, yes=False):
     """Bring a stack up: local state backend unless you chose another, stack created if new, then `pulumi up`."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.up, stack, yes=yes)
 
 
-# --- images, data, lifecycle, inventory (issue 5). The work happens in ops/commands.py. ------------------------
+# --- images, data, lifecycle, inventory (issue 5). The work happens in labstack/tasks/actions.py. ------------------------
 
 def _run(action, *args, **kwargs):
-    """Call an ops action; its known failures become one `labstack: …` message and exit code 1."""
-    from ops.commands import error_message, ops_errors
+    """Call a labstack action; its known failures become one `labstack: …` message and exit code 1."""
+    from labstack.tasks.actions import error_message, ops_errors
 
     try:
         return action(*args, **kwargs)
@@ -47,7 +47,8 @@ BUILD_HELP = {
 
 
 def _image_task(name, stack, app, repo, force, build_arg, base):
-    from ops import commands, images
+    from labstack.tasks import actions as commands
+    from labstack import images
 
     if stack is None:
         raise Exit(f"labstack: {name} needs -s/--stack (and --app when the stack has several apps)", code=1)
@@ -70,7 +71,7 @@ def push(c, stack=None, app=None, repo=None, force=False, build_arg=None, base=N
 @task(name="export", help={"stack": STACK_HELP, "app": "only this app (default: every app of the stack)"})
 def export_(c, stack, app=None):
     """Export each app's database (pg_dump, verified by a restore) and data folder into exports/<stack>/<app>/."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.export, stack, app)
 
@@ -78,7 +79,7 @@ def export_(c, stack, app=None):
 @task(help={"stack": STACK_HELP, "yes": "skip pulumi's confirmation prompt"})
 def stop(c, stack, yes=False):
     """Stop the stack's server (labstack:desiredState = stopped, then pulumi up); disk and address are kept."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.stop_or_start, stack, "stopped", yes=yes)
 
@@ -86,7 +87,7 @@ def stop(c, stack, yes=False):
 @task(help={"stack": STACK_HELP, "yes": "skip pulumi's confirmation prompt"})
 def start(c, stack, yes=False):
     """Start the stack's server again (labstack:desiredState = running, then pulumi up)."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.stop_or_start, stack, "running", yes=yes)
 
@@ -94,7 +95,7 @@ def start(c, stack, yes=False):
 @task(help={"stack": STACK_HELP, "timeout": "seconds to wait for the server to answer SSH again (default 600)"})
 def restart(c, stack, timeout=600):
     """Reboot the stack's server through EC2 and wait until it runs and answers SSH."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.restart, stack, timeout=float(timeout))
 
@@ -102,7 +103,7 @@ def restart(c, stack, timeout=600):
 @task(help={"stack": STACK_HELP, "gb": "new root disk size in GB (grow only)", "yes": "skip pulumi's prompt"})
 def storage(c, stack, gb, yes=False):
     """Grow the server's encrypted disk to --gb N (never shrinks), then pulumi up."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     try:
         size = int(gb)
@@ -114,7 +115,7 @@ def storage(c, stack, gb, yes=False):
 @task(name="regions")
 def list_regions(c):
     """The AWS regions your account can use."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.list_regions)
 
@@ -122,7 +123,7 @@ def list_regions(c):
 @task(name="types", help={"region": "AWS region, e.g. eu-west-3"})
 def list_types(c, region):
     """Instance types of a region with vCPUs, memory and an hourly price estimate."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.list_types, region)
 
@@ -130,7 +131,7 @@ def list_types(c, region):
 @task(name="volumes", help={"region": "AWS region (default: the default region)"})
 def list_volumes(c, region=None):
     """labstack's EBS volumes (tag labstack:stack) with size, stack, state and monthly cost."""
-    from ops import volumes
+    from labstack.data import volumes
 
     _run(volumes.list_storage, "volumes", region)
 
@@ -138,7 +139,7 @@ def list_volumes(c, region=None):
 @task(name="snapshots", help={"region": "AWS region (default: the default region)"})
 def list_snapshots(c, region=None):
     """labstack's EBS snapshots (e.g. data volumes' final snapshots) with size, stack, state and monthly cost."""
-    from ops import volumes
+    from labstack.data import volumes
 
     _run(volumes.list_storage, "snapshots", region)
 
@@ -148,7 +149,7 @@ def list_snapshots(c, region=None):
                               "key_name": "instances launched with this EC2 key pair instead of labstack's tag"})
 def list_instances(c, region=None, running=False, stopped=False, terminated=False, key_name=None):
     """labstack's instances (tag labstack:stack) with name, state, uptime and hourly cost."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     states = [name for name, wanted in (("running", running), ("stopped", stopped), ("terminated", terminated))
               if wanted]
@@ -158,7 +159,7 @@ def list_instances(c, region=None, running=False, stopped=False, terminated=Fals
 @task(help={"stack": STACK_HELP})
 def apps(c, stack):
     """The stack's apps on its server: serving colour, release, image, containers."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.apps, stack)
 
@@ -167,7 +168,7 @@ def apps(c, stack):
             "tail": "lines to show (default 200)", "follow": "keep following"})
 def logs(c, stack, app=None, service="web", tail=200, follow=False):
     """Logs of one service of an app (the serving release's containers)."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     code = _run(commands.logs, stack, app, service, tail=int(tail), follow=follow)
     if code:
@@ -177,7 +178,7 @@ def logs(c, stack, app=None, service="web", tail=200, follow=False):
 @task(help={"stack": STACK_HELP})
 def stats(c, stack):
     """Load, memory, disk and per-container CPU/memory of the stack's server."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.stats, stack)
 
@@ -187,7 +188,7 @@ def stats(c, stack):
             "node": "a cluster node instead of the head: worker-2 (or head)"})
 def ssh(c, stack, app=None, service="web", node=None):
     """A shell on the server (host key pinned from the stack), or in an app's container with --app."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     _run(commands.ssh, stack, app, service, node=node)
 
@@ -197,7 +198,7 @@ def ssh(c, stack, app=None, service="web", node=None):
 def exec_(c, stack, app=None, service="web"):
     """Run the command after -- in the app's serving container, without a terminal; exits with its exit code.
     E.g. `invoke exec -s paris-batch2 --app elif -- dallinger export --local`."""
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     code = _run(commands.exec_in_app, stack, app, service, c.remainder)
     if code:
@@ -209,5 +210,5 @@ ns.add_collection(Collection("list", list_regions, list_types, list_instances, l
 ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
 ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run (H7)
 ns.add_collection(Collection.from_module(ray_tasks, name="ray"))
-ns.add_task(debug_tasks.debug)  # invoke debug: an app locally as on its server (ops/debug.py)
-# `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (ops/invoke_support.py).
+ns.add_task(debug_tasks.debug)  # invoke debug: an app locally as on its server (labstack/stacks/debug.py)
+# `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (labstack/tasks/invoke_support.py).

@@ -12,7 +12,7 @@ sides; the sides alternate which goes first from round to round, each on its own
     `docker run` returned, both workers' `ray start --address <head>:6379` at once (Ray's own retries wait for the GCS).
 
 Same health semantics on both sides: the clock stops when Ray's state lists 3 alive nodes: the head's dashboard
-GET /api/v0/nodes (what `invoke ray.status` reads, ops/ray_cluster.parse_nodes), asked over ssh with curl on the
+GET /api/v0/nodes (what `invoke ray.status` reads, labstack/clusters.parse_nodes), asked over ssh with curl on the
 head's loopback with the side's token, polled the same way. Prints medians with min-max, per-round ratios (goal <= 1.3x),
 when each of labstack's remote commands started and ended (the critical path) and ray-start.sh's own timings. Run as
 root after `bash setup.sh --tests`:
@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import TimedEngine, open_testbed, spread  # noqa: E402
 from components.layout import RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE  # noqa: E402
-from ops.offline import FakeAws  # noqa: E402
+from labstack.stacks.offline import FakeAws  # noqa: E402
 from tests.e2e.engine import evaluate_with_dependencies  # noqa: E402
 from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key  # noqa: E402
-from ops.ray_cluster import parse_nodes  # noqa: E402
-from ops.remote import RemoteError  # noqa: E402
+from labstack.clusters import parse_nodes  # noqa: E402
+from labstack.ssh.target import RemoteError  # noqa: E402
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES  # noqa: E402
 
 RAY_DASHBOARD_PORT = RAY_PORTS["RAY_DASHBOARD_PORT"]

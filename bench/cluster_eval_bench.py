@@ -1,4 +1,4 @@
-"""Benchmark: evaluating the program under Pulumi mocks (ops/offline.py, preview=False) for cluster stacks of
+"""Benchmark: evaluating the program under Pulumi mocks (labstack/stacks/offline.py, preview=False) for cluster stacks of
 10, 100 and 300 workers (engine ray: each worker is a Node, its host key, HostSetup and RayNode steps). Prints the
 seconds per size (median of the rounds, with the range) and the growth per worker between sizes. Goal: <= 10 s at
 100 workers, and linear growth (seconds per added worker about the same between 10->100 and 100->300).
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ops.offline import FakeAws, evaluate  # noqa: E402
+from labstack.stacks.offline import FakeAws, evaluate  # noqa: E402
 from tests.unit.helpers import base_config, write_private_key  # noqa: E402
 
 INSTANCE = "aws:ec2/instance:Instance"

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import TimedEngine, open_testbed, spread  # noqa: E402
-from ops import images  # noqa: E402
-from ops.offline import FakeAws  # noqa: E402
+from labstack import images  # noqa: E402
+from labstack.stacks.offline import FakeAws  # noqa: E402
 from tests.e2e.fixtures import DNS_HOST, EXAMPLE, ZONES, Stack, _derived_image, _new_host_key  # noqa: E402
 from tests.testbed.services import Registry  # noqa: E402
 

@@ -1,8 +1,8 @@
-"""Benchmark: `invoke export` (ops.export) against `pg_dump -Fc` + `tar czf` run on the host and copied back with scp.
+"""Benchmark: `invoke export` (labstack.data.export) against `pg_dump -Fc` + `tar czf` run on the host and copied back with scp.
 
 One fresh test bed host holds an app laid out as deploy-app.sh lays it out: its Postgres with >= 200k rows and a
 data folder of >= 200 MB (half random bytes, half text, so gzip has both kinds of work). In the same run, rounds
-alternate which side goes first. labstack's export is the whole of ops.export.export_app (snapshot, dump,
+alternate which side goes first. labstack's export is the whole of labstack.data.export.export_app (snapshot, dump,
 restore-verification, archive, manifest, checksums); the raw side does no verification, so the time
 verification takes on its own is printed too. Run as root after `bash setup.sh --tests`:
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from components import layout  # noqa: E402
 from bench.common import open_testbed, spread  # noqa: E402
-from ops import export  # noqa: E402
+from labstack.data import export  # noqa: E402
 from tests.ops.conftest import psql, start_app_postgres, target_of  # noqa: E402
 
 APP = "bench"

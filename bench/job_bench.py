@@ -1,4 +1,4 @@
-"""Benchmark: script jobs (ops.jobs) against plain ssh + nohup and scp -r, on the same test bed host, in one run.
+"""Benchmark: script jobs (labstack.jobs.server) against plain ssh + nohup and scp -r, on the same test bed host, in one run.
 
 Latency = from the call on this machine to the moment the job's script runs (the script writes `date +%s.%N`; the
 test bed hosts share this machine's clock). Sides: `jobs.submit` (container of python:3.11-slim, the default) with
@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import open_testbed, spread  # noqa: E402
 from components.layout import HOOKS_DIR, JOBS_SRV, REMOTE_HOOKS  # noqa: E402
-from ops import jobs  # noqa: E402
-from ops.remote import SshTarget  # noqa: E402
+from labstack.jobs import server as jobs  # noqa: E402
+from labstack.ssh.target import SshTarget  # noqa: E402
 
 STAMP_SCRIPT = "date +%s.%N > started\nsleep 1\n"
 

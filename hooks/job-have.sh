@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Which of the sha256 digests on stdin (one per line, as ops/jobs.py computes them) JOBS_STORE holds: those files are
+# Which of the sha256 digests on stdin (one per line, as labstack/jobs/server.py computes them) JOBS_STORE holds: those files are
 # left out of the upload and job-submit.sh copies them from the store. BYTES (the whole upload) is checked against
 # the free disk first, as job-submit.sh does, so a job that cannot fit is refused before its files are hashed.
 # Entries that no job folder links any more (their jobs were removed) are dropped first, so the store never holds

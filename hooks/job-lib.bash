@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 JOB_ID_RE='^[a-z0-9][a-z0-9-]{0,63}$'
-# job-submit.sh's exit code when a file it was told to take from JOBS_STORE is not there unchanged (ops/jobs.py)
+# job-submit.sh's exit code when a file it was told to take from JOBS_STORE is not there unchanged (labstack/jobs/server.py)
 # shellcheck disable=SC2034  # used by job-submit.sh
 JOB_REUSE_MISS=4
 # Runs the job's script in its folder (the container's /job, or the folder itself on the host), output to job.log:
@@ -169,7 +169,7 @@ remove_spare() {  # FOLDER CONTAINER: a waiting container (none: '') and its fol
   rm -rf "$1"
 }
 
-# --- large files already on the server (ops/jobs.py sends the sha256 of each file of 1 MiB or more) ----------------
+# --- large files already on the server (labstack/jobs/server.py sends the sha256 of each file of 1 MiB or more) ----------------
 
 inside_folder() {  # FOLDER RELATIVE: is RELATIVE a path inside FOLDER, symbolic links in it resolved?
   local base real

@@ -31,7 +31,7 @@ class DataVolumeArgs:
     region: str
     stack: str
     creator: str
-    project_dir: str  # where the delete step runs `venv/bin/python -m ops.volume_snapshot`
+    project_dir: str  # where the delete step runs `venv/bin/python -m labstack.data.volume_snapshot`
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,7 +62,7 @@ class DataVolume(pulumi.ComponentResource):
             # takes no snapshot), so Pulumi runs it before deleting the volume; a failed snapshot fails the destroy
             # with the volume still there.
             command.local.Command(
-                f"{name}-data-final-snapshot", delete="venv/bin/python -m ops.volume_snapshot", dir=args.project_dir,
+                f"{name}-data-final-snapshot", delete="venv/bin/python -m labstack.data.volume_snapshot", dir=args.project_dir,
                 environment={"LABSTACK_VOLUME_ID": self.volume_id, "LABSTACK_REGION": args.region,
                              "LABSTACK_STACK": args.stack, "LABSTACK_CREATOR": args.creator},
                 add_previous_output_in_env=False,

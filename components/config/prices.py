@@ -1,7 +1,7 @@
 """What AWS charges, from the built-in table components/config/data/prices.json: estimates (list prices of the date
 in PRICES_AS_OF), known offline. The one place prices are looked up offline: `invoke check` and the program's budget
 check, the price the program records on each resource it creates, `invoke list.types`/`list.instances`, and
-ops/pricing.py when the AWS Pricing API cannot be reached.
+labstack/cost/pricing.py when the AWS Pricing API cannot be reached.
 
 Every answer is `(usd, is_estimate)`; usd is None when the table does not know the type or region (a report shows
 "?", a budget check says it could not check). The table has no spot prices: a spot hour costs at most the spot

@@ -137,7 +137,7 @@ def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labsta
     """Parse and validate everything that can be checked offline. Raises ConfigError listing every problem; values
     of `secret_keys` (the keys Pulumi marks secret: stored encrypted) are never quoted, and the secret settings must
     be among them. None: not known (a config built in memory, as in tests), so that one check cannot run; the
-    program and ops/stackfile.py always know. `warnings` (e.g. from reading the file) join the config's own."""
+    program and labstack/stacks/stackfile.py always know. `warnings` (e.g. from reading the file) join the config's own."""
     encrypted = None if secret_keys is None else frozenset(secret_keys)
     masked = SECRET_KEYS | (encrypted or frozenset())
     try:

@@ -96,7 +96,7 @@ class App(pulumi.ComponentResource):
         from the state, so `labstack:discardDataOnDestroy` must be applied (`pulumi up`) before a destroy."""
         command.local.Command(
             f"{name}-export-on-delete",
-            delete="venv/bin/python -m ops.destroy_export",
+            delete="venv/bin/python -m labstack.data.destroy_export",
             dir=export.project_dir,
             environment={
                 "LABSTACK_STACK": export.stack, "LABSTACK_APP": app.name, "LABSTACK_HOST": node.public_address,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The job script of a Python function (ops/functions.py): runs in the job's container, in the job folder, beside
+# The job script of a Python function (labstack/functions.py): runs in the job's container, in the job folder, beside
 # function.pkl, function.json, function_runner.py and the caller's cloudpickle package. An image without python3
 # is refused with a result the caller reads (out/result.json) instead of an unexplained exit 127.
 set -euo pipefail

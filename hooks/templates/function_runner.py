@@ -1,4 +1,4 @@
-"""Runs one cloudpickled Python function in a job (sent by ops/functions.py) and writes out/result.json, plus
+"""Runs one cloudpickled Python function in a job (sent by labstack/functions.py) and writes out/result.json, plus
 out/result.pkl holding the return value or the exception.
 
 Order matters: the Python minor version is compared before anything is unpickled (pickled code objects only load

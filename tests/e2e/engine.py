@@ -1,6 +1,6 @@
 """Plays the Pulumi engine's part for the remote commands the program declares, over real SSH.
 
-The program is evaluated under mocks (ops.offline.evaluate); this module takes the `command:remote:Command` and
+The program is evaluated under mocks (labstack.stacks.offline.evaluate); this module takes the `command:remote:Command` and
 `command:local:Command` resources it declared, in declaration order (which respects dependencies: a resource registers only once its
 inputs and depends_on are resolved), and does what the engine and pulumi-command would do with them. Given the
 dependencies the program registered (`evaluate_with_dependencies`), independent commands run concurrently, as the
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ops.offline import Evaluation, FakeAws, evaluate
+from labstack.stacks.offline import Evaluation, FakeAws, evaluate
 from tests.unit.helpers import recorded_dependencies, registered
 
 REMOTE_COMMAND = "command:remote:Command"
@@ -173,7 +173,7 @@ def _command_prerequisites(evaluation: Evaluation, dependencies: dict[str, set[s
 
 def evaluate_with_dependencies(config: dict, stack: str,
                                aws: FakeAws) -> tuple[Evaluation, dict[str, set[str]], frozenset[str]]:
-    """ops.offline.evaluate, plus what each resource was registered as depending on and the names registered with
+    """labstack.stacks.offline.evaluate, plus what each resource was registered as depending on and the names registered with
     delete_before_replace (RemoteEngine.apply's arguments, in its order)."""
     with recorded_dependencies() as dependencies, registered(lambda request: request.deleteBeforeReplace) as options:
         evaluation = evaluate(config, stack, aws).ok()

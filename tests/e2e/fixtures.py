@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ops import images
-from ops.offline import FakeAws, evaluate
+from labstack import images
+from labstack.stacks.offline import FakeAws, evaluate
 from tests.e2e.engine import RemoteEngine, evaluate_with_dependencies
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "app"
@@ -45,7 +45,7 @@ def _derived_image(client, base: str, repository: str, tag: str, instructions: s
 
 @pytest.fixture(scope="session")
 def example_images(testbed, registry_service):
-    """Built once per session on a build host's engine with ops.images (as `invoke build push` does)."""
+    """Built once per session on a build host's engine with labstack.images (as `invoke build push` does)."""
     host = testbed.new_host()
     try:
         host.forward_port(registry_service.port)

@@ -21,8 +21,8 @@ from components.layout import HOOKS_DIR, PROXY_SITES, REMOTE_HOOKS, WATCHER_STAT
 from components.render.bundle import make_bundle
 from components.render.proxy import proxy_files, site_file
 from components.remote.watcher import watcher_files
-from ops import jobs
-from ops.remote import SshTarget
+from labstack.jobs import server as jobs
+from labstack.ssh.target import SshTarget
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 IDLE = 12

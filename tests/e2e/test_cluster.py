@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-import ops.stackfile
+import labstack.stacks.stackfile
 
 from components.config import ProxyConfig
 from components.layout import (HOOKS_DIR, PROXY_ACCESS_LOG, PROXY_NETWORK, PROXY_SITES, RAY_PORTS, RAY_PROJECT,
@@ -25,8 +25,8 @@ from components.render.bundle import directory_files, make_bundle
 from components.render.images import infra_image
 from components.render.proxy import dashboard_password_hash, proxy_files, ray_site_file
 from components.remote.host_setup import _modes
-from ops.ray_cluster import node_statuses, read_token, runtime_env, tunnel
-from ops.remote import SshTarget
+from labstack.clusters import node_statuses, read_token, runtime_env, tunnel
+from labstack.ssh.target import SshTarget
 from tests.fakes import install_fake_pulumi
 from tests.ops.test_tasks import invoke
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES
@@ -188,7 +188,7 @@ def serve_ray_site(head) -> None:
 
 
 def check_ops_tasks(head, token: str, ips: set[str], tmp_path: Path) -> None:
-    """What `invoke ray.status/submit/logs/stop` run (ops/ray_cluster.py), through the pinned SSH tunnel."""
+    """What `invoke ray.status/submit/logs/stop` run (labstack/clusters.py), through the pinned SSH tunnel."""
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     target = SshTarget(host=head.ip, user=head.user, key_path=Path(head.key_path),
@@ -230,7 +230,7 @@ def check_invoke_tasks(head, token: str, tmp_path: Path, monkeypatch, capsys) ->
     `pulumi`) name the head, so the tasks reach it over their own pinned SSH tunnel."""
     stacks = tmp_path / "stacks"
     stacks.mkdir()
-    monkeypatch.setattr(ops.stackfile, "STACKS_DIR", stacks)
+    monkeypatch.setattr(labstack.stacks.stackfile, "STACKS_DIR", stacks)
     (stacks / "Pulumi.bed.yaml").write_text(yaml.safe_dump(
         {"config": base_config(Path(head.key_path), cluster={"workers": 2})}))
     install_fake_pulumi(tmp_path / "pulumi", monkeypatch)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from components.layout import RAY_PROJECT
-from ops.offline import FakeAws
+from labstack.stacks.offline import FakeAws
 from tests.e2e.engine import RemoteEngine, evaluate_with_dependencies
 from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key
 from tests.e2e.test_cluster import job_result, on_head, submit_on_head, wait_alive

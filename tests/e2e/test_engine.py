@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.offline import Declared, Evaluation
+from labstack.stacks.offline import Declared, Evaluation
 from tests.e2e.engine import LOCAL_COMMAND, CommandFailed, RemoteEngine
 
 

@@ -1,6 +1,6 @@
 """Faults in the export before a delete, and a busy port on a fresh server (issue 15 items 4, 5), on test bed hosts.
 
-The export before a delete is the program's own step (its `command:local:Command` delete, ops/destroy_export.py),
+The export before a delete is the program's own step (its `command:local:Command` delete, labstack/data/destroy_export.py),
 run here with the environment the program declared, as Pulumi would: only the exports folder differs per fault.
 After each fault: one `labstack:` line with the cause and the fix, only `<timestamp>.failed` in the exports folder,
 the app serves again; and in the end a completed export holds every row written before it.

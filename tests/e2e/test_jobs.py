@@ -1,4 +1,4 @@
-"""Script jobs (ops/jobs.py + hooks/job-*.sh) on a test bed host: real SSH (pinned host key), real sudo and dockerd.
+"""Script jobs (labstack/jobs/server.py + hooks/job-*.sh) on a test bed host: real SSH (pinned host key), real sudo and dockerd.
 
 One host serves every scenario of this file (jobs are independent folders), so the file needs one host start.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from components.layout import HOOKS_DIR, JOBS_SRV, JOBS_STORE, REMOTE_HOOKS
-from ops import jobs
-from ops.remote import SshTarget
+from labstack.jobs import server as jobs
+from labstack.ssh.target import SshTarget
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 

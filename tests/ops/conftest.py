@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import ops.stackfile
+import labstack.stacks.stackfile
 from components import layout
-from ops.remote import SshTarget
+from labstack.ssh.target import SshTarget
 from tests.fakes import install_fake_pulumi
 from tests.unit.helpers import write_private_key
 
@@ -35,8 +35,8 @@ config:
 
 @pytest.fixture
 def moto_ec2(moto_server, monkeypatch):
-    """ops.lifecycle.ec2_client(region) against the test bed's moto server, with moto's fake credentials."""
-    from ops import lifecycle
+    """labstack.stacks.lifecycle.ec2_client(region) against the test bed's moto server, with moto's fake credentials."""
+    from labstack.stacks import lifecycle
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -49,7 +49,7 @@ def stacks_dir(tmp_path, monkeypatch):
     """An empty stacks/ folder the ops modules read and write instead of the project's."""
     folder = tmp_path / "stacks"
     folder.mkdir()
-    monkeypatch.setattr(ops.stackfile, "STACKS_DIR", folder)
+    monkeypatch.setattr(labstack.stacks.stackfile, "STACKS_DIR", folder)
     return folder
 
 

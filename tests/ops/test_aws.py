@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from components.config import prices
-from ops import inventory, lifecycle
+from labstack.stacks import inventory
+from labstack.stacks import lifecycle
 
 pytestmark = pytest.mark.testbed  # moto_server is a test bed service
 
@@ -116,7 +117,7 @@ def test_list_tasks_through_invoke(aws, capsys):
 def test_restart_task_reads_the_instance_from_the_stack_outputs(aws, write_stack, recording_pulumi, monkeypatch):
     import json
 
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     write_stack()
     instance = launch(aws("eu-west-3"), "paris-batch2", name="paris-batch2")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import images
+from labstack import images
 
 pytestmark = pytest.mark.testbed
 

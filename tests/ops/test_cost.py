@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 
 from components.config.cost import GB_MONTH_TAG, HOURLY_TAG
-from ops import cost, pricing
-from ops.offline import FakeAws, evaluate
+from labstack.cost import report as cost
+from labstack.cost import pricing
+from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config
 
 pytestmark = pytest.mark.testbed  # moto_server is a test bed service

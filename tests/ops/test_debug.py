@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import ops.stackfile
-from ops import debug, images
+import labstack.stacks.stackfile
+from labstack.stacks import debug
+from labstack import images
 
 pytestmark = pytest.mark.testbed
 
@@ -42,7 +43,7 @@ def project_dir(monkeypatch):
     """The project folder of the debug runs: under /var/tmp, which a test bed host's dockerd shares with this
     machine (its /tmp is the host's own), so the engine bind-mounts the same folders the task wrote."""
     folder = Path(tempfile.mkdtemp(prefix="labstack-debug-", dir="/var/tmp"))
-    monkeypatch.setattr(ops.stackfile, "PROJECT_DIR", folder)
+    monkeypatch.setattr(labstack.stacks.stackfile, "PROJECT_DIR", folder)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 

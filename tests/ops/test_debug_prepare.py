@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 import yaml
 
-import ops.stackfile
+import labstack.stacks.stackfile
 from components.layout import SRV
-from ops import debug
-from ops.pulumi_cli import PulumiCli
+from labstack.stacks import debug
+from labstack.stacks.pulumi_cli import PulumiCli
 from tests.ops.test_debug import STACK
 from tests.ops.test_tasks import invoke
 
 
 @pytest.fixture
 def debug_stack(write_stack, server_pem, tmp_path, monkeypatch):
-    monkeypatch.setattr(ops.stackfile, "PROJECT_DIR", tmp_path / "project")
+    monkeypatch.setattr(labstack.stacks.stackfile, "PROJECT_DIR", tmp_path / "project")
     write_stack(text=STACK.format(pem=server_pem, image="127.0.0.1:5000/lab/elif@sha256:" + "ab" * 32))
 
 

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ops import export
-from ops.remote import RemoteError, SshTarget
+from labstack.data import export
+from labstack.ssh.target import RemoteError, SshTarget
 from tests.ops.conftest import psql, start_app_postgres, target_of
 
 pytestmark = pytest.mark.testbed

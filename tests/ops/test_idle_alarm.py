@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from ops.offline import evaluate
+from labstack.stacks.offline import evaluate
 from tests.unit.helpers import base_config
 
 pytestmark = pytest.mark.testbed  # moto_server is a test bed service

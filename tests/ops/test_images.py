@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ops import images, stackfile
+from labstack import images
+
+from labstack.stacks import stackfile
 from tests.ops.test_tasks import invoke
 
 pytestmark = pytest.mark.testbed

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from ops import job_run, jobs
-from ops.pulumi_cli import POLICY_PACK
+from labstack.jobs import throwaway as job_run
+
+from labstack.jobs import server as jobs
+from labstack.stacks.pulumi_cli import POLICY_PACK
 from tests.ops.conftest import target_of
 from tests.ops.test_tasks import invoke
 
@@ -53,8 +55,8 @@ def test_the_throwaway_stack_file_copies_connection_settings_and_sets_the_watche
 def test_the_throwaway_stack_file_passes_invoke_check_with_its_watcher(stacks_dir, server_pem, capsys):
     """The file job.run writes is what `invoke check` evaluates under the mocks: valid, a watcher with the job's
     grace and lifetime cap, and the CloudWatch backstop alarm."""
-    from ops.offline import evaluate
-    from ops.stackfile import read_offline
+    from labstack.stacks.offline import evaluate
+    from labstack.stacks.stackfile import read_offline
 
     like_stack(stacks_dir, server_pem)
     stack = "job-20261129-020000-ef56"
@@ -148,7 +150,7 @@ def destroy_fails(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
 
 def test_the_destroy_removes_the_stack_and_keeps_its_file_in_the_record(stacks_dir, recording_pulumi, tmp_path):
-    from ops.pulumi_cli import PulumiCli
+    from labstack.stacks.pulumi_cli import PulumiCli
 
     stack = "job-20261128-215000-ab12"
     (stacks_dir / f"Pulumi.{stack}.yaml").write_text("config:\n  aws:region: eu-west-3\n")
@@ -163,7 +165,7 @@ def test_the_destroy_removes_the_stack_and_keeps_its_file_in_the_record(stacks_d
 
 
 def test_a_failed_destroy_names_the_command_that_finishes_it(stacks_dir, recording_pulumi, tmp_path, monkeypatch):
-    from ops.pulumi_cli import PulumiCli
+    from labstack.stacks.pulumi_cli import PulumiCli
 
     destroy_fails(tmp_path, monkeypatch)
     stack = "job-20261128-215000-cd34"
@@ -288,7 +290,7 @@ def fails(x):
 
 @on_testbed
 def test_functions_run_on_a_stacks_server(on_host, recording_pulumi, monkeypatch):
-    from ops import functions
+    from labstack import functions
 
     assert functions.run_function(cube_plus, 3, plus=1, stack=LIKE) == 28
     assert recording_pulumi() == [["stack", "output", "--json", "--stack", LIKE]]
@@ -339,7 +341,7 @@ def test_bad_input_is_refused_before_any_stack_exists(stacks_dir, server_pem, re
 @on_testbed
 def test_the_stack_is_destroyed_when_the_upload_fails(on_host, stacks_dir, recording_pulumi, tmp_path):
     """Whatever fails inside (here an SSH command, as a failed upload would), the finally destroys and removes."""
-    from ops.remote import RemoteError
+    from labstack.ssh.target import RemoteError
 
     with pytest.raises(RemoteError, match=r"upload failed on .* \(exit 7\)"):
         with job_run.throwaway(job_run.Machine("c7i.4xlarge", like=LIKE), dest=tmp_path / "record") as place:
@@ -470,7 +472,7 @@ def test_job_run_whose_destroy_fails_prints_the_finishing_command_and_fails(on_h
 @on_testbed
 def test_functions_on_a_throwaway_instance_destroy_it(on_host, stacks_dir, recording_pulumi, tmp_path, monkeypatch):
     """machine=...: the function's own throwaway stack, destroyed after a value and after a raised error."""
-    from ops import functions
+    from labstack import functions
 
     monkeypatch.setattr(job_run, "JOBS_DIR", tmp_path / "jobs")  # the records, not in the project's jobs/
 

@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from ops import commands, inventory
+from labstack.tasks import actions as commands
+
+from labstack.stacks import inventory
 from tests.ops.test_aws import launch
 from tests.ops.test_tasks import invoke
 

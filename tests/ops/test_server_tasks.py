@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
 def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, recording_pulumi, monkeypatch, capfd,
                                    tmp_path):
-    from ops import commands
+    from labstack.tasks import actions as commands
 
     # The app's own export writes into its working folder ($LABSTACK_EXPORT_DIR), reading the app's database.
     own_export = ("mkdir -p data && (cd /app && python -c 'import db; c = db.connect(); k = c.cursor(); "

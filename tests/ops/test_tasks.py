@@ -10,9 +10,11 @@ import pytest
 from invoke import Program
 
 import tasks
-from ops import images, inventory, stackfile
-from ops.invoke_support import SharedFlagsExecutor
-from ops.pulumi_cli import POLICY_PACK
+from labstack import images
+from labstack.stacks import inventory
+from labstack.stacks import stackfile
+from labstack.tasks.invoke_support import SharedFlagsExecutor
+from labstack.stacks.pulumi_cli import POLICY_PACK
 
 POLICY = str(POLICY_PACK)
 
@@ -106,7 +108,7 @@ def test_unknown_app_and_missing_outputs(write_stack, recording_pulumi, monkeypa
 
 
 def test_ssh_target_comes_from_outputs_and_config(write_stack, server_pem, recording_pulumi, monkeypatch):
-    from ops.remote import target_for_stack
+    from labstack.ssh.target import target_for_stack
 
     write_stack()
     monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({
@@ -135,7 +137,7 @@ def test_push_pins_the_digest_keeping_comments_and_order(write_stack):
 
 
 def test_repository_comes_from_repo_flag_or_current_image(write_stack):
-    from ops.commands import image_repository
+    from labstack.tasks.actions import image_repository
 
     write_stack(text="config:\n  aws:region: eu-west-3\n  labstack:apps:\n    elif: {build: examples/app}\n")
     assert image_repository("paris-batch2", "elif", "ghcr.io/lab/elif/") == "ghcr.io/lab/elif"
@@ -148,8 +150,8 @@ def test_repository_comes_from_repo_flag_or_current_image(write_stack):
 
 def test_build_borrows_push_flags_on_one_line(monkeypatch):
     seen = []
-    monkeypatch.setattr("ops.commands.build", lambda *a, **k: seen.append(("build", a, k)))
-    monkeypatch.setattr("ops.commands.push", lambda *a, **k: seen.append(("push", a, k)))
+    monkeypatch.setattr("labstack.tasks.actions.build", lambda *a, **k: seen.append(("build", a, k)))
+    monkeypatch.setattr("labstack.tasks.actions.push", lambda *a, **k: seen.append(("push", a, k)))
     assert invoke("build", "push", "-s", "paris-batch2", "--app", "elif", "--force", "--build-arg", "A=1") == 0
     assert [(name, args, kwargs["force"], kwargs["build_args"]) for name, args, kwargs in seen] == [
         ("build", ("paris-batch2", "elif"), True, ["A=1"]), ("push", ("paris-batch2", "elif"), True, ["A=1"])]
@@ -206,8 +208,8 @@ def test_uptime_counts_days_and_prices_are_labelled():
 
 
 def test_app_names_never_reach_a_remote_shell_unchecked(tmp_path):
-    from ops import export
-    from ops.remote import RemoteError, SshTarget
+    from labstack.data import export
+    from labstack.ssh.target import RemoteError, SshTarget
 
     target = SshTarget("203.0.113.7", "ubuntu", tmp_path / "key", "203.0.113.7 ssh-ed25519 AAAA")
     with pytest.raises(RemoteError, match="bad app name 'x; rm -rf /'"):

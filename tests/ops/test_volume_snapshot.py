@@ -1,4 +1,4 @@
-"""The data volume's final snapshot (ops/volume_snapshot.py) against moto server: complete and tagged before the
+"""The data volume's final snapshot (labstack/data/volume_snapshot.py) against moto server: complete and tagged before the
 volume may go."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from ops import volume_snapshot
+from labstack.data import volume_snapshot
 
 pytestmark = pytest.mark.testbed  # moto_server is a test bed service
 

@@ -1,10 +1,10 @@
-"""invoke list.volumes / list.snapshots (ops/volumes.py) against moto server."""
+"""invoke list.volumes / list.snapshots (labstack/data/volumes.py) against moto server."""
 from __future__ import annotations
 
 import pytest
 
 from components.config.prices import ebs_gb_month, snapshot_gb_month
-from ops import volumes
+from labstack.data import volumes
 
 pytestmark = pytest.mark.testbed  # moto_server is a test bed service
 

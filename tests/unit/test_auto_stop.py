@@ -13,7 +13,7 @@ from components.config.messages import ConfigError
 from components.config.stack import load_stack_config
 from components.layout import HOOKS_DIR, JOBS_SRV, PROXY_ACCESS_LOG, WATCHER_ETC, WATCHER_RUN, WATCHER_STATE
 from components.render.bundle import read_bundle
-from ops.offline import FakeAws, evaluate
+from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config
 
 COMMAND = "command:remote:Command"

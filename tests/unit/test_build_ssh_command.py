@@ -1,7 +1,7 @@
 """Which Dockerfiles want the SSH agent, and the docker CLI line that lends it to the build."""
 from pathlib import Path
 
-from ops import images
+from labstack import images
 
 
 def test_only_a_run_that_mounts_ssh_wants_the_agent():

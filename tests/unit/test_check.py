@@ -6,14 +6,14 @@ import io
 import pytest
 from rich.console import Console
 
-import ops.stackfile
-from ops.check import check_stacks
+import labstack.stacks.stackfile
+from labstack.stacks.check import check_stacks
 from tests.unit.helpers import write_private_key
 
 
 @pytest.fixture
 def stacks(tmp_path, monkeypatch):
-    monkeypatch.setattr(ops.stackfile, "STACKS_DIR", tmp_path)
+    monkeypatch.setattr(labstack.stacks.stackfile, "STACKS_DIR", tmp_path)
     key = tmp_path / "id_ed25519"
     write_private_key(key)
     (tmp_path / "Pulumi.good.yaml").write_text(

@@ -6,7 +6,7 @@ import pytest
 
 from components.config.messages import ConfigError
 from components.layout import RAY_PORTS
-from ops.offline import FakeAws, evaluate
+from labstack.stacks.offline import FakeAws, evaluate
 from policy import rules
 from policy.rules import Resource
 from tests.unit.helpers import base_config

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from components.config import DEFAULT_AMI_SSM_PATH, DEFAULT_INSTANCE_TYPE, ConfigError, load_stack_config
 from components.config.cloud import zone_candidates
-from ops.offline import FakeAws, evaluate
+from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config, write_private_key
 
 PINNED = "registry.example.org/lab/elif@sha256:" + "0f" * 32

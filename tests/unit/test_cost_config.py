@@ -10,7 +10,7 @@ from components.config import ConfigError, load_stack_config
 from components.config.cost import (GB_MONTH_TAG, HOURLY_TAG, instances_hourly, stack_instance_types,
                                     watcher_budget_env)
 from components.config.prices import ebs_gb_month, hourly_price, public_ipv4_hourly, snapshot_gb_month
-from ops.offline import FakeAws, evaluate
+from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config, registered
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -158,13 +158,13 @@ def test_spot_and_budget_mean_nothing_for_an_existing_server(pem):
 
 
 def test_invoke_check_refuses_an_over_budget_stack_file(pem, tmp_path, monkeypatch):
-    import ops.stackfile
-    from ops.check import check_stacks
+    import labstack.stacks.stackfile
+    from labstack.stacks.check import check_stacks
     from rich.console import Console
 
     stacks = tmp_path / "stacks"
     stacks.mkdir()
-    monkeypatch.setattr(ops.stackfile, "STACKS_DIR", stacks)
+    monkeypatch.setattr(labstack.stacks.stackfile, "STACKS_DIR", stacks)
     (stacks / "Pulumi.gpu-run.yaml").write_text(
         "config:\n  aws:region: eu-west-3\n  labstack:serverPem: " + str(pem) + "\n"
         "  labstack:sshCidrs: [198.51.100.0/24]\n  labstack:instanceType: g5.xlarge\n"

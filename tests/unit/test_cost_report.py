@@ -1,10 +1,10 @@
-"""ops/cost.py's reading of EC2's times (what is known about running time) and its budget warnings, on instance
+"""labstack/cost/report.py's reading of EC2's times (what is known about running time) and its budget warnings, on instance
 records shaped as describe_instances returns them."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from ops import cost
+from labstack.cost import report as cost
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
 NOW = T0 + timedelta(days=10)

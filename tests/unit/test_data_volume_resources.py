@@ -2,7 +2,7 @@
 tags, its delete-before-replace attachment that stops the old instance first, and the final-snapshot delete step."""
 from __future__ import annotations
 
-from ops.offline import FakeAws, evaluate
+from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config
 
 VOLUME = "aws:ebs/volume:Volume"
@@ -25,7 +25,7 @@ def test_volume_is_encrypted_gp3_in_the_instances_zone_tagged_and_attached(pem):
     assert attachment.inputs["stopInstanceBeforeDetaching"] is True
     assert attachment.inputs["deviceName"] == "/dev/sdf"
     [snapshot] = [r for r in found.of_type(LOCAL) if r.name == "lab-data-final-snapshot"]
-    assert snapshot.inputs["delete"] == "venv/bin/python -m ops.volume_snapshot"
+    assert snapshot.inputs["delete"] == "venv/bin/python -m labstack.data.volume_snapshot"
     assert snapshot.inputs["environment"]["LABSTACK_REGION"] == "eu-west-3"
     assert snapshot.inputs["environment"]["LABSTACK_STACK"] == "lab"
     assert snapshot.inputs["environment"]["LABSTACK_VOLUME_ID"] == volume.id

@@ -4,7 +4,7 @@ from __future__ import annotations
 import yaml
 
 from components.render.bundle import read_bundle
-from ops.offline import FakeAws, evaluate
+from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import (STEP_PREREQUISITES, assert_deploy_dependencies, assert_deploy_order, base_config,
                                 recorded_dependencies, registered)
 
@@ -235,7 +235,7 @@ def test_export_on_delete_runs_before_the_app_is_removed(pem, tmp_path):
     result = deploy(pem, exportsDir=str(tmp_path / "saved"))
     export = result.one("command:local:Command")
     assert export.name == "paris-batch2-elif-export-on-delete"
-    assert export.inputs["delete"] == "venv/bin/python -m ops.destroy_export" and "create" not in export.inputs
+    assert export.inputs["delete"] == "venv/bin/python -m labstack.data.destroy_export" and "create" not in export.inputs
     env = export.inputs["environment"]
     assert env == {
         "LABSTACK_STACK": "paris-batch2", "LABSTACK_APP": "elif", "LABSTACK_HOST": result.outputs["publicIp"],

@@ -127,7 +127,7 @@ class FakeServer:
                               capture_output=True, text=True, timeout=60)
 
     def hook(self, hook: str, *args: str) -> subprocess.CompletedProcess:
-        """Another hook, as an operator (or ops/) runs it."""
+        """Another hook, as an operator (or labstack/) runs it."""
         return subprocess.run([str(ROOT / "hooks" / hook), *args], env=self._prepare(), capture_output=True,
                               text=True, timeout=60)
 

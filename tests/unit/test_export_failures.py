@@ -1,4 +1,4 @@
-"""How a failed export is reported and kept (ops/export.py): the reason line for each kind of failure, and the
+"""How a failed export is reported and kept (labstack/data/export.py): the reason line for each kind of failure, and the
 `.failed` folder with FAILED.txt, also when FAILED.txt itself cannot be written."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ops import export
-from ops.remote import RemoteError
+from labstack.data import export
+from labstack.ssh.target import RemoteError
 
 
 @pytest.mark.parametrize("error, reason", [

@@ -1,4 +1,4 @@
-"""Python functions as jobs, without a server: the bundle ops/functions.py sends, run by the job script
+"""Python functions as jobs, without a server: the bundle labstack/functions.py sends, run by the job script
 (hooks/templates/function-job.sh) with this machine's Debian python3 (no cloudpickle installed: the bundle's own
 copy is used), and the result read back as run_function reads it. The same over SSH: tests/e2e/test_job_run.py."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import functions
+from labstack import functions
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 

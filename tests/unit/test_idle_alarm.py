@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from components.aws.idle_alarm import alarm_window
-from ops.offline import FakeAws, evaluate
+from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"

@@ -1,4 +1,4 @@
-"""The pure parts of ops/jobs.py: input checks, the submit command, status parsing, exit codes, image choice."""
+"""The pure parts of labstack/jobs/server.py: input checks, the submit command, status parsing, exit codes, image choice."""
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ops import jobs
-from ops.remote import RemoteError
+from labstack.jobs import server as jobs
+from labstack.ssh.target import RemoteError
 
 
 def test_job_ids_sort_by_time_and_pass_the_hooks_pattern():

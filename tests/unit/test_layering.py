@@ -1,7 +1,7 @@
 """The project's import structure: no cycles, and no module importing one from a higher layer.
 
 Layers, lowest first: the server layout contract; the typed stack config; the pure renderers; the Pulumi components
-(AWS resources, remote deploy steps, node handles); the program. The operator side (ops/, tasks.py) stands beside the
+(AWS resources, remote deploy steps, node handles); the program. The operator side (labstack/, tasks.py) stands beside the
 components: it may use the layout, the config and the renderers, never the Pulumi components or the program.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _module_name(path: Path) -> str:
 
 def _project_modules() -> dict[str, Path]:
     files = [PROJECT / "__main__.py", PROJECT / "tasks.py", *(PROJECT / "components").rglob("*.py"),
-             *(PROJECT / "ops").rglob("*.py")]
+             *(PROJECT / "labstack").rglob("*.py")]
     return {_module_name(path): path for path in files}
 
 
@@ -68,12 +68,12 @@ def test_no_module_imports_from_a_higher_layer():
         own = _layer(module)
         for imported in _imports(path, set(modules)):
             other = _layer(imported)
-            if module.startswith("ops") or module == "tasks":
+            if module.startswith("labstack") or module == "tasks":
                 if imported.startswith("components") and not imported.startswith(OPS_MAY_IMPORT):
                     wrong.append(f"{module} -> {imported} (the operator side never imports Pulumi components)")
             elif own is not None and other is not None and other > own:
                 wrong.append(f"{module} (layer {own}) -> {imported} (layer {other})")
-            elif own is not None and (imported.startswith("ops") or imported == "tasks"):
+            elif own is not None and (imported.startswith("labstack") or imported == "tasks"):
                 wrong.append(f"{module} -> {imported} (components never import the operator side)")
     assert wrong == []
 
@@ -104,5 +104,5 @@ def test_no_import_cycles():
 def test_the_checks_see_real_imports():
     """Guards the checks above against passing vacuously (e.g. a path change that finds no modules)."""
     modules = _project_modules()
-    assert "components.render.app_files" in modules and "ops.commands" in modules
+    assert "components.render.app_files" in modules and "labstack.tasks.actions" in modules
     assert "components.layout" in _imports(modules["components.render.app_files"], set(modules))

@@ -6,7 +6,7 @@ import pytest
 
 from components.aws.job_template import spot_market_options
 from components.config.cost import HOURLY_TAG
-from ops.offline import FakeAws, evaluate
+from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import assert_deploy_dependencies, base_config, recorded_dependencies
 
 STATE = "aws:ec2transitgateway/instanceState:InstanceState"

@@ -14,8 +14,8 @@ import yaml
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from ops.offline import FakeAws, evaluate
-from ops.stackfile import list_stacks, read_stack_config
+from labstack.stacks.offline import FakeAws, evaluate
+from labstack.stacks.stackfile import list_stacks, read_stack_config
 from policy import rules
 from policy.rules import RULES, Resource
 from tests.unit.helpers import base_config, write_private_key

@@ -1,4 +1,4 @@
-"""ops/pricing.py: the AWS Pricing API's GetProducts answer parsed into a price (botocore's Stubber: moto has no
+"""labstack/cost/pricing.py: the AWS Pricing API's GetProducts answer parsed into a price (botocore's Stubber: moto has no
 Pricing API), the day-long disk cache, the built-in table as a marked estimate when the API fails, and spot arithmetic.
 
 The answers are shaped as AWS documents them: PriceList is a list of JSON *strings*, one product each, the on-demand
@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from ops import pricing
+from labstack.cost import pricing
 
 STORAGE = ("{\"product\":{\"productFamily\":\"Storage\",\"attributes\":{\"storageMedia\":\"SSD-backed\",\"maxThroughput"
            "volume\":\"320 MB/sec\",\"volumeType\":\"Provisioned IOPS\",\"maxIopsvolume\":\"20000\",\"servicecode\":\""

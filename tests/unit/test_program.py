@@ -6,8 +6,8 @@ import json
 import pytest
 
 from components.config import DEFAULT_AMI_SSM_PATH
-from ops.offline import FakeAws, evaluate
-from ops.stackfile import list_stacks, read_stack_config
+from labstack.stacks.offline import FakeAws, evaluate
+from labstack.stacks.stackfile import list_stacks, read_stack_config
 from tests.unit.helpers import base_config, recorded_dependencies, write_private_key
 
 INSTANCE = "aws:ec2/instance:Instance"

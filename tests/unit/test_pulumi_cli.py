@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-import ops.pulumi_cli as cli
+import labstack.stacks.pulumi_cli as cli
 from tests.fakes import install_fake_pulumi
 
 POLICY = str(cli.POLICY_PACK)

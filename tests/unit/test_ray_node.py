@@ -7,7 +7,7 @@ import pulumi
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from ops.offline import FakeAws, RecordingMocks
+from labstack.stacks.offline import FakeAws, RecordingMocks
 
 
 def declare() -> list:

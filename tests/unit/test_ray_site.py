@@ -7,7 +7,7 @@ import hashlib
 import bcrypt
 
 from components.layout import REMOTE_HOOKS
-from ops.offline import evaluate
+from labstack.stacks.offline import evaluate
 from tests.unit.helpers import base_config
 
 COMMAND = "command:remote:Command"

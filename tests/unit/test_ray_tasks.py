@@ -1,12 +1,12 @@
-"""The ray.* tasks' logic without a cluster (ops/ray_cluster.py): which node a name means, the tunnel's argv, the
+"""The ray.* tasks' logic without a cluster (labstack/clusters.py): which node a name means, the tunnel's argv, the
 dashboard's node list, the job's runtime_env, and the messages of a stack that is not a Ray cluster."""
 from __future__ import annotations
 
 import pytest
 
 from components.config import load_stack_config
-from ops import ray_cluster
-from ops.remote import RemoteError, SshTarget
+from labstack import clusters as ray_cluster
+from labstack.ssh.target import RemoteError, SshTarget
 from tests.unit.helpers import base_config
 
 HEAD_KEY = "203.0.113.1 ssh-ed25519 AAAAhead"
@@ -123,7 +123,7 @@ class RecordingClient:
 def test_submit_sends_the_command_and_runtime_env_and_prints_the_id(monkeypatch, capsys):
     import contextlib
 
-    from ops.tasks import ray as ray_tasks
+    from labstack.tasks import clusters as ray_tasks
 
     client = RecordingClient()
     monkeypatch.setattr(ray_cluster, "ray_session", lambda stack: contextlib.nullcontext(

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ops import remote_commands as rc
+from labstack.ssh import commands as rc
 
 
 def test_containers_are_found_by_their_labels():
@@ -110,7 +110,7 @@ class _Printed:
 
 
 def test_the_serving_colour_is_read_from_the_state_hook():
-    from ops.remote import active_color, app_state
+    from labstack.ssh.target import active_color, app_state
 
     printed = _Printed("COLOR=green\nRELEASE=0123456789abcdef\nIMAGE=ghcr.io/lab/elif@sha256:ab=\nWORKERS=2\n"
                        "SWITCHED_AT=2026-11-29T00:40:00Z\n")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import ops.stackfile
+import labstack.stacks.stackfile
 from components.config import ConfigError
-from ops.stackfile import PROJECT_DIR, StackFileError, load, parse_stack_text, read_offline
+from labstack.stacks.stackfile import PROJECT_DIR, StackFileError, load, parse_stack_text, read_offline
 from tests.unit.helpers import write_private_key
 
 FILE = PROJECT_DIR / "stacks" / "Pulumi.x.yaml"
@@ -78,7 +78,7 @@ def test_yaml_1_1_forms_stay_text_as_pulumi_reads_them():
 
 @pytest.fixture
 def stacks(tmp_path, monkeypatch):
-    monkeypatch.setattr(ops.stackfile, "STACKS_DIR", tmp_path)
+    monkeypatch.setattr(labstack.stacks.stackfile, "STACKS_DIR", tmp_path)
     key = tmp_path / "id_ed25519"
     write_private_key(key)
     head = (f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
@@ -135,6 +135,6 @@ def test_a_registry_login_is_encrypted_when_each_password_is(stacks):
 def test_reading_warnings_reach_the_typed_config(stacks):
     stacks("      env:\n        FEATURE: yes\n")
     assert load("s").warnings == (
-        f"labstack:apps.elif.env.FEATURE = yes ({ops.stackfile.STACKS_DIR / 'Pulumi.s.yaml'}, line 9, column 18): "
+        f"labstack:apps.elif.env.FEATURE = yes ({labstack.stacks.stackfile.STACKS_DIR / 'Pulumi.s.yaml'}, line 9, column 18): "
         "Pulumi reads an unquoted yes as the text 'yes', not true; write true for a boolean, or quote it \"yes\" if "
         "the text is meant",)

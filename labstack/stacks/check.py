@@ -1,0 +1,62 @@
+"""`invoke check`: evaluate stack files offline and show what they would declare, or what is wrong with them."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Optional
+
+from rich.console import Console
+from rich.table import Table
+
+from components.config import ConfigError
+from labstack.stacks.offline import evaluate
+from labstack.stacks.stackfile import StackFileError, list_stacks, load, read_offline
+
+NOT_A_PREVIEW = ("This is an offline check under Pulumi mocks, not a `pulumi preview`: AWS was not contacted, so "
+                 "AMIs, hosted zones and subnets are assumed to exist. Run `pulumi preview -s {stack}` for that.")
+
+
+def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None) -> bool:
+    """Evaluate one stack file (or all of them, each whatever the others hold); print a summary and the warnings;
+    return True when every one is valid (warnings never fail)."""
+    console = console or Console()
+    stacks = [stack] if stack else list_stacks()
+    all_ok = True
+    for name in stacks:
+        try:
+            offline = read_offline(name)
+        except StackFileError as unreadable:
+            console.print(f"[red]✗ {name}[/red]: ", end="")
+            console.print(str(unreadable), markup=False, highlight=False, soft_wrap=True)
+            all_ok = False
+            continue
+        result = evaluate(offline.config, name, secret_keys=offline.secret_keys)
+        warnings = offline.warnings
+        if result.error is None:
+            warnings = load(name).warnings  # the reader's and the config's
+            _print_resources(console, name, result)
+        elif isinstance(result.error, ConfigError):
+            all_ok = False
+            console.print(f"[red]✗ {name}[/red]: stacks/Pulumi.{name}.yaml has "
+                          f"{len(result.error.problems)} problem(s):")
+            for problem in result.error.problems:
+                console.print(f"    - {problem}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            all_ok = False
+            console.print(f"[red]✗ {name}[/red]: the program failed: ", end="")
+            console.print(str(result.error), markup=False, soft_wrap=True)
+        for warning in warnings:
+            console.print(f"    ! {warning}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+        console.print(NOT_A_PREVIEW.format(stack=name), style="dim")
+    return all_ok
+
+
+def _print_resources(console: Console, stack: str, result) -> None:
+    custom = [r for r in result.resources if r.custom]
+    counts = Counter(r.type for r in custom)
+    console.print(f"[green]✓ {stack}[/green]: the config is valid; it would declare {len(custom)} resources:")
+    table = Table("count", "resource type", "first name", box=None, pad_edge=False)
+    for type_token, count in counts.items():
+        table.add_row(str(count), type_token.split(":")[-1], next(r.name for r in custom if r.type == type_token))
+    console.print(table)
+    for key, value in result.outputs.items():
+        console.print(f"    output {key}: {value}", markup=False, highlight=False)

@@ -1,0 +1,108 @@
+"""`invoke job.*`: script jobs on a stack's server (labstack/jobs/server.py); job.run (a throwaway instance) is H7's module."""
+import sys
+from pathlib import Path
+
+from invoke import Exit, task
+
+from labstack.tasks.jobs_run import run  # noqa: F401 (job.run, H7)
+
+STACK = "stack name (stacks/Pulumi.<stack>.yaml)"
+
+
+def _target(stack):
+    from labstack.ssh import target as remote
+
+    return remote.target_for_stack(stack)
+
+
+def _call(action, *args, **kwargs):
+    from labstack.tasks import actions as commands
+    from labstack.jobs.server import JobError
+
+    try:
+        return action(*args, **kwargs)
+    except (JobError, *commands.ops_errors()) as error:
+        raise Exit(commands.error_message(error), code=1)
+
+
+@task(help={"stack": STACK, "script": "the script to run (bash unless it has a #! line)",
+            "files": "a file or folder to upload beside it (repeatable)",
+            "image": "container image (default: the stack's only app's image, else python:3.11-slim)",
+            "on_host": "run on the server itself instead of a container", "name": "a name for the job",
+            "env": "K=V for the script (repeatable)"}, iterable=["files", "env"])
+def submit(c, stack, script, files=None, image=None, on_host=False, name=None, env=None):
+    """Upload the script and files to JOBS_SRV/<id>/ on the server and start it detached; prints the job id."""
+    from labstack.jobs import server as jobs
+    from labstack.stacks import stackfile
+
+    def go():
+        config = stackfile.load(stack)
+        chosen = jobs.image_for(config, image, on_host)
+        jobs.upload_plan(Path(script), [Path(p) for p in files or []])  # bad input refused before any SSH
+        variables = jobs.parse_env(env)
+        # Progress on stderr: stdout is the job id alone (`id=$(invoke job.submit ...)`).
+        return jobs.submit(_target(stack), Path(script), [Path(p) for p in files or []], image=chosen,
+                           on_host=on_host, name=name, env=variables,
+                           on_progress=lambda message: print(f"labstack: {message}", file=sys.stderr))
+    print(_call(go))
+
+
+@task(help={"stack": STACK, "job": "one job id (default: every job)"})
+def status(c, stack, job=None):
+    """A table of the server's jobs: state, exit code, times, image, who submitted it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from labstack.jobs import server as jobs
+
+    records = _call(lambda: jobs.statuses(_target(stack), job))
+    table = Table("job", "name", "state", "exit", "started", "ended", "image", "submitted by")
+    for record in records:
+        table.add_row(record["id"], record.get("name") or "", record["state"], _text(record.get("exitCode")),
+                      _text(record.get("startedAt")), _text(record.get("endedAt")),
+                      record.get("image") or "(host)", _text(record.get("submittedBy")))
+    Console().print(table)
+
+
+def _text(value):
+    return "" if value is None else str(value)
+
+
+@task(help={"stack": STACK, "job": "job id", "follow": "keep printing until the job ends"})
+def logs(c, stack, job, follow=False):
+    """The job's output (stdout and stderr of its script)."""
+    from labstack.jobs import server as jobs
+
+    text = _call(jobs.logs, _target(stack), job, follow=follow)
+    if text is not None:
+        print(text, end="")
+
+
+@task(help={"stack": STACK, "job": "job id"})
+def wait(c, stack, job):
+    """Wait for the job to end, showing its state; exits with its exit code (130 cancelled, 75 interrupted)."""
+    from labstack.jobs import server as jobs
+
+    def show(record):
+        print(f"{record['id']} {record['state']}", flush=True)
+    code = _call(jobs.wait, _target(stack), job, on_progress=show)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"stack": STACK, "job": "job id", "path": "file or folder in the job folder (default out/)",
+            "dest": "local folder (default .)"})
+def fetch(c, stack, job, path="out/", dest="."):
+    """Download a job's outputs, sha256-verified; written under a temporary name and renamed when complete."""
+    from labstack.jobs import server as jobs
+
+    print(_call(jobs.fetch, _target(stack), job, path=path, dest=Path(dest)))
+
+
+@task(help={"stack": STACK, "job": "job id"})
+def cancel(c, stack, job):
+    """Stop a job (its container or its processes) and record it as cancelled."""
+    from labstack.jobs import server as jobs
+
+    record = _call(jobs.cancel, _target(stack), job)
+    print(f"{record['id']} {record['state']}")
