@@ -338,8 +338,9 @@ def statuses(target: SshTarget, job_id: Optional[str] = None) -> list[dict]:
 
 
 def wait(target: SshTarget, job_id: str, on_progress: Optional[Callable[[dict], None]] = None,
-         interval: float = 1.0) -> int:
-    """Poll until the job has ended (a lost SSH connection is retried); its exit code (see exit_code_of)."""
+         interval: float = 1.0, deadline: Optional[float] = None) -> int:
+    """Poll until the job has ended (a lost SSH connection is retried); its exit code (see exit_code_of).
+    TimeoutError once time.monotonic() passes `deadline` with the job still running."""
     check_job_id(job_id)
     failures = 0
     while True:
@@ -358,7 +359,9 @@ def wait(target: SshTarget, job_id: str, on_progress: Optional[Callable[[dict], 
             on_progress(status)
         if status["state"] not in ACTIVE:
             return exit_code_of(status)
-        time.sleep(interval)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"job {job_id} is still {status['state']}: wait again, or cancel it")
+        time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
         interval = min(interval * 1.5, 5.0)
 
 

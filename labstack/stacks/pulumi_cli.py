@@ -21,10 +21,20 @@ POLICY_PACK = PROJECT_DIR / "policy"  # labstack's policies run on every `pulumi
 POLICY_CONFIG = POLICY_PACK / "config.json"  # optional: the operator's allow-lists
 
 
-def up_args(stack: str, yes: bool = False) -> list[str]:
-    """`pulumi up` with labstack's policy pack, and its settings when the operator wrote policy/config.json."""
+def _policy_args() -> list[str]:
+    """labstack's policy pack, and its settings when the operator wrote policy/config.json."""
     config = ["--policy-pack-config", str(POLICY_CONFIG)] if POLICY_CONFIG.is_file() else []
-    return ["up", "--stack", stack, "--policy-pack", str(POLICY_PACK), *config, *(["--yes"] if yes else [])]
+    return ["--policy-pack", str(POLICY_PACK), *config]
+
+
+def up_args(stack: str, yes: bool = False) -> list[str]:
+    """`pulumi up` with labstack's policy pack."""
+    return ["up", "--stack", stack, *_policy_args(), *(["--yes"] if yes else [])]
+
+
+def preview_args(stack: str) -> list[str]:
+    """`pulumi preview` with the policy pack `up` runs, so a preview shows what `up` would refuse."""
+    return ["preview", "--stack", stack, *_policy_args()]
 
 
 class PulumiError(RuntimeError):

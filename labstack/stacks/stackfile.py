@@ -190,7 +190,10 @@ class OfflineConfig:
 
 
 def read_offline(stack: str) -> OfflineConfig:
-    written = read_stack_text(stack)
+    return offline_config(read_stack_text(stack))
+
+
+def offline_config(written: StackText) -> OfflineConfig:
     # Pulumi marks a key secret when any value in it is `secure:`; a map with plain values beside secure ones (an
     # appSecrets entry set without --secret) is not counted secret here, so `invoke check` and `invoke up` refuse it.
     secret_keys = frozenset(key for key, value in written.config.items() if _encrypted(key, value))
@@ -287,13 +290,29 @@ def build_context(stack: str, app: str) -> Path:
     return path if path.is_absolute() else PROJECT_DIR / path
 
 
-def _round_trip_yaml():
+def round_trip_yaml():
     from ruamel.yaml import YAML  # only `invoke push` writes: the other tasks start without it
 
     yaml = YAML()  # round-trip
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap an operator's long lines
     return yaml
+
+
+def write_new(stack: str, text: str) -> Path:
+    """Write a new stack file whole: under a temporary name first, renamed when complete; never over an existing one."""
+    path = stack_file(stack)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)
+        os.link(temporary, path)  # fails if the stack file appeared meanwhile: nothing is overwritten
+    except FileExistsError:
+        raise StackFileError(f"{_shown(path)} exists already: choose another stack name") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return path
 
 
 def set_app_image(stack: str, app: str, image: str) -> Optional[str]:
@@ -303,7 +322,7 @@ def set_app_image(stack: str, app: str, image: str) -> Optional[str]:
     """
     image_settings(stack, app)  # unknown stack or app: the standard messages
     path = stack_file(stack)
-    yaml = _round_trip_yaml()
+    yaml = round_trip_yaml()
     document = yaml.load(path.read_text())
     settings = document["config"]["labstack:apps"][app]
     if not hasattr(settings, "get"):
