@@ -92,3 +92,20 @@ def test_run_returns_output_and_the_first_failures_exit_code(stack):
     assert (ok.output, ok.exit_code, ok.ok) == ("one\nroot-ok\n", 0, True)
     failed = stack.run(["echo before", "exit 3", "echo never"])
     assert (failed.output, failed.exit_code) == ("before\n", 3)
+
+
+def test_the_readmes_python_example_runs_as_printed(stack, tmp_path, monkeypatch, capsys):
+    readme = (stackfile.PROJECT_DIR / "README.md").read_text()
+    section = readme.split("## Use from Python", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    lab = stackfile.STACKS_DIR / "Pulumi.lab.yaml"
+    (stackfile.STACKS_DIR / "Pulumi.rome-pilot.yaml").write_text(lab.read_text())
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "analyse.py").write_text("import os, sys\nos.makedirs('out', exist_ok=True)\n"
+                                         "open('out/summary.txt', 'w').write(' '.join(sys.argv[1:]))\n")
+    scope: dict = {}
+    exec(compile(example, "README.md (Use from Python)", "exec"), scope)
+    assert scope["setup"].exit_code == 0 and scope["setup"].output.startswith("Python 3.")
+    assert scope["results"].resolve() == tmp_path / "results" / "out"
+    assert (scope["results"] / "summary.txt").read_text() == "--seed 1"
+    assert scope["same"].id == scope["job"].id and scope["same"].status() == "complete"
