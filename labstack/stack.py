@@ -16,7 +16,7 @@ import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 from labstack.project import use_project
 
@@ -123,30 +123,29 @@ class Stack:
         self._cli = self._cli or PulumiCli()
         return self._cli
 
-    def up(self, yes: bool = True) -> None:
-        """`pulumi up` with labstack's policy pack (the stack is created in the state if new). From Python the
-        default is yes=True: no confirmation prompt."""
+    def up(self, yes: bool = True, progress: Callable[[str], None] = print) -> None:
+        """`pulumi up` with labstack's policy pack (the stack is created in the state if new), one progress line per
+        resource done (from Pulumi's event stream). From Python the default is yes=True: no confirmation prompt."""
         from labstack.stacks import stackfile
+        from labstack.stacks.progress import EventProgress
 
         stackfile.load(self.name)  # a broken stack file: its problems now, not after Pulumi's start-up
-        self.cli.up(self.name, yes=yes)
+        self.cli.up(self.name, yes=yes, on_output=None, on_event=EventProgress(progress))
         self._target = None
 
     def preview(self) -> None:
         """`pulumi preview` with labstack's policy pack: what `up` would change, printed."""
         from labstack.stacks import stackfile
-        from labstack.stacks.pulumi_cli import preview_args
 
         stackfile.load(self.name)
-        env = self.cli.environment()
-        self.cli.select(self.name, env)
-        self.cli.run(preview_args(self.name), env=env)
+        self.cli.preview(self.name)
 
-    def destroy(self, yes: bool = True) -> None:
+    def destroy(self, progress: Callable[[str], None] = print) -> None:
         """`pulumi destroy`: the program exports each app's data first (a failed export stops the destroy, nothing is
         lost) and snapshots or keeps the data volume as the stack file says."""
-        env = self.cli.environment()
-        self.cli.run(["destroy", "--stack", self.name, *(["--yes"] if yes else [])], env=env)
+        from labstack.stacks.progress import EventProgress
+
+        self.cli.destroy(self.name, on_output=None, on_event=EventProgress(progress))
         self._target = None
 
     def outputs(self) -> dict:

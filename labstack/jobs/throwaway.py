@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Optional
 import yaml
 
 from labstack.stacks import stackfile
-from labstack.stacks.pulumi_cli import PulumiCli, PulumiError, up_args
+from labstack.stacks.pulumi_cli import PulumiCli, PulumiError
 from labstack.ssh.target import SshTarget, target_for_stack
 
 JOBS_DIR = stackfile.PROJECT_DIR / "jobs"  # local records of throwaway jobs (gitignored)
@@ -177,10 +177,10 @@ def throwaway(machine: Machine, *, dest: Optional[Path] = None, cli: Optional[Pu
     kept = machine.keep
     created = False
     try:
-        _pulumi(cli, place, ["stack", "select", "--create", "--stack", stack], env)
+        _pulumi(place, "stack init", lambda: cli.stack(stack))
         created = True
         announce(f"bringing up {stack} ({machine.instance_type} in {config['aws:region']})")
-        _pulumi(cli, place, up_args(stack, yes=True), env)
+        _pulumi(place, "up", lambda: cli.up(stack, yes=True, on_output=None))
         place.target = target_for_stack(stack, cli=cli)
         wait_for_ssh(place.target, announce=announce)
         yield place
@@ -197,7 +197,7 @@ def throwaway(machine: Machine, *, dest: Optional[Path] = None, cli: Optional[Pu
             elif created:
                 _destroy(cli, place, env, announce)
             else:
-                path.unlink(missing_ok=True)  # `pulumi stack select --create` failed: nothing was made
+                path.unlink(missing_ok=True)  # the stack could not be made in the state: nothing was made
         finally:
             _write_record(place)
 
@@ -206,9 +206,9 @@ def _destroy(cli: PulumiCli, place: Throwaway, env: dict, announce) -> None:
     stack = place.stack
     announce(f"destroying {stack}")
     try:
-        _pulumi(cli, place, ["destroy", "--stack", stack, "--yes"], env)
-        # --preserve-config: the stack file is moved into the record below, not deleted by Pulumi.
-        _pulumi(cli, place, ["stack", "rm", "--stack", stack, "--yes", "--preserve-config"], env)
+        _pulumi(place, "destroy", lambda: cli.destroy(stack, on_output=None))
+        # The stack file is kept (moved into the record below), not deleted with the stack.
+        _pulumi(place, "stack rm", lambda: cli.remove(stack))
     except (PulumiError, KeyboardInterrupt) as error:
         place.record["destroyed"] = False
         _write_record(place)
@@ -219,9 +219,10 @@ def _destroy(cli: PulumiCli, place: Throwaway, env: dict, announce) -> None:
     announce(f"destroyed {stack}; its record is in {place.record_dir}")
 
 
-def _pulumi(cli: PulumiCli, place: Throwaway, args: list[str], env: dict) -> None:
-    place.record["pulumi"].append(["pulumi", *args])
-    cli.run(args, env=env)
+def _pulumi(place: Throwaway, step: str, action: Callable[[], object]) -> None:
+    """One Pulumi step of the throwaway stack, recorded (in order) in its record.json."""
+    place.record["pulumi"].append(step)
+    action()
 
 
 def _now() -> str:

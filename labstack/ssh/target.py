@@ -125,18 +125,12 @@ class SshTarget:
 
 
 def stack_outputs(stack: str, cli: Optional[PulumiCli] = None) -> dict:
-    import json
-
     cli = cli or PulumiCli()
     try:
-        result = cli.run(["stack", "output", "--json", "--stack", stack], capture=True)
-    except PulumiError as error:
+        return cli.outputs(stack)
+    except (PulumiError, ValueError) as error:
         raise RemoteError(f"cannot read the outputs of stack {stack!r} ({error}); has `pulumi up -s {stack}` run?") \
             from None
-    try:
-        return json.loads(result.stdout or "{}")
-    except ValueError:
-        raise RemoteError(f"`pulumi stack output --json --stack {stack}` did not answer JSON") from None
 
 
 def target_for_stack(stack: str, outputs: Optional[dict] = None, cli: Optional[PulumiCli] = None,

@@ -83,8 +83,7 @@ def resolve_secrets(stack: str, app: AppConfig, environ: dict, cli: Optional[Pul
             values[key] = written
         elif has_cli:
             path = f"labstack:appSecrets.{app.name}.{key}"
-            result = cli.run(["config", "get", "--stack", stack, "--path", path], capture=True)
-            values[key] = result.stdout.rstrip("\n")
+            values[key] = cli.get_config(stack, path, path=True)
         else:
             missing.append(key)
     if missing:

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from components.config import MAX_STORAGE_GB, StackConfig
 from labstack.ssh import commands as remote_commands
-from labstack.stacks.pulumi_cli import PulumiCli, up_args
+from labstack.stacks.pulumi_cli import PulumiCli
 
 Progress = Callable[[str], None]
 
@@ -31,10 +31,9 @@ def ec2_client(region: str, endpoint_url: Optional[str] = None):
 
 def set_desired_state(stack: str, state: str, cli: Optional[PulumiCli] = None, yes: bool = False) -> None:
     cli = cli or PulumiCli()
-    env = cli.environment()
-    cli.select(stack, env)
-    cli.run(["config", "set", "labstack:desiredState", state, "--stack", stack], env=env)
-    cli.run(up_args(stack, yes), env=env)
+    cli.can_update(stack, yes)
+    cli.set_config(stack, "labstack:desiredState", state)
+    cli.up(stack, yes=yes)
 
 
 def grow_storage(config: StackConfig, gb: int, cli: Optional[PulumiCli] = None, yes: bool = False) -> int:
@@ -48,10 +47,9 @@ def grow_storage(config: StackConfig, gb: int, cli: Optional[PulumiCli] = None, 
     if gb > MAX_STORAGE_GB:
         raise LifecycleError(f"{gb} GB is more than a gp3 volume can hold ({MAX_STORAGE_GB} GB)")
     cli = cli or PulumiCli()
-    env = cli.environment()
-    cli.select(stack, env)
-    cli.run(["config", "set", "labstack:storageGb", str(gb), "--stack", stack], env=env)
-    cli.run(up_args(stack, yes), env=env)
+    cli.can_update(stack, yes)
+    cli.set_config(stack, "labstack:storageGb", str(gb))
+    cli.up(stack, yes=yes)
     return current
 
 

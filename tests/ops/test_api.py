@@ -3,6 +3,7 @@ Pulumi driven as the tasks drive it (recording `pulumi`), scripts built from com
 test bed in test_api_testbed.py."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from components.config import ConfigError
 from labstack.jobs.server import JobError
 from labstack.stack import _script_file
 from labstack.stacks import stackfile
+from tests.fakes import steady
 
 
 def test_create_copies_the_like_stack_with_the_settings_and_keeps_its_comments(write_stack, stacks_dir):
@@ -44,21 +46,34 @@ def test_create_never_overwrites_and_an_unknown_stack_names_the_known_ones(write
         labstack.Stack("nope")
 
 
-def test_up_stop_start_preview_destroy_run_the_tasks_pulumi_commands(write_stack, recording_pulumi):
+def test_up_stop_preview_destroy_run_through_the_automation_api(write_stack, recording_pulumi, monkeypatch, capsys):
     write_stack("paris-batch2")
+    urn = "urn:pulumi:paris-batch2::labstack::labstack:index:Server$aws:ec2/instance:Instance::paris-batch2-server"
+    monkeypatch.setenv("FAKE_PULUMI_EVENTS", json.dumps([
+        {"resOutputsEvent": {"metadata": {"op": "create", "urn": urn, "type": "aws:ec2/instance:Instance"}}},
+        {"summaryEvent": {"durationSeconds": 41, "resourceChanges": {"create": 17, "same": 2}}}]))
     stack = labstack.Stack("paris-batch2")
     stack.up()
+    assert capsys.readouterr().out.splitlines()[:2] == ["  created aws:ec2/instance:Instance paris-batch2-server",
+                                                        "  done in 41 s: create 17"]
     stack.stop()
     stack.preview()
     stack.destroy()
     policy = ["--policy-pack", str(stackfile.PROJECT_DIR / "policy")]
-    select = ["stack", "select", "--create", "--stack", "paris-batch2"]
-    assert recording_pulumi() == [
-        select, ["up", "--stack", "paris-batch2", *policy, "--yes"],
-        select, ["config", "set", "labstack:desiredState", "stopped", "--stack", "paris-batch2"],
-        ["up", "--stack", "paris-batch2", *policy, "--yes"],
-        select, ["preview", "--stack", "paris-batch2", *policy],
-        ["destroy", "--stack", "paris-batch2", "--yes"],
+    select = ["stack", "select", "--stack", "paris-batch2"]
+    bookkeeping = [["stack", "output", "--json", "--stack", "paris-batch2"],  # the Automation API reads the outputs
+                   ["stack", "output", "--json", "--show-secrets", "--stack", "paris-batch2"],  # and the last update
+                   ["stack", "history", "--json", "--show-secrets", "--page-size", "1", "--page", "1", "--stack",
+                    "paris-batch2"]]
+    assert [steady(argv) for argv in recording_pulumi()] == [
+        select, ["up", "--yes", "--skip-preview", *policy, "--exec-kind", "auto.local", "--event-log", "<events>",
+                 "--stack", "paris-batch2"], *bookkeeping,
+        ["config", "set", "labstack:desiredState", "--plaintext", "--stack", "paris-batch2", "--", "stopped"],
+        ["up", "--yes", "--skip-preview", *policy, "--exec-kind", "auto.local", "--stack", "paris-batch2"],
+        *bookkeeping,
+        ["preview", *policy, "--exec-kind", "auto.local", "--event-log", "<events>", "--stack", "paris-batch2"],
+        ["destroy", "--skip-preview", "--yes", "--exec-kind", "auto.local", "--event-log", "<events>",
+                 "--stack", "paris-batch2"], bookkeeping[-1],
     ]
 
 

@@ -130,9 +130,10 @@ def test_ctrl_c_asks_once_and_destroys_unless_kept():
 
 DESTROY_FAILS = """#!/usr/bin/env python3
 import json, os, sys
-if sys.argv[1:2] == ["destroy"]:  # recorded as the recording pulumi records, then a failed destroy
+argv = [a for a in sys.argv[1:] if a != "--non-interactive"]
+if argv[:1] == ["destroy"]:  # recorded as the recording pulumi records, then a failed destroy
     with open({log!r}, "a") as out:
-        out.write(json.dumps({{"argv": sys.argv[1:]}}) + "\\n")
+        out.write(json.dumps({{"argv": argv}}) + "\\n")
     print("error: deleting the instance: UnauthorizedOperation", file=sys.stderr)
     sys.exit(1)
 os.execv({fake!r}, [{fake!r}, *sys.argv[1:]])
@@ -158,8 +159,7 @@ def test_the_destroy_removes_the_stack_and_keeps_its_file_in_the_record(stacks_d
     place.record_dir.mkdir()
     cli = PulumiCli()
     job_run._destroy(cli, place, cli.environment(), announce=lambda line: None)
-    assert recording_pulumi() == [["destroy", "--stack", stack, "--yes"],
-                                  ["stack", "rm", "--stack", stack, "--yes", "--preserve-config"]]
+    assert recording_pulumi() == [["stack", "select", "--stack", stack], *destroy_commands(stack)]
     assert place.record["destroyed"] is True and not (stacks_dir / f"Pulumi.{stack}.yaml").exists()
     assert (tmp_path / "record" / f"Pulumi.{stack}.yaml").read_text() == "config:\n  aws:region: eu-west-3\n"
 
@@ -178,11 +178,13 @@ def test_a_failed_destroy_names_the_command_that_finishes_it(stacks_dir, recordi
     with pytest.raises(job_run.JobRunError) as failed:
         job_run._destroy(cli, place, env, announce=lambda line: None)
     assert str(failed.value) == (
-        f"the throwaway stack {stack} was NOT destroyed (`pulumi destroy --stack {stack} --yes` failed (exit 1)); its "
+        f"the throwaway stack {stack} was NOT destroyed (`pulumi destroy --yes --stack {stack}` failed (exit 1): "
+        f"error: deleting the instance: UnauthorizedOperation); its "
         f"instance may still cost money. Finish it with: cd {cli.project_dir} && export "
         f"PULUMI_BACKEND_URL=file:///home/me/labstack/.pulumi-state && pulumi destroy --stack {stack} --yes && "
         f"pulumi stack rm --stack {stack} --yes")
-    assert recording_pulumi() == [["destroy", "--stack", stack, "--yes"]]  # no stack rm after a failed destroy
+    assert recording_pulumi() == [["stack", "select", "--stack", stack],  # no stack rm after a failed destroy
+                                  destroy_commands(stack)[0]]
     assert (stacks_dir / f"Pulumi.{stack}.yaml").is_file()  # the finishing command needs it
     assert json.loads((tmp_path / "record" / "record.json").read_text())["destroyed"] is False
 
@@ -191,7 +193,8 @@ def test_a_failed_destroy_names_the_command_that_finishes_it(stacks_dir, recordi
 UP_CANCELS = """#!/usr/bin/env python3
 import json, os, signal, sys, time
 log = {log!r}
-if sys.argv[1:2] == ["up"]:  # a long `pulumi up` that cancels gracefully on SIGINT, as pulumi does
+argv = [a for a in sys.argv[1:] if a != "--non-interactive"]
+if argv[:1] == ["up"]:  # a long `pulumi up` that cancels gracefully on SIGINT, as pulumi does
     def cancel(signum, frame):
         time.sleep(1)  # the operations in flight finish and are recorded
         with open(log, "a") as out:
@@ -199,7 +202,7 @@ if sys.argv[1:2] == ["up"]:  # a long `pulumi up` that cancels gracefully on SIG
         sys.exit(255)
     signal.signal(signal.SIGINT, cancel)
     with open(log, "a") as out:
-        out.write(json.dumps({{"argv": sys.argv[1:]}}) + "\\n")
+        out.write(json.dumps({{"argv": argv}}) + "\\n")
     with open({pid!r}, "w") as out:
         out.write(str(os.getpid()))
     time.sleep(60)
@@ -210,8 +213,9 @@ os.execv({fake!r}, [{fake!r}, *sys.argv[1:]])
 
 def test_ctrl_c_during_pulumi_up_waits_for_its_cancel_then_destroys(stacks_dir, server_pem, recording_pulumi,
                                                                      tmp_path, monkeypatch):
-    """The terminal's Ctrl-C reaches pulumi and this task: the task lets `pulumi up` record what it made, then asks,
-    then destroys (an `up` killed outright could leave an instance out of the state, where no destroy finds it)."""
+    """A Ctrl-C that reaches only Python (a notebook's interrupt; a terminal's reaches pulumi by itself) is passed on
+    to pulumi: the task lets `pulumi up` record what it made, then asks, then destroys (an `up` killed outright could
+    leave an instance out of the state, where no destroy finds it)."""
     like_stack(stacks_dir, server_pem)
     wrapper = tmp_path / "slow-up" / "pulumi"
     wrapper.parent.mkdir()
@@ -225,7 +229,6 @@ def test_ctrl_c_during_pulumi_up_waits_for_its_cancel_then_destroys(stacks_dir, 
         deadline = time.monotonic() + 60
         while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
             time.sleep(0.1)
-        os.kill(int(pid_file.read_text()), signal.SIGINT)  # what a terminal's Ctrl-C does: pulumi and this task
         os.kill(os.getpid(), signal.SIGINT)
 
     questions = []
@@ -238,11 +241,8 @@ def test_ctrl_c_during_pulumi_up_waits_for_its_cancel_then_destroys(stacks_dir, 
     thread.join()
     calls = recording_pulumi()
     stack = stack_of(calls)
-    assert calls == [["stack", "select", "--create", "--stack", stack],
-                     ["up", "--stack", stack, "--policy-pack", str(POLICY_PACK), "--yes"],
-                     ["up cancelled and recorded"],  # waited for before anything else
-                     ["destroy", "--stack", stack, "--yes"],
-                     ["stack", "rm", "--stack", stack, "--yes", "--preserve-config"]]
+    assert calls == [*up_commands(stack), ["up cancelled and recorded"],  # waited for before anything else
+                     *destroy_commands(stack)]
     assert questions == [f"\nInterrupted. Keep {stack} running (keep) or destroy it (destroy)? [destroy] "]
     record = json.loads((tmp_path / "record" / "record.json").read_text())
     assert (record["interrupted"], record["kept"], record["destroyed"]) == (True, False, True)
@@ -306,13 +306,36 @@ def test_functions_run_on_a_stacks_server(on_host, recording_pulumi, monkeypatch
         functions.run_function(cube_plus, 1, stack=LIKE, image="python:3.11-slim")
 
 
+def up_commands(stack: str) -> list[list[str]]:
+    """The throwaway stack made and brought up through the Automation API."""
+    return [["stack", "select", "--stack", stack],
+            ["up", "--yes", "--skip-preview", "--policy-pack", str(POLICY_PACK), "--exec-kind", "auto.local",
+             "--stack", stack]]
+
+
+def outputs_commands(stack: str) -> list[list[str]]:
+    """The Automation API reads a stack's outputs twice: as shown (secrets masked), then with the secrets."""
+    return [["stack", "output", "--json", "--stack", stack],
+            ["stack", "output", "--json", "--show-secrets", "--stack", stack]]
+
+
+def history_command(stack: str) -> list[str]:
+    """After an update the Automation API reads its summary."""
+    return ["stack", "history", "--json", "--show-secrets", "--page-size", "1", "--page", "1", "--stack", stack]
+
+
+def destroy_commands(stack: str) -> list[list[str]]:
+    """pulumi destroy, then the stack removed from the state with its stack file kept (--preserve-config)."""
+    return [["destroy", "--skip-preview", "--yes", "--exec-kind", "auto.local", "--stack", stack],
+            history_command(stack),
+            ["stack", "rm", "--yes", "--preserve-config", stack]]
+
+
 def expected_commands(stack: str, destroyed: bool = True) -> list[list[str]]:
-    commands = [["stack", "select", "--create", "--stack", stack],
-                ["up", "--stack", stack, "--policy-pack", str(POLICY_PACK), "--yes"],
-                ["stack", "output", "--json", "--stack", stack]]
+    commands = [*up_commands(stack), *outputs_commands(stack), history_command(stack),  # the up
+                ["stack", "output", "--json", "--stack", stack]]  # the server's address and host key
     if destroyed:
-        commands += [["destroy", "--stack", stack, "--yes"],
-                     ["stack", "rm", "--stack", stack, "--yes", "--preserve-config"]]
+        commands += destroy_commands(stack)
     return commands
 
 
@@ -382,7 +405,7 @@ def test_job_run_fetches_and_destroys_after_success(on_host, stacks_dir, recordi
         assert (outputs / "copy" / name).read_bytes() == (data / name).read_bytes()
     record = json.loads((dest / "record.json").read_text())
     assert (record["stack"], record["exitCode"], record["destroyed"], record["kept"]) == (stack, 0, True, False)
-    assert record["pulumi"] == [["pulumi", *argv] for argv in calls if argv[:2] != ["stack", "output"]]
+    assert record["pulumi"] == ["stack init", "up", "destroy", "stack rm"]
     # The stack file went into the record; stacks/ holds what it held before.
     assert "labstack:autoStop" in (dest / f"Pulumi.{stack}.yaml").read_text()
     assert sorted(p.name for p in stacks_dir.iterdir()) == [f"Pulumi.{LIKE}.yaml"]
@@ -458,7 +481,7 @@ def test_job_run_whose_destroy_fails_prints_the_finishing_command_and_fails(on_h
                   "--dest", str(dest)) == 1
     calls = recording_pulumi()
     stack = stack_of(calls)
-    assert calls == expected_commands(stack)[:-1]  # no stack rm after the failed destroy
+    assert calls == expected_commands(stack, destroyed=False) + destroy_commands(stack)[:1]  # no stack rm after it
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"labstack: the throwaway stack {stack} was NOT destroyed (`pulumi destroy --stack "
                             f"{stack} --yes` failed (exit 1)); its instance may still cost money. Finish it with: ")

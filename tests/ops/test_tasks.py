@@ -30,27 +30,41 @@ def invoke(*argv: str) -> int:
     return 0
 
 
+# After an update the Automation API reads the stack's outputs (masked, then with secrets) and the update's summary.
+AFTER_UP = [["stack", "output", "--json", "--stack", "paris-batch2"],
+            ["stack", "output", "--json", "--show-secrets", "--stack", "paris-batch2"],
+            ["stack", "history", "--json", "--show-secrets", "--page-size", "1", "--page", "1", "--stack", "paris-batch2"]]
+
+
 @pytest.mark.parametrize("task, state", [("stop", "stopped"), ("start", "running")])
 def test_stop_and_start_set_the_desired_state_then_update(write_stack, recording_pulumi, task, state):
     write_stack()
     assert invoke(task, "-s", "paris-batch2", "--yes") == 0
-    assert recording_pulumi() == [["stack", "select", "--create", "--stack", "paris-batch2"],
-                                  ["config", "set", "labstack:desiredState", state, "--stack", "paris-batch2"],
-                                  ["up", "--stack", "paris-batch2", "--policy-pack", POLICY, "--yes"]]
+    assert recording_pulumi() == [
+        ["stack", "select", "--stack", "paris-batch2"],
+        ["config", "set", "labstack:desiredState", "--plaintext", "--stack", "paris-batch2", "--", state],
+        ["up", "--yes", "--skip-preview", "--policy-pack", POLICY, "--exec-kind", "auto.local", "--stack", "paris-batch2"],
+        *AFTER_UP]
 
 
 def test_storage_grows_and_refuses_to_shrink(write_stack, recording_pulumi, capsys):
     write_stack()  # storageGb "40"
-    assert invoke("storage", "-s", "paris-batch2", "--gb", "100") == 0
-    assert recording_pulumi()[1:] == [["config", "set", "labstack:storageGb", "100", "--stack", "paris-batch2"],
-                                      ["up", "--stack", "paris-batch2", "--policy-pack", POLICY]]
+    assert invoke("storage", "-s", "paris-batch2", "--gb", "100") == 1  # no terminal to confirm in, no --yes
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "labstack: updating paris-batch2 needs a yes: run it in a terminal to confirm after the preview, or pass "
+        "--yes (yes=True in Python) to update without asking")
+    assert invoke("storage", "-s", "paris-batch2", "--gb", "100", "--yes") == 0
+    assert recording_pulumi()[:3] == [
+        ["stack", "select", "--stack", "paris-batch2"],
+        ["config", "set", "labstack:storageGb", "--plaintext", "--stack", "paris-batch2", "--", "100"],
+        ["up", "--yes", "--skip-preview", "--policy-pack", POLICY, "--exec-kind", "auto.local", "--stack", "paris-batch2"]]
     capsys.readouterr()
     assert invoke("storage", "-s", "paris-batch2", "--gb", "20") == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ["labstack: refusing to shrink stack 'paris-batch2' from 40 GB to 20 GB: EBS "
                                         "volumes can only grow. Keep 40 GB, or export the data and make a new stack "
                                         "with the smaller disk"]
-    assert len(recording_pulumi()) == 3  # nothing ran for the refused shrink
+    assert len(recording_pulumi()) == 3 + len(AFTER_UP)  # nothing ran for the refused shrink
     assert invoke("storage", "-s", "paris-batch2", "--gb", "lots") == 1
     assert "expected a whole number of GB" in capsys.readouterr().err
 
@@ -58,9 +72,10 @@ def test_storage_grows_and_refuses_to_shrink(write_stack, recording_pulumi, caps
 def test_pulumi_failure_is_one_line(write_stack, recording_pulumi, monkeypatch, capsys):
     write_stack()
     monkeypatch.setenv("FAKE_PULUMI_EXIT", "2")
-    assert invoke("stop", "-s", "paris-batch2") == 1
+    assert invoke("stop", "-s", "paris-batch2", "--yes") == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == "labstack: `pulumi stack select --create --stack paris-batch2` failed (exit 2)"
+    assert err[-1] == ("labstack: `pulumi stack select --stack paris-batch2` failed (exit 2): error: the recording "
+                       "pulumi was told to fail")
     assert not any("Traceback" in line for line in err)
 
 
