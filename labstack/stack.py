@@ -206,7 +206,8 @@ class Stack:
         return self
 
     def submit(self, script: Commands, files: Sequence[Union[str, Path]] = (), *, image: Optional[str] = None,
-               env: Optional[Mapping[str, str]] = None, name: Optional[str] = None, on_host: bool = False) -> "Job":
+               env: Optional[Mapping[str, str]] = None, name: Optional[str] = None, on_host: bool = False,
+               on_progress: Optional[Callable[[str], None]] = None) -> "Job":
         """Start a job on the server and return it at once: `script` is a script file, or commands (a string or a
         list, run by bash, stopping at the first failure). `files` are uploaded beside it. It runs in a container
         of `image` (default: the stack's only app's image, else python:3.11-slim) or with on_host=True on the
@@ -221,15 +222,15 @@ class Stack:
             server.upload_plan(script_path, paths)  # bad input refused before any SSH
             variables = server.parse_env(dict(env or {}))
             job_id = server.submit(self.target(), script_path, paths, image=chosen, on_host=on_host, name=name,
-                                   env=variables)
+                                   env=variables, on_progress=on_progress)
         return Job(self, job_id)
 
     def jobs(self) -> list["Job"]:
-        """Every job on the server, oldest first."""
+        """Every job on the server, oldest first, each with the status record just read (`job.last_record`)."""
         from labstack.jobs import server
         from labstack.jobs.job import Job
 
-        return [Job(self, record["id"]) for record in server.statuses(self.target())]
+        return [Job(self, record["id"], record) for record in server.statuses(self.target())]
 
     def run(self, commands: Union[str, Sequence[str]], *, timeout: float = 600) -> RunResult:
         """Run set-up commands on the server now, as its login user (sudo works), and wait: their output (stdout

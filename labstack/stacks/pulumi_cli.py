@@ -196,7 +196,7 @@ class PulumiCli:
         with self._errors():
             if not yes:
                 handle.preview(policy_packs=[str(POLICY_PACK)], policy_pack_configs=_policy_configs(),
-                               on_output=on_output)
+                               on_output=on_output or print)  # what the question is about is always shown
                 if confirm(f"Do you want to perform this update on {stack}? [y/N] ").strip().lower() not in ("y", "yes"):
                     raise PulumiError(f"update of {stack} not confirmed: nothing was changed")
             handle.up(policy_packs=[str(POLICY_PACK)], policy_pack_configs=_policy_configs(), on_output=on_output,

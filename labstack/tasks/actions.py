@@ -16,14 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import ConfigError
-from labstack.data import export as export_mod
 from labstack import images
-from labstack.stacks import inventory
-from labstack.stacks import lifecycle
+from labstack.data import export as export_mod
 from labstack.ssh import commands as remote_commands
-from labstack.stacks import stackfile
-from labstack.stacks.pulumi_cli import PulumiCli, PulumiError
 from labstack.ssh.target import RemoteError, SshTarget, stack_outputs, target_for_stack
+from labstack.stack import Stack
+from labstack.stacks import inventory, lifecycle, stackfile
+from labstack.stacks.pulumi_cli import PulumiCli, PulumiError
 
 console = Console(stderr=True, highlight=False)  # progress and notes on stderr; tables and results on stdout
 
@@ -136,14 +135,17 @@ def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget]
 # --- lifecycle ----------------------------------------------------------------------------------------------------
 
 def up(stack: str, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
-    stackfile.load(stack)  # a broken stack file: its problems now, not after Pulumi's start-up
-    (cli or PulumiCli()).up(stack, yes=yes)
+    Stack(stack, cli=cli).up(yes=yes)
 
 
 def stop_or_start(stack: str, state: str, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
-    stackfile.load(stack)  # an unknown stack or a broken stack file is reported before anything else
+    server = Stack(stack, cli=cli)
+    server.config  # an unknown stack or a broken stack file is reported before anything else
     console.print(f"setting labstack:desiredState = {state} and running pulumi up for {stack}")
-    lifecycle.set_desired_state(stack, state, cli=cli, yes=yes)
+    if state == "stopped":
+        server.stop(yes=yes)
+    else:
+        server.start(yes=yes)
 
 
 def storage(stack: str, gb: int, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:

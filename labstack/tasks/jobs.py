@@ -9,10 +9,10 @@ from labstack.tasks.jobs_run import run  # noqa: F401 (job.run, H7)
 STACK = "stack name (stacks/Pulumi.<stack>.yaml)"
 
 
-def _target(stack):
-    from labstack.ssh import target as remote
+def _job(stack, job):
+    from labstack.jobs.job import Job, NamedStack
 
-    return remote.target_for_stack(stack)
+    return Job(NamedStack(stack), job)
 
 
 def _call(action, *args, **kwargs):
@@ -33,17 +33,13 @@ def _call(action, *args, **kwargs):
 def submit(c, stack, script, files=None, image=None, on_host=False, name=None, env=None):
     """Upload the script and files to JOBS_SRV/<id>/ on the server and start it detached; prints the job id."""
     from labstack.jobs import server as jobs
-    from labstack.stacks import stackfile
+    from labstack.stack import Stack
 
     def go():
-        config = stackfile.load(stack)
-        chosen = jobs.image_for(config, image, on_host)
-        jobs.upload_plan(Path(script), [Path(p) for p in files or []])  # bad input refused before any SSH
-        variables = jobs.parse_env(env)
         # Progress on stderr: stdout is the job id alone (`id=$(invoke job.submit ...)`).
-        return jobs.submit(_target(stack), Path(script), [Path(p) for p in files or []], image=chosen,
-                           on_host=on_host, name=name, env=variables,
-                           on_progress=lambda message: print(f"labstack: {message}", file=sys.stderr))
+        return Stack(stack).submit(Path(script), files or [], image=image, env=jobs.parse_env(env), name=name,
+                                   on_host=on_host,
+                                   on_progress=lambda message: print(f"labstack: {message}", file=sys.stderr)).id
     print(_call(go))
 
 
@@ -53,9 +49,9 @@ def status(c, stack, job=None):
     from rich.console import Console
     from rich.table import Table
 
-    from labstack.jobs import server as jobs
+    from labstack.stack import Stack
 
-    records = _call(lambda: jobs.statuses(_target(stack), job))
+    records = _call(lambda: [j.last_record for j in Stack(stack).jobs()] if job is None else [_job(stack, job).record()])
     table = Table("job", "name", "state", "exit", "started", "ended", "image", "submitted by")
     for record in records:
         table.add_row(record["id"], record.get("name") or "", record["state"], _text(record.get("exitCode")),
@@ -71,9 +67,7 @@ def _text(value):
 @task(help={"stack": STACK, "job": "job id", "follow": "keep printing until the job ends"})
 def logs(c, stack, job, follow=False):
     """The job's output (stdout and stderr of its script)."""
-    from labstack.jobs import server as jobs
-
-    text = _call(jobs.logs, _target(stack), job, follow=follow)
+    text = _call(lambda: _job(stack, job).logs(follow=follow))
     if text is not None:
         print(text, end="")
 
@@ -81,11 +75,9 @@ def logs(c, stack, job, follow=False):
 @task(help={"stack": STACK, "job": "job id"})
 def wait(c, stack, job):
     """Wait for the job to end, showing its state; exits with its exit code (130 cancelled, 75 interrupted)."""
-    from labstack.jobs import server as jobs
-
     def show(record):
         print(f"{record['id']} {record['state']}", flush=True)
-    code = _call(jobs.wait, _target(stack), job, on_progress=show)
+    code = _call(lambda: _job(stack, job).wait(on_progress=show))
     if code:
         raise Exit(code=code)
 
@@ -94,15 +86,10 @@ def wait(c, stack, job):
             "dest": "local folder (default .)"})
 def fetch(c, stack, job, path="out/", dest="."):
     """Download a job's outputs, sha256-verified; written under a temporary name and renamed when complete."""
-    from labstack.jobs import server as jobs
-
-    print(_call(jobs.fetch, _target(stack), job, path=path, dest=Path(dest)))
+    print(_call(lambda: _job(stack, job).fetch(path, dest=Path(dest))))
 
 
 @task(help={"stack": STACK, "job": "job id"})
 def cancel(c, stack, job):
     """Stop a job (its container or its processes) and record it as cancelled."""
-    from labstack.jobs import server as jobs
-
-    record = _call(jobs.cancel, _target(stack), job)
-    print(f"{record['id']} {record['state']}")
+    print(f"{job} {_call(lambda: _job(stack, job).cancel())}")
