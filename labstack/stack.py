@@ -225,6 +225,31 @@ class Stack:
                                    env=variables, on_progress=on_progress)
         return Job(self, job_id)
 
+    def export(self, app: Optional[str] = None, *, dest: Optional[Union[str, Path]] = None,
+               progress: Callable[[str], None] = print) -> list:
+        """Export each app's database (pg_dump, verified by a restore) and data folder, or only `app`'s, into
+        dest/<stack>/<app>/ (default: labstack:exportsDir, where the export before a destroy writes); an
+        ExportResult (path, manifest) per app. An app left half-updated is repaired first, so the export reads the
+        release the server serves."""
+        from labstack.data import export as export_data
+        from labstack.ssh import commands as remote_commands
+        from labstack.stacks import stackfile
+
+        config = self.config
+        if not config.apps:
+            raise stackfile.StackFileError(f"stack {self.name!r} has no apps to export")
+        apps = [stackfile.app_config(config, app)] if app is not None else list(config.apps)
+        exports_dir = Path(dest) if dest is not None else stackfile.PROJECT_DIR / config.exports_dir
+        target = self.target()
+        with target:
+            for app_config in apps:
+                repaired = target.run(remote_commands.app_reconcile(app_config.name),
+                                      what=f"repairing {app_config.name}")
+                for line in repaired.stderr.decode(errors="replace").splitlines():
+                    if "repaired:" in line:
+                        progress(line.removeprefix("labstack: "))
+            return export_data.export_stack(target, self.name, apps, progress=progress, exports_dir=exports_dir)
+
     def jobs(self) -> list["Job"]:
         """Every job on the server, oldest first, each with the status record just read (`job.last_record`)."""
         from labstack.jobs import server

@@ -112,20 +112,11 @@ def push(stack: str, app: str, *, repo: Optional[str] = None, force: bool = Fals
 
 def export(stack: str, app: Optional[str] = None, *, target: Optional[SshTarget] = None,
            exports_dir: Optional[Path] = None) -> list[export_mod.ExportResult]:
-    config = stackfile.load(stack)
-    if not config.apps:
-        raise stackfile.StackFileError(f"stack {stack!r} has no apps to export")
-    apps = [stackfile.app_config(config, app)] if app is not None else list(config.apps)
-    if exports_dir is None:  # labstack:exportsDir, as the export before a destroy uses it
-        exports_dir = stackfile.PROJECT_DIR / config.exports_dir
-    target = target or target_for_stack(stack, config=config)
-    with target, progress(f"export {stack}") as report:
-        for app_config in apps:  # repair first (issue 15): the export reads the release the server's state names
-            repaired = target.run(remote_commands.app_reconcile(app_config.name), what=f"repairing {app_config.name}")
-            for line in repaired.stderr.decode(errors="replace").splitlines():
-                if "repaired:" in line:
-                    report(line.removeprefix("labstack: "))
-        results = export_mod.export_stack(target, stack, apps, progress=report, exports_dir=exports_dir)
+    server = Stack(stack)
+    if target is not None:
+        server.use_target(target)
+    with progress(f"export {stack}") as report:
+        results = server.export(app, dest=exports_dir, progress=report)
     for result in results:
         sizes = ", ".join(f"{name} {entry['bytes']:,} B" for name, entry in result.manifest["files"].items())
         _out().print(f"{result.path}  ({sizes})", soft_wrap=True)

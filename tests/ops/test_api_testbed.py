@@ -109,3 +109,21 @@ def test_the_readmes_python_example_runs_as_printed(stack, tmp_path, monkeypatch
     assert scope["results"].resolve() == tmp_path / "results" / "out"
     assert (scope["results"] / "summary.txt").read_text() == "--seed 1"
     assert scope["same"].id == scope["job"].id and scope["same"].status() == "complete"
+
+
+def test_the_job_tasks_are_the_same_api(stack, tmp_path, capsys):
+    from tests.ops.test_tasks import invoke
+
+    script = tmp_path / "job.sh"
+    script.write_text("mkdir -p out\necho \"$GREETING\" > out/hello.txt\necho logged\n")
+    assert invoke("job.submit", "--stack", "lab", "--script", str(script), "--on-host", "--env", "GREETING=hi") == 0
+    job_id = capsys.readouterr().out.strip()
+    assert invoke("job.wait", "--stack", "lab", "--job", job_id) == 0
+    assert invoke("job.logs", "--stack", "lab", "--job", job_id) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "logged"
+    assert invoke("job.fetch", "--stack", "lab", "--job", job_id, "--dest", str(tmp_path / "got")) == 0
+    assert (tmp_path / "got" / "out" / "hello.txt").read_text() == "hi\n"
+    assert invoke("job.status", "--stack", "lab") == 0
+    assert job_id in capsys.readouterr().out
+    assert invoke("job.cancel", "--stack", "lab", "--job", job_id) == 0
+    assert capsys.readouterr().out.strip() == f"{job_id} complete"  # it had ended: cancel says how
