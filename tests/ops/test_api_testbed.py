@@ -122,8 +122,9 @@ def test_the_job_tasks_are_the_same_api(stack, tmp_path, capsys):
     assert invoke("job.logs", "--stack", "lab", "--job", job_id) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "logged"
     assert invoke("job.fetch", "--stack", "lab", "--job", job_id, "--dest", str(tmp_path / "got")) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "got" / "out")
     assert (tmp_path / "got" / "out" / "hello.txt").read_text() == "hi\n"
-    assert invoke("job.status", "--stack", "lab") == 0
-    assert job_id in capsys.readouterr().out
+    assert invoke("job.status", "--stack", "lab", "--job", job_id) == 0
+    assert "complete" in capsys.readouterr().out
     assert invoke("job.cancel", "--stack", "lab", "--job", job_id) == 0
     assert capsys.readouterr().out.strip() == f"{job_id} complete"  # it had ended: cancel says how

@@ -483,8 +483,9 @@ def test_job_run_whose_destroy_fails_prints_the_finishing_command_and_fails(on_h
     stack = stack_of(calls)
     assert calls == expected_commands(stack, destroyed=False) + destroy_commands(stack)[:1]  # no stack rm after it
     error = capsys.readouterr().err.strip()
-    assert error.startswith(f"labstack: the throwaway stack {stack} was NOT destroyed (`pulumi destroy --stack "
-                            f"{stack} --yes` failed (exit 1)); its instance may still cost money. Finish it with: ")
+    assert error.startswith(f"labstack: the throwaway stack {stack} was NOT destroyed (`pulumi destroy --yes --stack "
+                            f"{stack}` failed (exit 1): error: deleting the instance: UnauthorizedOperation); its "
+                            f"instance may still cost money. Finish it with: ")
     assert error.endswith(f"pulumi destroy --stack {stack} --yes && pulumi stack rm --stack {stack} --yes")
     assert (stacks_dir / f"Pulumi.{stack}.yaml").is_file()  # the finishing command needs it
     record = json.loads((dest / "record.json").read_text())
