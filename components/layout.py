@@ -7,6 +7,8 @@ release colour) are templates with `{app}` and `{color}`; the bash side gets one
 """
 from __future__ import annotations
 
+import shlex
+
 import sys
 from pathlib import Path
 
@@ -154,9 +156,10 @@ def labels(app: str, role: str, color: str = "") -> dict[str, str]:
     return result
 
 
-def hook(hook_name: str, *args: str) -> str:
-    """The command line that runs one hook on the server, as an operator would by hand."""
-    return " ".join(["sudo", "-n", f"{REMOTE_HOOKS}/{hook_name}", *args])
+def hook(hook_name: str, *args: object) -> str:
+    """The command line that runs one hook on the server, as an operator would by hand; every argument quoted for
+    the remote shell (the program's steps and the operator side's commands alike)."""
+    return shlex.join(["sudo", "-n", f"{REMOTE_HOOKS}/{hook_name}", *map(str, args)])
 
 
 BASH_HEADER = """\

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
 INSTANCE = "aws:ec2/instance:Instance"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 VOLUME = "aws:ebs/volume:Volume"
 SNAPSHOT = "aws:ebs/snapshot:Snapshot"
 SNAPSHOT_COPY = "aws:ebs/snapshotCopy:SnapshotCopy"
@@ -92,15 +91,15 @@ def _map(value: Any) -> Mapping[str, Any]:
 
 
 def _true(value: Any) -> bool:
-    # Launch templates spell their booleans as strings ("true").
+    # Some resources spell their booleans as strings ("true").
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 # --- mandatory: encrypted EBS ---------------------------------------------------------------------------------------
 
 def ebs_encrypted(type_: str, name: str, props: Mapping[str, Any]) -> list[str]:
-    """Every EBS volume a resource creates is encrypted: an instance's root and extra volumes, a volume, the volumes
-    of instances launched from a template, a snapshot copy."""
+    """Every EBS volume a resource creates is encrypted: an instance's root and extra volumes, a volume, a snapshot
+    copy."""
     fix = "keep encrypted=True in ROOT_VOLUME (components/aws/baseline.py); no stack key turns it off"
     if type_ == INSTANCE:
         problems = []
@@ -111,13 +110,6 @@ def ebs_encrypted(type_: str, name: str, props: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{name}: its volume {_map(device).get('deviceName')} is not encrypted. "
                                 "Fix: set encrypted=True on it")
         return problems
-    if type_ == LAUNCH_TEMPLATE:
-        mappings = [_map(m) for m in _items(props.get("blockDeviceMappings"))]
-        if not mappings:
-            return [f"{name}: instances launched from it get the AMI's unencrypted root volume. Fix: give it "
-                    "template_root_volume(...) (components/aws/baseline.py)"]
-        return [f"{name}: instances launched from it get an unencrypted volume {m.get('deviceName')}. Fix: {fix}"
-                for m in mappings if _map(m.get("ebs")) and not _true(_map(m.get("ebs")).get("encrypted"))]
     if type_ in (VOLUME, SNAPSHOT_COPY) and not _true(props.get("encrypted")):
         kind = "EBS volume" if type_ == VOLUME else "snapshot copy"
         return [f"{name}: the {kind} is not encrypted. Fix: set encrypted=True on it"]
@@ -144,9 +136,9 @@ def snapshots_encrypted(resources: Sequence[Resource]) -> list[str]:
 # --- mandatory: IMDSv2 with a hop limit of 1 ------------------------------------------------------------------------
 
 def imdsv2_hop_limit_1(type_: str, name: str, props: Mapping[str, Any]) -> list[str]:
-    """Instances (made directly or from a template) answer metadata requests only with an IMDSv2 token, and the
+    """Instances answer metadata requests only with an IMDSv2 token, and the
     token cannot travel through a container's extra network hop: the user data holds the SSH host key."""
-    if type_ not in (INSTANCE, LAUNCH_TEMPLATE):
+    if type_ != INSTANCE:
         return []
     metadata = _map(props.get("metadataOptions"))
     if metadata.get("httpEndpoint") == "disabled":
@@ -177,7 +169,7 @@ def _tag_problem(name: str, what: str, missing: list[str]) -> str:
 
 def stack_and_creator_tags(type_: str, name: str, props: Mapping[str, Any]) -> list[str]:
     """Instances and volumes carry labstack:stack and labstack:creator, so inventory, cost reports and clean-ups
-    find them: an instance on itself and on its volumes, a volume, and what a template launches."""
+    find them: an instance on itself and on its volumes, and a volume."""
     problems = []
     if type_ == INSTANCE:
         volume_tags = props.get("volumeTags")  # the alternative to per-device tags: one map for all its volumes
@@ -187,9 +179,6 @@ def stack_and_creator_tags(type_: str, name: str, props: Mapping[str, Any]) -> l
                     for d in _items(props.get("ebsBlockDevices"))]
     elif type_ == VOLUME:
         targets = [("the volume", props.get("tags"))]
-    elif type_ == LAUNCH_TEMPLATE:
-        specs = {_map(s).get("resourceType"): _map(s).get("tags") for s in _items(props.get("tagSpecifications"))}
-        targets = [(f"every {kind} launched from it", specs.get(kind)) for kind in ("instance", "volume")]
     else:
         return []
     for what, tags in targets:
@@ -292,8 +281,8 @@ def ssh_not_open_to_world(type_: str, name: str, props: Mapping[str, Any]) -> li
 
 def instance_type_allowed(type_: str, name: str, props: Mapping[str, Any],
                           allowed_instance_types: Sequence[str] = DEFAULT_INSTANCE_TYPES) -> list[str]:
-    """Instances (and templates) use an instance type of the allow-list (shell-style patterns such as `t3.*`)."""
-    if type_ not in (INSTANCE, LAUNCH_TEMPLATE):
+    """Instances use an instance type of the allow-list (shell-style patterns such as `t3.*`)."""
+    if type_ != INSTANCE:
         return []
     instance_type = props.get("instanceType")
     if instance_type is None or any(fnmatch.fnmatchcase(instance_type, p) for p in allowed_instance_types):
@@ -363,14 +352,14 @@ class Rule:
 
 
 RULES = (
-    Rule("ebs-encrypted", "EBS volumes (instance root and extra volumes, volumes, launch template volumes, snapshot "
+    Rule("ebs-encrypted", "EBS volumes (instance root and extra volumes, volumes, snapshot "
          "copies) are encrypted.", True, ebs_encrypted),
     Rule("ebs-snapshot-encrypted", "EBS snapshots come from encrypted volumes.", True, snapshots_encrypted,
          on_stack=True),
-    Rule("imdsv2-hop-limit-1", "Instances and launch templates require IMDSv2 tokens with a hop limit of 1.", True,
+    Rule("imdsv2-hop-limit-1", "Instances require IMDSv2 tokens with a hop limit of 1.", True,
          imdsv2_hop_limit_1),
-    Rule("stack-and-creator-tags", "Instances and their volumes, volumes, and launch templates' instances and "
-         "volumes are tagged labstack:stack and labstack:creator.", True, stack_and_creator_tags),
+    Rule("stack-and-creator-tags", "Instances and their volumes, and volumes, are tagged labstack:stack and "
+         "labstack:creator.", True, stack_and_creator_tags),
     Rule("no-data-ports-open-to-world", "No security-group ingress opens Postgres, Redis, Ray or Docker's API to "
          "0.0.0.0/0 or ::/0.", True, no_data_ports_open_to_world),
     Rule("ssh-not-open-to-world", "SSH (22) is not open to 0.0.0.0/0 or ::/0.", False, ssh_not_open_to_world),

@@ -19,6 +19,7 @@ import pulumi_command as command
 
 from components.config.cost import GB_MONTH_TAG, recorded_volume_tags
 from components.config.data_volume import DataVolumeConfig
+from components.operator_side import VOLUME_SNAPSHOT, OperatorSide
 
 DEVICE_NAME = "/dev/sdf"  # what EC2 requires in the API; on Nitro the device is found by volume id, never by this
 
@@ -31,7 +32,7 @@ class DataVolumeArgs:
     region: str
     stack: str
     creator: str
-    project_dir: str  # where the delete step runs `venv/bin/python -m labstack.data.volume_snapshot`
+    operator_side: OperatorSide  # runs the final snapshot when Pulumi deletes the volume
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,7 +63,8 @@ class DataVolume(pulumi.ComponentResource):
             # takes no snapshot), so Pulumi runs it before deleting the volume; a failed snapshot fails the destroy
             # with the volume still there.
             command.local.Command(
-                f"{name}-data-final-snapshot", delete="venv/bin/python -m labstack.data.volume_snapshot", dir=args.project_dir,
+                f"{name}-data-final-snapshot", delete=args.operator_side.command(VOLUME_SNAPSHOT),
+                dir=args.operator_side.project_dir,
                 environment={"LABSTACK_VOLUME_ID": self.volume_id, "LABSTACK_REGION": args.region,
                              "LABSTACK_STACK": args.stack, "LABSTACK_CREATOR": args.creator},
                 add_previous_output_in_env=False,

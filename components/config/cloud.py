@@ -17,7 +17,6 @@ class CloudFacts:
     ami_id: str
     zone_id: Optional[str]
     vpc_id: Optional[str]  # only known up front for an existing subnet
-    root_device_name: str  # the AMI's root volume device, for the launch template's root volume
     # labstack:dataVolume.id: the zone the attached volume lives in, where the head must be placed (None: any zone)
     data_volume_zone: Optional[str] = None
 
@@ -106,8 +105,7 @@ def resolve_cloud_facts(cfg: StackConfig) -> CloudFacts:
         volume_zone = _existing_volume_zone(cfg, subnet_zone, problems)
     if problems:
         raise StackConfigError(problems)
-    return CloudFacts(ami_id=ami_id, zone_id=zone_id, vpc_id=vpc_id, root_device_name=image.root_device_name,
-                      data_volume_zone=volume_zone)
+    return CloudFacts(ami_id=ami_id, zone_id=zone_id, vpc_id=vpc_id, data_volume_zone=volume_zone)
 
 
 def _existing_volume_zone(cfg: StackConfig, subnet_zone: Optional[str], problems: list[str]) -> Optional[str]:

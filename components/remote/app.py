@@ -1,16 +1,19 @@
 """One experiment app on a server: its compose project deployed (blue/green) and removed by hooks over SSH."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import pulumi
 import pulumi_command as command
 
 from components.render.bundle import make_bundle
-from components.config import AppConfig, ProxyConfig
+from components.config import AppConfig, ProxyConfig, StackConfig
 from components.layout import hook
 from components.nodes import NodeHandle
+from components.operator_side import DESTROY_EXPORT, OperatorSide
 from components.render.app_files import app_commands, app_compose, data_compose, release_conf, secrets_env
 from components.render.post_deploy import post_deploy_summary
 from components.render.proxy import dashboard_password_hash, site_file
@@ -26,7 +29,7 @@ class ExportOnDelete:
     key_file: str
     known_hosts: pulumi.Input[str]
     exports_dir: str
-    project_dir: str
+    operator_side: OperatorSide  # runs the export on the operator's machine
     discard_data: bool = False
 
 
@@ -43,12 +46,14 @@ class AppArgs:
 
 
 class App(pulumi.ComponentResource):
+    app_name: str
     url: pulumi.Output[str]
     post_deploy: pulumi.Output[Optional[str]]
 
     def __init__(self, name: str, args: AppArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("labstack:index:App", name, None, opts)
         app = args.app
+        self.app_name = app.name
 
         def bundle(values: list) -> str:
             host, secrets, password, server_id = values
@@ -96,8 +101,8 @@ class App(pulumi.ComponentResource):
         from the state, so `labstack:discardDataOnDestroy` must be applied (`pulumi up`) before a destroy."""
         command.local.Command(
             f"{name}-export-on-delete",
-            delete="venv/bin/python -m labstack.data.destroy_export",
-            dir=export.project_dir,
+            delete=export.operator_side.command(DESTROY_EXPORT),
+            dir=export.operator_side.project_dir,
             environment={
                 "LABSTACK_STACK": export.stack, "LABSTACK_APP": app.name, "LABSTACK_HOST": node.public_address,
                 "LABSTACK_PORT": str(node.ssh_port), "LABSTACK_USER": node.login_user,
@@ -108,3 +113,27 @@ class App(pulumi.ComponentResource):
             },
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[deployed]))
+
+
+@dataclass
+class AppsArgs:
+    config: StackConfig
+    head: NodeHandle  # every app runs on the head
+    known_hosts: pulumi.Input[str]  # the head's line, for the export's SSH
+    operator_side: OperatorSide
+    after: list[pulumi.Resource] = field(default_factory=list)  # the head set up (and logged in to registries)
+
+
+def deploy_apps(args: AppsArgs) -> list[App]:
+    """Every labstack:apps entry on the head. Apps stay declared while the server is stopped: unchanged, they run
+    nothing (and are not deleted)."""
+    cfg = args.config
+    password = cfg.proxy.dashboard_password.get_secret_value() if cfg.proxy.dashboard_password else None
+    export = ExportOnDelete(stack=cfg.stack, key_file=str(cfg.key_pair.pem_path), known_hosts=args.known_hosts,
+                            exports_dir=str(Path(args.operator_side.project_dir) / cfg.exports_dir),
+                            operator_side=args.operator_side, discard_data=cfg.discard_data_on_destroy)
+    return [App(f"{cfg.server_name}-{app.name}", AppArgs(
+        app=app, node=args.head, host=args.head.public_address.apply(functools.partial(cfg.app_host, app)),
+        proxy=cfg.proxy, secrets=pulumi.Output.secret({k: v.get_secret_value() for k, v in app.secrets.items()}),
+        dashboard_password=pulumi.Output.secret(password), depends_on=args.after, export=export))
+        for app in cfg.apps]

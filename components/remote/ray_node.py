@@ -4,7 +4,6 @@ head, with a dashboard password, hooks/ray-site.sh serves the dashboard and Jobs
 from __future__ import annotations
 
 import hashlib
-import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -22,13 +21,13 @@ from components.render.proxy import dashboard_password_hash, ray_site_file
 DRAIN_DEADLINE_S = 60
 
 
-def ray_token(name: str) -> pulumi.Output[str]:
+def ray_token(name: str, opts: Optional[pulumi.ResourceOptions] = None) -> pulumi.Output[str]:
     """The cluster's Ray auth token: a secret kept in the stack's state, the same on every node.
 
     Derived from a generated ED25519 key (pulumi-tls, already pinned): 256 bits of randomness made once and stored
     encrypted in the state, so the token stays the same across updates and never appears in the program's source or
     a command line."""
-    seed = tls.PrivateKey(f"{name}-ray-token", algorithm="ED25519")
+    seed = tls.PrivateKey(f"{name}-ray-token", algorithm="ED25519", opts=opts)
     return pulumi.Output.secret(seed.private_key_openssh.apply(
         lambda key: hashlib.sha256(b"labstack ray token\0" + key.encode()).hexdigest()))
 
@@ -59,13 +58,12 @@ class RayNode(pulumi.ComponentResource):
 
         def start_command(values: list) -> str:
             ip, head_ip = values
-            extra = [shlex.quote(head_ip)] if args.role != HEAD else []
-            return hook("ray-start.sh", "head" if args.role == HEAD else "worker", shlex.quote(ip),
-                        shlex.quote(args.image), *extra)
+            extra = [head_ip] if args.role != HEAD else []
+            return hook("ray-start.sh", "head" if args.role == HEAD else "worker", ip, args.image, *extra)
 
         create = pulumi.Output.all(node_ip, args.head_address).apply(start_command)
         # A removed worker is drained first; the head goes with the whole cluster (nothing left to reschedule onto).
-        delete = (node_ip.apply(lambda ip: hook("ray-drain.sh", shlex.quote(ip), str(DRAIN_DEADLINE_S)))
+        delete = (node_ip.apply(lambda ip: hook("ray-drain.sh", ip, DRAIN_DEADLINE_S))
                   if args.role != HEAD else None)
         # The token is stdin: a new token must replace the step to run it again; a replaced instance is a new
         # server that needs Ray too.

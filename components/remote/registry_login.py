@@ -3,7 +3,6 @@ ECR is not among them: the node's instance role reaches it (components/aws/regis
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Mapping, Optional
 
 import pulumi
@@ -30,7 +29,7 @@ class RegistryLogins(pulumi.ComponentResource):
             triggers = [login.username, password, *([node.instance_id] if node.instance_id is not None else [])]
             self.ready.append(command.remote.Command(
                 f"{name}-{re.sub(r'[^a-z0-9.-]', '-', registry.lower())}", connection=node.connection,
-                create=hook("registry-login.sh", shlex.quote(registry), shlex.quote(login.username)),
+                create=hook("registry-login.sh", registry, login.username),
                 stdin=password, triggers=triggers, add_previous_output_in_env=False,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after)))
         self.register_outputs({})

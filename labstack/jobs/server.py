@@ -25,8 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Optional
 
-from components.layout import REMOTE_HOOKS
-from labstack.ssh import commands as remote_commands
+from components.layout import hook
 from labstack.ssh.target import RemoteError, SshTarget
 
 DEFAULT_IMAGE = "python:3.11-slim"
@@ -156,12 +155,7 @@ def submitter() -> str:
 def submit_argv(job_id: str, size: int, script_name: str, *, image: Optional[str], on_host: bool, name: str,
                 by: str) -> str:
     """The remote command of a submit (the tar stream goes to its stdin)."""
-    return remote_commands.quote(["sudo", "-n", f"{REMOTE_HOOKS}/job-submit.sh", job_id, size,
-                                  "--on-host" if on_host else image, script_name, name, by])
-
-
-def hook_command(hook: str, *args: object) -> str:
-    return remote_commands.quote(["sudo", "-n", f"{REMOTE_HOOKS}/{hook}", *args])
+    return hook("job-submit.sh", job_id, size, "--on-host" if on_host else image, script_name, name, by)
 
 
 def parse_statuses(text: str) -> list[dict]:
@@ -247,7 +241,7 @@ def held_on_server(target: SshTarget, large: dict[str, Path], size: int) -> tupl
     submit then says why) or cannot tell (hooks older than this), nothing is reused and everything is sent."""
     if not large:
         return {}, set()
-    proc = subprocess.Popen(target.ssh_argv(hook_command("job-have.sh", size)), stdin=subprocess.PIPE,
+    proc = subprocess.Popen(target.ssh_argv(hook("job-have.sh", size)), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     digests = {}
     try:
@@ -332,7 +326,7 @@ def _bytes_io(data: bytes):
 def statuses(target: SshTarget, job_id: Optional[str] = None) -> list[dict]:
     """Status records (status.json) of one job or of every job on the server, oldest first."""
     args = [check_job_id(job_id)] if job_id else []
-    result = target.run(hook_command("job-status.sh", *args), check=False, what="reading job status")
+    result = target.run(hook("job-status.sh", *args), check=False, what="reading job status")
     _check_unknown(result, target, job_id or "", "reading job status")
     return parse_statuses(result.stdout.decode(errors="replace"))
 
@@ -370,11 +364,11 @@ def logs(target: SshTarget, job_id: str, follow: bool = False) -> Optional[str]:
     check_job_id(job_id)
     if follow:
         # Streamed to this terminal as it comes (target.run would capture it).
-        result = subprocess.run(target.ssh_argv(hook_command("job-logs.sh", job_id, "--follow")),
+        result = subprocess.run(target.ssh_argv(hook("job-logs.sh", job_id, "--follow")),
                                 stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _check_unknown(result, target, job_id, "following the job's log")
         return None
-    result = target.run(hook_command("job-logs.sh", job_id), check=False, what="reading the job's log")
+    result = target.run(hook("job-logs.sh", job_id), check=False, what="reading the job's log")
     _check_unknown(result, target, job_id, "reading the job's log")
     return result.stdout.decode(errors="replace")
 
@@ -382,7 +376,7 @@ def logs(target: SshTarget, job_id: str, follow: bool = False) -> Optional[str]:
 def cancel(target: SshTarget, job_id: str) -> dict:
     """Stop the job and return its record (cancelled, or how it had ended before)."""
     check_job_id(job_id)
-    result = target.run(hook_command("job-cancel.sh", job_id), check=False, timeout=120, what="cancelling the job")
+    result = target.run(hook("job-cancel.sh", job_id), check=False, timeout=120, what="cancelling the job")
     _check_unknown(result, target, job_id, "cancelling the job")
     return parse_statuses(result.stdout.decode(errors="replace"))[-1]
 
@@ -400,7 +394,7 @@ def fetch(target: SshTarget, job_id: str, path: str = "out/", dest: Path = Path(
         # archive's end blocks to the sha256 list that follows it. tar -v names each member as it begins it, so
         # the member before is whole: it is hashed from the page cache on the other core while the rest streams.
         # 128 KiB records, filled from the pipe (-B), halve tar's system time against its 10 KiB default.
-        proc = subprocess.Popen(target.ssh_argv(hook_command("job-fetch.sh", job_id, relative)),
+        proc = subprocess.Popen(target.ssh_argv(hook("job-fetch.sh", job_id, relative)),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         with tempfile.TemporaryFile() as untar_errors:
             untar = subprocess.Popen(["tar", "-x", "-i", "-v", "--quoting-style=literal", "--read-full-records",

@@ -55,12 +55,12 @@ def last_release(app: str) -> str:
 def app_state(app: str) -> str:
     """What serves for the app (hooks/app-state.sh): COLOR, RELEASE, IMAGE, WORKERS, SWITCHED_AT lines; nothing when
     no release serves. Read-only."""
-    return layout.hook("app-state.sh", shlex.quote(app))
+    return layout.hook("app-state.sh", app)
 
 
 def app_reconcile(app: str) -> str:
     """Repair what an interrupted deploy, pause or export left (hooks/app-reconcile.sh), then print the state."""
-    return layout.hook("app-reconcile.sh", shlex.quote(app))
+    return layout.hook("app-reconcile.sh", app)
 
 
 def app_deployed(app: str) -> str:
@@ -73,12 +73,12 @@ def pause_app(app: str, action: str) -> str:
     before a destroy uses so nothing is written after the export."""
     if action not in ("stop", "start"):
         raise ValueError(f"pause-app.sh takes stop or start, not {action!r}")
-    return layout.hook("pause-app.sh", shlex.quote(app), action)
+    return layout.hook("pause-app.sh", app, action)
 
 
 def app_export(app: str) -> str:
     """The app's own export (its exportCommand) as a tar.gz on stdout; nothing when it has none."""
-    return layout.hook("app-export.sh", shlex.quote(app))
+    return layout.hook("app-export.sh", app)
 
 
 def docker_logs(container: str, tail: int = 200, follow: bool = False) -> str:

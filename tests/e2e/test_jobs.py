@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.layout import HOOKS_DIR, JOBS_SRV, JOBS_STORE, REMOTE_HOOKS
+from components.layout import HOOKS_DIR, JOBS_SRV, JOBS_STORE, REMOTE_HOOKS, hook
 from labstack.jobs import server as jobs
 from labstack.ssh.target import SshTarget
 
@@ -113,7 +113,7 @@ def test_job_survives_its_ssh_session_being_killed(target, tmp_path):
     script.write_text("for i in 1 2 3 4; do echo tick $i; sleep 1; done\nmkdir -p out\necho survived > out/r.txt\n")
     job_id = jobs.submit(target, script, [])
     _wait_state(target, job_id, "running")
-    follower = subprocess.Popen(target.ssh_argv(jobs.hook_command("job-logs.sh", job_id, "--follow")),
+    follower = subprocess.Popen(target.ssh_argv(hook("job-logs.sh", job_id, "--follow")),
                                 stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert follower.stdout.readline().startswith(b"tick")
     follower.kill()  # the SSH session dies mid-run

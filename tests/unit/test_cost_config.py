@@ -15,7 +15,6 @@ from tests.unit.helpers import base_config, registered
 
 INSTANCE = "aws:ec2/instance:Instance"
 EIP = "aws:ec2/eip:Eip"
-TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 APP = {"elif": {"image": "registry.example.org/lab/elif@sha256:" + "ab" * 32}}
 
 
@@ -103,8 +102,6 @@ def test_spot_node_is_a_persistent_request_that_stops_on_interruption(pem):
         "spotInstanceType": "persistent", "instanceInterruptionBehavior": "stop", "maxPrice": "0.05"}}
     assert instance["instanceInitiatedShutdownBehavior"] == "stop"  # a stop keeps disks, address and data volume
     assert instance["tags"][HOURLY_TAG] == "0.05000 m7i.large"  # the most an hour can cost
-    # Job instances of a spot stack are one-time spot requests, ended on interruption (components/aws/job_template.py).
-    assert result.one(TEMPLATE).inputs["instanceMarketOptions"]["spotOptions"]["spotInstanceType"] == "one-time"
 
 
 def test_on_demand_node_has_no_market_options_and_records_its_prices_once(pem):
@@ -113,7 +110,6 @@ def test_on_demand_node_has_no_market_options_and_records_its_prices_once(pem):
         result = evaluate(base_config(pem, storageGb=40), "paris-batch2", FakeAws()).ok()
     instance = result.one(INSTANCE)
     assert "instanceMarketOptions" not in instance.inputs
-    assert "instanceMarketOptions" not in result.one(TEMPLATE).inputs
     assert instance.inputs["tags"][HOURLY_TAG] == "0.11760 m7i.large"
     assert instance.inputs["rootBlockDevice"]["tags"][GB_MONTH_TAG] == "0.09280"
     assert result.one(EIP).inputs["tags"][HOURLY_TAG] == "0.00500"

@@ -217,7 +217,7 @@ def test_existing_server_on_another_port(pem):
         "role": "head", "publicIp": "lab-server.uni.example", "privateIp": None, "instanceId": None,
         "availabilityZone": None, "knownHosts": f"[lab-server.uni.example]:2222 {host_key}",
         "sshCommand": f"ssh -i {pem} -p 2222 ubuntu@lab-server.uni.example"}}
-    assert not {"instanceId", "region", "instanceType", "launchTemplateId"} & set(result.outputs)
+    assert not {"instanceId", "region", "instanceType"} & set(result.outputs)
 
 
 

@@ -7,6 +7,7 @@ components: it may use the layout, the config and the renderers, never the Pulum
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -14,10 +15,13 @@ LAYERS = {
     "components.layout": 0,
     "components.config": 1,
     "components.render": 2,
+    "components.operator_side": 2,
     "components.nodes": 3,
     "components.aws": 3,
     "components.remote": 3,
-    "__main__": 4,
+    "components.outputs": 4,
+    "components.cluster": 4,
+    "__main__": 5,
 }
 OPS_MAY_IMPORT = ("components.layout", "components.config", "components.render")
 
@@ -106,3 +110,24 @@ def test_the_checks_see_real_imports():
     modules = _project_modules()
     assert "components.render.app_files" in modules and "labstack.tasks.actions" in modules
     assert "components.layout" in _imports(modules["components.render.app_files"], set(modules))
+
+
+def test_components_reach_the_operator_side_only_through_its_entry_points():
+    """components/operator_side.py names the labstack modules the program's local commands run; each exists, and no
+    other component's string names a labstack module (a `python -m labstack…` the import checks above cannot see)."""
+    from components.operator_side import ENTRY_POINTS
+
+    modules = _project_modules()
+    assert ENTRY_POINTS and [m for m in ENTRY_POINTS if m not in modules] == []
+    dotted = re.compile(r"(?<![\w.])labstack(?:\.\w+)+")  # e.g. labstack.data.export (not stacks/labstack.schema.json)
+    found = []
+    for module, path in modules.items():
+        if not module.startswith("components.") or module == "components.operator_side":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found += [f"{module}:{node.lineno}: {name}" for name in dotted.findall(node.value)
+                          if any(name == m or name.startswith(m + ".") for m in modules if m.startswith("labstack."))]
+    assert found == []
+    # The check sees what it looks for: the entry points' own strings would be reported anywhere else.
+    assert all(dotted.fullmatch(m) for m in ENTRY_POINTS)

@@ -1,17 +1,14 @@
 """The lifecycle boundary (docs/lifecycle.md) under mocks: what Pulumi declares for each labstack:desiredState, what a
-switch to `auto` changes, and the launch template the operator side launches job instances from."""
+switch to `auto` changes."""
 from __future__ import annotations
 
 import pytest
 
-from components.aws.job_template import spot_market_options
-from components.config.cost import HOURLY_TAG
 from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import assert_deploy_dependencies, base_config, recorded_dependencies
 
 STATE = "aws:ec2transitgateway/instanceState:InstanceState"
 INSTANCE = "aws:ec2/instance:Instance"
-TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 IMAGE = "registry.example.org/psychlab/elif@sha256:" + "ab" * 32
 ZONES = {"my-experiments.org": "ZMYEXP"}
 
@@ -59,53 +56,8 @@ def test_switching_auto_to_stopped_declares_the_instance_state_again(pem):
     assert [(r.type, r.inputs["state"]) for r in added] == [(STATE, "stopped")]
 
 
-def test_existing_server_has_no_power_state_and_no_template(pem):
+def test_existing_server_has_no_power_state(pem):
     host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApC3jxkeASzf6e7cORPKQZB3SdvvaTjJxYsb2XMRYgR"
     result = stack(pem, **{"aws:region": None, "dnsHost": None,
                            "existingServer": {"host": "lab-server.uni.example", "hostKey": host_key}})
-    assert result.of_type(STATE) == [] and result.of_type(TEMPLATE) == []
-    assert "launchTemplateId" not in result.outputs
-
-
-def test_the_job_template_carries_the_nodes_settings(pem):
-    result = stack(pem, storageGb="48", tags={"team": "psych"})
-    instance, template = result.one(INSTANCE).inputs, result.one(TEMPLATE).inputs
-    assert result.outputs["launchTemplateId"] == result.one(TEMPLATE).id
-    # IMDSv2 only, hop limit 1: the same metadata options, from one place.
-    assert template["metadataOptions"] == instance["metadataOptions"] == {
-        "httpTokens": "required", "httpEndpoint": "enabled", "httpPutResponseHopLimit": 1}
-    # The root volume: the AMI's root device (FakeAws: /dev/sda1), encrypted gp3 of the stack's size, deleted with
-    # the instance. A template spells the booleans as strings.
-    [mapping] = template["blockDeviceMappings"]
-    root = instance["rootBlockDevice"]
-    assert mapping["deviceName"] == "/dev/sda1"
-    assert {key: str(value).lower() for key, value in mapping["ebs"].items()} == {
-        key: str(root[key]).lower() for key in ("volumeSize", "volumeType", "encrypted", "deleteOnTermination")}
-    assert (root["encrypted"], root["volumeType"], root["volumeSize"]) == (True, "gp3", 48)
-    # Same image and type as the head (the head keeps the AMI it was made from; the template follows the config).
-    assert (template["imageId"], template["instanceType"]) == (instance["ami"], instance["instanceType"])
-    assert template["keyName"] == instance["keyName"]
-    assert template["vpcSecurityGroupIds"] == instance["vpcSecurityGroupIds"]
-    # Tagged like the nodes (so inventory and cost reports find job instances and their volumes), as role `job`.
-    specifications = {spec["resourceType"]: spec["tags"] for spec in template["tagSpecifications"]}
-    assert set(specifications) == {"instance", "volume"}
-    # Less the node's price at creation (components/config/cost.py): a template outlives the prices of the day.
-    node_tags = {key: value for key, value in instance["tags"].items() if key != HOURLY_TAG}
-    assert instance["tags"][HOURLY_TAG] == "0.11760 m7i.large"
-    for tags in (*specifications.values(), template["tags"]):
-        assert tags == {**node_tags, "Name": "paris-batch2-job", "labstack:role": "job"}
-    assert instance["tags"]["team"] == "psych"
-    # A node that shuts itself down is stopped (disk and address kept); a job instance is gone.
-    assert (instance["instanceInitiatedShutdownBehavior"], template["instanceInitiatedShutdownBehavior"]) == (
-        "stop", "terminate")
-    assert template["updateDefaultVersion"] is True
-    assert "instanceMarketOptions" not in template  # on-demand until the cost work makes spot a setting
-    # Never launched from the template: that input would replace the deployed server and delete its disk.
-    assert "launchTemplate" not in instance
-
-
-def test_spot_options_for_job_instances_end_them_on_interruption():
-    options = spot_market_options()
-    assert options.market_type == "spot"
-    assert (options.spot_options.spot_instance_type, options.spot_options.instance_interruption_behavior) == (
-        "one-time", "terminate")
+    assert result.of_type(STATE) == []

@@ -91,9 +91,9 @@ def test_every_example_stack_passes_every_mandatory_policy(stack, tmp_path, monk
         pem.parent.mkdir()
         write_private_key(pem)
     resources = stack_resources(config, stack)
-    # The rules had something to check: the node, the job template and the firewall's rules.
+    # The rules had something to check: the node and the firewall's rules.
     types = [r.type for r in resources]
-    assert types.count(rules.INSTANCE) == 1 and types.count(rules.LAUNCH_TEMPLATE) == 1
+    assert types.count(rules.INSTANCE) == 1
     assert types.count(rules.INGRESS_RULE) >= 3
     assert mandatory(violations(resources)) == {}
 
@@ -172,20 +172,6 @@ def test_an_unencrypted_root_volume_fails_only_encryption(closed):
         f"paris-batch2-instance: its root volume is not encrypted. {ENCRYPT_FIX}"]}
 
 
-def test_an_unencrypted_template_volume_fails_only_encryption(closed):
-    resources = edited(closed, rules.LAUNCH_TEMPLATE,
-                       lambda p: p["blockDeviceMappings"][0]["ebs"].update(encrypted="false"))
-    assert violations(resources) == {"ebs-encrypted": [
-        f"paris-batch2-job-template: instances launched from it get an unencrypted volume /dev/sda1. {ENCRYPT_FIX}"]}
-
-
-def test_a_template_without_volumes_launches_the_amis_unencrypted_root(closed):
-    resources = edited(closed, rules.LAUNCH_TEMPLATE, lambda p: p.pop("blockDeviceMappings"))
-    assert violations(resources) == {"ebs-encrypted": [
-        "paris-batch2-job-template: instances launched from it get the AMI's unencrypted root volume. Fix: give it "
-        "template_root_volume(...) (components/aws/baseline.py)"]}
-
-
 def test_volumes_and_snapshot_copies_must_be_encrypted(closed):
     tags = next(r for r in closed if r.type == rules.INSTANCE).props["tags"]
     plain = Resource(rules.VOLUME, "data", {"size": 100.0, "availabilityZone": "eu-west-3a", "tags": tags})
@@ -214,12 +200,10 @@ def test_snapshots_follow_their_volume(closed):
         "(encrypted=True on it), or snapshot an encrypted aws.ebs.SnapshotCopy instead"]
 
 
-@pytest.mark.parametrize("type_", [rules.INSTANCE, rules.LAUNCH_TEMPLATE])
-def test_a_hop_limit_above_1_fails_only_imds(closed, type_):
-    resources = edited(closed, type_, lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=2.0))
-    name = next(r.name for r in closed if r.type == type_)
+def test_a_hop_limit_above_1_fails_only_imds(closed):
+    resources = edited(closed, rules.INSTANCE, lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=2.0))
     assert violations(resources) == {"imdsv2-hop-limit-1": [
-        f"{name}: an IMDSv2 token can travel 2 hops, so containers can get one (httpPutResponseHopLimit must be 1). "
+        "paris-batch2-instance: an IMDSv2 token can travel 2 hops, so containers can get one (httpPutResponseHopLimit must be 1). "
         + IMDS_FIX]}
 
 
@@ -228,7 +212,7 @@ def test_imdsv1_or_no_metadata_options_fail_imds(closed):
     assert violations(optional) == {"imdsv2-hop-limit-1": [
         "paris-batch2-instance: the metadata service accepts requests without an IMDSv2 token "
         "(httpTokens='optional'). " + IMDS_FIX]}
-    unset = violations(edited(closed, rules.LAUNCH_TEMPLATE, lambda p: p.pop("metadataOptions")))
+    unset = violations(edited(closed, rules.INSTANCE, lambda p: p.pop("metadataOptions")))
     assert list(unset) == ["imdsv2-hop-limit-1"] and len(unset["imdsv2-hop-limit-1"]) == 2
     disabled = edited(closed, rules.INSTANCE, lambda p: p.update(metadataOptions={"httpEndpoint": "disabled"}))
     assert violations(disabled) == {}
@@ -246,14 +230,6 @@ def test_a_missing_root_volume_tag_fails_only_tags(closed):
         f"paris-batch2-instance: its root volume lacks the tag(s) labstack:stack. Fix: {rules.TAGS_FIX}"]}
 
 
-def test_a_template_that_does_not_tag_volumes_fails_only_tags(closed):
-    resources = edited(closed, rules.LAUNCH_TEMPLATE, lambda p: p.update(tagSpecifications=[
-        s for s in p["tagSpecifications"] if s["resourceType"] != "volume"]))
-    assert violations(resources) == {"stack-and-creator-tags": [
-        "paris-batch2-job-template: every volume launched from it lacks the tag(s) labstack:stack, labstack:creator. "
-        f"Fix: {rules.TAGS_FIX}"]}
-
-
 def test_an_untagged_volume_fails_only_tags(closed):
     found = violations(closed + [Resource(rules.VOLUME, "data", {"encrypted": True, "tags": {"Name": "data"}})])
     assert found == {"stack-and-creator-tags": [
@@ -268,7 +244,7 @@ def test_an_instance_type_outside_the_allow_list_is_advisory(pem):
     assert found == {"instance-type-allowed": [
         f"{name}: instance type p4d.24xlarge is not in the policy's allow-list ({allowed}). Fix: set "
         "labstack:instanceType to an allowed type, or add it to allowed_instance_types in policy/config.json"
-        for name in ("paris-batch2-job-template", "paris-batch2-instance")]}
+        for name in ("paris-batch2-instance",)]}
     settings = {"instance-type-allowed": {"allowed_instance_types": ["p4d.*"]}}
     assert violations(stack_resources(closed_config(pem, instanceType="p4d.24xlarge")), **settings) == {}
 

@@ -1,5 +1,5 @@
 """Deployed stacks keep their resources when the program is reorganised: every URN recorded in
-snapshots/urns.json (the example stacks, a Ray cluster with a data volume, an existing server) is still declared,
+tests/unit/urns_kept.json (the example stacks, a Ray cluster with a data volume, an existing server) is still declared,
 under its own URN or as one of a resource's aliases, with the same inputs that force a replacement.
 
 The snapshot was recorded from the program as it was deployed; regenerate it only for a change that is meant to
@@ -22,11 +22,11 @@ from labstack.stacks.offline import FakeAws, evaluate
 from labstack.stacks.stackfile import PROJECT_DIR, read_stack_config
 from tests.unit.helpers import base_config, write_private_key
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "urns.json"
+SNAPSHOT = Path(__file__).with_name("urns_kept.json")
 IMAGE = "ghcr.io/lab/elif@sha256:" + "ab" * 32
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApC3jxkeASzf6e7cORPKQZB3SdvvaTjJxYsb2XMRYgR"
 # Declared by the old program, deliberately gone: the job launch template nothing launched.
-REMOVED = ("aws:ec2/launchTemplate:LaunchTemplate",)
+REMOVED = ("labstack:index:JobTemplate",)
 # Only a command's triggers replace it (DESIGN.md, Pulumi facts); AWS updates tags in place.
 COMMANDS = ("command:remote:Command", "command:local:Command")
 IN_PLACE = ("tags", "tagsAll")
@@ -96,52 +96,58 @@ def _forcing(resource, home: Path) -> Optional[str]:
 
 
 class _Registrations:
-    """Every resource the program registers, with its URN and alias URNs as the engine would form them.
+    """Every resource the program registers, with its URN and its alias URNs as the engine resolves them.
 
-    Pulumi's mock monitor abbreviates a URN's type chain to the parent's last type; the engine keeps the whole chain
-    (stack::project::Cluster$Node$aws:ec2/instance:Instance::name), so the chain is rebuilt here from the parents."""
+    Pulumi's mock monitor abbreviates a URN's type chain to the parent's last type, and leaves alias specs to the
+    engine; here the chain is rebuilt from the parents, and each alias resolved as the engine does: a spec's name,
+    type and parent default to the resource's own; a child answers under each of its parent's aliases too (with the
+    parent's old name in place of its own at the front of the child's name, as the SDK's inherited_child_alias)."""
 
     def __init__(self):
         self.urns: dict[str, str] = {}  # the mock's URN -> the engine's
         self.aliases: dict[str, list[str]] = {}  # the engine's URN -> its alias URNs
 
     def record(self, request, mock_urn: str) -> None:
-        prefix, name = mock_urn.rsplit("::", 1)
-        head = "::".join(prefix.split("::")[:2])
-        chain = request.type
-        mock_parent = real_parent = ""
-        if request.parent and "::pulumi:pulumi:Stack::" not in request.parent:
-            mock_parent = request.parent.rsplit("::", 1)[0].split("::", 2)[2]
-            real_parent = self.urns[request.parent].rsplit("::", 1)[0].split("::", 2)[2]
-            chain = f"{real_parent}${request.type}"
-        urn = f"{head}::{chain}::{name}"
+        head = "::".join(mock_urn.split("::")[:2])
+        name, type_ = request.name, request.type
+        parent = self.urns.get(request.parent)  # None: the stack's own child
+        urn = _urn(head, parent, type_, name)
         self.urns[mock_urn] = urn
-        fixed = []
-        for alias in request.aliasURNs:
-            alias_prefix, alias_name = alias.rsplit("::", 1)
-            alias_chain = alias_prefix.split("::", 2)[2]
-            if mock_parent and alias_chain.startswith(mock_parent + "$"):  # formed from the parent's mock URN
-                alias_chain = real_parent + alias_chain[len(mock_parent):]
-            fixed.append(f"{head}::{alias_chain}::{alias_name}")
-        self.aliases[urn] = fixed
+        parent_names = [parent, *self.aliases.get(parent, [])] if parent else [None]
+        found = [_urn(head, p, type_, _renamed(name, parent, p)) for p in parent_names[1:]]
+        for alias in request.aliases:
+            if alias.urn:
+                found.append(alias.urn)
+                continue
+            spec = alias.spec
+            alias_name, alias_type = spec.name or name, spec.type or type_
+            if spec.noParent:
+                found.append(_urn(head, None, alias_type, alias_name))
+            elif spec.parentUrn:
+                found.append(_urn(head, self.urns[spec.parentUrn], alias_type, alias_name))
+            else:
+                found += [_urn(head, p, alias_type, _renamed(alias_name, parent, p)) for p in parent_names]
+        self.aliases[urn] = sorted(set(found) - {urn})
+
+
+def _urn(head: str, parent: Optional[str], type_: str, name: str) -> str:
+    chain = f"{parent.rsplit('::', 1)[0].split('::', 2)[2]}${type_}" if parent else type_
+    return f"{head}::{chain}::{name}"
+
+
+def _renamed(name: str, parent: Optional[str], parent_alias: Optional[str]) -> str:
+    if parent and parent_alias and parent != parent_alias:
+        parent_name, alias_name = parent.rsplit("::", 1)[1], parent_alias.rsplit("::", 1)[1]
+        if name.startswith(parent_name):
+            return alias_name + name[len(parent_name):]
+    return name
 
 
 def declared(home: Path, monkeypatch) -> dict[str, dict]:
     """Per scenario: {urn: {"aliases": [...], "forcing": digest}} of what the program declares now."""
     from pulumi.runtime.mocks import MockMonitor
-    from pulumi.runtime.proto import resource_pb2
 
-    deployment_info = MockMonitor.GetDeploymentInfo
     register = MockMonitor.RegisterResource
-
-    def without_alias_specs(monitor, request):
-        # Older engines take aliases as URNs the SDK computes (with those a parent's alias gives its children), so
-        # the aliases are read here as the engine resolves them.
-        info = deployment_info(monitor, request)
-        kept = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS]
-        return resource_pb2.DeploymentInfo(supportedFeatures=kept)
-
-    monkeypatch.setattr(MockMonitor, "GetDeploymentInfo", without_alias_specs)
     monkeypatch.setenv("HOME", str(home))
     result = {}
     for scenario, (config, stack) in _scenarios(home).items():
@@ -155,7 +161,7 @@ def declared(home: Path, monkeypatch) -> dict[str, dict]:
 
         monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
         evaluation = evaluate(config, stack, FakeAws(private_keys=_FixedKeys())).ok()
-        result[scenario] = {seen.urns[r.urn]: {"aliases": sorted(seen.aliases[seen.urns[r.urn]]),
+        result[scenario] = {seen.urns[r.urn]: {"aliases": seen.aliases[seen.urns[r.urn]],
                                                "forcing": _forcing(r, home)}
                             for r in evaluation.resources if r.urn}
     return result
@@ -166,10 +172,13 @@ def test_every_recorded_urn_is_still_declared_with_the_same_replacing_inputs(tmp
     now = declared(tmp_path, monkeypatch)
     assert set(now) == set(recorded)
     for scenario, old in recorded.items():
-        answering = {}  # every URN the new program answers to -> the resource's replacing inputs
+        answering, claimed = {}, {}  # every URN the new program answers to -> the replacing inputs; -> by whom
         for urn, found in now[scenario].items():
             for name in (urn, *found["aliases"]):
                 answering.setdefault(name, found["forcing"])
+                claimed.setdefault(name, []).append(urn)
+        # The engine refuses two resources answering to one URN.
+        assert {name: by for name, by in claimed.items() if len(by) > 1} == {}, scenario
         missing = [urn for urn in old if urn not in answering and not any(t in urn for t in REMOVED)]
         assert missing == [], f"{scenario}: renamed or gone"
         replaced = [urn for urn, was in old.items() if urn in answering and answering[urn] != was["forcing"]]
