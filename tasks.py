@@ -6,6 +6,7 @@ from labstack.tasks import cost as cost_tasks
 from labstack.tasks import debug as debug_tasks
 from labstack.tasks import jobs as job_tasks
 from labstack.tasks import clusters as ray_tasks
+from labstack.tasks.errors import call as _run
 
 
 @task(help={"stack": "stack name as in stacks/Pulumi.<stack>.yaml (default: every stack file)"})
@@ -25,17 +26,7 @@ def up(c, stack, yes=False):
     _run(commands.up, stack, yes=yes)
 
 
-# --- images, data, lifecycle, inventory (issue 5). The work happens in labstack/tasks/actions.py. ------------------------
-
-def _run(action, *args, **kwargs):
-    """Call a labstack action; its known failures become one `labstack: …` message and exit code 1."""
-    from labstack.tasks.actions import error_message, ops_errors
-
-    try:
-        return action(*args, **kwargs)
-    except ops_errors() as error:
-        raise Exit(error_message(error), code=1)
-
+# --- images, data, lifecycle, inventory. The work happens in labstack/tasks/actions.py. ------------------------
 
 STACK_HELP = "stack name (stacks/Pulumi.<stack>.yaml)"
 BUILD_HELP = {
@@ -208,7 +199,7 @@ def exec_(c, stack, app=None, service="web"):
 ns = Collection(check, up, build, push, export_, stop, start, restart, storage, apps, logs, stats, ssh, exec_)
 ns.add_collection(Collection("list", list_regions, list_types, list_instances, list_volumes, list_snapshots))
 ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
-ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run (H7)
+ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run
 ns.add_collection(Collection.from_module(ray_tasks, name="ray"))
 ns.add_task(debug_tasks.debug)  # invoke debug: an app locally as on its server (labstack/stacks/debug.py)
 # `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (labstack/tasks/invoke_support.py).

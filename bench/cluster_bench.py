@@ -1,4 +1,4 @@
-"""Benchmark: a cluster's bring-up by labstack against the same Ray containers started by hand (issue 11 item 6).
+"""Benchmark: a cluster's bring-up by labstack against the same Ray containers started by hand.
 
 Nothing -> all 3 nodes (1 head + 2 workers) alive in Ray's state, on fresh test bed hosts (3 per side, the stand-in
 Ray image already in each engine, as a cached image would be). Hosts are started before the clock starts, on both

@@ -1,4 +1,4 @@
-"""The operator's side of a Ray cluster stack (issue 11): `invoke ray.status/submit/jobs/logs/stop/token` and
+"""The operator's side of a Ray cluster stack: `invoke ray.status/submit/jobs/logs/stop/token` and
 `invoke ssh --node`.
 
 Ray's dashboard and Jobs API listen on the head's 127.0.0.1 only. The tasks reach them through an SSH tunnel to the
@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from components.config import StackConfig
 from components.layout import RAY_PORTS, RAY_TOKEN_FILE
+from labstack.local import free_port
 from labstack.stacks import stackfile
 from labstack.ssh.target import RemoteError, SshTarget, stack_outputs, target_for_stack
 
@@ -73,12 +74,6 @@ def tunnel_argv(target: SshTarget, local_port: int) -> list[str]:
     login = argv.pop()  # user@host comes last
     return [*argv, "-N", "-o", "ExitOnForwardFailure=yes",
             "-L", f"127.0.0.1:{local_port}:127.0.0.1:{DASHBOARD_PORT}", login]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def read_token(target: SshTarget) -> str:

@@ -1,4 +1,4 @@
-"""`labstack:autoStop` (issue 13): the server stops itself when idle, and after a lifetime cap in any case.
+"""`labstack:autoStop`: the server stops itself when idle, and after a lifetime cap in any case.
 
 A watcher on each node (hooks/auto-stop.sh, run every minute by a systemd timer) decides; a CloudWatch alarm on low
 CPU is the backstop if the watcher dies. Default: on (30 idle minutes) for stacks without apps (clusters, batch and

@@ -1,9 +1,9 @@
-"""`labstack:cluster` (issue 11): the stack is a head (the server) plus N workers, running Ray or nothing.
+"""`labstack:cluster`: the stack is a head (the server) plus N workers, running Ray or nothing.
 
 flambe's AWSCluster had an orchestrator and N factories of their own type; here the head is the server of
 `labstack:instanceType` and the workers are `<server>-worker-<i>`, i from 1. The settings are checked offline, before
-anything is created; the cross-checks with the head's settings (ARM types, existingServer) are StackFile rules that
-call `cluster_problems`.
+anything is created; the cross-checks with the head's settings (ARM types, existingServer) are StackFile rules
+(components/config/schema.py, e.g. `architecture_problem`).
 """
 from __future__ import annotations
 

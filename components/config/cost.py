@@ -162,7 +162,7 @@ def recorded_address_tags(region: str) -> dict[str, str]:
 
 
 def stack_instance_types(instance_type: str, cluster: Any) -> list[str]:
-    """The type of every instance the stack makes: the head, then the workers of labstack:cluster (issue 11)."""
+    """The type of every instance the stack makes: the head, then the workers of labstack:cluster."""
     workers = getattr(cluster, "workers", 0) if cluster is not None else 0
     return [instance_type] + [getattr(cluster, "worker_type", None) or instance_type] * workers
 

@@ -1,4 +1,4 @@
-"""`labstack:dataVolume` (issue 13): a separate encrypted gp3 EBS volume mounted at /srv/labstack, so the apps' data
+"""`labstack:dataVolume`: a separate encrypted gp3 EBS volume mounted at /srv/labstack, so the apps' data
 outlives the instance (crimpl's model: the volume is "the server", instances come and go around it).
 
 Either labstack makes the volume (`sizeGb`, optionally `fromSnapshot`) and `onDestroy` says what `pulumi destroy` does

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import re
@@ -34,6 +33,7 @@ from typing import Callable, Optional, Sequence
 
 import components.layout as layout
 from components.config import AppConfig
+from labstack.local import sha256_file
 from labstack.ssh import commands as remote_commands
 from labstack.ssh.target import RemoteError, SshTarget, checked_app, container_ids, last_release
 from labstack.stacks.stackfile import PROJECT_DIR
@@ -67,14 +67,6 @@ class ExportError(RuntimeError):
 class ExportResult:
     path: Path
     manifest: dict
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def postgres_container(target: SshTarget, app: str) -> str:
@@ -258,7 +250,7 @@ def export_app(target: SshTarget, stack: str, app: str, *, postgres: bool = True
         manifest = {
             "stack": stack, "app": app, "host": target.host, "created": now.isoformat(timespec="seconds"),
             "image": deployed_image(target, app) or image,
-            "files": {name: {"bytes": path.stat().st_size, "sha256": sha256_of(path)} for name, path in files.items()},
+            "files": {name: {"bytes": path.stat().st_size, "sha256": sha256_file(path)} for name, path in files.items()},
             "database": database,
             "appExport": None if own_entries is None else {"file": APP_EXPORT_FILE, "entries": own_entries},
             "data": {"source": [f"{layout.name('APP_SRV', app)}/{name}" for name in ARCHIVED_DIRS],

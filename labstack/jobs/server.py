@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Optional
 
 from components.layout import hook
+from labstack.local import key_value, sha256_file
 from labstack.ssh.target import RemoteError, SshTarget
 
 DEFAULT_IMAGE = "python:3.11-slim"
@@ -68,7 +69,8 @@ def check_job_id(job_id: str) -> str:
 
 def parse_env(items: Optional[list[str]]) -> dict[str, str]:
     """--env K=V items (a dict passes through, checked the same way)."""
-    pairs = items.items() if isinstance(items, dict) else [_split_env(item) for item in items or []]
+    pairs = items.items() if isinstance(items, dict) else [key_value(item, "--env", JobError, "SEED=42")
+                                                             for item in items or []]
     result = {}
     for key, value in pairs:
         if not ENV_KEY_RE.match(key):
@@ -78,13 +80,6 @@ def parse_env(items: Optional[list[str]]) -> dict[str, str]:
             raise JobError(f"--env {key}: the value holds a newline or NUL byte; pass such data in a file instead")
         result[key] = value
     return result
-
-
-def _split_env(item: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep:
-        raise JobError(f"--env {item!r}: expected KEY=VALUE, e.g. --env SEED=42")
-    return key, value
 
 
 def check_name(name: Optional[str]) -> str:
@@ -440,16 +435,11 @@ def _hash_as_extracted(names: IO[bytes], scratch: Path) -> dict[str, str]:
             if previous is not None:
                 path = scratch / previous
                 if path.is_file() and not path.is_symlink():
-                    futures[previous] = pool.submit(_sha256, path)
+                    futures[previous] = pool.submit(sha256_file, path)
             name = line.rstrip(b"\n").decode(errors="surrogateescape").rstrip("/")
             futures.pop(name, None)
             previous = None if name.startswith("/") or ".." in name.split("/") else name
         return {name: future.result() for name, future in futures.items()}
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _digests(scratch: Path, relative: str, hashed: Optional[dict[str, str]] = None) -> dict[str, str]:
@@ -465,7 +455,7 @@ def _digests(scratch: Path, relative: str, hashed: Optional[dict[str, str]] = No
         if path.is_symlink():
             path.unlink()
         elif path.is_file():
-            result[name] = hashed.get(name) or _sha256(path)
+            result[name] = hashed.get(name) or sha256_file(path)
     return result
 
 

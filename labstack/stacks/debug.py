@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import secrets as token
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from components.config import AppConfig
 from components.layout import STATE_FILES, app_file, name
 from components.render.app_files import app_commands, app_compose, data_compose, secrets_env
 from components.render.images import infra_image
+from labstack.local import free_port
 from labstack.stacks import stackfile
 from labstack.stacks.pulumi_cli import PulumiCli
 
@@ -63,12 +63,6 @@ class DebugRun:
 
 def debug_folder(stack: str, app: str) -> Path:
     return stackfile.PROJECT_DIR / DEBUG_DIR / stack / app
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def resolve_secrets(stack: str, app: AppConfig, environ: dict, cli: Optional[PulumiCli] = None) -> dict[str, str]:

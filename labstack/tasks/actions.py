@@ -1,4 +1,5 @@
-"""What each operator task does, with rich output. tasks.py parses flags and turns ops_errors() into one line.
+"""What each operator task does, with rich output. tasks.py parses flags; labstack/tasks/errors.py turns
+ops_errors() into one line.
 
 Every dependency that touches the outside (docker engine, Pulumi CLI, SSH target, EC2 client) can be passed in,
 so the tests drive these functions against the test bed, moto and a recording `pulumi`.
@@ -18,6 +19,7 @@ from rich.table import Table
 from components.config import ConfigError
 from labstack import images
 from labstack.data import export as export_mod
+from labstack.local import key_value
 from labstack.ssh import commands as remote_commands
 from labstack.ssh.target import RemoteError, SshTarget, stack_outputs, target_for_stack
 from labstack.stack import Stack
@@ -68,13 +70,7 @@ def image_repository(stack: str, app: str, repo: Optional[str]) -> str:
 
 
 def parse_build_args(pairs) -> dict[str, str]:
-    result = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise images.ImageError(f"--build-arg {pair!r}: expected KEY=VALUE")
-        result[key] = value
-    return result
+    return dict(key_value(pair, "--build-arg", images.ImageError, "VERSION=2") for pair in pairs or [])
 
 
 def build(stack: str, app: str, *, repo: Optional[str] = None, force: bool = False, build_args=None,
@@ -282,11 +278,16 @@ def exec_in_app(stack: str, app: Optional[str], service: str, command: str, *,
 
 
 def ops_errors() -> tuple[type[BaseException], ...]:
-    """Everything a task turns into one `labstack: …` line instead of a traceback."""
+    """Everything a task turns into one `labstack: …` line instead of a traceback (labstack/tasks/errors.py)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from labstack.jobs.server import JobError
+    from labstack.jobs.throwaway import JobRunError
+    from labstack.stacks.debug import DebugError
+
     return (images.ImageError, stackfile.StackFileError, ConfigError, RemoteError, export_mod.ExportError,
-            lifecycle.LifecycleError, inventory.InventoryError, PulumiError, ClientError, BotoCoreError)
+            lifecycle.LifecycleError, inventory.InventoryError, PulumiError, ClientError, BotoCoreError, JobError,
+            JobRunError, DebugError)
 
 
 def error_message(error: BaseException) -> str:

@@ -5,12 +5,10 @@ STACK = "stack name (stacks/Pulumi.<stack>.yaml)"
 
 
 def _call(action, *args, **kwargs):
-    from labstack.tasks import actions as commands
+    from labstack.tasks.errors import call
 
     try:
-        return action(*args, **kwargs)
-    except commands.ops_errors() as error:
-        raise Exit(commands.error_message(error), code=1)
+        return call(action, *args, **kwargs)
     except RuntimeError as error:  # JobSubmissionClient's own failures (an unknown job id, Ray refusing a request)
         raise Exit(f"labstack: Ray: {error}", code=1)
 

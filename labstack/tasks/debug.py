@@ -13,13 +13,12 @@ def debug(c, stack, app=None, clean=False, port=None):
     """Run the app locally with Docker: the server's compose, env and secrets, its own Postgres and Redis, the web
     at a printed http://127.0.0.1:PORT/; Ctrl-C removes containers and network (data kept unless --clean)."""
     from labstack.tasks import actions as commands
-    from labstack.stacks.debug import DebugError, debug as run_debug
+    from labstack.tasks.errors import call
+    from labstack.stacks.debug import debug as run_debug
 
     try:
-        run_debug(stack, app, clean=clean, port=int(port) if port else None,
-                  say=lambda line: commands.console.print(line, markup=False))
-    except (DebugError, *commands.ops_errors()) as error:
-        raise Exit(commands.error_message(error), code=1)
+        call(run_debug, stack, app, clean=clean, port=int(port) if port else None,
+             say=lambda line: commands.console.print(line, markup=False))
     except subprocess.CalledProcessError as error:
         raise Exit(f"labstack: `{' '.join(error.cmd[:6])} …` failed (exit {error.returncode}); its output is above",
                    code=1)

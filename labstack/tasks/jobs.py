@@ -1,10 +1,12 @@
-"""`invoke job.*`: script jobs on a stack's server (labstack/jobs/server.py); job.run (a throwaway instance) is H7's module."""
+"""`invoke job.*`: script jobs on a stack's server (labstack/jobs/server.py); job.run, a throwaway instance, is in
+labstack/tasks/jobs_run.py."""
 import sys
 from pathlib import Path
 
 from invoke import Exit, task
 
-from labstack.tasks.jobs_run import run  # noqa: F401 (job.run, H7)
+from labstack.tasks.errors import call as _call
+from labstack.tasks.jobs_run import run  # noqa: F401 (job.run)
 
 STACK = "stack name (stacks/Pulumi.<stack>.yaml)"
 
@@ -13,16 +15,6 @@ def _job(stack, job):
     from labstack.jobs.job import Job, NamedStack
 
     return Job(NamedStack(stack), job)
-
-
-def _call(action, *args, **kwargs):
-    from labstack.tasks import actions as commands
-    from labstack.jobs.server import JobError
-
-    try:
-        return action(*args, **kwargs)
-    except (JobError, *commands.ops_errors()) as error:
-        raise Exit(commands.error_message(error), code=1)
 
 
 @task(help={"stack": STACK, "script": "the script to run (bash unless it has a #! line)",

@@ -23,28 +23,23 @@ def run(c, type, script, region=None, like=None, files=None, fetch="out/", dest=
     destroy and stack rm (also after a failure or Ctrl-C); exits with the job's exit code."""
     from pathlib import Path
 
-    from labstack.tasks import actions as commands
     from labstack.jobs.throwaway import DEFAULT_MAX_HOURS, JobRunError, Machine, ScriptJob, run_job
+    from labstack.local import key_value
+    from labstack.tasks.errors import call, one_line_errors
 
     # Whole hours, as labstack:autoStop maxHours takes them: refused here, naming the flag, not the stack file key.
     text = str(DEFAULT_MAX_HOURS if max_hours is None else max_hours).strip()
     if not text.isdigit() or int(text) < 1:
         raise Exit(f"labstack: --max-hours {max_hours!r}: expected a whole number of hours, at least 1, e.g. 4", code=1)
     hours = int(text)
-    variables = {}
-    for item in env or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise Exit(f"labstack: --env {item!r}: expected KEY=VALUE", code=1)
-        variables[key] = value
+    with one_line_errors():
+        variables = dict(key_value(item, "--env", JobRunError, "SEED=42") for item in env or [])
     machine = Machine(instance_type=type, region=region, like=like, max_hours=hours, keep=keep)
     job = ScriptJob(script=Path(script), files=[Path(p) for p in files or []], fetch=fetch or None, image=image,
                     on_host=on_host, name=name, env=variables or None)
     try:
-        code = run_job(machine, job, dest=Path(dest) if dest else None)
+        code = call(run_job, machine, job, dest=Path(dest) if dest else None)
     except KeyboardInterrupt:
         raise Exit("labstack: interrupted", code=130)
-    except (JobRunError, *commands.ops_errors()) as error:
-        raise Exit(commands.error_message(error), code=1)
     if code:
         raise Exit(code=code)

@@ -1,4 +1,4 @@
-"""The auto-stop watcher on a test bed host (issue 13 item 2): the program's watcher step (hooks/watcher-up.sh with
+"""The auto-stop watcher on a test bed host: the program's watcher step (hooks/watcher-up.sh with
 the bundle components/remote/watcher.py renders) installs it, the test plays the systemd timer (one check every
 second, as root inside the host: a timer is no SSH session), and the test bed's power switch catches the power-off
 the way a hypervisor would (tests/testbed/power.py). Idle times are seconds here: the settings file says

@@ -1,4 +1,4 @@
-"""A cluster stack through the PROGRAM on the test bed (issue 11 items 2 and 5): __main__.py evaluated under the mocks,
+"""A cluster stack through the PROGRAM on the test bed: __main__.py evaluated under the mocks,
 its remote commands replayed over real SSH by the e2e engine, each node on its own host (FakeAws.node_addresses: the
 hosts share a link, so a host's IP is both the node's private and public address).
 

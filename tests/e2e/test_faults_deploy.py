@@ -1,4 +1,4 @@
-"""Faults during a deploy, on the test bed (issue 15): the SSH connection drops during the switch, the Docker engine
+"""Faults during a deploy, on the test bed: the SSH connection drops during the switch, the Docker engine
 restarts between the candidate's start and the switch, the image pull fails. After each, the release the app's state
 names serves with no failed request where the fault allows, the state matches what runs (after the repair every
 deploy, pause, export and removal starts with), and the next deploy converges without recreating the container
@@ -235,7 +235,7 @@ def test_failed_image_pull_leaves_the_serving_release_described(make_stack, exam
 
 
 def test_a_server_deployed_before_the_state_file_is_converted_and_updated(make_stack, example_images):
-    """A server whose records are those of the labstack before issue 15 (active-color, files in APP_ETC): read as
+    """A server whose records are those of an older labstack (active-color, files in APP_ETC): read as
     is, converted by the next deploy's repair, which then swaps to the new release with no failed request."""
     versions = {example_images.v1: "dev", example_images.v2: "v2"}
     stack = make_stack(elif_app(example_images.v1))

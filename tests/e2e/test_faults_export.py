@@ -1,4 +1,4 @@
-"""Faults in the export before a delete, and a busy port on a fresh server (issue 15 items 4, 5), on test bed hosts.
+"""Faults in the export before a delete, and a busy port on a fresh server, on test bed hosts.
 
 The export before a delete is the program's own step (its `command:local:Command` delete, labstack/data/destroy_export.py),
 run here with the environment the program declared, as Pulumi would: only the exports folder differs per fault.

@@ -1,4 +1,4 @@
-"""End to end on the test bed: what a server holds and allows once labstack runs on it (issue 14): a site Caddy
+"""End to end on the test bed: what a server holds and allows once labstack runs on it: a site Caddy
 refuses never stays, secrets out of `docker inspect` where the image allows, apps on networks of their own, and a
 log viewer without the Docker socket."""
 from __future__ import annotations

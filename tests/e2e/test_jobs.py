@@ -14,6 +14,7 @@ import pytest
 
 from components.layout import HOOKS_DIR, JOBS_SRV, JOBS_STORE, REMOTE_HOOKS, hook
 from labstack.jobs import server as jobs
+from labstack.local import sha256_file
 from labstack.ssh.target import SshTarget
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
@@ -265,7 +266,7 @@ def test_large_files_the_server_holds_are_not_sent_again(target, job_host, tmp_p
     (data / "c.txt").write_text("small, always sent\n")
     script = tmp_path / "sums.sh"
     script.write_text("mkdir -p out\nsha256sum data/a.bin data/sub/b.bin data/c.txt > out/sums\n")
-    expected = "".join(f"{jobs._sha256(data / name)}  data/{name}\n" for name in ("a.bin", "sub/b.bin", "c.txt"))
+    expected = "".join(f"{sha256_file(data / name)}  data/{name}\n" for name in ("a.bin", "sub/b.bin", "c.txt"))
 
     def submit():
         said = []
@@ -277,7 +278,7 @@ def test_large_files_the_server_holds_are_not_sent_again(target, job_host, tmp_p
     first, said = submit()
     assert said == []
     store = sorted(job_host.run(f"sudo ls {JOBS_STORE}").stdout.split())
-    assert store == sorted({jobs._sha256(data / "a.bin"), jobs._sha256(data / "sub" / "b.bin")})
+    assert store == sorted({sha256_file(data / "a.bin"), sha256_file(data / "sub" / "b.bin")})
 
     second, said = submit()
     assert said == ["2 file(s) (9.4 MB) are on the server already: not sent again"]

@@ -1,4 +1,4 @@
-"""ray.<host> through the PROGRAM on the test bed (issue 11 item 3): a head-only cluster stack with a dashboard
+"""ray.<host> through the PROGRAM on the test bed: a head-only cluster stack with a dashboard
 password, __main__.py evaluated under the mocks and its remote commands replayed over real SSH (HostSetup's Caddy,
 the head's RayNode and its ray-site step), then Ray's Jobs API reached through Caddy with both keys, and Ray's
 dashboard as a browser uses it (the password, then Ray's token prompt and cookie)."""

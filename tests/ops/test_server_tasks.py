@@ -82,7 +82,7 @@ def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, reco
     assert capfd.readouterr().err.strip() == ("labstack: give the command after --, e.g. `invoke exec -s STACK --app "
                                               "APP -- dallinger-housekeeper`")
 
-    # An interrupted run left the serving release's worker stopped: the export repairs first (issue 15).
+    # An interrupted run left the serving release's worker stopped: the export repairs first.
     worker = "label=com.docker.compose.project=elif-blue --filter label=com.docker.compose.service=worker"
     stack.host.run(f"sudo docker stop $(sudo docker ps -q --filter {worker})")
     assert invoke("export", "-s", "paris-batch2") == 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,17 +16,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from labstack.local import free_port  # noqa: F401 (tests/ops/conftest.py takes it from here too)
+
 from .host import RUN_ROOT, TestbedError, kill_record, owner_record, proc_alive, proc_record
 
 # moto and the registry need no root: without it their records go to a per-user directory
 SERVICES_DIR = RUN_ROOT / "services" if os.geteuid() == 0 else \
     Path(tempfile.gettempdir()) / f"labstack-testbed-{os.geteuid()}" / "services"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _http_ok(url: str, method: str = "GET") -> bool:

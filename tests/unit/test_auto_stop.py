@@ -1,4 +1,4 @@
-"""labstack:autoStop (issue 13 item 2): the settings, the watcher each node gets under Pulumi mocks, and
+"""labstack:autoStop: the settings, the watcher each node gets under Pulumi mocks, and
 hooks/auto-stop.sh's decisions run without root (LABSTACK_ROOT, recording fakes of ss, shutdown and docker)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cluster stacks (issue 11) under Pulumi mocks: the workers, their tags, subnet and firewall, scaling by name, and the
+"""Cluster stacks under Pulumi mocks: the workers, their tags, subnet and firewall, scaling by name, and the
 settings refused before anything is created."""
 from __future__ import annotations
 

@@ -364,7 +364,7 @@ def test_a_value_pulumi_marks_secret_stays_masked_in_other_keys_lines(pem):
         "'[secret]': `pulumi config set labstack:serverPem <path>`"]
 
 
-# --- issue 14: nothing accepted silently; each case with its exact line --------------------------------------------
+# --- nothing accepted silently; each case with its exact line --------------------------------------------------------
 
 SSH_CIDRS_NOT_SET = ("labstack:sshCidrs is not set: SSH (22) opens only to the networks you list, e.g. `pulumi config "
                      "set --path 'labstack:sshCidrs[0]' 198.51.100.0/24` (your lab's network; write 0.0.0.0/0 to open "

@@ -1,4 +1,4 @@
-"""labstack:spot and labstack:budget (issue 13): the stack file's settings, the hourly budget refused before anything is
+"""labstack:spot and labstack:budget: the stack file's settings, the hourly budget refused before anything is
 created, the spot request and the price tags the program declares (under mocks, preview=False)."""
 from __future__ import annotations
 

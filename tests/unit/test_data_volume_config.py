@@ -1,4 +1,4 @@
-"""labstack:dataVolume (issue 13 item 1): defaults and the settings refused before anything is created, one line each."""
+"""labstack:dataVolume: defaults and the settings refused before anything is created, one line each."""
 from __future__ import annotations
 
 import pytest

@@ -498,7 +498,7 @@ def test_postgres_never_ready_fails_after_polling(server, pem):
     assert polls and polls[0] == PG_READY and all(a != b for a, b in zip(polls, polls[1:]))
 
 
-# --- one state file, repair first, the candidate beside (issue 15) ----------------------------------------------
+# --- one state file, repair first, the candidate beside ----------------------------------------------
 
 GREEN_IDS = "9e1\n9e2\n"  # a green release's web and worker (the fake engine's answer to a label query)
 GREEN_QUERY = "ps -aq --filter label=org.labstack.app=elif --filter label=org.labstack.color=green"

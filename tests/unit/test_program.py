@@ -142,7 +142,7 @@ def test_outputs(paris, pem):
     assert paris.outputs["knownHosts"] == f"elif.my-experiments.org,{ip} {host_key}"
     assert paris.outputs["sshCommand"] == f"ssh -i {pem} ubuntu@elif.my-experiments.org"
     assert paris.outputs["appUrls"] == {}
-    # One node today, the head, under the server's name: the same values as the head's own outputs.
+    # A plain server is one node, the head, under the server's name: the same values as the head's own outputs.
     assert paris.outputs["nodes"] == {"paris-batch2": {
         "role": "head", "publicIp": ip, "privateIp": instance.outputs["privateIp"], "instanceId": instance.id,
         "availabilityZone": "eu-west-3a", "knownHosts": paris.outputs["knownHosts"],

@@ -1,4 +1,4 @@
-"""ray.<host> (issue 11 item 3) under Pulumi mocks: the head's RayNode serves Ray's dashboard and Jobs API through
+"""ray.<host> under Pulumi mocks: the head's RayNode serves Ray's dashboard and Jobs API through
 Caddy behind the dashboard password, and only when there is one."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Test bed only (tests/e2e/test_faults_deploy.py): turn an app's records into what labstack wrote before the state
-# file (issue 15): the serving release's files back in APP_ETC, its compose file naming APP_ETC/secrets.env,
+# file: the serving release's files back in APP_ETC, its compose file naming APP_ETC/secrets.env,
 # active-color and active-release instead of state.conf. Containers are left as they run.
 # Usage: sudo legacy-layout.sh APP_ETC
 set -euo pipefail
