@@ -103,15 +103,35 @@ site_color() {
 # APP_STATE.new first (the marker of a switch in flight), then the site file (renamed in place) and Caddy's graceful
 # reload, then the rename of APP_STATE.new. Fails (returns 1, with Caddy's message) when Caddy refuses the site: the
 # caller puts things back.
+# Restart policies follow the switch: a candidate runs with none (start_next_web), so an engine restart or a reboot
+# before the switch brings back the serving release only. The colour taking traffic gets its policy just before the
+# site names it (so a restart while the switch is in flight leaves the release the site names running too), the
+# other colour loses its own once the state is committed (from then on, the old release never comes back).
 switch_site() {
-  local site
+  local site other
   site=$(app_site "$1")
   state_prepare "$@"
+  restart_policy "$1" "$2" unless-stopped || return 1
   # 0640: the site may hold the dashboard password hash; Caddy runs as root in its container and still reads it.
   (umask 027 && site_render "$1" "$2" > "$site.new")
   mv "$site.new" "$site"
   try_reload_proxy || return 1
   state_commit "$1"
+  for other in "${COLORS[@]}"; do
+    if [ "$other" != "$2" ]; then
+      restart_policy "$1" "$other" no || log "$1: could not clear the restart policy of release $other"
+    fi
+  done
+}
+
+# restart_policy APP COLOR POLICY: the restart policy (no, unless-stopped) of every container of one release.
+restart_policy() {
+  local ids
+  ids=$(release_ids "$1" "$2") || return 1
+  if [ -n "$ids" ]; then
+    # shellcheck disable=SC2086  # one id per word
+    docker update --restart "$3" $ids >/dev/null
+  fi
 }
 
 # release_ids APP COLOR: every container of one release (web, workers, clock), running or not.
