@@ -105,8 +105,9 @@ site_color() {
 # caller puts things back.
 # Restart policies follow the switch: a candidate runs with none (start_next_web), so an engine restart or a reboot
 # before the switch brings back the serving release only. The colour taking traffic gets its policy just before the
-# site names it (so a restart while the switch is in flight leaves the release the site names running too), the
-# other colour loses its own once the state is committed (from then on, the old release never comes back).
+# site names it, the other colour loses its own once Caddy has taken the site, before the state's rename: from the
+# rename on, a reboot brings back the new release alone. Only a reboot within the switch itself (the reload) may
+# bring back both webs, the old release's workers and the web the site names, which then serves.
 switch_site() {
   local site other
   site=$(app_site "$1")
@@ -116,12 +117,12 @@ switch_site() {
   (umask 027 && site_render "$1" "$2" > "$site.new")
   mv "$site.new" "$site"
   try_reload_proxy || return 1
-  state_commit "$1"
   for other in "${COLORS[@]}"; do
     if [ "$other" != "$2" ]; then
       restart_policy "$1" "$other" no || log "$1: could not clear the restart policy of release $other"
     fi
   done
+  state_commit "$1"
 }
 
 # restart_policy APP COLOR POLICY: the restart policy (no, unless-stopped) of every container of one release.

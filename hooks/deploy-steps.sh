@@ -160,15 +160,20 @@ run_init() {
 }
 
 start_next_web() {
-  local web
+  local services=(web) ids
   log "$app: starting release $release as $next"
   # Web alone first: the new release's workers and clock start only once it has taken over, so a broken release
-  # never runs jobs beside the serving one. Created, stripped of its restart policy, then started: an engine
-  # restart or a reboot before the switch (switch_site gives it the policy) never brings the candidate back.
-  compose_release "$app" "$next" up --no-start --force-recreate --remove-orphans web
-  web=$(compose_release "$app" "$next" ps -aq web)
-  docker update --restart no "$web" >/dev/null
-  docker start "$web" >/dev/null
+  # never runs jobs beside the serving one. A first release has nothing serving beside it: its workers and clock
+  # start with its web, and their check (check_workers) runs while the web starts.
+  [ -n "$active" ] || services=()
+  # Created, stripped of the restart policy, then started: an engine restart or a reboot before the switch
+  # (switch_site gives the policy) never brings the candidate back.
+  compose_release "$app" "$next" up --no-start --force-recreate --remove-orphans "${services[@]}"
+  ids=$(compose_release "$app" "$next" ps -aq "${services[@]}")
+  # shellcheck disable=SC2086  # one id per word
+  docker update --restart no $ids >/dev/null
+  # shellcheck disable=SC2086
+  docker start $ids >/dev/null
 }
 
 # Returns once the next release's web answers 2xx on its health path. Otherwise (timeout, or a crash loop) it shows

@@ -257,3 +257,79 @@ def test_a_server_deployed_before_the_state_file_is_converted_and_updated(make_s
     left = stack.host.run(f"sudo find {APP_ETC} -maxdepth 1 -type f -printf '%f\\n'").stdout.split()
     assert sorted(left) == sorted(layout.STATE_FILES[key] for key in (
         "DATA_COMPOSE", "DB_ENV", "DB_PASSWORD", "EXPORT_CMD", "RELEASES_LOG", "APP_STATE"))
+
+
+def running_releases(stack) -> set[tuple[str, str]]:
+    """(colour, role) of every running container of the app's releases (Postgres and Redis have no colour)."""
+    lines = stack.host.run(f"docker ps --filter label={layout.LABEL_APP}={APP} --filter label={layout.LABEL_COLOR} "
+                           f"--format '{{{{.Label \"{layout.LABEL_COLOR}\"}}}} {{{{.Label \"{layout.LABEL_ROLE}\"}}}}'"
+                           ).stdout.splitlines()
+    return {tuple(line.split()) for line in lines}
+
+
+@pytest.mark.parametrize("moment", ["candidate started", "site switched", "state switched"])
+def test_a_reboot_during_an_update_brings_back_the_serving_release_only(make_stack, example_images, moment):
+    """The host powers off in the middle of an update (the engine stops, every process dies, the deploy with them)
+    and boots again. Before any labstack run, what the restart policies bring back is the release the state names:
+    a candidate that had not switched in never comes back, nor its workers; once the state names the new release,
+    the old one never comes back. Within the switch itself (the site file renamed, the state not yet), the web the
+    site names comes back and serves, and no worker of the new release runs."""
+    versions = {example_images.v1: "dev", example_images.v2: "v2"}
+    stack = make_stack(elif_app(example_images.v1))
+    stack.up()
+    stack.wait_serving("/health")
+    if moment == "candidate started":  # still starting (20 s) when the power goes
+        update = elif_app(example_images.v2, healthTimeoutSeconds=120,
+                          command='sleep 20; exec gunicorn --bind "0.0.0.0:5000" --workers 2 app:app')
+    else:
+        update = elif_app(example_images.v2)
+        stack.host.put(KILLER, "/tmp/kill-deploy-when.sh")
+        marker = (SITE, "elif-green-web:") if moment == "site switched" else (STATE, "COLOR=green")
+    stack.config["labstack:apps"] = update
+    plan = evaluate_with_dependencies(stack.config, stack.name, stack.aws)  # the mocks need the main thread
+    outcome = {}
+
+    def deploy():
+        try:
+            outcome["runs"] = stack.engine.apply(*plan)
+        except Exception as failed:  # the connection drops with the power  # noqa: BLE001
+            outcome["failed"] = failed
+
+    deployer = threading.Thread(target=deploy)
+    deployer.start()
+    if moment == "candidate started":
+        deadline = time.monotonic() + 180
+        while not web_id(stack, "green"):
+            assert time.monotonic() < deadline and deployer.is_alive(), "the candidate's web never started"
+            time.sleep(0.2)
+    else:
+        killed = stack.host.run(f"sudo bash /tmp/kill-deploy-when.sh {APP} {marker[0]} {marker[1]} {STATE}.new 300",
+                                check=False, timeout=330)
+        assert killed.returncode == 0, killed.stderr
+    before = running_releases(stack)
+    stack.host.run("sudo -n shutdown -h now")
+    stack.host.wait_powered_off(timeout=90)
+    deployer.join(timeout=120)
+    assert not deployer.is_alive() and "failed" in outcome
+    stack.host.power_on()
+    stack.wait_serving("/health", seconds=180)
+    after, recorded = running_releases(stack), state(stack)
+    print(f"{moment}: running before the power-off {sorted(before)}, after the boot {sorted(after)}, "
+          f"state {recorded}")  # shown by -rP
+    if moment == "candidate started":
+        assert ("green", "web") in before and recorded["COLOR"] == "blue"
+        assert after == {("blue", "web"), ("blue", "worker")}
+        assert served_version(stack) == "dev"
+    elif moment == "state switched":
+        assert recorded["COLOR"] == "green" and ("blue", "web") in before
+        assert {color for color, _ in after} == {"green"} and ("green", "web") in after
+        assert served_version(stack) == "v2"
+    else:
+        assert ("green", "web") in after and ("green", "worker") not in after
+        assert served_version(stack) == "v2"  # the site names green, which came back
+    # The next run repairs the rest, and the same update then converges.
+    reconcile(stack)
+    assert_state_matches_what_runs(stack, versions)
+    stack.config["labstack:apps"] = elif_app(example_images.v2)
+    stack.up()
+    assert assert_state_matches_what_runs(stack, versions)["IMAGE"] == example_images.v2

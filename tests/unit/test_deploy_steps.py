@@ -92,7 +92,7 @@ class FakeServer:
         self.answer_first("docker", "inspect -f {{.State.Running}} *", "true\n")
         self.answer_first("docker", "inspect -f *Networks*", f"{ADDRESS}\n")
         self.answer_first("docker", "compose -p * ps -q web", f"{WEB_ID}\n")
-        self.answer_first("docker", "compose -p * ps -aq web", f"{WEB_ID}\n")
+        self.answer_first("docker", "compose -p * ps -aq*", f"{WEB_ID}\n")
         self.answer_first("docker", "compose -p elif-data * ps -q postgres", f"{POSTGRES_ID}\n")
         self.answer_first("docker", "network inspect *", status=1)  # no networks yet: the steps create them
 
@@ -200,12 +200,13 @@ def test_first_deploy_waits_for_2xx_then_switches_the_proxy(server, pem):
         "compose elif-data: up -d --remove-orphans",
         PG_READY, "sleep 0.2", PG_READY,
         "compose elif-init: --profile init run --rm -T --no-deps init sh -c python init_db.py",
-        # Created without a restart policy, so only a switched-in release comes back after a reboot.
-        "compose elif-blue: up --no-start --force-recreate --remove-orphans web",
+        # Created without a restart policy, so only a switched-in release comes back after a reboot; a first
+        # release's workers start with its web (nothing serves beside it).
+        "compose elif-blue: up --no-start --force-recreate --remove-orphans",
         f"docker update --restart no {WEB_ID}", f"docker start {WEB_ID}",
         " ".join(HEALTH), "sleep 0.2", " ".join(HEALTH), "sleep 0.2", " ".join(HEALTH),
         RELOAD,
-        "compose elif-blue: up -d --remove-orphans",  # workers and clock only after the switch
+        "compose elif-blue: up -d --remove-orphans",
     ]
     assert server.site() == files["site.caddy"].replace("{{UPSTREAM}}", "elif-blue-web:5000")
     assert "reverse_proxy elif-blue-web:5000" in server.site()
