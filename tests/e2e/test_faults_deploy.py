@@ -28,13 +28,14 @@ DEPLOY = "paris-batch2-elif-deploy"
 
 
 class Requests:
-    """A bounded loop of HTTPS requests through Caddy (at most `seconds`, 20 a second), recording every non-200
-    with curl's own error; when one failed, Caddy's log of the loop's time is kept (`caddy_log`) and printed."""
+    """A bounded loop of HTTPS requests through Caddy (at most `seconds`, 20 a second from each of `loops` threads),
+    recording every non-200 with curl's own error; when one failed, Caddy's log of the loop's time is kept
+    (`caddy_log`) and printed."""
 
-    def __init__(self, stack, seconds: float = 300):
+    def __init__(self, stack, seconds: float = 300, loops: int = 1):
         self.stack, self.seconds, self.failures, self.answers, self.caddy_log = stack, seconds, [], [], ""
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop)
+        self._threads = [threading.Thread(target=self._loop) for _ in range(loops)]
 
     def _loop(self):
         deadline = time.monotonic() + self.seconds
@@ -52,13 +53,15 @@ class Requests:
 
     def __enter__(self):
         self._started = int(time.time())
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc):
         time.sleep(1)
         self._stop.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
         if self.failures:
             self.caddy_log = self.stack.host.run(
                 f"docker logs --since {self._started} $(docker ps -q --filter label=com.docker.compose.service=caddy)"
@@ -342,15 +345,16 @@ def test_a_reboot_during_an_update_brings_back_the_serving_release_only(make_sta
 
 
 def test_fifty_switches_lose_no_request(make_stack, example_images):
-    """Traffic moves 50 times between the two colours (switch_site, Caddy's graceful reload each time) under the
-    request loop: no request fails, and any miss would show with curl's error and Caddy's log."""
+    """Traffic moves 50 times between the two colours (switch_site, Caddy's graceful reload each time) under four
+    request loops (each request a new connection, as a new visitor's): no request fails; any miss would show with
+    curl's error and Caddy's log. Served over HTTP/2, 4 of 1206 requests failed over 50 such switches."""
     stack = make_stack(elif_app(example_images.v1))
     stack.up()
     stack.wait_serving("/health")
     stack.host.put(Path(__file__).parent / "faults" / "flip-switch.sh", "/tmp/flip-switch.sh")
-    with Requests(stack, seconds=900) as requests:
+    with Requests(stack, seconds=900, loops=4) as requests:
         flips = stack.host.run(f"sudo bash /tmp/flip-switch.sh {APP} 50", timeout=900)
     switches = flips.stdout.splitlines()
     print(f"{len(switches)} switches, {switches[0]} ... {switches[-1]}; {len(requests.answers)} answers")  # -rP
     assert len(switches) == 50
-    assert requests.failures == [] and len(requests.answers) > 50
+    assert requests.failures == [] and len(requests.answers) > 200
