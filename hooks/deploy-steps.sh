@@ -293,7 +293,9 @@ check_workers() {
   while :; do
     pending=""
     for id in $ids; do
-      read -r running restarts pid < <(docker inspect -f '{{.State.Running}} {{.RestartCount}} {{.State.Pid}}' "$id")
+      running="" restarts="" pid=""  # stay empty when the container is gone: a failure like a stop
+      read -r running restarts pid < <(docker inspect -f '{{.State.Running}} {{.RestartCount}} {{.State.Pid}}' "$id") \
+        || true
       if [ "$running $restarts" != "true 0" ]; then
         roll_back "$ids" "a worker or clock container stopped or restarted"
       fi
