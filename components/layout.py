@@ -86,6 +86,9 @@ STATE_FILES = {
     "RELEASES_LOG": "releases.log",  # "<utc time> <release> <image>" per deploy
     "INIT_DONE": "init-done",  # the last init run that succeeded
     "POST_DEPLOY_DONE": "post-deploy-done",  # when the post-deploy hook last succeeded
+    # Its answer (the POST_DEPLOY_MARK line), printed again by every later deploy: the program reads the answer
+    # from the deploy's stdout, and a deploy that sends no request must not blank it.
+    "POST_DEPLOY_ANSWER": "post-deploy-answer",
 }
 
 # The deploy hook's one stdout line after a post-deploy request: "<mark> <status> <base64 of the body's first lines>".

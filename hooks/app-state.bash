@@ -103,15 +103,36 @@ site_color() {
 # APP_STATE.new first (the marker of a switch in flight), then the site file (renamed in place) and Caddy's graceful
 # reload, then the rename of APP_STATE.new. Fails (returns 1, with Caddy's message) when Caddy refuses the site: the
 # caller puts things back.
+# Restart policies follow the switch: a candidate runs with none (start_next_web), so an engine restart or a reboot
+# before the switch brings back the serving release only. The colour taking traffic gets its policy just before the
+# site names it, the other colour loses its own once Caddy has taken the site, before the state's rename: from the
+# rename on, a reboot brings back the new release alone. Only a reboot within the switch itself (the reload) may
+# bring back both webs, the old release's workers and the web the site names, which then serves.
 switch_site() {
-  local site
+  local site other
   site=$(app_site "$1")
   state_prepare "$@"
+  restart_policy "$1" "$2" unless-stopped || return 1
   # 0640: the site may hold the dashboard password hash; Caddy runs as root in its container and still reads it.
   (umask 027 && site_render "$1" "$2" > "$site.new")
   mv "$site.new" "$site"
   try_reload_proxy || return 1
+  for other in "${COLORS[@]}"; do
+    if [ "$other" != "$2" ]; then
+      restart_policy "$1" "$other" no || log "$1: could not clear the restart policy of release $other"
+    fi
+  done
   state_commit "$1"
+}
+
+# restart_policy APP COLOR POLICY: the restart policy (no, unless-stopped) of every container of one release.
+restart_policy() {
+  local ids
+  ids=$(release_ids "$1" "$2") || return 1
+  if [ -n "$ids" ]; then
+    # shellcheck disable=SC2086  # one id per word
+    docker update --restart "$3" $ids >/dev/null
+  fi
 }
 
 # release_ids APP COLOR: every container of one release (web, workers, clock), running or not.

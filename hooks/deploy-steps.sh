@@ -160,16 +160,26 @@ run_init() {
 }
 
 start_next_web() {
+  local services=(web) ids
   log "$app: starting release $release as $next"
   # Web alone first: the new release's workers and clock start only once it has taken over, so a broken release
-  # never runs jobs beside the serving one.
-  compose_release "$app" "$next" up -d --force-recreate --remove-orphans web
+  # never runs jobs beside the serving one. A first release has nothing serving beside it: its workers and clock
+  # start with its web, and their check (check_workers) runs while the web starts.
+  [ -n "$active" ] || services=()
+  # Created, stripped of the restart policy, then started: an engine restart or a reboot before the switch
+  # (switch_site gives the policy) never brings the candidate back.
+  compose_release "$app" "$next" up --no-start --force-recreate --remove-orphans "${services[@]}"
+  ids=$(compose_release "$app" "$next" ps -aq "${services[@]}")
+  # shellcheck disable=SC2086  # one id per word
+  docker update --restart no $ids >/dev/null
+  # shellcheck disable=SC2086
+  docker start $ids >/dev/null
 }
 
 # Returns once the next release's web answers 2xx on its health path. Otherwise (timeout, or a crash loop) it shows
 # the new release's logs, removes it and fails: the serving release is untouched and keeps serving.
 wait_healthy() {
-  local web address url deadline code
+  local web address url deadline code starts=1
   web=$(compose_release "$app" "$next" ps -q web)
   address=$(docker inspect -f "{{with index .NetworkSettings.Networks \"$(app_network "$app")\"}}{{.IPAddress}}{{end}}" "$web")
   url="http://$address:$CONF_PORT$CONF_HEALTH_PATH"
@@ -180,9 +190,12 @@ wait_healthy() {
     if [[ "$code" == 2?? ]]; then
       return 0
     fi
-    if [ "$(docker inspect -f '{{.State.Running}}' "$web")" != true ] \
-        && [ "$(docker inspect -f '{{.RestartCount}}' "$web")" -ge 3 ]; then
-      break  # crash-looping: waiting longer will not help
+    # The candidate has no restart policy (start_next_web): an exit is started again, as the policy would, up to
+    # a third start; a web that exits every time is crash-looping and waiting longer will not help.
+    if [ "$(docker inspect -f '{{.State.Running}}' "$web")" != true ]; then
+      [ "$starts" -lt 3 ] || break
+      starts=$((starts + 1))
+      docker start "$web" >/dev/null 2>&1 || true
     fi
     sleep "$POLL_SECONDS"
   done
@@ -261,21 +274,46 @@ start_workers() {
   compose_release "$app" "$next" up -d --remove-orphans
 }
 
-# The new workers and clock keep running, without a restart, for WORKER_SETTLE seconds, and pass the optional
-# WORKER_HEALTH_COMMAND; otherwise roll_back.
+# The new workers and clock have proven stable once each has started working (used WORKER_BUSY_USEC of CPU) and then
+# gone quiet (at most WORKER_QUIET_USEC in each of WORKER_QUIET_LOOKS looks WORKER_LOOK_SECONDS apart): a worker
+# waiting for jobs, a clock waiting for its next tick. A wrong command crash-loops or exits long before; a worker
+# busy with a backlog passes at WORKER_SETTLE seconds if it still runs. Every look, each must be running without a
+# restart, else roll_back; then the optional WORKER_HEALTH_COMMAND must pass in each. The looks are what the
+# deploy waits for, typically a second, instead of the whole settle time.
+WORKER_LOOK_SECONDS=0.25
+WORKER_BUSY_USEC=20000
+WORKER_QUIET_USEC=5000
+WORKER_QUIET_LOOKS=2
 check_workers() {
-  local ids id deadline
+  local ids id deadline running restarts pid used pending
+  local -A last quiet
   ids=$(release_workers "$next")
   [ -n "$ids" ] || return 0
   deadline=$((SECONDS + CONF_WORKER_SETTLE))
   while :; do
+    pending=""
     for id in $ids; do
-      if [ "$(docker inspect -f '{{.State.Running}} {{.RestartCount}}' "$id")" != "true 0" ]; then
+      running="" restarts="" pid=""  # stay empty when the container is gone: a failure like a stop
+      read -r running restarts pid < <(docker inspect -f '{{.State.Running}} {{.RestartCount}} {{.State.Pid}}' "$id") \
+        || true
+      if [ "$running $restarts" != "true 0" ]; then
         roll_back "$ids" "a worker or clock container stopped or restarted"
       fi
+      [ "${quiet[$id]:-0}" -lt "$WORKER_QUIET_LOOKS" ] || continue
+      used=$(cgroup_cpu_usec "$pid" || true)
+      if [ -n "$used" ] && [ -n "${last[$id]:-}" ] && [ "$used" -ge "$WORKER_BUSY_USEC" ] \
+          && [ $((used - last[$id])) -le "$WORKER_QUIET_USEC" ]; then
+        quiet[$id]=$((${quiet[$id]:-0} + 1))
+      else
+        quiet[$id]=0
+      fi
+      last[$id]=$used
+      [ "${quiet[$id]}" -ge "$WORKER_QUIET_LOOKS" ] || pending=yes
     done
-    [ "$SECONDS" -lt "$deadline" ] || break
-    sleep 1
+    if [ -z "$pending" ] || [ "$SECONDS" -ge "$deadline" ]; then
+      break
+    fi
+    sleep "$WORKER_LOOK_SECONDS"
   done
   if [ -n "${CONF_WORKER_HEALTH_COMMAND:-}" ]; then
     for id in $ids; do
@@ -283,6 +321,25 @@ check_workers() {
         || roll_back "$ids" "workerHealthCommand failed in container $id"
     done
   fi
+}
+
+# cgroup_cpu_usec PID: the CPU time (microseconds) used by the processes of PID's cgroup, i.e. its container: cgroup
+# v2's cpu.stat, or v1's cpuacct.usage; fails when neither can be read.
+cgroup_cpu_usec() {
+  local path dir
+  [ "${1:-0}" -gt 0 ] || return 1
+  path=$(sed -n 's/^[0-9]*:\([^:]*,\)\{0,1\}cpuacct\(,[^:]*\)\{0,1\}://p' "/proc/$1/cgroup" 2>/dev/null) || return 1
+  if [ -n "$path" ]; then
+    for dir in /sys/fs/cgroup/cpuacct /sys/fs/cgroup/cpu,cpuacct; do
+      if [ -r "$dir$path/cpuacct.usage" ]; then
+        echo $(($(cat "$dir$path/cpuacct.usage") / 1000))
+        return 0
+      fi
+    done
+    return 1
+  fi
+  path=$(sed -n 's/^0:://p' "/proc/$1/cgroup")
+  awk '$1 == "usage_usec" { print $2; found = 1 } END { exit !found }' "/sys/fs/cgroup$path/cpu.stat" 2>/dev/null
 }
 
 # roll_back IDS REASON: the new release's workers failed after its web took over. Show their logs, switch back to
@@ -320,11 +377,12 @@ record_release() {
 # from before init runs were recorded holds the time alone: run 1).
 post_deploy() {
   local color=$1 done_file=$etc/$POST_DEPLOY_DONE done_run=0
-  [ -n "${CONF_POST_DEPLOY_WHEN:-}" ] || return 0
+  [ -n "${CONF_POST_DEPLOY_WHEN:-}" ] || { print_post_deploy_answer; return 0; }
   if [ -s "$done_file" ]; then
     done_run=$(awk 'NR == 1 { print ($1 ~ /^[0-9]+$/) ? $1 : 1 }' "$done_file")
   fi
   if [ "$CONF_POST_DEPLOY_WHEN" = first ] && [ "$done_run" -ge "$CONF_INIT_RUN" ]; then
+    print_post_deploy_answer
     return 0
   fi
   if [ -n "$CONF_POST_DEPLOY_PATH" ]; then
@@ -333,6 +391,7 @@ post_deploy() {
     log "$app: running the post-deploy command in the web container"
     compose_release "$app" "$color" exec -T web sh -c "$(cat "$(release_etc "$app" "$color")/$POST_DEPLOY_CMD")" >&2 \
       || die "$app: the post-deploy command failed (the new release is serving)"
+    print_post_deploy_answer
   fi
   printf '%s %s\n' "$CONF_INIT_RUN" "$(date -u +%FT%TZ)" > "$done_file"
 }
@@ -366,6 +425,17 @@ post_deploy_request() {
   log "$app: post-deploy $CONF_POST_DEPLOY_METHOD $CONF_POST_DEPLOY_PATH answered $status"
   # On stdout, the one line the program reads back (components/render/post_deploy.py): the status and the body's
   # first lines (e.g. Dallinger's recruitment message and links), which `pulumi up` shows with secrets masked.
-  printf '%s %s %s\n' "$POST_DEPLOY_MARK" "$status" "$(head -n "$POST_DEPLOY_LINES" "$body" | base64 -w0)"
+  # Kept (root's, 0600: the body may hold links with tokens) and printed by every later deploy, so the output keeps
+  # the last answer until a new request replaces it.
+  (umask 077 && printf '%s %s %s\n' "$POST_DEPLOY_MARK" "$status" "$(head -n "$POST_DEPLOY_LINES" "$body" | base64 -w0)" \
+    > "$etc/$POST_DEPLOY_ANSWER")
   rm -f "$body" "$body.err"
+  print_post_deploy_answer
+}
+
+# The last post-deploy answer on stdout (nothing before the first).
+print_post_deploy_answer() {
+  if [ -s "$etc/$POST_DEPLOY_ANSWER" ]; then
+    cat "$etc/$POST_DEPLOY_ANSWER"
+  fi
 }

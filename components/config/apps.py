@@ -176,12 +176,14 @@ class AppSettings(Settings):
     clock_command: Annotated[Optional[str], text()] = Field(
         None, description="one more service of the same image (a scheduler); like workers, no port, no route")
     worker_settle_seconds: Annotated[int, whole_number(0, 600, " seconds")] = Field(
-        10, description="after the switch, the new workers and clock must keep running this long without a restart "
-                        "(a wrong command crash-loops); otherwise the deploy fails with their logs and the previous "
-                        "release serves again. 0: no wait")
+        10, description="after the switch, each new worker and clock must prove stable: run without an exit or a "
+                        "restart until it has started working and then gone quiet (waiting for jobs or for its next "
+                        "tick: no CPU used across two looks 0.25 s apart), at most this long (a worker still busy "
+                        "then passes); an exit or a restart before (a wrong command crash-loops) fails the deploy "
+                        "with their logs and the previous release serves again. Typically a second. 0: no check")
     worker_health_command: Annotated[Optional[str], text(passes(lambda command: "\n" not in command,
                                                                 "expected one line"))] = Field(
-        None, description="also run in each new worker and clock container after the settle time; it must exit 0 "
+        None, description="also run in each new worker and clock container once they have proven stable; it must exit 0 "
                           "(e.g. `rq info --url $REDIS_URL`), or the deploy is rolled back the same way")
     export_command: Annotated[Optional[str], text()] = Field(
         None, description="the app's own export, run by `invoke export` (and the export before a destroy) in a "
@@ -201,8 +203,9 @@ class AppSettings(Settings):
                         "kept like `/data`")
     stop_grace_seconds: Annotated[int, whole_number(1, 3600, " seconds")] = Field(
         30, description="how long web, workers and clock may take to finish their work after SIGTERM (on an update, "
-                        "a pause or a destroy) before they are killed; a single command runs as its container's "
-                        "PID 1, so the signal reaches it")
+                        "a pause or a destroy) before they are killed; every container runs Docker's minimal init "
+                        "(tini) as PID 1, which passes the signal on to the command (exec'd, not wrapped in a shell), "
+                        "so a process without its own SIGTERM handler (a clock, a plain script) stops at once too")
     init_command: Annotated[Optional[str], text()] = Field(
         None, description="run once per app lifetime in a one-off container of the image, after its database is "
                           "ready and before web takes traffic (e.g. `python init_db.py`); recorded on the server, "

@@ -56,9 +56,9 @@ COLOR_VARIABLE = "${LABSTACK_COLOR}"
 
 
 def process_command(command: str) -> list[str]:
-    """The argv of a web, worker or clock service. A single command is exec'd by the shell, so it runs as the
-    container's PID 1 and receives the SIGTERM of `docker stop` (a shell that stayed PID 1 would swallow it and
-    the process would be killed at the end of the grace period). Shell syntax (`&&`, `;`, pipes, a leading
+    """The argv of a web, worker or clock service. A single command is exec'd by the shell, so the process the
+    container's init (`init: true`, app_compose) forwards `docker stop`'s SIGTERM to is the program itself, not a
+    shell that would swallow it until the end of the grace period. Shell syntax (`&&`, `;`, pipes, a leading
     `NAME=value`) keeps the shell; components.config.stack warns about those."""
     return ["sh", "-c", _escape(command if is_compound(command) or command.startswith("exec ") else f"exec {command}")]
 
@@ -67,6 +67,10 @@ def app_compose(app: AppConfig) -> str:
     environment = app_environment(app)
     common = {
         "image": app.image,
+        # Docker's minimal init (tini) as PID 1: the kernel drops a signal sent to a PID 1 that installed no handler
+        # for it (a clock process, a plain script), so without it `docker stop` waits the whole grace period and
+        # kills. The init forwards SIGTERM to the command, whose default action ends it, and reaps its children.
+        "init": True,
         "restart": "unless-stopped",  # back after a reboot or an engine restart
         # Secrets come from a root-only env file, not from this file (nor from Pulumi's logs): the release's own, so
         # a candidate's new secrets never reach the serving release (compose resolves the colour in the path).

@@ -86,8 +86,9 @@ class Stack:
     def https(self, path: str = "/", host: str = DNS_HOST, method: str = "GET", data: str | None = None,
               timeout: float = 10, auth: str | None = None,
               headers: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-        """curl through the host's Caddy with the real name (SNI and Host), trusting Caddy's internal CA (-k)."""
-        argv = ["curl", "-sk", "--max-time", str(timeout), "--resolve", f"{host}:443:{self.host.ip}",
+        """curl through the host's Caddy with the real name (SNI and Host), trusting Caddy's internal CA (-k);
+        curl's own error (no HTTP answer) on stderr."""
+        argv = ["curl", "-sSk", "--max-time", str(timeout), "--resolve", f"{host}:443:{self.host.ip}",
                 "-X", method, "-w", "\n%{http_code}", f"https://{host}{path}"]
         if data is not None:
             argv += ["--data-binary", data]

@@ -248,3 +248,24 @@ def test_log_viewer_and_dashboard_need_the_password(make_stack, example_images):
     assert stack.status_and_body("/labstack-logs/nope", auth="admin:hunter2 $x-long")[0] == 404
     # The app itself is unaffected.
     assert stack.status_and_body("/")[0] == 200
+
+
+def test_a_process_without_a_sigterm_handler_stops_on_sigterm(make_stack, example_images):
+    """`sleep` installs no SIGTERM handler: as a container's PID 1 the kernel would drop the signal and `docker stop`
+    would kill it at the end of the grace period (exit 137). Docker's init runs as PID 1 and forwards the signal,
+    so the clock ends by SIGTERM itself (exit 143), like the worker, which handles it (exit 0), within the grace."""
+    stack = make_stack(elif_app(example_images.v1, clockCommand="sleep 100000", stopGraceSeconds=300))
+    stack.up()
+    stack.wait_serving("/health")
+    clock = stack.host.run("docker ps -q --filter label=org.labstack.app=elif --filter label=org.labstack.role=clock"
+                           ).stdout.strip()
+    processes = stack.host.run(f"docker exec {clock} sh -c 'cd /proc && for pid in [0-9]*; do "
+                               "echo \"$pid $(cat $pid/comm)\"; done'").stdout.splitlines()
+    assert "1 docker-init" in processes and any(line.endswith(" sleep") for line in processes), processes
+    # The pause before an export stops web, workers and clock with the app's grace period (300 s).
+    stack.host.run("sudo /opt/labstack/hooks/pause-app.sh elif stop", timeout=600)
+    exits = dict(line.split() for line in stack.host.run(
+        "docker ps -a --filter label=org.labstack.app=elif --filter label=org.labstack.color "
+        "--format '{{.Label \"org.labstack.role\"}} {{.ID}}' | while read -r role id; do "
+        "echo \"$role $(docker inspect -f '{{.State.ExitCode}}' \"$id\")\"; done").stdout.splitlines())
+    assert exits == {"web": "0", "worker": "0", "clock": "143"}, exits

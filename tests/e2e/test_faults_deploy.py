@@ -28,30 +28,45 @@ DEPLOY = "paris-batch2-elif-deploy"
 
 
 class Requests:
-    """A bounded loop of HTTPS requests through Caddy (at most 300 s, 20 a second), recording every non-200."""
+    """A bounded loop of HTTPS requests through Caddy (at most `seconds`, 20 a second from each of `loops` threads),
+    recording every non-200 with curl's own error; when one failed, Caddy's log of the loop's time is kept
+    (`caddy_log`) and printed."""
 
-    def __init__(self, stack):
-        self.stack, self.failures, self.answers = stack, [], []
+    def __init__(self, stack, seconds: float = 300, loops: int = 1):
+        self.stack, self.seconds, self.failures, self.answers, self.caddy_log = stack, seconds, [], [], ""
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop)
+        self._threads = [threading.Thread(target=self._loop) for _ in range(loops)]
 
     def _loop(self):
-        deadline = time.monotonic() + 300
-        for _ in range(6000):
+        deadline = time.monotonic() + self.seconds
+        for _ in range(int(self.seconds * 20)):
             if self._stop.is_set() or time.monotonic() > deadline:
                 break
-            status, body = self.stack.status_and_body("/", timeout=10)
-            (self.answers if status == 200 else self.failures).append((status, body[:200]))
+            at = time.strftime("%H:%M:%S", time.gmtime())
+            result = self.stack.https("/", timeout=10)
+            body, _, code = result.stdout.rpartition("\n")
+            if code == "200":
+                self.answers.append(at)
+            else:
+                self.failures.append((int(code or 0), body[:200], result.stderr.strip(), at))
             time.sleep(0.05)
 
     def __enter__(self):
-        self._thread.start()
+        self._started = int(time.time())
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc):
         time.sleep(1)
         self._stop.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
+        if self.failures:
+            self.caddy_log = self.stack.host.run(
+                f"docker logs --since {self._started} $(docker ps -q --filter label=com.docker.compose.service=caddy)"
+                " 2>&1 | tail -n 400", check=False).stdout
+            print(f"failed requests {self.failures}; Caddy's log meanwhile:\n{self.caddy_log}")  # shown by -rP
 
 
 def state(stack) -> dict[str, str]:
@@ -140,13 +155,7 @@ def test_ssh_drop_during_the_switch(make_stack, example_images, moment):
         runs = stack.up()
         assert [r.resource for r in runs] == [DEPLOY]
     print(f"{moment}: failed requests {requests.failures}")  # shown by -rP
-    if moment == "site switched":
-        # The kill lands between the site file's change and Caddy's reload: once in three CI runs under two test
-        # workers' load, one request got no answer at all (curl status 0) around the reloads back and forth; never
-        # an error status. That one connection-level miss is tolerated here, and counted.
-        assert all(status == 0 for status, _ in requests.failures) and len(requests.failures) <= 1
-    else:
-        assert requests.failures == []
+    assert requests.failures == []
     assert len(requests.answers) > 10
     after = assert_state_matches_what_runs(stack, versions)
     assert after["IMAGE"] == example_images.v2
@@ -257,3 +266,95 @@ def test_a_server_deployed_before_the_state_file_is_converted_and_updated(make_s
     left = stack.host.run(f"sudo find {APP_ETC} -maxdepth 1 -type f -printf '%f\\n'").stdout.split()
     assert sorted(left) == sorted(layout.STATE_FILES[key] for key in (
         "DATA_COMPOSE", "DB_ENV", "DB_PASSWORD", "EXPORT_CMD", "RELEASES_LOG", "APP_STATE"))
+
+
+def running_releases(stack) -> set[tuple[str, str]]:
+    """(colour, role) of every running container of the app's releases (Postgres and Redis have no colour)."""
+    lines = stack.host.run(f"docker ps --filter label={layout.LABEL_APP}={APP} --filter label={layout.LABEL_COLOR} "
+                           f"--format '{{{{.Label \"{layout.LABEL_COLOR}\"}}}} {{{{.Label \"{layout.LABEL_ROLE}\"}}}}'"
+                           ).stdout.splitlines()
+    return {tuple(line.split()) for line in lines}
+
+
+@pytest.mark.parametrize("moment", ["candidate started", "site switched", "state switched"])
+def test_a_reboot_during_an_update_brings_back_the_serving_release_only(make_stack, example_images, moment):
+    """The host powers off in the middle of an update (the engine stops, every process dies, the deploy with them)
+    and boots again. Before any labstack run, what the restart policies bring back is the release the state names:
+    a candidate that had not switched in never comes back, nor its workers; once the state names the new release,
+    the old one never comes back. Within the switch itself (the site file renamed, the state not yet), the web the
+    site names comes back and serves, and no worker of the new release runs."""
+    versions = {example_images.v1: "dev", example_images.v2: "v2"}
+    stack = make_stack(elif_app(example_images.v1))
+    stack.up()
+    stack.wait_serving("/health")
+    if moment == "candidate started":  # still starting (20 s) when the power goes
+        update = elif_app(example_images.v2, healthTimeoutSeconds=120,
+                          command='sleep 20; exec gunicorn --bind "0.0.0.0:5000" --workers 2 app:app')
+    else:
+        update = elif_app(example_images.v2)
+        stack.host.put(KILLER, "/tmp/kill-deploy-when.sh")
+        marker = (SITE, "elif-green-web:") if moment == "site switched" else (STATE, "COLOR=green")
+    stack.config["labstack:apps"] = update
+    plan = evaluate_with_dependencies(stack.config, stack.name, stack.aws)  # the mocks need the main thread
+    outcome = {}
+
+    def deploy():
+        try:
+            outcome["runs"] = stack.engine.apply(*plan)
+        except Exception as failed:  # the connection drops with the power  # noqa: BLE001
+            outcome["failed"] = failed
+
+    deployer = threading.Thread(target=deploy)
+    deployer.start()
+    if moment == "candidate started":
+        deadline = time.monotonic() + 180
+        while not web_id(stack, "green"):
+            assert time.monotonic() < deadline and deployer.is_alive(), "the candidate's web never started"
+            time.sleep(0.2)
+    else:
+        killed = stack.host.run(f"sudo bash /tmp/kill-deploy-when.sh {APP} {marker[0]} {marker[1]} {STATE}.new 300",
+                                check=False, timeout=330)
+        assert killed.returncode == 0, killed.stderr
+    before = running_releases(stack)
+    stack.host.run("sudo -n shutdown -h now")
+    stack.host.wait_powered_off(timeout=90)
+    deployer.join(timeout=120)
+    assert not deployer.is_alive() and "failed" in outcome
+    stack.host.power_on()
+    stack.wait_serving("/health", seconds=180)
+    after, recorded = running_releases(stack), state(stack)
+    print(f"{moment}: running before the power-off {sorted(before)}, after the boot {sorted(after)}, "
+          f"state {recorded}")  # shown by -rP
+    if moment == "candidate started":
+        assert ("green", "web") in before and recorded["COLOR"] == "blue"
+        assert after == {("blue", "web"), ("blue", "worker")}
+        assert served_version(stack) == "dev"
+    elif moment == "state switched":
+        assert recorded["COLOR"] == "green" and ("blue", "web") in before
+        assert {color for color, _ in after} == {"green"} and ("green", "web") in after
+        assert served_version(stack) == "v2"
+    else:
+        assert ("green", "web") in after and ("green", "worker") not in after
+        assert served_version(stack) == "v2"  # the site names green, which came back
+    # The next run repairs the rest, and the same update then converges.
+    reconcile(stack)
+    assert_state_matches_what_runs(stack, versions)
+    stack.config["labstack:apps"] = elif_app(example_images.v2)
+    stack.up()
+    assert assert_state_matches_what_runs(stack, versions)["IMAGE"] == example_images.v2
+
+
+def test_fifty_switches_lose_no_request(make_stack, example_images):
+    """Traffic moves 50 times between the two colours (switch_site, Caddy's graceful reload each time) under four
+    request loops (each request a new connection, as a new visitor's): no request fails; any miss would show with
+    curl's error and Caddy's log. Served over HTTP/2, 4 of 1206 requests failed over 50 such switches."""
+    stack = make_stack(elif_app(example_images.v1))
+    stack.up()
+    stack.wait_serving("/health")
+    stack.host.put(Path(__file__).parent / "faults" / "flip-switch.sh", "/tmp/flip-switch.sh")
+    with Requests(stack, seconds=900, loops=4) as requests:
+        flips = stack.host.run(f"sudo bash /tmp/flip-switch.sh {APP} 50", timeout=900)
+    switches = flips.stdout.splitlines()
+    print(f"{len(switches)} switches, {switches[0]} ... {switches[-1]}; {len(requests.answers)} answers")  # -rP
+    assert len(switches) == 50
+    assert requests.failures == [] and len(requests.answers) > 200

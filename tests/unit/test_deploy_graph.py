@@ -289,11 +289,38 @@ def test_the_post_deploy_answer_is_shown_with_the_apps_secrets_masked(pem):
     result = deploy(pem, aws=aws, appSecrets={"elif": {"PROLIFIC_TOKEN": "s3cret-token"}},
                     dashboardPassword="correct-horse-battery")
     assert result.outputs["postDeploy"] == {
-        "elif": "HTTP 201\nRecruitment started: https://app.prolific.com/studies/abc?token=[secret]\nworkers: 3"}
+        "elif": "HTTP 201\nRecruitment started: https://app.prolific.com/studies/abc?token=SECRET\nworkers: 3"}
     # No post-deploy request ran: nothing to show. A damaged line says so instead of failing the update.
     assert post_deploy_summary("labstack: elif: release abc is serving\n", []) is None
     assert post_deploy_summary("labstack-post-deploy 200 %%%\n", []) == \
         "HTTP 200\n(the response body could not be read back)"
     # A secret containing another is masked whole.
-    assert post_deploy_summary(f"labstack-post-deploy 200 {base64.b64encode(b'key=abcdef').decode()}",
-                               ["abc", "abcdef"]) == "HTTP 200\nkey=[secret]"
+    assert post_deploy_summary(f"labstack-post-deploy 200 {base64.b64encode(b'key=abcdefgh-ijk').decode()}",
+                               ["abcdefgh", "abcdefgh-ijk"]) == "HTTP 200\nkey=[secret]"
+
+
+def test_masking_skips_short_values_and_keeps_every_links_structure():
+    """Values shorter than MIN_SECRET_LENGTH are not secret-like and stay; in a link only the secret's characters
+    between delimiters are masked (raw or percent-encoded), never the scheme or host, so the link parses into the
+    same parts."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from components.render.post_deploy import MIN_SECRET_LENGTH, URL_MASK, mask_secrets
+
+    link = ("https://dlgr-bartlett.my-experiments.org/ad?recruiter=prolific&hitId=abc&mode=live"
+            "&assignmentId=tok/en=42xyz&workerId=user%3Apa55word")
+    text = f"Recruitment open: {link}\nmode live, s3cret-token in text, pa55word too\n"
+    short = ["1", "live", "abc", "https", "org", "a" * (MIN_SECRET_LENGTH - 1)]
+    masked = mask_secrets(text, [*short, "s3cret-token", "tok/en=42xyz", "user:pa55word",
+                                 "dlgr-bartlett.my-experiments.org", None])
+    assert masked.splitlines()[1] == "mode live, [secret] in text, pa55word too"  # short values untouched
+    masked_link = masked.split()[2]
+    before, after = urlsplit(link), urlsplit(masked_link)
+    assert (after.scheme, after.netloc, after.path) == (before.scheme, before.netloc, before.path)
+    assert [name for name, _ in parse_qsl(after.query)] == [name for name, _ in parse_qsl(before.query)]
+    assert dict(parse_qsl(after.query)) == {
+        "recruiter": "prolific", "hitId": "abc", "mode": "live",
+        "assignmentId": f"{URL_MASK}/{URL_MASK}={URL_MASK}",  # raw: delimiters stay where they were
+        "workerId": URL_MASK}  # percent-encoded: masked whole
+    # The host (asserted equal above) is never masked, even when a secret equals it.
+    assert mask_secrets(link, short) == link

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from components.config import load_stack_config
-from components.layout import CADDY_LOCAL_ROOT_CA, PROXY_ETC, PROXY_SITES, STATE_FILES, name
+from components.layout import CADDY_LOCAL_ROOT_CA, POST_DEPLOY_MARK, PROXY_ETC, PROXY_SITES, STATE_FILES, name
 from components.render.app_files import app_commands, app_compose, data_compose, release_conf, secrets_env
 from components.render.bundle import make_bundle
 from components.render.proxy import proxy_files, site_file
@@ -92,6 +92,7 @@ class FakeServer:
         self.answer_first("docker", "inspect -f {{.State.Running}} *", "true\n")
         self.answer_first("docker", "inspect -f *Networks*", f"{ADDRESS}\n")
         self.answer_first("docker", "compose -p * ps -q web", f"{WEB_ID}\n")
+        self.answer_first("docker", "compose -p * ps -aq*", f"{WEB_ID}\n")
         self.answer_first("docker", "compose -p elif-data * ps -q postgres", f"{POSTGRES_ID}\n")
         self.answer_first("docker", "network inspect *", status=1)  # no networks yet: the steps create them
 
@@ -199,10 +200,13 @@ def test_first_deploy_waits_for_2xx_then_switches_the_proxy(server, pem):
         "compose elif-data: up -d --remove-orphans",
         PG_READY, "sleep 0.2", PG_READY,
         "compose elif-init: --profile init run --rm -T --no-deps init sh -c python init_db.py",
-        "compose elif-blue: up -d --force-recreate --remove-orphans web",
+        # Created without a restart policy, so only a switched-in release comes back after a reboot; a first
+        # release's workers start with its web (nothing serves beside it).
+        "compose elif-blue: up --no-start --force-recreate --remove-orphans",
+        f"docker update --restart no {WEB_ID}", f"docker start {WEB_ID}",
         " ".join(HEALTH), "sleep 0.2", " ".join(HEALTH), "sleep 0.2", " ".join(HEALTH),
         RELOAD,
-        "compose elif-blue: up -d --remove-orphans",  # workers and clock only after the switch
+        "compose elif-blue: up -d --remove-orphans",
     ]
     assert server.site() == files["site.caddy"].replace("{{UPSTREAM}}", "elif-blue-web:5000")
     assert "reverse_proxy elif-blue-web:5000" in server.site()
@@ -258,7 +262,6 @@ def test_unhealthy_release_is_removed_and_the_old_one_keeps_serving(server, pem,
     server.answer_first("docker", "compose -p elif-green * logs --no-color --tail 60", "Traceback: boom\n")
     if failure == "crash loop":
         server.answer_first("docker", "inspect -f {{.State.Running}} *", "false\n")
-        server.answer_first("docker", "inspect -f {{.RestartCount}} *", "3\n")
         v2 = rendered(pem, image=IMAGE_V2)
     else:
         v2 = with_conf(rendered(pem, image=IMAGE_V2), HEALTH_TIMEOUT=1)
@@ -267,9 +270,9 @@ def test_unhealthy_release_is_removed_and_the_old_one_keeps_serving(server, pem,
     assert "Traceback: boom" in result.stderr  # the new release's logs
     assert "kept the previous release serving (blue)" in result.stderr
     trace = server.trace()
-    start = trace.index("compose elif-green: up -d --force-recreate --remove-orphans web")
-    if failure == "crash loop":  # no point waiting for the timeout
-        checks = [" ".join(HEALTH)]
+    start = trace.index(f"docker start {WEB_ID}")
+    if failure == "crash loop":  # started again twice, as a restart policy would, then no point waiting longer
+        checks = [" ".join(HEALTH), f"docker start {WEB_ID}", "sleep 0.2"] * 2 + [" ".join(HEALTH)]
     else:
         checks = [" ".join(HEALTH), "sleep 0.2"] * trace.count(" ".join(HEALTH))
         assert checks
@@ -283,7 +286,6 @@ def test_unhealthy_release_is_removed_and_the_old_one_keeps_serving(server, pem,
 def test_unhealthy_first_release_leaves_nothing_serving(server, pem):
     server.answer_first("curl", "*", "502")
     server.answer_first("docker", "inspect -f {{.State.Running}} *", "false\n")
-    server.answer_first("docker", "inspect -f {{.RestartCount}} *", "5\n")
     result = server.deploy(rendered(pem))
     assert result.returncode != 0 and "the first release is unhealthy; nothing is serving" in result.stderr
     assert server.trace()[-1] == "compose elif-blue: down --remove-orphans"
@@ -417,9 +419,14 @@ def test_post_deploy_request_retries_through_the_public_name(server, pem):
     assert [argv for argv in server.calls() if argv[0] == "sleep"] == [["sleep", "1"], ["sleep", "2"]]
     assert "post-deploy POST /launch answered 201" in result.stderr
     assert (server.etc / STATE_FILES["POST_DEPLOY_DONE"]).exists()
-    # `first`: done once, never again; `always`: after every deploy.
-    assert server.steps(files, "install_release_files", "post_deploy blue").returncode == 0
+    answer = [line for line in result.stdout.splitlines() if line.startswith(POST_DEPLOY_MARK + " ")]
+    assert len(answer) == 1 and answer[0].split()[1] == "201"
+    # `first`: done once, never again; `always`: after every deploy. A deploy that sends no request prints the
+    # last answer again, so the `postDeploy` output keeps it.
+    again = server.steps(files, "install_release_files", "post_deploy blue")
+    assert again.returncode == 0
     assert post_deploy_curls(server) == []
+    assert again.stdout.splitlines() == answer
     always = rendered(pem, postDeploy={**LAUNCH, "when": "always"})
     server.answer_first("curl", "*", "201")
     assert server.steps(always, "install_release_files", "post_deploy blue").returncode == 0
