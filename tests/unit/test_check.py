@@ -99,3 +99,30 @@ def test_a_plain_password_in_the_file_is_refused_by_check(stacks):
     assert not ok and "correct-horse" not in text
     assert ("labstack:dashboardPassword = '[secret]': is in plain text in the stack file: set it encrypted with "
             "`pulumi config set --secret labstack:dashboardPassword <password>`") in text
+
+
+@pytest.mark.parametrize("key, meant", [("labstak:dnsHost", "labstack:dnsHost"), ("lbastack:tags", "labstack:tags")])
+def test_a_misspelt_namespace_is_one_line_from_check_and_from_the_program(stacks, pem, key, meant):
+    from components.config.pulumi_source import StackConfigError
+    from ops.offline import evaluate
+    from tests.unit.helpers import base_config
+
+    value = "elif.my-experiments.org" if key.endswith("dnsHost") else {"team": "psych"}
+    line = f"{key} = {value!r}: unknown key: did you mean {meant}?".replace("{'team': 'psych'}", '\'{"team": "psych"}\'')
+    (stacks / "Pulumi.typo.yaml").write_text((stacks / "Pulumi.good.yaml").read_text() + f"  {key}: {value}\n")
+    ok, text = run_check()
+    assert not ok and f"✗ typo: stacks/Pulumi.typo.yaml has 1 problem(s):\n    - {line}\n" in text
+    assert "Traceback" not in text and "✓ good" in text
+    # a bare `pulumi up` runs the same program: Pulumi hands it every key, and it refuses this one
+    result = evaluate({**base_config(pem), key: value}, "paris-batch2")
+    assert isinstance(result.error, StackConfigError) and result.error.problems == [line]
+    assert not any(r.custom for r in result.resources)  # before anything is declared
+
+
+def test_a_stack_file_that_is_no_utf8_is_one_line_and_the_others_are_still_checked(stacks):
+    (stacks / "Pulumi.latin.yaml").write_bytes(b"config:\n  labstack:creator: Ren\xe9\n")
+    ok, text = run_check()
+    assert not ok
+    assert (f"✗ latin: {stacks / 'Pulumi.latin.yaml'}, byte offset 31 (line 2): byte 0xe9 is not UTF-8, which Pulumi "
+            "reads stack files as; save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") in text
+    assert "Traceback" not in text and "✓ good" in text and "✗ broken" in text
