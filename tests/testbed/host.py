@@ -71,6 +71,15 @@ class TestbedError(RuntimeError):
     pass
 
 
+def private_root(path: Path) -> str | None:
+    """The host's private folder (PRIVATE_DIRS) that hides `path` inside every host, if any. The bed's own folders
+    must not be hidden: hosts bind files from them (the power switch, /etc/hosts) after the private folders."""
+    for inside, _sub, _mode, _owner in PRIVATE_DIRS:
+        if inside != "/run" and path.resolve().is_relative_to(inside):
+            return inside
+    return None
+
+
 # --------------------------------------------------------------------------------------------------- helpers
 def sh(cmd: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
     kw.setdefault("capture_output", True)
@@ -302,6 +311,11 @@ class TestbedHost:
         without a `docker load`."""
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", name):
             raise ValueError(f"host name {name!r}: use 1-12 of [a-z0-9-], starting with a letter")
+        hidden = private_root(DATA_ROOT) or private_root(RUN_ROOT)
+        if hidden:
+            raise TestbedError(f"LABSTACK_TESTBED_DATA/LABSTACK_TESTBED_RUN ({DATA_ROOT}, {RUN_ROOT}) must not be "
+                               f"under {hidden}, which every host replaces with its own; use e.g. "
+                               "/var/lib/labstack-testbed and /run/labstack-testbed")
         # All slots taken (another session, or a parallel suite, holds them): wait a bounded time for one.
         deadline = time.monotonic() + SLOT_WAIT_SECONDS
         while True:
@@ -430,7 +444,12 @@ class TestbedHost:
             "netns_ino": st["netns_ino"], "mntns_ino": st["mntns_ino"]}))
         (run / Path(power.REAL_SYSTEMCTL).name).touch()
         binds.append(f"mount --bind /usr/bin/systemctl {power.REAL_SYSTEMCTL}")
-        binds.append(f"mount --bind {Path(power.__file__).resolve()} /usr/bin/systemctl")
+        # The host's own copy: the checkout's may be under a path the host's private /tmp, /root, /home or /srv
+        # hides (bound just above), so the bed runs from a clone in any folder.
+        switch = self.data_dir / "power-switch.py"
+        shutil.copyfile(Path(power.__file__).resolve(), switch)
+        switch.chmod(0o755)
+        binds.append(f"mount --bind {switch} /usr/bin/systemctl")
         binds.append(f"hostname {self.hostname}")
         sh(self._nsenter(net=False) + ["sh", "-euc", " && ".join(binds)])
         # ---- sshd

@@ -132,6 +132,31 @@ def test_a_data_port_open_to_the_ipv6_world_names_the_ipv6_key(pem):
         "over SSH or through Caddy"]}
 
 
+@pytest.mark.parametrize("cidrs, key, names", [
+    (["0.0.0.0/1", "128.0.0.0/1"], "ingressCidrs", ["0-0-0-0-1", "128-0-0-0-1"]),
+    (["::/1", "8000::/1"], "ingressIpv6Cidrs", ["xx-1", "8000xx-1"])])
+def test_networks_that_cover_the_world_together_are_the_world(pem, cidrs, key, names):
+    found = violations(stack_resources(closed_config(pem, ingressPorts=[22, 80, 443, 5432], sshCidrs=cidrs,
+                                                     **{key: cidrs})))
+    family = "IPv6" if ":" in cidrs[0] else "IPv4"
+    assert found["no-data-ports-open-to-world"] == [
+        f"paris-batch2-in-5432-{name}: opens Postgres (5432) to the world ({cidr}, which with {other} covers every "
+        f"{family} address). Fix: remove 5432 from labstack:ingressPorts, or list only your own networks in "
+        f"labstack:{key}; reach these services over SSH or through Caddy"
+        for name, cidr, other in zip(names, cidrs, reversed(cidrs))]
+    assert found["ssh-not-open-to-world"] == [
+        f"paris-batch2-in-22-{name}: SSH (22) is open to the world ({cidr}, which with {other} covers every {family} "
+        "address). Fix: list only your own networks in labstack:sshCidrs"
+        for name, cidr, other in zip(names, cidrs, reversed(cidrs))]
+
+
+def test_halves_of_different_ports_are_no_world(pem):
+    resources = stack_resources(closed_config(pem, ingressPorts=[22, 80, 443], ingressCidrs=["0.0.0.0/1"]))
+    other_half = Resource(rules.SECURITY_GROUP_RULE, "redis-half", {
+        "type": "ingress", "protocol": "tcp", "fromPort": 6379.0, "toPort": 6379.0, "cidrBlocks": ["128.0.0.0/1"]})
+    assert "no-data-ports-open-to-world" not in violations(resources + [other_half])
+
+
 def test_a_data_port_open_to_a_lab_network_passes(pem):
     assert violations(stack_resources(closed_config(pem, ingressPorts=[22, 80, 443, 5432]))) == {}
 
@@ -334,9 +359,9 @@ def test_the_pack_declares_every_rule_with_its_enforcement_level(analyzer):
         "instance-type-allowed": analyzer_pb2.ADVISORY, "region-allowed": analyzer_pb2.ADVISORY,
         "hourly-price-cap": analyzer_pb2.ADVISORY}
     kinds = {p.name: p.policy_type for p in info.policies}
-    assert {n for n, k in kinds.items() if k == analyzer_pb2.POLICY_TYPE_STACK} == {"ebs-snapshot-encrypted",
-                                                                                    "region-allowed",
-                                                                                    "hourly-price-cap"}
+    assert {n for n, k in kinds.items() if k == analyzer_pb2.POLICY_TYPE_STACK} == {
+        "ebs-snapshot-encrypted", "region-allowed", "hourly-price-cap", "no-data-ports-open-to-world",
+        "ssh-not-open-to-world"}  # the world may be opened by several rules together
     schema = {p.name: json_format.MessageToDict(p.configSchema) for p in info.policies}
     assert schema["instance-type-allowed"]["properties"]["allowed_instance_types"]["default"] == list(
         rules.DEFAULT_INSTANCE_TYPES)
