@@ -418,3 +418,24 @@ RULES = (
          on_stack=True, settings={"max_hourly_usd": Setting(DEFAULT_MAX_HOURLY_USD, "USD per hour for all the "
                                                             "instances of one stack")}),
 )
+
+
+def violations(resources: Sequence[Resource], config: Mapping[str, Any]) -> list[tuple[Rule, str]]:
+    """Every rule over the stack's resources, as the pack runs them at `pulumi up` and `invoke check` runs them
+    offline: (rule, message) per violation. `config` is policy/config.json's: per rule a level (`mandatory`,
+    `advisory`, `disabled`) or a map of its settings with an optional `enforcementLevel`."""
+    found = []
+    for rule in RULES:
+        given = config.get(rule.name, {})
+        level = given if isinstance(given, str) else _map(given).get("enforcementLevel")
+        if level == "disabled":
+            continue
+        mandatory = rule.mandatory if level is None else level == "mandatory"
+        kwargs = rule.settings_from(_map(given))
+        if rule.on_stack:
+            messages = rule.check(resources, **kwargs)
+        else:
+            messages = [m for r in resources for m in rule.check(r.type, r.name, r.props, **kwargs)]
+        found += [(Rule(rule.name, rule.description, mandatory, rule.check, rule.on_stack, rule.settings), message)
+                  for message in messages]
+    return found

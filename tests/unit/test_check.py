@@ -126,3 +126,35 @@ def test_a_stack_file_that_is_no_utf8_is_one_line_and_the_others_are_still_check
     assert (f"✗ latin: {stacks / 'Pulumi.latin.yaml'}, byte offset 31 (line 2): byte 0xe9 is not UTF-8, which Pulumi "
             "reads stack files as; save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") in text
     assert "Traceback" not in text and "✓ good" in text and "✗ broken" in text
+
+
+def test_the_policies_run_offline_in_check(stacks):
+    good = (stacks / "Pulumi.good.yaml").read_text()
+    (stacks / "Pulumi.open.yaml").write_text(good + "  labstack:ingressPorts: [22, 80, 443, 5432]\n"
+                                                    "  labstack:ingressCidrs: [0.0.0.0/1, 128.0.0.0/1]\n"
+                                                    "  labstack:ingressIpv6Cidrs: []\n")
+    ok, text = run_check("open")
+    assert not ok and "would declare" not in text
+    assert text.splitlines()[:3] == [
+        "✗ open: `pulumi up` would be stopped by 2 mandatory policy violation(s) (policy/):",
+        "    - policy no-data-ports-open-to-world: open-in-5432-0-0-0-0-1: opens Postgres (5432) to the world "
+        "(0.0.0.0/1, which with 128.0.0.0/1 covers every IPv4 address). Fix: remove 5432 from labstack:ingressPorts, "
+        "or list only your own networks in labstack:ingressCidrs; reach these services over SSH or through Caddy",
+        "    - policy no-data-ports-open-to-world: open-in-5432-128-0-0-0-1: opens Postgres (5432) to the world "
+        "(128.0.0.0/1, which with 0.0.0.0/1 covers every IPv4 address). Fix: remove 5432 from labstack:ingressPorts, "
+        "or list only your own networks in labstack:ingressCidrs; reach these services over SSH or through Caddy"]
+
+
+def test_advisory_policies_are_warnings_in_check(stacks, monkeypatch):
+    good = (stacks / "Pulumi.good.yaml").read_text()
+    (stacks / "Pulumi.wide.yaml").write_text(good.replace("[198.51.100.0/24]", "[0.0.0.0/0]"))
+    config = stacks / "policy-config.json"
+    config.write_text('{"ssh-not-open-to-world": "advisory", "instance-type-allowed": "disabled"}')
+    monkeypatch.setattr("ops.check.POLICY_CONFIG", config)
+    ok, text = run_check("wide")
+    assert ok and "✓ wide" in text
+    assert ("    ! policy ssh-not-open-to-world: wide-in-22-ipv4-any: SSH (22) is open to the world (0.0.0.0/0). Fix: "
+            "list only your own networks in labstack:sshCidrs") in text
+    config.write_text('{"ssh-not-open-to-world": "mandatory"}')
+    ok, text = run_check("wide")
+    assert not ok and "    - policy ssh-not-open-to-world: wide-in-22-ipv4-any: SSH (22) is open" in text

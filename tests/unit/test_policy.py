@@ -14,6 +14,7 @@ import yaml
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from labstack.stacks.check import policy_resources
 from labstack.stacks.offline import FakeAws, evaluate
 from labstack.stacks.stackfile import list_stacks, read_stack_config
 from policy import rules
@@ -31,22 +32,14 @@ IMDS_FIX = ("Fix: keep METADATA in components/aws/baseline.py (http_tokens requi
 def stack_resources(config: dict, stack: str = STACK) -> list[Resource]:
     """What the engine hands the pack for this stack: each resource the program declares, with its inputs, and the
     default AWS provider, which takes its region from the stack's aws:region."""
-    evaluation = evaluate(config, stack, FakeAws()).ok()
-    declared = [Resource(r.type, r.name, r.inputs) for r in evaluation.resources if r.custom]
-    return declared + [Resource(rules.AWS_PROVIDER, "default_7_51_1", {"region": config["aws:region"]})]
+    return policy_resources(evaluate(config, stack, FakeAws()).ok(), config["aws:region"])
 
 
 def violations(resources: list[Resource], **settings) -> dict[str, list[str]]:
     """Each failing rule's messages; `settings` maps a rule's name to its policy config."""
-    found = {}
-    for rule in RULES:
-        kwargs = rule.settings_from(settings.get(rule.name, {}))
-        if rule.on_stack:
-            messages = rule.check(resources, **kwargs)
-        else:
-            messages = [m for r in resources for m in rule.check(r.type, r.name, r.props, **kwargs)]
-        if messages:
-            found[rule.name] = messages
+    found: dict[str, list[str]] = {}
+    for rule, message in rules.violations(resources, settings):
+        found.setdefault(rule.name, []).append(message)
     return found
 
 
@@ -301,7 +294,7 @@ def test_an_instance_type_outside_the_allow_list_is_advisory(pem):
 def test_a_region_outside_the_allow_list_is_advisory(pem):
     resources = stack_resources(closed_config(pem, **{"aws:region": "us-east-1"}))
     assert violations(resources) == {"region-allowed": [
-        f"default_7_51_1: region us-east-1 is outside the allowed regions ({', '.join(rules.DEFAULT_REGIONS)}), "
+        f"default: region us-east-1 is outside the allowed regions ({', '.join(rules.DEFAULT_REGIONS)}), "
         "where the data may have to stay. Fix: set aws:region to an allowed region, or add it to allowed_regions in "
         "policy/config.json"]}
     assert violations(resources, **{"region-allowed": {"allowed_regions": ["us-east-1"]}}) == {}
