@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import ipaddress
 import json
 import os
@@ -30,6 +31,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import sys
 import time
 from pathlib import Path
@@ -632,6 +634,22 @@ LogLevel VERBOSE
     def exec_in(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
         """Run a command as root inside the host's namespaces, bypassing ssh (for test-bed internals)."""
         return sh(self._nsenter() + argv, check=check)
+
+    def copy_in(self, files: list[Path], remote_dir: str) -> None:
+        """Copy files of the machine into a folder of the host (made if missing) as root, modes kept: through a pipe,
+        since the checkout they come from may be under a path the host hides (its /tmp, /root, /home, /srv)."""
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for path in files:
+                tar.add(path, arcname=path.name)
+        self.exec_in(["mkdir", "-p", remote_dir])
+        sh(self._nsenter() + ["tar", "-x", "--no-same-owner", "-C", remote_dir], input=archive.getvalue(), text=False)
+
+    def install_hooks(self) -> None:
+        """The hooks where HostSetup copies them on a server."""
+        from components.layout import HOOKS_DIR, REMOTE_HOOKS
+
+        self.copy_in(sorted([*Path(HOOKS_DIR).glob("*.sh"), *Path(HOOKS_DIR).glob("*.bash")]), REMOTE_HOOKS)
 
     def give_block_device(self, by_id_name: str, device: str) -> None:
         """Show `device` (a loop device) to this host only as /dev/disk/by-id/<by_id_name>, the name EC2's Nitro

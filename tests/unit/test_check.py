@@ -8,7 +8,7 @@ from rich.console import Console
 
 import labstack.stacks.stackfile
 from labstack.stacks.check import check_stacks
-from tests.unit.helpers import write_private_key
+from tests.unit.helpers import digest, write_private_key
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_stack_with_secure_values_checks_cleanly_and_prints_no_ciphertext(stacks
         f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
         "  labstack:dashboardPassword:\n    secure: v1:ciphertextAAAA\n"
         "  labstack:appSecrets:\n    elif:\n      API_TOKEN:\n        secure: v1:ciphertextBBBB\n"
-        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + "0f" * 32 + "\n")
+        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + digest("0f") + "\n")
     ok, text = run_check("secret")
     assert ok, text
     assert "ciphertext" not in text and "Command" in text
@@ -81,7 +81,7 @@ def test_warnings_are_shown_and_never_fail(stacks):
     key = stacks / "id_ed25519"
     (stacks / "Pulumi.warned.yaml").write_text(
         f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
-        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + "0f" * 32 + "\n"
+        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + digest("0f") + "\n"
         "      env:\n        API_TOKEN: plain\n")
     ok, text = run_check("warned")
     assert ok and "✓ warned" in text

@@ -7,12 +7,12 @@ import pytest
 from components.aws.job_template import spot_market_options
 from components.config.cost import HOURLY_TAG
 from labstack.stacks.offline import FakeAws, evaluate
-from tests.unit.helpers import assert_deploy_dependencies, base_config, recorded_dependencies
+from tests.unit.helpers import assert_deploy_dependencies, base_config, digest, recorded_dependencies
 
 STATE = "aws:ec2transitgateway/instanceState:InstanceState"
 INSTANCE = "aws:ec2/instance:Instance"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-IMAGE = "registry.example.org/psychlab/elif@sha256:" + "ab" * 32
+IMAGE = "registry.example.org/psychlab/elif@sha256:" + digest("ab")
 ZONES = {"my-experiments.org": "ZMYEXP"}
 
 

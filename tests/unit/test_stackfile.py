@@ -7,11 +7,11 @@ import pytest
 import labstack.stacks.stackfile
 from components.config import ConfigError
 from labstack.stacks.stackfile import PROJECT_DIR, StackFileError, load, parse_stack_text, read_offline
-from tests.unit.helpers import write_private_key
+from tests.unit.helpers import digest, write_private_key
 
 FILE = PROJECT_DIR / "stacks" / "Pulumi.x.yaml"
 AT = "stacks/Pulumi.x.yaml, line"
-PINNED = "registry.example.org/lab/elif@sha256:" + "0f" * 32
+PINNED = "registry.example.org/lab/elif@sha256:" + digest("0f")
 
 UNREADABLE = [
     ("tab", "config:\n\taws:region: eu-west-3\n",
