@@ -362,7 +362,9 @@ def set_app_image(stack: str, app: str, image: str) -> Optional[str]:
     path = stack_file(stack)
     yaml = round_trip_yaml()
     document = yaml.load(path.read_text())
-    settings = document["config"]["labstack:apps"][app]
+    project = project_name()  # the key as written: `apps:` is labstack:apps too (parse_stack_text)
+    written = next(key for key in document["config"] if config_key(str(key), project).full == "labstack:apps")
+    settings = document["config"][written][app]
     if not hasattr(settings, "get"):
         raise StackFileError(f"labstack:apps.{app} in {path} is not a map of settings; give it at least `build`")
     previous = settings.get("image")

@@ -246,3 +246,11 @@ def test_app_names_never_reach_a_remote_shell_unchecked(tmp_path):
                        match="bad service name 'web; reboot': one of web, worker, clock, postgres, redis"):
         inventory.service_container(target, "elif", "web; reboot")
     assert not (tmp_path / "paris-batch2").exists()
+
+
+def test_push_pins_the_digest_of_an_app_written_without_the_namespace(write_stack, server_pem):
+    path = write_stack(text=f"config:\n  aws:region: eu-west-3\n  serverPem: {server_pem}\n  sshCidrs: [198.51.100.0/24]\n"
+                            f"  apps:\n    elif:\n      image: 127.0.0.1:5000/lab/elif@sha256:{digest('ab')}\n")
+    pinned = "127.0.0.1:5000/lab/elif@sha256:" + digest("cd")
+    assert stackfile.set_app_image("paris-batch2", "elif", pinned).endswith(digest("ab"))
+    assert path.read_text().count(digest("cd")) == 1 and stackfile.load("paris-batch2").apps[0].image == pinned
