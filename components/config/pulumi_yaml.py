@@ -1,4 +1,4 @@
-"""Stack files as the Pulumi CLI reads them, for the operator side (ops/stackfile.py) to read them the same way.
+"""Stack files as the Pulumi CLI reads them, for the operator side (labstack/stacks/stackfile.py) to read them the same way.
 
 The CLI reads stacks/Pulumi.<stack>.yaml with Go's gopkg.in/yaml.v3 (v3.0.1), in two passes
 (pulumi/pulumi sdk/go/common/workspace/loaders.go, `LoadProjectStackBytes`): the file is decoded into plain values,

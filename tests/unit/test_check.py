@@ -104,7 +104,7 @@ def test_a_plain_password_in_the_file_is_refused_by_check(stacks):
 @pytest.mark.parametrize("key, meant", [("labstak:dnsHost", "labstack:dnsHost"), ("lbastack:tags", "labstack:tags")])
 def test_a_misspelt_namespace_is_one_line_from_check_and_from_the_program(stacks, pem, key, meant):
     from components.config.pulumi_source import StackConfigError
-    from ops.offline import evaluate
+    from labstack.stacks.offline import evaluate
     from tests.unit.helpers import base_config
 
     value = "elif.my-experiments.org" if key.endswith("dnsHost") else {"team": "psych"}
@@ -150,7 +150,7 @@ def test_advisory_policies_are_warnings_in_check(stacks, monkeypatch):
     (stacks / "Pulumi.wide.yaml").write_text(good.replace("[198.51.100.0/24]", "[0.0.0.0/0]"))
     config = stacks / "policy-config.json"
     config.write_text('{"ssh-not-open-to-world": "advisory", "instance-type-allowed": "disabled"}')
-    monkeypatch.setattr("ops.check.POLICY_CONFIG", config)
+    monkeypatch.setattr("labstack.stacks.check.POLICY_CONFIG", config)
     ok, text = run_check("wide")
     assert ok and "✓ wide" in text
     assert ("    ! policy ssh-not-open-to-world: wide-in-22-ipv4-any: SSH (22) is open to the world (0.0.0.0/0). Fix: "

@@ -586,7 +586,7 @@ def test_labstack_adds_no_more_tags_than_it_counts(pem):
     """OWN_TAGS is what the tag rule leaves room for: the most tags the program itself puts on one resource (a
     cluster's worker, with a data volume and the watcher's alarm), counted on what it declares under mocks."""
     from components.config.schema import OWN_TAGS
-    from ops.offline import evaluate
+    from labstack.stacks.offline import evaluate
 
     user = {"team": "psych", "grant": "x1"}
     result = evaluate(base_config(pem, tags=user, cluster={"workers": 2}, dataVolume={"sizeGb": 10}, autoStop=True),

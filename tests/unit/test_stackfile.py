@@ -226,9 +226,9 @@ def test_a_namespace_less_setting_is_judged_as_the_projects(stacks):
 
 
 def test_a_byte_that_is_no_utf8_is_one_line_naming_its_offset(stacks):
-    (ops.stackfile.STACKS_DIR / "Pulumi.s.yaml").write_bytes(b"\xef\xbb\xbfconfig:\n  labstack:creator: Ren\xe9\n")
+    (labstack.stacks.stackfile.STACKS_DIR / "Pulumi.s.yaml").write_bytes(b"\xef\xbb\xbfconfig:\n  labstack:creator: Ren\xe9\n")
     with pytest.raises(StackFileError) as caught:
         read_offline("s")
     assert str(caught.value) == (
-        f"{ops.stackfile.STACKS_DIR / 'Pulumi.s.yaml'}, byte offset 34 (line 2): byte 0xe9 is not UTF-8, which Pulumi "
+        f"{labstack.stacks.stackfile.STACKS_DIR / 'Pulumi.s.yaml'}, byte offset 34 (line 2): byte 0xe9 is not UTF-8, which Pulumi "
         "reads stack files as; save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)")
