@@ -17,6 +17,7 @@ operator's comments, key order and quoting; PyYAML would drop them.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tempfile
@@ -57,9 +58,13 @@ YAML_SLIPS = {
 UTF8_BOM = b"\xef\xbb\xbf"  # dropped before reading, as Pulumi's readFileStripUTF8BOM (workspace/loaders.go) does
 
 
+PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
+
+
+@functools.lru_cache(maxsize=None)
 def project_name() -> str:
     """The project's name (Pulumi.yaml): the namespace Pulumi gives a stack file's keys written without one."""
-    return str(yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"])
+    return str(yaml.safe_load(PROJECT_FILE.read_text())["name"])
 
 
 def decode_stack_bytes(path: Path, data: bytes) -> str:
