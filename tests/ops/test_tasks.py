@@ -56,7 +56,7 @@ def test_stop_and_start_refuse_an_existing_server(write_stack, recording_pulumi,
     assert invoke(task, "-s", "paris-batch2", "--yes") == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         "labstack: stack 'paris-batch2' deploys to an existing server (labstack:existingServer): labstack never "
-        f"powers a server it did not make on or off; {task} it where it runs"]
+        "powers a server it did not make on or off; stop or start it where it runs"]
     assert recording_pulumi() == []  # no config set, no up
 
 
