@@ -167,10 +167,20 @@ class Stack:
                                                               outputs["instanceId"])
         return state
 
+    def assert_powerable(self) -> None:
+        """LifecycleError unless labstack powers this stack's server: it made it (not labstack:existingServer)."""
+        from labstack.stacks import lifecycle
+
+        if self.config.existing_server:
+            raise lifecycle.LifecycleError(
+                f"stack {self.name!r} deploys to an existing server (labstack:existingServer): labstack never powers "
+                "a server it did not make on or off; stop or start it where it runs")
+
     def stop(self, yes: bool = True) -> None:
         """Stop the server (labstack:desiredState = stopped, then `pulumi up`); disk and address are kept."""
         from labstack.stacks import lifecycle
 
+        self.assert_powerable()
         lifecycle.set_desired_state(self.name, "stopped", cli=self.cli, yes=yes)
         self._target = None
 
@@ -178,6 +188,7 @@ class Stack:
         """Start the server again (labstack:desiredState = running, then `pulumi up`)."""
         from labstack.stacks import lifecycle
 
+        self.assert_powerable()
         lifecycle.set_desired_state(self.name, "running", cli=self.cli, yes=yes)
         self._target = None
 

@@ -236,11 +236,35 @@ def _openings(type_: str, props: Mapping[str, Any]) -> list[Opening]:
     return found
 
 
-def _world(cidr: str) -> bool:
+def _network(cidr: str) -> Optional[Union[ipaddress.IPv4Network, ipaddress.IPv6Network]]:
     try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+        return ipaddress.ip_network(cidr, strict=False)
     except ValueError:
-        return False
+        return None
+
+
+def _world(resources: Sequence[Resource], opens: Callable[[Opening], bool]) -> dict[str, str]:
+    """The networks of the openings `opens` picks that together reach every address of their family, each with how a
+    message names that world: 0.0.0.0/0 itself, or halves such as 0.0.0.0/1 and 128.0.0.0/1, which AWS accepts as two
+    rules and which open the port to the world all the same."""
+    networks: dict[str, Any] = {}
+    for r in resources:
+        for opening in _openings(r.type, r.props):
+            network = _network(opening.cidr)
+            if network is not None and opens(opening):
+                networks[opening.cidr] = network
+    world = {}
+    for version in (4, 6):
+        family = {cidr: net for cidr, net in networks.items() if net.version == version}
+        # a network inside another one adds nothing: 10.0.0.0/8 beside 0.0.0.0/0 is not what opens the world
+        family = {cidr: net for cidr, net in family.items()
+                  if not any(net != other and net.subnet_of(other) for other in family.values())}
+        if any(net.prefixlen == 0 for net in ipaddress.collapse_addresses(family.values())):
+            for cidr, net in family.items():
+                others = sorted({str(n) for c, n in family.items() if c != cidr})
+                world[cidr] = cidr if net.prefixlen == 0 else f"{cidr}, which with {', '.join(others)} covers every " \
+                                                               f"IPv{version} address"
+    return world
 
 
 def _networks_fix(type_: str, cidr: str) -> str:
@@ -250,33 +274,42 @@ def _networks_fix(type_: str, cidr: str) -> str:
     return f"narrow the rule's {'ipv6CidrBlocks' if ':' in cidr else 'cidrBlocks'} to your own networks"
 
 
-def no_data_ports_open_to_world(type_: str, name: str, props: Mapping[str, Any]) -> list[str]:
-    """No ingress rule opens Postgres, Redis, Ray or Docker's API to the whole internet (port ranges count)."""
+def no_data_ports_open_to_world(resources: Sequence[Resource]) -> list[str]:
+    """No ingress opens Postgres, Redis, Ray or Docker's API to the whole internet (port ranges count, and so do
+    networks that cover it together, across rules)."""
+    worlds = {port: _world(resources, lambda o, port=port: o.covers(port)) for port in DATA_PORTS}
+    worlds.update({span: _world(resources, lambda o, span=span: o.first_port <= span[1] and span[0] <= o.last_port)
+                   for span in DATA_PORT_RANGES})
     problems = []
-    for opening in _openings(type_, props):
-        ports = [str(port) for port in DATA_PORTS if opening.covers(port)]
-        services = [f"{DATA_PORTS[int(p)]} ({p})" for p in ports]
-        for (first, last), service in DATA_PORT_RANGES.items():
-            if opening.first_port <= last and first <= opening.last_port:
-                ports.append(f"{max(first, opening.first_port)}-{min(last, opening.last_port)}")
-                services.append(f"{service} ({first}-{last})")
-        if ports and _world(opening.cidr):
-            services = ", ".join(services)
-            remove = f"remove {', '.join(ports)} from labstack:ingressPorts" if type_ == INGRESS_RULE \
-                else "close those ports"
-            problems.append(f"{name}: opens {services} to the world ({opening.cidr}). Fix: {remove}, or "
-                            f"{_networks_fix(type_, opening.cidr)}; reach these services over SSH or through Caddy")
+    for r in resources:
+        for opening in _openings(r.type, r.props):
+            found = [(str(port), f"{service} ({port})", worlds[port]) for port, service in DATA_PORTS.items()
+                     if opening.covers(port) and opening.cidr in worlds[port]]
+            found += [(f"{max(first, opening.first_port)}-{min(last, opening.last_port)}",
+                       f"{service} ({first}-{last})", worlds[(first, last)])
+                      for (first, last), service in DATA_PORT_RANGES.items()
+                      if opening.first_port <= last and first <= opening.last_port
+                      and opening.cidr in worlds[(first, last)]]
+            if not found:
+                continue
+            ports = ", ".join(port for port, _, _ in found)
+            remove = f"remove {ports} from labstack:ingressPorts" if r.type == INGRESS_RULE else "close those ports"
+            problems.append(f"{r.name}: opens {', '.join(service for _, service, _ in found)} to the world "
+                            f"({found[0][2][opening.cidr]}). Fix: {remove}, or {_networks_fix(r.type, opening.cidr)}; "
+                            "reach these services over SSH or through Caddy")
     return problems
 
 
 # --- advisory -------------------------------------------------------------------------------------------------------
 
-def ssh_not_open_to_world(type_: str, name: str, props: Mapping[str, Any]) -> list[str]:
+def ssh_not_open_to_world(resources: Sequence[Resource]) -> list[str]:
     """SSH answers only your own networks: the whole internet probes port 22 all day."""
-    fix = (lambda cidr: "list only your own networks in labstack:sshCidrs") if type_ == INGRESS_RULE else \
-        (lambda cidr: _networks_fix(type_, cidr))  # labstack's firewall opens 22 to labstack:sshCidrs alone
-    return [f"{name}: SSH ({SSH_PORT}) is open to the world ({o.cidr}). Fix: {fix(o.cidr)}"
-            for o in _openings(type_, props) if o.covers(SSH_PORT) and _world(o.cidr)]
+    world = _world(resources, lambda o: o.covers(SSH_PORT))
+    # labstack's firewall opens 22 to labstack:sshCidrs alone
+    return [f"{r.name}: SSH ({SSH_PORT}) is open to the world ({world[o.cidr]}). Fix: "
+            + ("list only your own networks in labstack:sshCidrs" if r.type == INGRESS_RULE
+               else _networks_fix(r.type, o.cidr))
+            for r in resources for o in _openings(r.type, r.props) if o.covers(SSH_PORT) and o.cidr in world]
 
 
 def instance_type_allowed(type_: str, name: str, props: Mapping[str, Any],
@@ -361,8 +394,10 @@ RULES = (
     Rule("stack-and-creator-tags", "Instances and their volumes, and volumes, are tagged labstack:stack and "
          "labstack:creator.", True, stack_and_creator_tags),
     Rule("no-data-ports-open-to-world", "No security-group ingress opens Postgres, Redis, Ray or Docker's API to "
-         "0.0.0.0/0 or ::/0.", True, no_data_ports_open_to_world),
-    Rule("ssh-not-open-to-world", "SSH (22) is not open to 0.0.0.0/0 or ::/0.", False, ssh_not_open_to_world),
+         "0.0.0.0/0 or ::/0 (also when several rules' networks cover them together).", True, no_data_ports_open_to_world,
+         on_stack=True),
+    Rule("ssh-not-open-to-world", "SSH (22) is not open to 0.0.0.0/0 or ::/0 (also when several rules' networks cover "
+         "them together).", False, ssh_not_open_to_world, on_stack=True),
     Rule("instance-type-allowed", "Instance types come from an allow-list.", False, instance_type_allowed,
          settings={"allowed_instance_types": Setting(DEFAULT_INSTANCE_TYPES, "Allowed instance types: names or "
                                                      "shell-style patterns such as t3.*")}),
@@ -372,3 +407,24 @@ RULES = (
          on_stack=True, settings={"max_hourly_usd": Setting(DEFAULT_MAX_HOURLY_USD, "USD per hour for all the "
                                                             "instances of one stack")}),
 )
+
+
+def violations(resources: Sequence[Resource], config: Mapping[str, Any]) -> list[tuple[Rule, str]]:
+    """Every rule over the stack's resources, as the pack runs them at `pulumi up` and `invoke check` runs them
+    offline: (rule, message) per violation. `config` is policy/config.json's: per rule a level (`mandatory`,
+    `advisory`, `disabled`) or a map of its settings with an optional `enforcementLevel`."""
+    found = []
+    for rule in RULES:
+        given = config.get(rule.name, {})
+        level = given if isinstance(given, str) else _map(given).get("enforcementLevel")
+        if level == "disabled":
+            continue
+        mandatory = rule.mandatory if level is None else level == "mandatory"
+        kwargs = rule.settings_from(_map(given))
+        if rule.on_stack:
+            messages = rule.check(resources, **kwargs)
+        else:
+            messages = [m for r in resources for m in rule.check(r.type, r.name, r.props, **kwargs)]
+        found += [(Rule(rule.name, rule.description, mandatory, rule.check, rule.on_stack, rule.settings), message)
+                  for message in messages]
+    return found

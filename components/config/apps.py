@@ -113,9 +113,10 @@ def _volume_entry(name: str, path: Any) -> Any:
 
 
 def _real_digest(image: str) -> str:
-    """The example's all-zero placeholder, or any one character repeated, is no digest a registry ever made."""
+    """The example's all-zero placeholder, or a short pattern repeated ("ab" * 32, "deadbeef" * 8), is no digest a
+    registry ever made: a SHA-256 uses fewer than 8 of the 16 hex digits, or repeats itself, once in over 10^18."""
     digest = image.rpartition("@sha256:")[2]
-    if len(set(digest)) == 1:
+    if len(set(digest)) < 8 or any(digest == (digest[:period] * 64)[:64] for period in range(1, 33)):
         raise problem("is a placeholder digest, not an image anyone pushed: run `invoke build push -s <stack> --app "
                       "{app}` to build, push and pin the real one", shown=image)
     return image
@@ -219,6 +220,18 @@ class AppSettings(Settings):
                           "right), retried with backoff; or `{command: ..., when: always}` run in the web container. "
                           "`when`: `first` (after the first deploy of each `initRun`) or `always`. A failure fails `pulumi up` "
                           "with the response")
+
+    @rule("volumes")
+    def _one_volume_per_path(self, context: dict) -> list:
+        seen: dict[str, str] = {}
+        problems = []
+        for name, path in self.volumes.items():  # paths without their trailing /: /app/uploads/ is /app/uploads
+            if path in seen:
+                problems.append(self.at("volumes", path, problem(
+                    f"is also the path of volume {seen[path]}: Docker refuses two mounts on one path (and only "
+                    "after the server exists); give each volume its own path"), name))
+            seen.setdefault(path, name)
+        return problems
 
     @rule("workers", "worker_command")
     def _workers_need_a_command(self, context: dict) -> list:

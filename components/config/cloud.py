@@ -122,6 +122,11 @@ def _existing_volume_zone(cfg: StackConfig, subnet_zone: Optional[str], problems
         problems.append(f"{key}: no such volume in {cfg.region} ({_first_line(error)}); check the id and "
                         "aws:region (a volume lives in one availability zone of one region)")
         return None
+    if not volume.encrypted:
+        problems.append(f"{key}: the volume is not encrypted, and labstack keeps the apps' data on encrypted volumes "
+                        f"only; snapshot it (`aws ec2 create-snapshot --volume-id {volume_id}`) and set "
+                        "labstack:dataVolume.fromSnapshot to that snapshot instead of id: labstack makes an encrypted "
+                        "volume from it")
     if subnet_zone and volume.availability_zone != subnet_zone:
         problems.append(f"{key}: the volume is in {volume.availability_zone} but labstack:network "
                         f"{cfg.network.subnet_id} is in {subnet_zone}; use a subnet of {volume.availability_zone}, "

@@ -7,7 +7,6 @@ from typing import Any, Iterable, Mapping
 
 import pulumi
 
-from components.config.formats import NAMESPACE
 from components.config.messages import ConfigError
 from components.config.stack import StackConfig
 from components.config.stack import load_stack_config as load_offline
@@ -32,13 +31,10 @@ def secret_config_keys() -> set[str]:
 
 
 def raw_config_from_pulumi() -> dict[str, Any]:
-    """Everything in the `labstack:` namespace plus `aws:region`, with structured values decoded."""
-    raw: dict[str, Any] = {}
-    for full_key, value in pulumi.runtime.config.CONFIG.get().items():
-        namespace, _, key = full_key.partition(":")
-        if namespace == NAMESPACE or full_key == "aws:region":
-            raw[f"{namespace}:{key}"] = _decode(value)
-    return raw
+    """Every key of the stack's config, with structured values decoded. StackFile judges the `labstack:` keys and
+    aws:region, and also the keys of a namespace close to ours (`labstak:dnsHost`): Pulumi hands those to the
+    program like any other provider's, and dropping them here would leave the setting silently unset."""
+    return {full_key: _decode(value) for full_key, value in pulumi.runtime.config.CONFIG.get().items()}
 
 
 def _decode(value: Any) -> Any:

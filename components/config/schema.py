@@ -93,6 +93,12 @@ def _tag(name: str, value: Any) -> Any:
     return None
 
 
+AWS_TAGS_PER_RESOURCE = 50
+# The most tags labstack adds to one resource itself: Name, labstack:stack, :project, :role and :creator, and on a
+# cluster's worker its labstack:index and labstack:hourly-usd (tests/unit/test_config.py counts them under mocks).
+OWN_TAGS = 7
+
+
 def _apps(value: Any) -> Any:
     if value and not isinstance(value, dict):
         raise problem("expected a map of app name to settings; see the README's apps section")
@@ -134,7 +140,8 @@ class StackFile(Settings):
         "alone)"))] = Field("auto", description="`auto`: Pulumi leaves the power state alone (a server that stopped "
                                                 "itself stays stopped and is not drift); `running` or `stopped`: "
                                                 "Pulumi starts or stops the server to match on every `pulumi up` "
-                                                "([docs/lifecycle.md](docs/lifecycle.md))")
+                                                "([docs/lifecycle.md](docs/lifecycle.md)); not with "
+                                                "`existingServer`")
     ami: Annotated[str, text(passes(lambda ami: AMI_ID_RE.match(ami) or SSM_PATH_RE.match(ami),
                                     "expected an AMI id such as ami-0123456789abcdef0 or an SSM parameter path "
                                     "starting with /")), Shown("Ubuntu 24.04 SSM path")] = Field(
@@ -177,7 +184,9 @@ class StackFile(Settings):
     tags: Annotated[Mapping[str, str], mapping("expected a map of tag names to values, e.g. `pulumi config set --path "
                                                "'labstack:tags.team' psych-lab`", _tag, str,
                                                schema=dict[str, Scalar])] = Field(
-        {}, description="map of extra tags for every resource (instances and volumes too)")
+        {}, description="map of extra tags for every resource (instances and volumes too); at most "
+                        f"{AWS_TAGS_PER_RESOURCE - OWN_TAGS}: AWS allows {AWS_TAGS_PER_RESOURCE} per resource and "
+                        f"labstack adds up to {OWN_TAGS} of its own")
     creator: Annotated[Optional[str], text(), Shown("your login name")] = Field(
         None, description="the `labstack:creator` tag")
     apps: Annotated[Mapping[AppName, AppSettings], BeforeValidator(_apps)] = Field(
@@ -355,6 +364,29 @@ class StackFile(Settings):
             seen.setdefault(host, name)
         return problems
 
+    @rule("apps", "cluster", "dashboard_password", "dns_host")
+    def _no_app_on_rays_site(self, context: dict) -> list:
+        if self.cluster is None or self.cluster.engine != "ray" or self.dashboard_password is None:
+            return []
+        base = self.dns_host or "<ip>.nip.io"
+        return [self.at("apps", host, problem(
+            "is where this cluster serves Ray's dashboard (a Ray cluster with labstack:dashboardPassword has the site "
+            "ray.<host>); Caddy refuses two sites of one name and then serves neither: give the app another `host`"),
+            name, "host")
+            for name, settings in self.apps.items()
+            if (host := resolved_host(settings.host, name, base).lower()) == f"ray.{base}"]
+
+    @rule("tags")
+    def _tags_fit_aws(self, context: dict) -> list:
+        room = AWS_TAGS_PER_RESOURCE - OWN_TAGS
+        if len(self.tags) <= room:
+            return []
+        return [self.at("tags", None, problem(line=(
+            f"{{key}} has {len(self.tags)} tags: AWS allows {AWS_TAGS_PER_RESOURCE} per resource and labstack adds "
+            f"up to {OWN_TAGS} of its own (Name, labstack:stack, labstack:project, labstack:role, labstack:creator, "
+            f"a worker's labstack:index and labstack:hourly-usd), so at most {room}: remove "
+            f"{len(self.tags) - room}")))]
+
     @rule("dashboard_password", "app_secrets", "registry_auth")
     def _secrets_are_encrypted(self, context: dict) -> list:
         """Plain text in the stack file is in git; Pulumi stores `--secret` values encrypted. The keys Pulumi (or the
@@ -403,13 +435,17 @@ class StackFile(Settings):
                                                                      "host too"))]
         return []
 
-    @rule("existing_server", "network", "security_group", "dns_zone_id", "key_pair")
+    @rule("existing_server", "network", "security_group", "dns_zone_id", "key_pair", "desired_state")
     def _existing_server_makes_nothing_in_aws(self, context: dict) -> list:
         if self.existing_server is None:
             return []
+        powered = [self.at("desired_state", self.desired_state, problem(
+            "has no effect with labstack:existingServer: labstack never powers a server it did not make on or off "
+            "(`invoke stop` refuses too); remove it, and stop the server where it runs"))] \
+            if self.desired_state != "auto" else []
         return [self.at(name, getattr(self, name), problem("has no effect with labstack:existingServer (no AWS "
                                                            "resources are made); remove it"))
-                for name in self.given("network", "security_group", "dns_zone_id", "key_pair")]
+                for name in self.given("network", "security_group", "dns_zone_id", "key_pair")] + powered
 
     @rule("apps", "app_secrets")
     def _secrets_fit_their_apps(self, context: dict) -> list:

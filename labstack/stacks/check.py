@@ -1,6 +1,7 @@
 """`invoke check`: evaluate stack files offline and show what they would declare, or what is wrong with them."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Optional
 
@@ -8,8 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import ConfigError
-from labstack.stacks.offline import evaluate
+from labstack.stacks.offline import Evaluation, evaluate
+from labstack.stacks.pulumi_cli import POLICY_CONFIG
 from labstack.stacks.stackfile import StackFileError, list_stacks, load, read_offline
+from policy import rules
 
 NOT_A_PREVIEW = ("This is an offline check under Pulumi mocks, not a `pulumi preview`: AWS was not contacted, so "
                  "AMIs, hosted zones and subnets are assumed to exist. Run `pulumi preview -s {stack}` for that.")
@@ -33,7 +36,19 @@ def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None)
         warnings = offline.warnings
         if result.error is None:
             warnings = load(name).warnings  # the reader's and the config's
-            _print_resources(console, name, result)
+            found = rules.violations(policy_resources(result, offline.config.get("aws:region")), policy_config())
+            stopped = [message for rule, message in found if rule.mandatory]
+            warnings = (*warnings, *(f"policy {rule.name}: {message}" for rule, message in found if not rule.mandatory))
+            if stopped:
+                all_ok = False
+                console.print(f"[red]✗ {name}[/red]: `pulumi up` would be stopped by {len(stopped)} mandatory "
+                              "policy violation(s) (policy/):")
+                for rule, message in found:
+                    if rule.mandatory:
+                        console.print(f"    - policy {rule.name}: {message}", markup=False, highlight=False,
+                                      soft_wrap=True)
+            else:
+                _print_resources(console, name, result)
         elif isinstance(result.error, ConfigError):
             all_ok = False
             console.print(f"[red]✗ {name}[/red]: stacks/Pulumi.{name}.yaml has "
@@ -48,6 +63,18 @@ def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None)
             console.print(f"    ! {warning}", style="yellow", markup=False, highlight=False, soft_wrap=True)
         console.print(NOT_A_PREVIEW.format(stack=name), style="dim")
     return all_ok
+
+
+def policy_resources(result: Evaluation, region: Optional[str]) -> list[rules.Resource]:
+    """What the engine hands the policy pack: each resource the program declared, with its inputs, and the default
+    AWS provider, which takes its region from the stack's aws:region."""
+    declared = [rules.Resource(r.type, r.name, r.inputs) for r in result.resources if r.custom]
+    return declared + ([rules.Resource(rules.AWS_PROVIDER, "default", {"region": region})] if region else [])
+
+
+def policy_config() -> dict:
+    """policy/config.json, which `invoke up` hands the pack too (README, Policies); none: the rules' defaults."""
+    return json.loads(POLICY_CONFIG.read_text()) if POLICY_CONFIG.is_file() else {}
 
 
 def _print_resources(console: Console, stack: str, result) -> None:

@@ -58,8 +58,9 @@ class FakeAws:
     private_keys: dict[str, str] = field(default_factory=dict)
     # What a remote command printed when it last ran, by resource name (the engine keeps it as the `stdout` output).
     command_stdout: dict[str, str] = field(default_factory=dict)
-    # EBS volumes an attached labstack:dataVolume.id may name: id -> {"availabilityZone", "attachedTo": {instance id:
-    # its labstack:stack tag}}; an unknown id is an unattached volume in the region's first zone.
+    # EBS volumes an attached labstack:dataVolume.id may name: id -> {"availabilityZone", "encrypted" (default true),
+    # "attachedTo": {instance id: its labstack:stack tag}}; an unknown id is an unattached, encrypted volume in the
+    # region's first zone.
     volumes: dict[str, dict] = field(default_factory=dict)
 
     def ami_for(self, path: str) -> str:
@@ -90,7 +91,8 @@ class FakeAws:
             volume = self.volumes.get(volume_id, {})
             if volume.get("missing"):
                 raise LookupMiss(f"InvalidVolume.NotFound: {volume_id}")
-            return {"id": volume_id, "volumeId": volume_id, "size": 100, "volumeType": "gp3", "encrypted": True,
+            return {"id": volume_id, "volumeId": volume_id, "size": 100, "volumeType": "gp3",
+                    "encrypted": volume.get("encrypted", True),
                     "availabilityZone": volume.get("availabilityZone") or f"{pulumi.Config('aws').get('region')}a"}
         if token == "aws:ec2/getInstances:getInstances":
             wanted = {f["name"]: f["values"][0] for f in args["filters"]}

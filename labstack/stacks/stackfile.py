@@ -5,8 +5,10 @@ it, so a task never applies boolean or number rules of its own) or, for the mock
 (`read_stack_config`). Values set with `pulumi config set --secret` are ciphertext in the file; both give a
 placeholder instead, which is all the tasks need (they never use a secret's value).
 
-Stack files are read as Pulumi reads them (Go's yaml.v3, YAML 1.2): `yes`, `on`, `2026-01-01` stay text, a key given
-twice is refused, and a file that is no YAML, or no map with `config:`, is one line naming the file, line and column.
+Stack files are read as Pulumi reads them (components/config/pulumi_yaml.py: Go's yaml.v3 in Pulumi's two passes):
+`yes`, `on` stay text, `01234` is the number 668 and `2026-01-01` a timestamp's text (both warned about), merge keys
+and tabs after a value are read, a key without a namespace is the project's, a key given twice is refused, and a file
+that is no UTF-8, no YAML, or no map with `config:`, is one line naming the file and where.
 
 Editing: `invoke push` pins the pushed digest here (labstack:apps.<app>.image), so the next `pulumi up` deploys
 exactly that image and the change shows up as a one-line diff in review. ruamel.yaml's round-trip mode keeps the
@@ -15,6 +17,7 @@ operator's comments, key order and quoting; PyYAML would drop them.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tempfile
@@ -25,6 +28,7 @@ from typing import Any, Optional
 import yaml
 
 from components.config import AppConfig, StackConfig, load_stack_config
+from components.config.pulumi_yaml import MERGE, AmbiguousValue, Loader, config_key, resolve_plain, surprise
 from components.config.values import YAML11_BOOLEANS, YAML11_TRUE
 from labstack.project import project_dir
 
@@ -42,29 +46,6 @@ SECTIONS = ("secretsprovider", "encryptedkey", "encryptionsalt", "config", "envi
 STR_TAG = "tag:yaml.org,2002:str"
 
 
-class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML speaks YAML 1.1; Pulumi's yaml.v3 speaks 1.2's core schema. Only its implicit types are resolved here:
-    no yes/no/on/off booleans, no sexagesimal numbers (1:20), no timestamps: those stay text, as Pulumi keeps them."""
-
-    yaml_implicit_resolvers: dict = {}
-
-
-for _tag, _pattern, _first in [
-        ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-        ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-        ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
-                  r"|\.(?:nan|NaN|NAN))$", "-+0123456789."),
-        ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])]:
-    _Yaml12Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
-
-
-def _yaml12_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    text = loader.construct_scalar(node)
-    return int(text[2:], 8) if text.startswith("0o") else int(text, 0 if text.startswith("0x") else 10)
-
-
-_Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _yaml12_int)
-
 # PyYAML's own wording for the usual slips, said so that the fix is plain.
 YAML_SLIPS = {
     "found character '\\t' that cannot start any token": "a tab character: YAML indents with spaces only; replace it "
@@ -74,6 +55,29 @@ YAML_SLIPS = {
     "could not find expected ':'": "expected `key: value` here: a key lacks its `:`, or a line is indented wrongly",
     "found duplicate anchor": "an anchor (&name) is defined twice",
 }
+UTF8_BOM = b"\xef\xbb\xbf"  # dropped before reading, as Pulumi's readFileStripUTF8BOM (workspace/loaders.go) does
+
+
+PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
+
+
+@functools.lru_cache(maxsize=None)
+def project_name() -> str:
+    """The project's name (Pulumi.yaml): the namespace Pulumi gives a stack file's keys written without one."""
+    return str(yaml.safe_load(PROJECT_FILE.read_text())["name"])
+
+
+def decode_stack_bytes(path: Path, data: bytes) -> str:
+    """A stack file's bytes as text; StackFileError naming the first byte that is no UTF-8 and where it is."""
+    skipped = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
+    try:
+        return data[skipped:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = skipped + error.start  # in the file, as `cmp` or a hex editor counts
+        line = data.count(b"\n", 0, offset) + 1
+        raise StackFileError(f"{_shown(path)}, byte offset {offset} (line {line}): byte 0x{data[offset]:02x} "
+                             "is not UTF-8, which Pulumi reads stack files as; save the file as UTF-8 (e.g. `iconv -f "
+                             f"latin1 -t utf-8`)") from None
 
 
 @dataclass(frozen=True)
@@ -94,13 +98,14 @@ def _where(path: Path, mark: Any) -> str:
 
 def parse_stack_text(path: Path, text: str) -> StackText:
     """A stack file's text as Pulumi reads it; StackFileError (one line: file, line, column, fix) when it cannot."""
-    loader = _Yaml12Loader(text)
+    loader = Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             raise StackFileError(f"{_shown(path)} is empty: it needs a `config:` map of settings; start from "
                                  "stacks/Pulumi.paris-batch2.yaml")
         warnings = _check_nodes(path, node, [])
+        anchored = loader.anchored
         document = loader.construct_document(node)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -118,6 +123,8 @@ def parse_stack_text(path: Path, text: str) -> StackText:
         raise StackFileError(f"{_where(path, node.start_mark)}: expected a map with a `config:` section at the top "
                              "(as in stacks/Pulumi.paris-batch2.yaml)")
     for key_node, value_node in node.value:
+        if key_node.value not in SECTIONS and id(value_node) in anchored:
+            continue  # a place for anchors (`defaults: &defaults ...`): Pulumi ignores what it does not know
         if key_node.value not in SECTIONS:
             hint = difflib.get_close_matches(str(key_node.value).lower(), SECTIONS, n=1, cutoff=0.6)
             raise StackFileError(f"{_where(path, key_node.start_mark)}: {key_node.value}: is no section of a stack "
@@ -127,7 +134,32 @@ def parse_stack_text(path: Path, text: str) -> StackText:
             raise StackFileError(f"{_where(path, value_node.start_mark)}: config: holds "
                                  f"{'a list' if isinstance(document['config'], list) else 'a single value'}; it must "
                                  "be a map of `key: value` settings, each on its own line indented under `config:`")
-    return StackText(config=document.get("config") or {}, warnings=tuple(warnings))
+    config_node = next((value for key, value in node.value if key.value == "config"), None)
+    return StackText(config=_namespaced(path, document.get("config") or {}, config_node), warnings=tuple(warnings))
+
+
+def _namespaced(path: Path, config: dict[str, Any], config_node: Optional[yaml.Node]) -> dict[str, Any]:
+    """The config under the keys Pulumi reads (`instanceType` is the project's `labstack:instanceType`); a key
+    written both ways is refused: Pulumi would keep either one."""
+    marks = {key.value: key.start_mark for key, _ in (config_node.value if config_node is not None else [])}
+    project = project_name()
+    written_as: dict[str, str] = {}
+    namespaced: dict[str, Any] = {}
+    for written, value in config.items():
+        try:
+            key = config_key(str(written), project)
+        except ValueError as error:
+            raise StackFileError(f"{_where(path, marks[written])}: {error}; Pulumi refuses the file") from None
+        if key.full in written_as:
+            other = written_as[key.full]
+            first, second = sorted((marks[other], marks[written]), key=lambda mark: mark.line)
+            raise StackFileError(
+                f"{_where(path, second)}: {key.full} is given twice, as {other} and {written} (lines "
+                f"{first.line + 1} and {second.line + 1}); Pulumi reads a key without a namespace as the project's "
+                f"({project}:) and keeps only one of them: keep one")
+        written_as[key.full] = str(written)
+        namespaced[key.full] = value
+    return namespaced
 
 
 def _check_nodes(path: Path, node: yaml.Node, keys: list[str]) -> list[str]:
@@ -138,6 +170,8 @@ def _check_nodes(path: Path, node: yaml.Node, keys: list[str]) -> list[str]:
         warnings = []
         for key_node, value_node in node.value:
             key = key_node.value
+            if key_node.tag == MERGE:
+                continue  # merged in where its anchor is defined (and checked there)
             if key in seen:
                 name = ".".join([*keys[1:], str(key)]) or str(key)
                 raise StackFileError(
@@ -150,6 +184,15 @@ def _check_nodes(path: Path, node: yaml.Node, keys: list[str]) -> list[str]:
     if isinstance(node, yaml.SequenceNode):
         return [warning for index, item in enumerate(node.value)
                 for warning in _check_nodes(path, item, [*keys[:-1], f"{keys[-1]}[{index}]"] if keys else keys)]
+    if node.style is None and isinstance(node, yaml.ScalarNode) and node.tag != STR_TAG:
+        try:
+            value = resolve_plain(node.value)[1]
+        except AmbiguousValue as error:
+            name = ".".join(keys[1:]) or ".".join(keys)
+            raise StackFileError(f"{_where(path, node.start_mark)}: {name} = {node.value}: {error}") from None
+        said = surprise(node.value, value)
+        return [f"{shown} = {node.value} ({_where(path, node.start_mark)}): {said}"] if said and keys[:1] == [
+            "config"] else []
     if node.tag == STR_TAG and node.style is None and node.value.lower() in YAML11_BOOLEANS and keys[:1] == ["config"]:
         meant = "true" if node.value.lower() in YAML11_TRUE else "false"
         return [f"{shown} = {node.value} ({_where(path, node.start_mark)}): Pulumi reads an unquoted {node.value} as "
@@ -172,7 +215,7 @@ def read_stack_text(stack: str) -> StackText:
         known = ", ".join(list_stacks()) or "none"
         raise StackFileError(f"unknown stack {stack!r}: no file {path} (stacks there: {known}); start one from "
                              f"the example: `cp stacks/Pulumi.paris-batch2.yaml stacks/Pulumi.{stack}.yaml`")
-    return parse_stack_text(path, path.read_text())
+    return parse_stack_text(path, decode_stack_bytes(path, path.read_bytes()))
 
 
 def _file_config(stack: str) -> dict[str, Any]:
@@ -324,7 +367,9 @@ def set_app_image(stack: str, app: str, image: str) -> Optional[str]:
     path = stack_file(stack)
     yaml = round_trip_yaml()
     document = yaml.load(path.read_text())
-    settings = document["config"]["labstack:apps"][app]
+    project = project_name()  # the key as written: `apps:` is labstack:apps too (parse_stack_text)
+    written = next(key for key in document["config"] if config_key(str(key), project).full == "labstack:apps")
+    settings = document["config"][written][app]
     if not hasattr(settings, "get"):
         raise StackFileError(f"labstack:apps.{app} in {path} is not a map of settings; give it at least `build`")
     previous = settings.get("image")

@@ -127,7 +127,7 @@ def up(stack: str, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> Non
 
 def stop_or_start(stack: str, state: str, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
     server = Stack(stack, cli=cli)
-    server.config  # an unknown stack or a broken stack file is reported before anything else
+    server.assert_powerable()  # an unknown stack, a broken stack file or an existing server: before anything else
     console.print(f"setting labstack:desiredState = {state} and running pulumi up for {stack}")
     if state == "stopped":
         server.stop(yes=yes)

@@ -17,7 +17,7 @@ import pytest
 
 from components.config import ProxyConfig
 from components.config.auto_stop import AutoStopConfig
-from components.layout import HOOKS_DIR, PROXY_SITES, REMOTE_HOOKS, WATCHER_STATE, hook
+from components.layout import PROXY_SITES, REMOTE_HOOKS, WATCHER_STATE, hook
 from components.render.bundle import make_bundle
 from components.render.proxy import proxy_files, site_file
 from components.remote.watcher import watcher_files
@@ -33,8 +33,7 @@ CHECK = REMOTE_HOOKS + "/auto-stop.sh"
 def host(testbed):
     h = testbed.new_host()
     try:
-        h.exec_in(["mkdir", "-p", REMOTE_HOOKS])
-        h.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])   # what HostSetup copies
+        h.install_hooks()  # what HostSetup copies on a server
         h.hold_cpu_still()   # the machine's CPU (other tests) is not this host's: the CPU signal is unit-tested
         yield h
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.layout import HOOKS_DIR, JOBS_SRV, JOBS_STORE, REMOTE_HOOKS, hook
+from components.layout import JOBS_SRV, JOBS_STORE, REMOTE_HOOKS, hook
 from labstack.jobs import server as jobs
 from labstack.local import sha256_file
 from labstack.ssh.target import SshTarget
@@ -24,9 +24,7 @@ pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 def job_host(testbed):
     host = testbed.new_host()
     try:
-        host.exec_in(["mkdir", "-p", REMOTE_HOOKS])
-        # what HostSetup copies on a server
-        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
+        host.install_hooks()  # what HostSetup copies on a server
         yield host
     finally:
         testbed.stop_host(host)

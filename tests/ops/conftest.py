@@ -11,7 +11,7 @@ import labstack.stacks.stackfile
 from components import layout
 from labstack.ssh.target import SshTarget
 from tests.fakes import install_fake_pulumi
-from tests.unit.helpers import write_private_key
+from tests.unit.helpers import digest, write_private_key
 
 STACK_FILE = """\
 # The Paris replication, batch 2 (test copy).
@@ -64,11 +64,11 @@ def server_pem(tmp_path) -> Path:
 
 @pytest.fixture
 def write_stack(stacks_dir, server_pem):
-    def write(name: str = "paris-batch2", image: str = "127.0.0.1:5000/lab/elif@sha256:" + "ab" * 32,
+    def write(name: str = "paris-batch2", image: str = "127.0.0.1:5000/lab/elif@sha256:" + digest("ab"),
               build: str = "examples/app", pem: Path = server_pem, text: str | None = None) -> Path:
         path = stacks_dir / f"Pulumi.{name}.yaml"
         path.write_text(text if text is not None else
-                        STACK_FILE.format(image=image, build=build, pem=pem, digest="bc" * 32))
+                        STACK_FILE.format(image=image, build=build, pem=pem, digest=digest("bc")))
         return path
     return write
 

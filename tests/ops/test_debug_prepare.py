@@ -11,12 +11,13 @@ from labstack.stacks import debug
 from labstack.stacks.pulumi_cli import PulumiCli
 from tests.ops.test_debug import STACK
 from tests.ops.test_tasks import invoke
+from tests.unit.helpers import digest
 
 
 @pytest.fixture
 def debug_stack(write_stack, server_pem, tmp_path, monkeypatch):
     monkeypatch.setattr(labstack.stacks.stackfile, "PROJECT_DIR", tmp_path / "project")
-    write_stack(text=STACK.format(pem=server_pem, image="127.0.0.1:5000/lab/elif@sha256:" + "ab" * 32))
+    write_stack(text=STACK.format(pem=server_pem, image="127.0.0.1:5000/lab/elif@sha256:" + digest("ab")))
 
 
 def test_an_encrypted_secret_without_cli_or_environment_is_one_clear_error(debug_stack, tmp_path):

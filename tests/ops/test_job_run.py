@@ -254,12 +254,9 @@ on_testbed = pytest.mark.testbed  # not a module mark: the tests above need no t
 
 @pytest.fixture(scope="module")
 def job_host(testbed):
-    from components.layout import HOOKS_DIR, REMOTE_HOOKS
-
     host = testbed.new_host()
     try:
-        host.exec_in(["mkdir", "-p", REMOTE_HOOKS])  # what HostSetup copies on a server
-        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
+        host.install_hooks()  # what HostSetup copies on a server
         yield host
     finally:
         testbed.stop_host(host)

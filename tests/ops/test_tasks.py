@@ -15,6 +15,7 @@ from labstack.stacks import inventory
 from labstack.stacks import stackfile
 from labstack.tasks.invoke_support import SharedFlagsExecutor
 from labstack.stacks.pulumi_cli import POLICY_PACK
+from tests.unit.helpers import digest
 
 POLICY = str(POLICY_PACK)
 
@@ -45,6 +46,18 @@ def test_stop_and_start_set_the_desired_state_then_update(write_stack, recording
         ["config", "set", "labstack:desiredState", "--plaintext", "--stack", "paris-batch2", "--", state],
         ["up", "--yes", "--skip-preview", "--policy-pack", POLICY, "--exec-kind", "auto.local", "--stack", "paris-batch2"],
         *AFTER_UP]
+
+
+@pytest.mark.parametrize("task", ["stop", "start"])
+def test_stop_and_start_refuse_an_existing_server(write_stack, recording_pulumi, server_pem, task, capsys):
+    host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    write_stack(text=f"config:\n  labstack:serverPem: {server_pem}\n  labstack:existingServer:\n    host: 203.0.113.9\n"
+                     f"    hostKey: {host_key}\n")
+    assert invoke(task, "-s", "paris-batch2", "--yes") == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "labstack: stack 'paris-batch2' deploys to an existing server (labstack:existingServer): labstack never "
+        "powers a server it did not make on or off; stop or start it where it runs"]
+    assert recording_pulumi() == []  # no config set, no up
 
 
 def test_storage_grows_and_refuses_to_shrink(write_stack, recording_pulumi, capsys):
@@ -141,11 +154,11 @@ def test_ssh_target_comes_from_outputs_and_config(write_stack, server_pem, recor
 def test_push_pins_the_digest_keeping_comments_and_order(write_stack):
     path = write_stack()
     before = path.read_text()
-    pinned = "127.0.0.1:5000/lab/elif@sha256:" + "cd" * 32
+    pinned = "127.0.0.1:5000/lab/elif@sha256:" + digest("cd")
     previous = stackfile.set_app_image("paris-batch2", "elif", pinned)
-    assert previous == "127.0.0.1:5000/lab/elif@sha256:" + "ab" * 32
+    assert previous == "127.0.0.1:5000/lab/elif@sha256:" + digest("ab")
     after = path.read_text()
-    assert after == before.replace("ab" * 32, "cd" * 32)  # one value changed; comments, quotes, order kept
+    assert after == before.replace(digest("ab"), digest("cd"))  # one value changed; comments, quotes, order kept
     assert stackfile.load("paris-batch2").apps[0].image == pinned
     with pytest.raises(stackfile.StackFileError, match="unknown app 'nope'"):
         stackfile.set_app_image("paris-batch2", "nope", pinned)
@@ -233,3 +246,11 @@ def test_app_names_never_reach_a_remote_shell_unchecked(tmp_path):
                        match="bad service name 'web; reboot': one of web, worker, clock, postgres, redis"):
         inventory.service_container(target, "elif", "web; reboot")
     assert not (tmp_path / "paris-batch2").exists()
+
+
+def test_push_pins_the_digest_of_an_app_written_without_the_namespace(write_stack, server_pem):
+    path = write_stack(text=f"config:\n  aws:region: eu-west-3\n  serverPem: {server_pem}\n  sshCidrs: [198.51.100.0/24]\n"
+                            f"  apps:\n    elif:\n      image: 127.0.0.1:5000/lab/elif@sha256:{digest('ab')}\n")
+    pinned = "127.0.0.1:5000/lab/elif@sha256:" + digest("cd")
+    assert stackfile.set_app_image("paris-batch2", "elif", pinned).endswith(digest("ab"))
+    assert path.read_text().count(digest("cd")) == 1 and stackfile.load("paris-batch2").apps[0].image == pinned

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import ipaddress
 import json
 import os
@@ -30,6 +31,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import sys
 import time
 from pathlib import Path
@@ -69,6 +71,15 @@ PRIVATE_DIRS = [
 
 class TestbedError(RuntimeError):
     pass
+
+
+def private_root(path: Path) -> str | None:
+    """The host's private folder (PRIVATE_DIRS) that hides `path` inside every host, if any. The bed's own folders
+    must not be hidden: hosts bind files from them (the power switch, /etc/hosts) after the private folders."""
+    for inside, _sub, _mode, _owner in PRIVATE_DIRS:
+        if inside != "/run" and path.resolve().is_relative_to(inside):
+            return inside
+    return None
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -302,6 +313,11 @@ class TestbedHost:
         without a `docker load`."""
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", name):
             raise ValueError(f"host name {name!r}: use 1-12 of [a-z0-9-], starting with a letter")
+        hidden = private_root(DATA_ROOT) or private_root(RUN_ROOT)
+        if hidden:
+            raise TestbedError(f"LABSTACK_TESTBED_DATA/LABSTACK_TESTBED_RUN ({DATA_ROOT}, {RUN_ROOT}) must not be "
+                               f"under {hidden}, which every host replaces with its own; use e.g. "
+                               "/var/lib/labstack-testbed and /run/labstack-testbed")
         # All slots taken (another session, or a parallel suite, holds them): wait a bounded time for one.
         deadline = time.monotonic() + SLOT_WAIT_SECONDS
         while True:
@@ -430,7 +446,12 @@ class TestbedHost:
             "netns_ino": st["netns_ino"], "mntns_ino": st["mntns_ino"]}))
         (run / Path(power.REAL_SYSTEMCTL).name).touch()
         binds.append(f"mount --bind /usr/bin/systemctl {power.REAL_SYSTEMCTL}")
-        binds.append(f"mount --bind {Path(power.__file__).resolve()} /usr/bin/systemctl")
+        # The host's own copy: the checkout's may be under a path the host's private /tmp, /root, /home or /srv
+        # hides (bound just above), so the bed runs from a clone in any folder.
+        switch = self.data_dir / "power-switch.py"
+        shutil.copyfile(Path(power.__file__).resolve(), switch)
+        switch.chmod(0o755)
+        binds.append(f"mount --bind {switch} /usr/bin/systemctl")
         binds.append(f"hostname {self.hostname}")
         sh(self._nsenter(net=False) + ["sh", "-euc", " && ".join(binds)])
         # ---- sshd
@@ -613,6 +634,22 @@ LogLevel VERBOSE
     def exec_in(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
         """Run a command as root inside the host's namespaces, bypassing ssh (for test-bed internals)."""
         return sh(self._nsenter() + argv, check=check)
+
+    def copy_in(self, files: list[Path], remote_dir: str) -> None:
+        """Copy files of the machine into a folder of the host (made if missing) as root, modes kept: through a pipe,
+        since the checkout they come from may be under a path the host hides (its /tmp, /root, /home, /srv)."""
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for path in files:
+                tar.add(path, arcname=path.name)
+        self.exec_in(["mkdir", "-p", remote_dir])
+        sh(self._nsenter() + ["tar", "-x", "--no-same-owner", "-C", remote_dir], input=archive.getvalue(), text=False)
+
+    def install_hooks(self) -> None:
+        """The hooks where HostSetup copies them on a server."""
+        from components.layout import HOOKS_DIR, REMOTE_HOOKS
+
+        self.copy_in(sorted([*Path(HOOKS_DIR).glob("*.sh"), *Path(HOOKS_DIR).glob("*.bash")]), REMOTE_HOOKS)
 
     def give_block_device(self, by_id_name: str, device: str) -> None:
         """Show `device` (a loop device) to this host only as /dev/disk/by-id/<by_id_name>, the name EC2's Nitro

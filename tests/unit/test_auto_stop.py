@@ -14,10 +14,10 @@ from components.config.stack import load_stack_config
 from components.layout import HOOKS_DIR, JOBS_SRV, PROXY_ACCESS_LOG, WATCHER_ETC, WATCHER_RUN, WATCHER_STATE
 from components.render.bundle import read_bundle
 from labstack.stacks.offline import FakeAws, evaluate
-from tests.unit.helpers import base_config
+from tests.unit.helpers import base_config, digest
 
 COMMAND = "command:remote:Command"
-IMAGE = "ghcr.io/lab/elif@sha256:" + "ab" * 32
+IMAGE = "ghcr.io/lab/elif@sha256:" + digest("ab")
 
 
 def watchers(pem, **settings) -> dict[str, dict[str, str]]:

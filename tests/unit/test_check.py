@@ -8,7 +8,7 @@ from rich.console import Console
 
 import labstack.stacks.stackfile
 from labstack.stacks.check import check_stacks
-from tests.unit.helpers import write_private_key
+from tests.unit.helpers import digest, write_private_key
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_stack_with_secure_values_checks_cleanly_and_prints_no_ciphertext(stacks
         f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
         "  labstack:dashboardPassword:\n    secure: v1:ciphertextAAAA\n"
         "  labstack:appSecrets:\n    elif:\n      API_TOKEN:\n        secure: v1:ciphertextBBBB\n"
-        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + "0f" * 32 + "\n")
+        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + digest("0f") + "\n")
     ok, text = run_check("secret")
     assert ok, text
     assert "ciphertext" not in text and "Command" in text
@@ -81,7 +81,7 @@ def test_warnings_are_shown_and_never_fail(stacks):
     key = stacks / "id_ed25519"
     (stacks / "Pulumi.warned.yaml").write_text(
         f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
-        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + "0f" * 32 + "\n"
+        "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + digest("0f") + "\n"
         "      env:\n        API_TOKEN: plain\n")
     ok, text = run_check("warned")
     assert ok and "✓ warned" in text
@@ -99,3 +99,62 @@ def test_a_plain_password_in_the_file_is_refused_by_check(stacks):
     assert not ok and "correct-horse" not in text
     assert ("labstack:dashboardPassword = '[secret]': is in plain text in the stack file: set it encrypted with "
             "`pulumi config set --secret labstack:dashboardPassword <password>`") in text
+
+
+@pytest.mark.parametrize("key, meant", [("labstak:dnsHost", "labstack:dnsHost"), ("lbastack:tags", "labstack:tags")])
+def test_a_misspelt_namespace_is_one_line_from_check_and_from_the_program(stacks, pem, key, meant):
+    from components.config.pulumi_source import StackConfigError
+    from labstack.stacks.offline import evaluate
+    from tests.unit.helpers import base_config
+
+    value = "elif.my-experiments.org" if key.endswith("dnsHost") else {"team": "psych"}
+    line = f"{key} = {value!r}: unknown key: did you mean {meant}?".replace("{'team': 'psych'}", '\'{"team": "psych"}\'')
+    (stacks / "Pulumi.typo.yaml").write_text((stacks / "Pulumi.good.yaml").read_text() + f"  {key}: {value}\n")
+    ok, text = run_check()
+    assert not ok and f"✗ typo: stacks/Pulumi.typo.yaml has 1 problem(s):\n    - {line}\n" in text
+    assert "Traceback" not in text and "✓ good" in text
+    # a bare `pulumi up` runs the same program: Pulumi hands it every key, and it refuses this one
+    result = evaluate({**base_config(pem), key: value}, "paris-batch2")
+    assert isinstance(result.error, StackConfigError) and result.error.problems == [line]
+    assert not any(r.custom for r in result.resources)  # before anything is declared
+
+
+def test_a_stack_file_that_is_no_utf8_is_one_line_and_the_others_are_still_checked(stacks):
+    (stacks / "Pulumi.latin.yaml").write_bytes(b"config:\n  labstack:creator: Ren\xe9\n")
+    ok, text = run_check()
+    assert not ok
+    assert (f"✗ latin: {stacks / 'Pulumi.latin.yaml'}, byte offset 31 (line 2): byte 0xe9 is not UTF-8, which Pulumi "
+            "reads stack files as; save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") in text
+    assert "Traceback" not in text and "✓ good" in text and "✗ broken" in text
+
+
+def test_the_policies_run_offline_in_check(stacks):
+    good = (stacks / "Pulumi.good.yaml").read_text()
+    (stacks / "Pulumi.open.yaml").write_text(good + "  labstack:ingressPorts: [22, 80, 443, 5432]\n"
+                                                    "  labstack:ingressCidrs: [0.0.0.0/1, 128.0.0.0/1]\n"
+                                                    "  labstack:ingressIpv6Cidrs: []\n")
+    ok, text = run_check("open")
+    assert not ok and "would declare" not in text
+    assert text.splitlines()[:3] == [
+        "✗ open: `pulumi up` would be stopped by 2 mandatory policy violation(s) (policy/):",
+        "    - policy no-data-ports-open-to-world: open-in-5432-0-0-0-0-1: opens Postgres (5432) to the world "
+        "(0.0.0.0/1, which with 128.0.0.0/1 covers every IPv4 address). Fix: remove 5432 from labstack:ingressPorts, "
+        "or list only your own networks in labstack:ingressCidrs; reach these services over SSH or through Caddy",
+        "    - policy no-data-ports-open-to-world: open-in-5432-128-0-0-0-1: opens Postgres (5432) to the world "
+        "(128.0.0.0/1, which with 0.0.0.0/1 covers every IPv4 address). Fix: remove 5432 from labstack:ingressPorts, "
+        "or list only your own networks in labstack:ingressCidrs; reach these services over SSH or through Caddy"]
+
+
+def test_advisory_policies_are_warnings_in_check(stacks, monkeypatch):
+    good = (stacks / "Pulumi.good.yaml").read_text()
+    (stacks / "Pulumi.wide.yaml").write_text(good.replace("[198.51.100.0/24]", "[0.0.0.0/0]"))
+    config = stacks / "policy-config.json"
+    config.write_text('{"ssh-not-open-to-world": "advisory", "instance-type-allowed": "disabled"}')
+    monkeypatch.setattr("labstack.stacks.check.POLICY_CONFIG", config)
+    ok, text = run_check("wide")
+    assert ok and "✓ wide" in text
+    assert ("    ! policy ssh-not-open-to-world: wide-in-22-ipv4-any: SSH (22) is open to the world (0.0.0.0/0). Fix: "
+            "list only your own networks in labstack:sshCidrs") in text
+    config.write_text('{"ssh-not-open-to-world": "mandatory"}')
+    ok, text = run_check("wide")
+    assert not ok and "    - policy ssh-not-open-to-world: wide-in-22-ipv4-any: SSH (22) is open" in text

@@ -96,7 +96,7 @@ def test_the_policy_pack_knows_every_ray_port():
     assert (RAY_PORTS["RAY_MIN_WORKER_PORT"], RAY_PORTS["RAY_MAX_WORKER_PORT"]) in rules.DATA_PORT_RANGES
     opened = Resource(rules.INGRESS_RULE, "w", {"ipProtocol": "tcp", "fromPort": 11500, "toPort": 11500,
                                                 "cidrIpv4": "0.0.0.0/0"})
-    assert rules.no_data_ports_open_to_world(opened.type, opened.name, opened.props) == [
+    assert rules.no_data_ports_open_to_world([opened]) == [
         "w: opens Ray's worker processes (11000-11999) to the world (0.0.0.0/0). Fix: remove 11500-11500 from "
         "labstack:ingressPorts, or list only your own networks in labstack:ingressCidrs; reach these services over "
         "SSH or through Caddy"]

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from components.config import DEFAULT_AMI_SSM_PATH, DEFAULT_INSTANCE_TYPE, ConfigError, load_stack_config
 from components.config.cloud import zone_candidates
 from labstack.stacks.offline import FakeAws, evaluate
-from tests.unit.helpers import base_config, write_private_key
+from tests.unit.helpers import base_config, digest, write_private_key
 
-PINNED = "registry.example.org/lab/elif@sha256:" + "0f" * 32
+PINNED = "registry.example.org/lab/elif@sha256:" + digest("0f")
 
 # (overrides, key named in the message, fragment of the fix)
 BAD_INPUTS = [
@@ -377,6 +377,11 @@ NOT_SCALAR = ("expected a text, number or boolean; a map or list is no environme
               "e.g. JSON, if the app parses it)")
 ZEROS = "ghcr.io/your-lab/elif@sha256:" + "0" * 64
 FS = "ghcr.io/your-lab/elif@sha256:" + "f" * 64
+AB = "ghcr.io/your-lab/elif@sha256:" + "ab" * 32
+COUNTING = "ghcr.io/your-lab/elif@sha256:" + "0123456789abcdef" * 4
+RAYS_SITE = ("is where this cluster serves Ray's dashboard (a Ray cluster with labstack:dashboardPassword has the site "
+             "ray.<host>); Caddy refuses two sites of one name and then serves neither: give the app another `host`")
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
 EXACT = [
     ({"apps": {"a": {"image": PINNED, "host": "@"}, "b": {"image": PINNED, "host": "elif.my-experiments.org"}}},
@@ -385,6 +390,22 @@ EXACT = [
      f"labstack:apps.b.host = 'a.elif.my-experiments.org': {SAME_HOST}"),
     ({"apps": {"elif": {"image": ZEROS}}}, f"labstack:apps.elif.image = '{ZEROS}': {PLACEHOLDER}"),
     ({"apps": {"elif": {"image": FS}}}, f"labstack:apps.elif.image = '{FS}': {PLACEHOLDER}"),
+    ({"apps": {"elif": {"image": AB}}}, f"labstack:apps.elif.image = '{AB}': {PLACEHOLDER}"),
+    ({"apps": {"elif": {"image": COUNTING}}}, f"labstack:apps.elif.image = '{COUNTING}': {PLACEHOLDER}"),
+    ({"cluster": {"workers": 1}, "dashboardPassword": "correct-horse-battery", "apps": {"ray": {"image": PINNED}}},
+     f"labstack:apps.ray.host = 'ray.elif.my-experiments.org': {RAYS_SITE}"),
+    ({"cluster": {"workers": 1}, "dashboardPassword": "correct-horse-battery", "dnsHost": None,
+      "apps": {"elif": {"image": PINNED, "host": "Ray"}}}, f"labstack:apps.elif.host = 'ray.<ip>.nip.io': {RAYS_SITE}"),
+    ({"apps": {"elif": {"image": PINNED, "volumes": {"uploads": "/app/uploads", "files": "/app/uploads/"}}}},
+     "labstack:apps.elif.volumes.files = '/app/uploads': is also the path of volume uploads: Docker refuses two "
+     "mounts on one path (and only after the server exists); give each volume its own path"),
+    ({"tags": {f"t{i}": "x" for i in range(44)}},
+     "labstack:tags has 44 tags: AWS allows 50 per resource and labstack adds up to 7 of its own (Name, "
+     "labstack:stack, labstack:project, labstack:role, labstack:creator, a worker's labstack:index and "
+     "labstack:hourly-usd), so at most 43: remove 1"),
+    ({"existingServer": {"host": "203.0.113.9", "hostKey": HOST_KEY}, "sshCidrs": None, "desiredState": "stopped"},
+     "labstack:desiredState = 'stopped': has no effect with labstack:existingServer: labstack never powers a server "
+     "it did not make on or off (`invoke stop` refuses too); remove it, and stop the server where it runs"),
     ({"aws:region": "eu-west-9"}, "aws:region = 'eu-west-9': AWS has no region of that name; did you mean eu-west-3?"),
     ({"aws:region": "eu-wset-3"}, "aws:region = 'eu-wset-3': AWS has no region of that name; did you mean eu-west-3?"),
     ({"instanceType": "m7i.lage"},
@@ -555,3 +576,39 @@ def test_volumes_are_kept_with_their_container_paths(pem):
     cfg = load_stack_config(base_config(pem, apps={"elif": {"image": PINNED, "volumes": {
         "uploads": "/app/uploads/", "media": "/srv/media"}}}), stack="s")
     assert cfg.apps[0].volumes == {"uploads": "/app/uploads", "media": "/srv/media"}
+
+
+def test_tags_up_to_the_room_aws_leaves_are_accepted(pem):
+    assert _problems(base_config(pem, tags={f"t{i}": "x" for i in range(43)})) == []
+
+
+def test_labstack_adds_no_more_tags_than_it_counts(pem):
+    """OWN_TAGS is what the tag rule leaves room for: the most tags the program itself puts on one resource (a
+    cluster's worker, with a data volume and the watcher's alarm), counted on what it declares under mocks."""
+    from components.config.schema import OWN_TAGS
+    from labstack.stacks.offline import evaluate
+
+    user = {"team": "psych", "grant": "x1"}
+    result = evaluate(base_config(pem, tags=user, cluster={"workers": 2}, dataVolume={"sizeGb": 10}, autoStop=True),
+                      "paris-batch2").ok()
+    counts = []
+
+    def tag_maps(value):
+        if isinstance(value, dict):
+            if value.get("team") == "psych":
+                counts.append(len(value) - len(user))
+            for item in value.values():
+                tag_maps(item)
+        elif isinstance(value, list):
+            for item in value:
+                tag_maps(item)
+    for resource in result.resources:
+        tag_maps(resource.inputs)
+    assert len(counts) > 20 and max(counts) == OWN_TAGS
+
+
+def test_the_ray_site_is_free_without_a_dashboard_password_or_ray(pem):
+    app = {"ray": {"image": PINNED}}
+    assert _problems(base_config(pem, cluster={"workers": 1}, apps=app)) == []
+    assert _problems(base_config(pem, cluster={"workers": 1, "engine": "none"}, apps=app,
+                                 dashboardPassword="correct-horse-battery")) == []

@@ -11,11 +11,11 @@ from components.config.cost import (GB_MONTH_TAG, HOURLY_TAG, instances_hourly, 
                                     watcher_budget_env)
 from components.config.prices import ebs_gb_month, hourly_price, public_ipv4_hourly, snapshot_gb_month
 from labstack.stacks.offline import FakeAws, evaluate
-from tests.unit.helpers import base_config, registered
+from tests.unit.helpers import base_config, digest, registered
 
 INSTANCE = "aws:ec2/instance:Instance"
 EIP = "aws:ec2/eip:Eip"
-APP = {"elif": {"image": "registry.example.org/lab/elif@sha256:" + "ab" * 32}}
+APP = {"elif": {"image": "registry.example.org/lab/elif@sha256:" + digest("ab")}}
 
 
 def problems(pem, **settings) -> list[str]:

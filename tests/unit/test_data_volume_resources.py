@@ -3,7 +3,7 @@ tags, its delete-before-replace attachment that stops the old instance first, an
 from __future__ import annotations
 
 from labstack.stacks.offline import FakeAws, evaluate
-from tests.unit.helpers import base_config
+from tests.unit.helpers import base_config, digest
 
 VOLUME = "aws:ebs/volume:Volume"
 ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
@@ -45,7 +45,7 @@ def test_retain_and_delete_take_no_snapshot_and_an_existing_volume_is_only_attac
 def test_the_mount_step_runs_after_the_attachment_and_before_docker_and_the_apps(pem):
     from tests.unit.helpers import recorded_dependencies
 
-    image = "registry.example.org/lab/elif@sha256:" + "0f" * 32
+    image = "registry.example.org/lab/elif@sha256:" + digest("0f")
     with recorded_dependencies() as dependencies:
         found = evaluate(base_config(pem, dataVolume={"sizeGb": 120}, apps={"elif": {"image": image}}), "lab").ok()
     [mount] = [r for r in found.of_type("command:remote:Command") if r.name == "lab-data-mount"]
@@ -88,6 +88,12 @@ def test_an_attached_volume_that_cannot_be_ours_is_refused_before_anything_is_ma
     assert str(elsewhere.error).splitlines()[1:] == [
         f"  - {key}: the volume is attached to i-0aaaaaaaaaaaaaaaa, an instance of another stack; stop that instance "
         "and remove the volume from its stack (or detach it) first, then run this again"]
+    plain = with_volume(pem, FakeAws(volumes={VOLUME_ID: {"encrypted": False}}))
+    assert str(plain.error).splitlines()[1:] == [
+        f"  - {key}: the volume is not encrypted, and labstack keeps the apps' data on encrypted volumes only; "
+        f"snapshot it (`aws ec2 create-snapshot --volume-id {VOLUME_ID}`) and set labstack:dataVolume.fromSnapshot to "
+        "that snapshot instead of id: labstack makes an encrypted volume from it"]
+    assert not any(r.custom for r in plain.resources)  # nothing made, nothing attached
     missing = with_volume(pem, FakeAws(volumes={VOLUME_ID: {"missing": True}}))
     assert str(missing.error).splitlines()[1].startswith(f"  - {key}: no such volume in eu-west-3 (")
     assert not any(r.custom for r in other_zone.resources + elsewhere.resources + missing.resources)

@@ -6,10 +6,10 @@ import yaml
 from components.render.bundle import read_bundle
 from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import (STEP_PREREQUISITES, assert_deploy_dependencies, assert_deploy_order, base_config,
-                                recorded_dependencies, registered)
+                                digest, recorded_dependencies, registered)
 
 COMMAND = "command:remote:Command"
-DIGEST = "sha256:" + "ab" * 32
+DIGEST = "sha256:" + digest("ab")
 IMAGE = f"registry.example.org/psychlab/elif@{DIGEST}"
 
 

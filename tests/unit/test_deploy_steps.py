@@ -21,12 +21,12 @@ from components.layout import CADDY_LOCAL_ROOT_CA, POST_DEPLOY_MARK, PROXY_ETC, 
 from components.render.app_files import app_commands, app_compose, data_compose, release_conf, secrets_env
 from components.render.bundle import make_bundle
 from components.render.proxy import proxy_files, site_file
-from tests.unit.helpers import write_private_key
+from tests.unit.helpers import digest, write_private_key
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_COMMAND = Path(__file__).parent / "fakes" / "fake-command.sh"
-IMAGE_V1 = "ghcr.io/lab/elif@sha256:" + "1a" * 32
-IMAGE_V2 = "ghcr.io/lab/elif@sha256:" + "2b" * 32
+IMAGE_V1 = "ghcr.io/lab/elif@sha256:" + digest("1a")
+IMAGE_V2 = "ghcr.io/lab/elif@sha256:" + digest("2b")
 HOST = "elif.example.org"
 WEB_ID = "c0ffee"
 CADDY_ID = "cadd1e"

@@ -5,10 +5,10 @@ import pytest
 
 from components.aws.idle_alarm import alarm_window
 from labstack.stacks.offline import FakeAws, evaluate
-from tests.unit.helpers import base_config
+from tests.unit.helpers import base_config, digest
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-IMAGE = "ghcr.io/lab/elif@sha256:" + "ab" * 32
+IMAGE = "ghcr.io/lab/elif@sha256:" + digest("ab")
 
 
 def alarms(pem, **settings):

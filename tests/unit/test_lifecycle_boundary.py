@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from labstack.stacks.offline import FakeAws, evaluate
-from tests.unit.helpers import assert_deploy_dependencies, base_config, recorded_dependencies
+from tests.unit.helpers import assert_deploy_dependencies, base_config, digest, recorded_dependencies
 
 STATE = "aws:ec2transitgateway/instanceState:InstanceState"
 INSTANCE = "aws:ec2/instance:Instance"
-IMAGE = "registry.example.org/psychlab/elif@sha256:" + "ab" * 32
+IMAGE = "registry.example.org/psychlab/elif@sha256:" + digest("ab")
 ZONES = {"my-experiments.org": "ZMYEXP"}
 
 

@@ -14,6 +14,7 @@ import yaml
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from labstack.stacks.check import policy_resources
 from labstack.stacks.offline import FakeAws, evaluate
 from labstack.stacks.stackfile import list_stacks, read_stack_config
 from policy import rules
@@ -31,22 +32,14 @@ IMDS_FIX = ("Fix: keep METADATA in components/aws/baseline.py (http_tokens requi
 def stack_resources(config: dict, stack: str = STACK) -> list[Resource]:
     """What the engine hands the pack for this stack: each resource the program declares, with its inputs, and the
     default AWS provider, which takes its region from the stack's aws:region."""
-    evaluation = evaluate(config, stack, FakeAws()).ok()
-    declared = [Resource(r.type, r.name, r.inputs) for r in evaluation.resources if r.custom]
-    return declared + [Resource(rules.AWS_PROVIDER, "default_7_51_1", {"region": config["aws:region"]})]
+    return policy_resources(evaluate(config, stack, FakeAws()).ok(), config["aws:region"])
 
 
 def violations(resources: list[Resource], **settings) -> dict[str, list[str]]:
     """Each failing rule's messages; `settings` maps a rule's name to its policy config."""
-    found = {}
-    for rule in RULES:
-        kwargs = rule.settings_from(settings.get(rule.name, {}))
-        if rule.on_stack:
-            messages = rule.check(resources, **kwargs)
-        else:
-            messages = [m for r in resources for m in rule.check(r.type, r.name, r.props, **kwargs)]
-        if messages:
-            found[rule.name] = messages
+    found: dict[str, list[str]] = {}
+    for rule, message in rules.violations(resources, settings):
+        found.setdefault(rule.name, []).append(message)
     return found
 
 
@@ -130,6 +123,31 @@ def test_a_data_port_open_to_the_ipv6_world_names_the_ipv6_key(pem):
         "paris-batch2-in-5432-ipv6-any: opens Postgres (5432) to the world (::/0). Fix: remove 5432 from "
         "labstack:ingressPorts, or list only your own networks in labstack:ingressIpv6Cidrs; reach these services "
         "over SSH or through Caddy"]}
+
+
+@pytest.mark.parametrize("cidrs, key, names", [
+    (["0.0.0.0/1", "128.0.0.0/1"], "ingressCidrs", ["0-0-0-0-1", "128-0-0-0-1"]),
+    (["::/1", "8000::/1"], "ingressIpv6Cidrs", ["xx-1", "8000xx-1"])])
+def test_networks_that_cover_the_world_together_are_the_world(pem, cidrs, key, names):
+    found = violations(stack_resources(closed_config(pem, ingressPorts=[22, 80, 443, 5432], sshCidrs=cidrs,
+                                                     **{key: cidrs})))
+    family = "IPv6" if ":" in cidrs[0] else "IPv4"
+    assert found["no-data-ports-open-to-world"] == [
+        f"paris-batch2-in-5432-{name}: opens Postgres (5432) to the world ({cidr}, which with {other} covers every "
+        f"{family} address). Fix: remove 5432 from labstack:ingressPorts, or list only your own networks in "
+        f"labstack:{key}; reach these services over SSH or through Caddy"
+        for name, cidr, other in zip(names, cidrs, reversed(cidrs))]
+    assert found["ssh-not-open-to-world"] == [
+        f"paris-batch2-in-22-{name}: SSH (22) is open to the world ({cidr}, which with {other} covers every {family} "
+        "address). Fix: list only your own networks in labstack:sshCidrs"
+        for name, cidr, other in zip(names, cidrs, reversed(cidrs))]
+
+
+def test_halves_of_different_ports_are_no_world(pem):
+    resources = stack_resources(closed_config(pem, ingressPorts=[22, 80, 443], ingressCidrs=["0.0.0.0/1"]))
+    other_half = Resource(rules.SECURITY_GROUP_RULE, "redis-half", {
+        "type": "ingress", "protocol": "tcp", "fromPort": 6379.0, "toPort": 6379.0, "cidrBlocks": ["128.0.0.0/1"]})
+    assert "no-data-ports-open-to-world" not in violations(resources + [other_half])
 
 
 def test_a_data_port_open_to_a_lab_network_passes(pem):
@@ -252,7 +270,7 @@ def test_an_instance_type_outside_the_allow_list_is_advisory(pem):
 def test_a_region_outside_the_allow_list_is_advisory(pem):
     resources = stack_resources(closed_config(pem, **{"aws:region": "us-east-1"}))
     assert violations(resources) == {"region-allowed": [
-        f"default_7_51_1: region us-east-1 is outside the allowed regions ({', '.join(rules.DEFAULT_REGIONS)}), "
+        f"default: region us-east-1 is outside the allowed regions ({', '.join(rules.DEFAULT_REGIONS)}), "
         "where the data may have to stay. Fix: set aws:region to an allowed region, or add it to allowed_regions in "
         "policy/config.json"]}
     assert violations(resources, **{"region-allowed": {"allowed_regions": ["us-east-1"]}}) == {}
@@ -310,9 +328,9 @@ def test_the_pack_declares_every_rule_with_its_enforcement_level(analyzer):
         "instance-type-allowed": analyzer_pb2.ADVISORY, "region-allowed": analyzer_pb2.ADVISORY,
         "hourly-price-cap": analyzer_pb2.ADVISORY}
     kinds = {p.name: p.policy_type for p in info.policies}
-    assert {n for n, k in kinds.items() if k == analyzer_pb2.POLICY_TYPE_STACK} == {"ebs-snapshot-encrypted",
-                                                                                    "region-allowed",
-                                                                                    "hourly-price-cap"}
+    assert {n for n, k in kinds.items() if k == analyzer_pb2.POLICY_TYPE_STACK} == {
+        "ebs-snapshot-encrypted", "region-allowed", "hourly-price-cap", "no-data-ports-open-to-world",
+        "ssh-not-open-to-world"}  # the world may be opened by several rules together
     schema = {p.name: json_format.MessageToDict(p.configSchema) for p in info.policies}
     assert schema["instance-type-allowed"]["properties"]["allowed_instance_types"]["default"] == list(
         rules.DEFAULT_INSTANCE_TYPES)

@@ -8,7 +8,7 @@ import pytest
 from components.config import DEFAULT_AMI_SSM_PATH
 from labstack.stacks.offline import FakeAws, evaluate
 from labstack.stacks.stackfile import list_stacks, read_stack_config
-from tests.unit.helpers import base_config, recorded_dependencies, write_private_key
+from tests.unit.helpers import base_config, digest, recorded_dependencies, write_private_key
 
 INSTANCE = "aws:ec2/instance:Instance"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -213,9 +213,9 @@ def test_stack_files_hold_no_plaintext_secrets():
                 assert isinstance(value, dict) and "secure" in value, f"{stack}: {key} must be a pulumi secret"
 
 
-ECR_ELIF = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/lab/elif@sha256:" + "4be1c0de" * 8
-ECR_SURVEY = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/lab/survey:v2@sha256:" + "9b1c2d3e" * 8
-GHCR_POLL = "ghcr.io/lab/poll@sha256:" + "0123abcd" * 8
+ECR_ELIF = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/lab/elif@sha256:" + digest("4be1c0de")
+ECR_SURVEY = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/lab/survey:v2@sha256:" + digest("9b1c2d3e")
+GHCR_POLL = "ghcr.io/lab/poll@sha256:" + digest("0123abcd")
 
 
 def test_ecr_images_give_the_node_a_role_that_pulls_only_their_repositories(pem):

@@ -6,9 +6,9 @@ import pytest
 from components.config.messages import ConfigError
 from components.config.registry import EcrRepository, ecr_repositories
 from components.config.stack import load_stack_config
-from tests.unit.helpers import base_config
+from tests.unit.helpers import base_config, digest
 
-DIGEST = "@sha256:" + "4be1c0de" * 8
+DIGEST = "@sha256:" + digest("4be1c0de")
 FIX = ("expected a map registry -> {username, password}: `pulumi config set --path "
        "'labstack:registryAuth[\"ghcr.io\"].username' <user>` and `pulumi config set --secret --path "
        "'labstack:registryAuth[\"ghcr.io\"].password' <token>`")

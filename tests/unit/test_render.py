@@ -24,12 +24,12 @@ from components.render.app_files import (DEPLOY_HOOKS, app_commands, app_compose
                                          secrets_env)
 from components.render import images
 from components.render.proxy import dashboard_password_hash, proxy_files, site_file
-from tests.unit.helpers import write_private_key
+from tests.unit.helpers import digest, write_private_key
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("LABSTACK_UPDATE_SNAPSHOTS") == "1"
 UPDATE_COMMAND = "LABSTACK_UPDATE_SNAPSHOTS=1 venv/bin/python -m pytest tests/unit/test_render.py"
-IMAGE = "ghcr.io/lab/elif@sha256:" + "9b1c" * 16
+IMAGE = "ghcr.io/lab/elif@sha256:" + digest("9b1c")
 HOST = "elif.my-experiments.org"
 HOOKS_VERSION_RE = re.compile(r"^HOOKS_VERSION=([0-9a-f]{12})$", re.M)
 SCRIPT_SHA_RE = re.compile(r"(org\.labstack\.(logviewer|docker-api)-sha256: )([0-9a-f]{64})$", re.M)
@@ -279,7 +279,7 @@ def test_extra_volumes_are_mounted_in_every_release_service(pem):
     from tests.unit.helpers import base_config
 
     config = load_stack_config(base_config(pem, apps={"elif": {
-        "image": "ghcr.io/lab/elif@sha256:" + "9b1c" * 16, "workers": 1, "workerCommand": "python worker.py",
+        "image": "ghcr.io/lab/elif@sha256:" + digest("9b1c"), "workers": 1, "workerCommand": "python worker.py",
         "volumes": {"uploads": "/app/uploads", "media": "/srv/media"}}}), stack="s")
     services = _yaml.safe_load(app_compose(config.apps[0]))["services"]
     expected = ["/srv/labstack/apps/elif/data:/data", "/srv/labstack/apps/elif/volumes/media:/srv/media",
