@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from labstack.stacks.offline import FakeAws, evaluate
 from labstack.stacks.stackfile import PROJECT_DIR, read_stack_config
-from tests.unit.helpers import base_config, write_private_key
+from tests.unit.helpers import base_config, digest, write_private_key
 
 SNAPSHOT = Path(__file__).with_name("urns_kept.json")
-IMAGE = "ghcr.io/lab/elif@sha256:" + "ab" * 32
+IMAGE = "ghcr.io/lab/elif@sha256:" + digest("ab")
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApC3jxkeASzf6e7cORPKQZB3SdvvaTjJxYsb2XMRYgR"
 # Declared by the old program, deliberately gone: the job launch template nothing launched.
 REMOVED = ("labstack:index:JobTemplate",)
