@@ -344,6 +344,7 @@ def test_a_reboot_during_an_update_brings_back_the_serving_release_only(make_sta
     assert assert_state_matches_what_runs(stack, versions)["IMAGE"] == example_images.v2
 
 
+@pytest.mark.soak
 def test_fifty_switches_lose_no_request(make_stack, example_images):
     """Traffic moves 50 times between the two colours (switch_site, Caddy's graceful reload each time) under four
     request loops (each request a new connection, as a new visitor's): no request fails; any miss would show with
