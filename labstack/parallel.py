@@ -443,18 +443,22 @@ def _on_cluster(run: _Run, cluster: str, pip: Sequence[str]) -> None:
             while (index := run.next_call()) is not None:  # every call runs in the job from now on
                 started.add(index)
             seen: set[int] = set()
+            raised_here = False
             last_logs = 0.0
             while True:
                 status = client.get_job_status(job)
                 if status in terminal:
                     break
-                if run.stopping.is_set():  # cancelled: the driver and its tasks end with the job
+                # Stopped from here (cancel, Ctrl-C): the driver and its tasks end with the job. A call of this
+                # job that raised ends it by itself: the driver cancels the other tasks and exits.
+                if run.stopping.is_set() and not raised_here:
                     client.stop_job(job)
                     while client.get_job_status(job) not in terminal:
                         time.sleep(POLL_MIN)
                     return
                 if time.monotonic() - last_logs >= 1:  # results as they come, for map_async's calls
-                    _ray_results(run, client.get_job_logs(job), marker, cluster, seen, started)
+                    raised_here = _ray_results(run, client.get_job_logs(job), marker, cluster, seen, started) \
+                        or raised_here
                     last_logs = time.monotonic()
                 time.sleep(POLL_MIN / 2)
             _ray_results(run, client.get_job_logs(job), marker, cluster, seen, started)
@@ -465,9 +469,11 @@ def _on_cluster(run: _Run, cluster: str, pip: Sequence[str]) -> None:
                                       f"-s {cluster} {job}`")
 
 
-def _ray_results(run: _Run, logs: str, marker: str, cluster: str, seen: set[int], started: set[int]) -> None:
+def _ray_results(run: _Run, logs: str, marker: str, cluster: str, seen: set[int], started: set[int]) -> bool:
+    """The results of the log not seen before, handed to their calls; whether one of them raised."""
     from labstack import functions
 
+    raised = False
     for record in parse_results(logs, marker):
         index = record.get("index")
         if record.get("status") == "refused":
@@ -476,6 +482,7 @@ def _ray_results(run: _Run, logs: str, marker: str, cluster: str, seen: set[int]
         if index in seen or index not in started:
             continue
         seen.add(index)
+        raised = raised or record.get("status") != "returned"
         if record.get("status") == "lost":
             run.raised(index, _function_error(f"call {index} ({_fn_name(run.fn)}) on {cluster}: its Ray task died "
                                               f"({record.get('message')})"))
@@ -488,6 +495,7 @@ def _ray_results(run: _Run, logs: str, marker: str, cluster: str, seen: set[int]
             run.raised(index, error)
         else:
             run.returned(index, value)
+    return raised
 
 
 def _function_error(message: str) -> Exception:
