@@ -57,13 +57,6 @@ ray.init()
 
 
 @ray.remote
-CPUS = """
-import ray
-ray.init(address="auto", logging_level="ERROR")
-print(ray.cluster_resources().get("CPU"))
-"""
-
-
 def two_seconds(x):
     time.sleep({seconds})
     return x * x
