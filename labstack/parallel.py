@@ -196,7 +196,8 @@ def _check(fn: Callable, stacks, cluster, machine, max_instances, per_server, pi
     if isinstance(pip, str) or not all(isinstance(requirement, str) for requirement in pip):
         raise TypeError(f"labstack.map: pip={pip!r} must be a list of requirements, e.g. pip=['numpy==2.1.3']")
     if stacks is not None:
-        names = [stacks] if isinstance(stacks, str) else [getattr(s, "name", s) for s in stacks]
+        one = isinstance(stacks, str) or hasattr(stacks, "name")  # a name, or a labstack.Stack
+        names = [getattr(s, "name", s) for s in ([stacks] if one else stacks)]
         if not names or not all(isinstance(name, str) and name for name in names):
             raise ValueError(f"labstack.map: stacks={stacks!r} must name one or more stacks, e.g. "
                              f"stacks=['rome-pilot']")
@@ -206,6 +207,7 @@ def _check(fn: Callable, stacks, cluster, machine, max_instances, per_server, pi
     if per_server is not None:
         raise ValueError(f"labstack.map: per_server={per_server!r} is for stacks=[...]; drop it")
     if cluster is not None:
+        cluster = getattr(cluster, "name", cluster)  # a labstack.Stack stands for its name
         if not isinstance(cluster, str) or not cluster:
             raise ValueError(f"labstack.map: cluster={cluster!r} must name a Ray cluster stack, e.g. cluster='ray-lab'")
         if image is not None:

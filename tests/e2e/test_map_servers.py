@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import labstack
+import labstack.stacks.stackfile
 from components.layout import HOOKS_DIR, REMOTE_HOOKS
 from labstack.functions import RemoteTraceback
 from labstack.jobs import server as jobs
@@ -20,7 +21,7 @@ from tests.ops.conftest import stacks_dir, target_of  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
-STACKS = ("bed-a", "bed-b")
+STACKS = ("rome-pilot", "paris-batch2")  # the names the README's example uses
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +140,16 @@ def test_cancel_of_map_async_cancels_every_running_call(stacks):
     assert sorted(job["state"] for records in ran.values() for job in records) == ["cancelled", "cancelled"]
     running = [call for call in future.calls if not call.cancelled()]
     assert len(running) == 2 and all(isinstance(call.exception(timeout=0), CancelledError) for call in running)
+
+
+def test_the_readmes_map_example_runs_as_printed(stacks, capsys):
+    readme = (labstack.stacks.stackfile.PROJECT_DIR / "README.md").read_text()
+    section = readme.split("### Many calls at once", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {"__name__": "readme_example"}
+    exec(compile(example, "README.md (Many calls at once)", "exec"), scope)
+    simulate = scope["simulate"]
+    assert scope["scores"] == [simulate(seed) for seed in range(8)]
+    assert scope["more"] == [simulate(seed) for seed in range(100, 104)]
+    printed = capsys.readouterr().out.splitlines()
+    assert str(scope["scores"]) in printed and "False" in printed
