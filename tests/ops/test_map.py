@@ -18,9 +18,9 @@ from labstack import parallel
 from labstack.jobs import server as jobs
 from labstack.jobs import throwaway as job_run
 from labstack.ssh.target import RemoteError
-from labstack.stacks.pulumi_cli import POLICY_PACK
 from tests.ops.conftest import target_of
-from tests.ops.test_job_run import LIKE, job_host, like_stack, on_host  # noqa: F401 - fixtures
+from tests.ops.test_job_run import (LIKE, destroy_commands, history_command, job_host, like_stack,  # noqa: F401
+                                    on_host, outputs_commands, up_commands)
 
 on_testbed = pytest.mark.testbed
 
@@ -53,23 +53,21 @@ def most_alive(calls: list[list[str]]) -> int:
     """The most throwaway stacks that existed at once, by the order of the recorded commands."""
     alive, most = set(), 0
     for argv in calls:
-        if argv[:3] == ["stack", "select", "--create"]:
+        if argv[:2] == ["stack", "select"]:
             alive.add(argv[-1])
             most = max(most, len(alive))
         elif argv[:2] == ["stack", "rm"]:
-            alive.discard(argv[3])
+            alive.discard(argv[-1])
     return most
 
 
-def made_and_destroyed(stack: str, cancelled_up: bool = False, outputs: bool = True) -> list[list[str]]:
-    commands = [["stack", "select", "--create", "--stack", stack],
-                ["up", "--stack", stack, "--policy-pack", str(POLICY_PACK), "--yes"]]
+def made_and_destroyed(stack: str, cancelled_up: bool = False) -> list[list[str]]:
+    """A throwaway stack's commands: made and brought up, its server's address read (or the up cancelled), then
+    destroyed and removed."""
     if cancelled_up:
-        commands.append(["up cancelled", stack])
-    if outputs:
-        commands.append(["stack", "output", "--json", "--stack", stack])
-    return commands + [["destroy", "--stack", stack, "--yes"],
-                       ["stack", "rm", "--stack", stack, "--yes", "--preserve-config"]]
+        return [*up_commands(stack), ["up cancelled", stack], *destroy_commands(stack)]
+    return [*up_commands(stack), *outputs_commands(stack), history_command(stack),
+            ["stack", "output", "--json", "--stack", stack], *destroy_commands(stack)]
 
 
 # --- without a server --------------------------------------------------------------------------------------------
@@ -139,8 +137,9 @@ def test_a_failed_instance_fails_the_map_and_every_throwaway_is_destroyed(stacks
 
 BARRIER_UP = """#!/usr/bin/env python3
 import os, sys, time
-if sys.argv[1:2] == ["up"]:  # every `up` waits until {count} have begun: the instances exist at the same time
-    open(os.path.join({folder!r}, "up-" + sys.argv[3]), "w").close()
+argv = [a for a in sys.argv[1:] if a != "--non-interactive"]
+if argv[:1] == ["up"]:  # every `up` waits until {count} have begun: the instances exist at the same time
+    open(os.path.join({folder!r}, "up-" + argv[argv.index("--stack") + 1]), "w").close()
     deadline = time.monotonic() + 60
     while len([n for n in os.listdir({folder!r}) if n.startswith("up-")]) < {count} and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -167,8 +166,9 @@ def barrier_up(tmp_path: Path, monkeypatch, count: int) -> Path:
 UP_CANCELS = """#!/usr/bin/env python3
 import json, os, signal, sys, time
 log = {log!r}
-if sys.argv[1:2] == ["up"]:  # a long `pulumi up` that cancels gracefully on SIGINT, as pulumi does
-    stack = sys.argv[3]
+argv = [a for a in sys.argv[1:] if a != "--non-interactive"]
+if argv[:1] == ["up"]:  # a long `pulumi up` that cancels gracefully on SIGINT, as pulumi does
+    stack = argv[argv.index("--stack") + 1]
     def cancel(signum, frame):
         time.sleep(0.5)  # the operations in flight finish and are recorded
         with open(log, "a") as out:
@@ -176,7 +176,7 @@ if sys.argv[1:2] == ["up"]:  # a long `pulumi up` that cancels gracefully on SIG
         sys.exit(255)
     signal.signal(signal.SIGINT, cancel)
     with open(log, "a") as out:
-        out.write(json.dumps({{"argv": sys.argv[1:]}}) + "\\n")
+        out.write(json.dumps({{"argv": argv}}) + "\\n")
     with open({pids!r}, "a") as out:
         out.write(str(os.getpid()) + "\\n")
     time.sleep(120)
@@ -230,7 +230,7 @@ def test_ctrl_c_during_a_map_destroys_every_throwaway_before_it_returns(stacks_d
     stacks = per_stack(calls)
     assert len(stacks) == 3 and most_alive(calls) == 3
     for stack, commands in stacks.items():
-        assert commands == made_and_destroyed(stack, cancelled_up=True, outputs=False)
+        assert commands == made_and_destroyed(stack, cancelled_up=True)
     assert [p.name for p in stacks_dir.iterdir()] == [f"Pulumi.{LIKE}.yaml"]
 
 
@@ -263,7 +263,7 @@ def test_cancel_returns_once_every_throwaway_is_destroyed(stacks_dir, server_pem
     stacks = per_stack(calls)
     assert len(stacks) == 2
     for stack, commands in stacks.items():
-        assert commands == made_and_destroyed(stack, cancelled_up=True, outputs=False)
+        assert commands == made_and_destroyed(stack, cancelled_up=True)
     assert future.cancel() is False  # already ended
 
 
