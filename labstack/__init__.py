@@ -23,6 +23,8 @@ _LAZY = {
     "Machine": "labstack.jobs.throwaway",
     "remote": "labstack.functions",
     "run_function": "labstack.functions",
+    "map": "labstack.parallel",
+    "map_async": "labstack.parallel",
     "RemoteTraceback": "labstack.functions",
     "FunctionError": "labstack.functions",
     "JobError": "labstack.jobs.server",

@@ -88,8 +88,10 @@ def read_token(target: SshTarget) -> str:
 def tunnel(target: SshTarget) -> Iterator[str]:
     """The head's dashboard as http://127.0.0.1:<port> for the duration of the block."""
     port = free_port()
+    # Its own session: a terminal's Ctrl-C must not cut the tunnel while the interrupted caller still stops its Ray
+    # job through it (labstack.map); the `finally` below ends the tunnel.
     process = subprocess.Popen(tunnel_argv(target, port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + TUNNEL_WAIT_S
         while True:

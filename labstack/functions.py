@@ -87,7 +87,8 @@ def _name(fn: Callable) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-def _bundle(folder: Path, fn: Callable, args: tuple, kwargs: dict, pip: Sequence[str]) -> list[Path]:
+def _payload(fn: Callable, args: tuple, kwargs: dict) -> bytes:
+    """(fn, args, kwargs) cloudpickled, fn's own module by value."""
     import cloudpickle
 
     module = sys.modules.get(getattr(fn, "__module__", None) or "")
@@ -95,17 +96,27 @@ def _bundle(folder: Path, fn: Callable, args: tuple, kwargs: dict, pip: Sequence
     if by_value:  # the server does not have this module: send its functions' code, not a reference
         cloudpickle.register_pickle_by_value(module)
     try:
-        payload = cloudpickle.dumps((fn, args, kwargs))
+        return cloudpickle.dumps((fn, args, kwargs))
     finally:
         if by_value:
             cloudpickle.unregister_pickle_by_value(module)
-    (folder / "function.pkl").write_bytes(payload)
+
+
+def _copy_cloudpickle(folder: Path) -> Path:
+    """This machine's cloudpickle package into folder/: the other side unpickles with the version that pickled."""
+    import cloudpickle
+
+    package = Path(cloudpickle.__file__).parent
+    shutil.copytree(package, folder / "cloudpickle", ignore=shutil.ignore_patterns("__pycache__"))
+    return folder / "cloudpickle"
+
+
+def _bundle(folder: Path, fn: Callable, args: tuple, kwargs: dict, pip: Sequence[str]) -> list[Path]:
+    (folder / "function.pkl").write_bytes(_payload(fn, args, kwargs))
     (folder / "function.json").write_text(json.dumps({"python": LOCAL_PYTHON, "pip": list(pip),
                                                       "name": _name(fn)}))
     shutil.copy(RUNNER, folder / RUNNER.name)
-    package = Path(cloudpickle.__file__).parent
-    shutil.copytree(package, folder / "cloudpickle", ignore=shutil.ignore_patterns("__pycache__"))
-    return [folder / "function.pkl", folder / "function.json", folder / RUNNER.name, folder / "cloudpickle"]
+    return [folder / "function.pkl", folder / "function.json", folder / RUNNER.name, _copy_cloudpickle(folder)]
 
 
 def _is_own_module(module) -> bool:
@@ -123,10 +134,24 @@ def _is_own_module(module) -> bool:
 def _run(target: SshTarget, bundle: list[Path], image: str, fn: Callable, folder: Path, announce) -> Any:
     from labstack.jobs import server as jobs
 
+    job_id = _submit(target, bundle, image, fn, announce)
+    return _collect(target, job_id, jobs.wait(target, job_id), image, fn, folder)
+
+
+def _submit(target: SshTarget, bundle: list[Path], image: str, fn: Callable, announce) -> str:
+    """Start the function's job; its id."""
+    from labstack.jobs import server as jobs
+
     job_id = jobs.submit(target, JOB_SCRIPT, bundle, image=image,
                          name=re.sub(r"[^A-Za-z0-9._-]", "-", _name(fn))[:64])  # job names: letters, digits, ._-
     announce(f"function {_name(fn)} submitted as job {job_id} on {target.host} ({image})")
-    code = jobs.wait(target, job_id)
+    return job_id
+
+
+def _collect(target: SshTarget, job_id: str, code: int, image: str, fn: Callable, folder: Path) -> Any:
+    """The ended job's value, or its exception raised with the remote traceback as the cause."""
+    from labstack.jobs import server as jobs
+
     out = folder / "result"
     try:
         fetched = jobs.fetch(target, job_id, path="out/", dest=out)
@@ -137,12 +162,19 @@ def _run(target: SshTarget, bundle: list[Path], image: str, fn: Callable, folder
 
 
 def _result(out: Path, image: str, job_id: str, code: int) -> Any:
-    import cloudpickle
-
     summary_file = out / "result.json"
     if not summary_file.is_file():
         raise FunctionError(f"job {job_id} ended with exit code {code} and wrote no out/result.json")
-    summary = json.loads(summary_file.read_text())
+    payload = out / "result.pkl"
+    return _outcome(json.loads(summary_file.read_text()), payload.read_bytes() if payload.is_file() else None,
+                    image, f"job {job_id}", f"exit code {code}")
+
+
+def _outcome(summary: dict, payload: Optional[bytes], image: str, what: str, ended: str) -> Any:
+    """The runner's summary (result.json) and pickled value or exception -> the value, or the exception raised with
+    the remote traceback as its cause."""
+    import cloudpickle
+
     status = summary.get("status")
     if status == "refused":
         raise FunctionError(f"refused: {summary.get('message')} (image {image}; this machine runs Python "
@@ -151,9 +183,8 @@ def _result(out: Path, image: str, job_id: str, code: int) -> Any:
     if status == "pip-failed":
         raise FunctionError(f"pip install failed in {image}: {summary.get('message')}")
     if status not in ("returned", "raised"):
-        raise FunctionError(f"job {job_id}: unexpected result {summary!r} (exit code {code})")
-    payload = out / "result.pkl"
-    obj = cloudpickle.loads(payload.read_bytes()) if payload.is_file() else None
+        raise FunctionError(f"{what}: unexpected result {summary!r} ({ended})")
+    obj = cloudpickle.loads(payload) if payload is not None else None
     if status == "returned":
         return obj
     cause = RemoteTraceback(summary.get("traceback", ""))

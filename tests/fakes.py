@@ -27,7 +27,9 @@ if "--event-log" in argv:  # the Automation API's engine event stream (gRPC from
 if code:
     print("error: the recording pulumi was told to fail", file=sys.stderr)
 elif argv[:2] == ["stack", "output"]:
-    print(os.environ.get("FAKE_PULUMI_OUTPUTS", "{{}}"))
+    by_stack = json.loads(os.environ.get("FAKE_PULUMI_OUTPUTS_BY_STACK", "{{}}"))
+    stack = argv[argv.index("--stack") + 1] if "--stack" in argv else ""
+    print(json.dumps(by_stack[stack]) if stack in by_stack else os.environ.get("FAKE_PULUMI_OUTPUTS", "{{}}"))
 elif argv[:2] == ["stack", "history"]:
     print(json.dumps([{{"version": 1, "kind": "update", "startTime": "2026-12-07T00:00:00.000Z", "message": "",
                        "environment": {{}}, "config": {{}}, "result": "succeeded",
@@ -40,7 +42,8 @@ sys.exit(code)
 
 def install_fake_pulumi(folder: Path, monkeypatch):
     """Put a `pulumi` first on PATH that records each call (argv without the Automation API's --non-interactive,
-    cwd, backend settings; not its `version` check) and answers `stack output` with FAKE_PULUMI_OUTPUTS, `config get`
+    cwd, backend settings; not its `version` check) and answers `stack output` with FAKE_PULUMI_OUTPUTS (or, for a
+    stack named in the JSON object FAKE_PULUMI_OUTPUTS_BY_STACK, with its own), `config get`
     with FAKE_PULUMI_CONFIG and `stack history` with one update; exits with FAKE_PULUMI_EXIT. Returns a reader of
     the calls."""
     log = folder / "pulumi-calls.jsonl"

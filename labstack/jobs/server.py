@@ -318,11 +318,12 @@ def _bytes_io(data: bytes):
     return io.BytesIO(data)
 
 
-def statuses(target: SshTarget, job_id: Optional[str] = None) -> list[dict]:
-    """Status records (status.json) of one job or of every job on the server, oldest first."""
-    args = [check_job_id(job_id)] if job_id else []
+def statuses(target: SshTarget, *job_ids: str) -> list[dict]:
+    """Status records (status.json) of the jobs named, in that order (one ssh command), or of every job on the
+    server, oldest first."""
+    args = [check_job_id(job_id) for job_id in job_ids if job_id]
     result = target.run(hook("job-status.sh", *args), check=False, what="reading job status")
-    _check_unknown(result, target, job_id or "", "reading job status")
+    _check_unknown(result, target, " or ".join(args), "reading job status")
     return parse_statuses(result.stdout.decode(errors="replace"))
 
 
