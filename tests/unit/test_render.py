@@ -196,19 +196,76 @@ def _gate():
 CONTAINER = "3f" * 32
 
 
+# Every route of the Docker Engine API (v1.43, docs.docker.com/engine/api/v1.43), {id} filled in.
+DOCKER_API_ROUTES = [(method, path.replace("{id}", CONTAINER)) for method, path in [
+    ("GET", "/containers/json"), ("POST", "/containers/create"), ("GET", "/containers/{id}/json"),
+    ("GET", "/containers/{id}/top"), ("GET", "/containers/{id}/logs"), ("GET", "/containers/{id}/changes"),
+    ("GET", "/containers/{id}/export"), ("GET", "/containers/{id}/stats"), ("POST", "/containers/{id}/resize"),
+    ("POST", "/containers/{id}/start"), ("POST", "/containers/{id}/stop"), ("POST", "/containers/{id}/restart"),
+    ("POST", "/containers/{id}/kill"), ("POST", "/containers/{id}/update"), ("POST", "/containers/{id}/rename"),
+    ("POST", "/containers/{id}/pause"), ("POST", "/containers/{id}/unpause"), ("POST", "/containers/{id}/attach"),
+    ("GET", "/containers/{id}/attach/ws"), ("POST", "/containers/{id}/wait"), ("DELETE", "/containers/{id}"),
+    ("HEAD", "/containers/{id}/archive"), ("GET", "/containers/{id}/archive"), ("PUT", "/containers/{id}/archive"),
+    ("POST", "/containers/prune"), ("POST", "/containers/{id}/exec"),
+    ("GET", "/images/json"), ("POST", "/build"), ("POST", "/build/prune"), ("POST", "/images/create"),
+    ("GET", "/images/{id}/json"), ("GET", "/images/{id}/history"), ("POST", "/images/{id}/push"),
+    ("POST", "/images/{id}/tag"), ("DELETE", "/images/{id}"), ("GET", "/images/search"), ("POST", "/images/prune"),
+    ("POST", "/commit"), ("GET", "/images/{id}/get"), ("GET", "/images/get"), ("POST", "/images/load"),
+    ("GET", "/networks"), ("GET", "/networks/{id}"), ("DELETE", "/networks/{id}"), ("POST", "/networks/create"),
+    ("POST", "/networks/{id}/connect"), ("POST", "/networks/{id}/disconnect"), ("POST", "/networks/prune"),
+    ("GET", "/volumes"), ("POST", "/volumes/create"), ("GET", "/volumes/{id}"), ("PUT", "/volumes/{id}"),
+    ("DELETE", "/volumes/{id}"), ("POST", "/volumes/prune"),
+    ("POST", "/exec/{id}/start"), ("POST", "/exec/{id}/resize"), ("GET", "/exec/{id}/json"),
+    ("GET", "/swarm"), ("POST", "/swarm/init"), ("POST", "/swarm/join"), ("POST", "/swarm/leave"),
+    ("POST", "/swarm/update"), ("GET", "/swarm/unlockkey"), ("POST", "/swarm/unlock"),
+    ("GET", "/nodes"), ("GET", "/nodes/{id}"), ("DELETE", "/nodes/{id}"), ("POST", "/nodes/{id}/update"),
+    ("GET", "/services"), ("POST", "/services/create"), ("GET", "/services/{id}"), ("DELETE", "/services/{id}"),
+    ("POST", "/services/{id}/update"), ("GET", "/services/{id}/logs"),
+    ("GET", "/tasks"), ("GET", "/tasks/{id}"), ("GET", "/tasks/{id}/logs"),
+    ("GET", "/secrets"), ("POST", "/secrets/create"), ("GET", "/secrets/{id}"), ("DELETE", "/secrets/{id}"),
+    ("POST", "/secrets/{id}/update"),
+    ("GET", "/configs"), ("POST", "/configs/create"), ("GET", "/configs/{id}"), ("DELETE", "/configs/{id}"),
+    ("POST", "/configs/{id}/update"),
+    ("GET", "/plugins"), ("GET", "/plugins/privileges"), ("POST", "/plugins/pull"), ("GET", "/plugins/{id}/json"),
+    ("DELETE", "/plugins/{id}"), ("POST", "/plugins/{id}/enable"), ("POST", "/plugins/{id}/disable"),
+    ("POST", "/plugins/{id}/upgrade"), ("POST", "/plugins/create"), ("POST", "/plugins/{id}/push"),
+    ("POST", "/plugins/{id}/set"),
+    ("POST", "/auth"), ("GET", "/info"), ("GET", "/version"), ("GET", "/_ping"), ("HEAD", "/_ping"),
+    ("GET", "/events"), ("GET", "/system/df"), ("GET", "/distribution/{id}/json"), ("POST", "/session"),
+]]
+# What the log viewer calls (hooks/templates/logviewer.py: app_containers and the logs read), nothing else.
+VIEWER_CALLS = [("GET", "/containers/json"), ("GET", f"/containers/{CONTAINER}/logs")]
+
+
+def test_docker_api_gate_refuses_every_route_the_log_viewer_does_not_call():
+    gate = _gate()
+    assert [route for route in DOCKER_API_ROUTES if gate.allowed(*route)] == VIEWER_CALLS
+    for method, path in DOCKER_API_ROUTES:  # the same under a versioned path
+        assert gate.allowed(method, f"/v1.43{path}") is ((method, path) in VIEWER_CALLS)
+
+
+def test_the_log_viewer_calls_only_what_the_gate_passes():
+    """Each Docker API call in logviewer.py is one of VIEWER_CALLS (the gate's list stays the viewer's list)."""
+    source = (HOOKS_DIR / "templates" / "logviewer.py").read_text()
+    called = re.findall(r'docker_get\(f"([^"?]+)', source)
+    assert [re.sub(r"\{[^}]+\}", CONTAINER, path) for path in called] == [path for _, path in VIEWER_CALLS]
+
+
 @pytest.mark.parametrize("method,target,passes", [
     ("GET", "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22org.labstack.app%3Delif%22%5D%7D", True),
     ("GET", "/v1.43/containers/json", True),
-    ("GET", f"/containers/{CONTAINER}/json", True),
     ("GET", f"/containers/{CONTAINER}/logs?stdout=1&stderr=1&timestamps=1&tail=300", True),
+    ("GET", f"/containers/{CONTAINER}/json", False),  # inspect: the container's environment, with its secrets
+    ("GET", f"/v1.43/containers/{CONTAINER}/json", False),
+    ("GET", "/containers/json?size=1", False),  # parameters the viewer never sends
     ("GET", f"/containers/{CONTAINER}/logs?follow=1&stdout=1", False),  # would hold a thread forever
-    ("POST", f"/containers/{CONTAINER}/exec", False),
-    ("POST", "/containers/create", False),
-    ("DELETE", f"/containers/{CONTAINER}", False),
+    ("GET", f"/containers/{CONTAINER}/logs?since=0&stdout=1", False),
+    ("POST", "/containers/json", False),
+    ("HEAD", f"/containers/{CONTAINER}/logs", False),
     ("GET", f"/containers/{CONTAINER}/archive?path=/etc", False),  # reading a container's files
-    ("GET", "/images/json", False),
-    ("GET", "/secrets", False),
     ("GET", f"/containers/{CONTAINER}/../../images/json", False),
+    ("GET", f"/containers/{CONTAINER}/logs/../json", False),
+    ("GET", "/containers/elif-blue-web/logs", False),  # by name: the viewer uses ids
 ])
 def test_docker_api_gate_passes_only_the_log_viewer_calls(method, target, passes):
     assert _gate().allowed(method, target) is passes
