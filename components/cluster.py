@@ -39,6 +39,7 @@ class ClusterArgs:
     facts: CloudFacts
     placement: Placement
     operator_side: OperatorSide  # where the data volume's destroy step runs its snapshot
+    dashboard_key: Optional[pulumi.Input[str]] = None  # secret (components.remote.state_secret.dashboard_key)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -152,7 +153,8 @@ class Cluster(pulumi.ComponentResource):
         token = ray_token(name, opts=self._moved())
         RayNode(name, RayNodeArgs(
             node=head, role=HEAD, head_address=head.private_address, image=image, token=token,
-            after=setups[name].docker_ready, proxy=cfg.proxy, site_after=setups[name].ready,
+            after=setups[name].docker_ready, proxy=cfg.proxy, dashboard_key=self._args.dashboard_key,
+            site_after=setups[name].ready,
             site_host=head.public_address.apply(lambda address: f"ray.{cfg.base_host(address)}")), opts=self._moved())
         for worker in self.nodes[1:]:
             RayNode(worker.name, RayNodeArgs(node=worker, role=WORKER, head_address=head.private_address, image=image,

@@ -23,7 +23,7 @@ from components.layout import (HOOKS_DIR, PROXY_ACCESS_LOG, PROXY_NETWORK, PROXY
                                RAY_TOKEN_FILE, REMOTE_HOOKS, hook)
 from components.render.bundle import directory_files, make_bundle
 from components.render.images import infra_image
-from components.render.proxy import dashboard_password_hash, proxy_files, ray_site_file
+from components.render.proxy import dashboard_password_hash, proxy_files, ray_login_mark, ray_site_file
 from components.remote.host_setup import _modes
 from labstack.clusters import node_statuses, read_token, runtime_env, tunnel
 from labstack.ssh.target import SshTarget
@@ -183,7 +183,8 @@ def serve_ray_site(head) -> None:
                         log_viewer=False, dashboard_password=SecretStr(PASSWORD))
     head.run(f"sudo -n mkdir -p {PROXY_SITES}")
     head.run(hook("proxy-up.sh"), input=make_bundle(proxy_files(proxy)), timeout=180)
-    site = ray_site_file(RAY_HOST, proxy, dashboard_password_hash(PASSWORD, "ray"))
+    key = "4d" * 32  # the stack's dashboard key
+    site = ray_site_file(RAY_HOST, proxy, dashboard_password_hash(PASSWORD, "ray", key), ray_login_mark(PASSWORD, key))
     head.run(hook("ray-site.sh", infra_image("caddy")), input=site)
 
 

@@ -1,9 +1,11 @@
 """The deploy layer under mocks: remote commands, their order, pinning, secrets, and the files they carry."""
 from __future__ import annotations
 
+import bcrypt
 import yaml
 
 from components.render.bundle import read_bundle
+from components.render.proxy import dashboard_password_hash
 from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import (STEP_PREREQUISITES, assert_deploy_dependencies, assert_deploy_order, base_config,
                                 digest, recorded_dependencies, registered)
@@ -111,7 +113,8 @@ def test_app_bundle_is_secret_and_renders_compose(pem):
 
 
 def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
-    result = deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2-hunter2")
+    state = FakeAws(zones={"my-experiments.org": "ZMYEXP"})
+    result = deploy(pem, aws=state, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2-hunter2")
     files = bundle_of(result)
     assert "s3cr3t" not in files["app.compose.yaml"]  # secrets live in a root-only env file on the server
     assert files["secrets.env"] == 'API_TOKEN="s3cr3t"\n'
@@ -121,8 +124,9 @@ def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
     assert "@protected path /dashboard /dashboard/*" in site and "basicauth @protected" in site
     assert "admin $2b$12$" in site and "hunter2-hunter2" not in site
     assert "s3cr3t" not in repr(result.outputs) and "hunter2-hunter2" not in repr(result.outputs)
-    # Same password, same hash: an unchanged stack does not redeploy.
-    again = bundle_of(deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2-hunter2"))
+    # Same password and state, same hash: an unchanged stack does not redeploy.
+    again = bundle_of(deploy(pem, aws=state, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}},
+                             dashboardPassword="hunter2-hunter2"))
     assert again["site.caddy"] == site
 
 
@@ -324,3 +328,29 @@ def test_masking_skips_short_values_and_keeps_every_links_structure():
         "workerId": URL_MASK}  # percent-encoded: masked whole
     # The host (asserted equal above) is never masked, even when a secret equals it.
     assert mask_secrets(link, short) == link
+
+
+def dashboard_hash(pem, password: str, aws: FakeAws) -> str:
+    site = bundle_of(deploy(pem, aws=aws, dashboardPassword=password))["site.caddy"]
+    return next(line.split()[1] for line in site.splitlines() if line.startswith("\t\tadmin "))
+
+
+def bcrypt_salt(hashed: str) -> str:
+    assert hashed.startswith("$2b$12$") and len(hashed) == 60  # cost 12
+    return hashed[7:29]
+
+
+def test_the_dashboard_hash_salt_is_a_state_secret_not_a_function_of_the_password(pem):
+    """Anyone with a site file, a backup or the state tests a guess at bcrypt's cost: the salt comes from a random
+    key kept in the stack's state, never from the password; it stays the same across deploys (no needless
+    redeploy)."""
+    state = FakeAws(zones={"my-experiments.org": "ZMYEXP"})
+    hashed = dashboard_hash(pem, "hunter2-hunter2", state)
+    assert bcrypt.checkpw(b"hunter2-hunter2", hashed.encode())
+    assert dashboard_hash(pem, "hunter2-hunter2", state) == hashed  # stable across deploys
+    assert bcrypt_salt(dashboard_hash(pem, "correct horse battery", state)) == bcrypt_salt(hashed)  # not the password's
+    other_stack = dashboard_hash(pem, "hunter2-hunter2", FakeAws(zones={"my-experiments.org": "ZMYEXP"}))
+    assert bcrypt_salt(other_stack) != bcrypt_salt(hashed)  # the same password elsewhere: another salt
+    assert bcrypt_salt(hashed) != bcrypt_salt(dashboard_password_hash("hunter2-hunter2", "elif", "0" * 64))
+    result = deploy(pem, aws=state, dashboardPassword="hunter2-hunter2")
+    assert "privateKeyOpenssh" in result.one("tls:index/privateKey:PrivateKey", "paris-batch2-dashboard-key").outputs

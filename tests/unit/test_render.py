@@ -95,11 +95,14 @@ SITES = {"plain": ({}, None), "dashboard": ({"dashboardPassword": "hunter2-hunte
          "dashboard-logs": ({"dashboardPassword": "hunter2-hunter2", "logViewer": "true", "dashboardUser": "lab"}, "hunter2-hunter2")}
 
 
+KEY = "5e" * 32  # a stack's dashboard key (components.remote.state_secret.dashboard_key)
+
+
 @pytest.mark.parametrize("site", SITES)
 def test_site_file(pem, site):
     settings, password = SITES[site]
     proxy = config(pem, **settings).proxy
-    dashboard = dashboard_password_hash(password, "elif") if password else None
+    dashboard = dashboard_password_hash(password, "elif", KEY) if password else None
     assert_snapshot(f"site-{site}.caddy", site_file(HOST, proxy, dashboard, app="elif"))
 
 
