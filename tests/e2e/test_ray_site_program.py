@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from components.layout import PROXY_ACCESS_LOG, RAY_TOKEN_FILE
-from tests.e2e.fixtures import STANDIN_IMAGES
 from tests.e2e.test_cluster import check_browser_login
 from tests.e2e.test_cluster_program import STACK, ClusterStack, new_node
 
@@ -28,8 +27,7 @@ def status(host: str, ip: str, path: str, *headers: str) -> str:
     return subprocess.run([*argv, f"https://{host}{path}"], check=False, capture_output=True, text=True).stdout
 
 
-def test_the_programs_head_serves_ray_behind_the_password_and_the_token(testbed, tmp_path, monkeypatch):
-    monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(STANDIN_IMAGES))
+def test_the_programs_head_serves_ray_behind_the_password_and_the_token(testbed, tmp_path):
     pem = tmp_path / "stack.pem"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(pem)], check=True)
     head = new_node(testbed, pem)

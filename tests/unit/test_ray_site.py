@@ -9,6 +9,7 @@ import re
 import bcrypt
 
 from components.layout import REMOTE_HOOKS
+from components.render.images import infra_image
 from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import base_config
 
@@ -20,7 +21,8 @@ def test_the_head_serves_ray_host_behind_the_password_and_passes_the_clients_tok
     evaluation = evaluate(base_config(pem, cluster={"workers": 1}, dashboardPassword=PASSWORD), "sweep").ok()
     assert evaluation.outputs["rayDashboardUrl"] == "https://ray.elif.my-experiments.org"
     site = evaluation.one(COMMAND, "sweep-ray-site").inputs
-    assert site["create"] == f"sudo -n {REMOTE_HOOKS}/ray-site.sh caddy:2"
+    assert site["create"] == f"sudo -n {REMOTE_HOOKS}/ray-site.sh {infra_image('caddy')}"
+    assert "caddy:2@sha256:" in site["create"]  # pinned
     lines = site["stdin"].splitlines()
     assert lines[0] == "ray.elif.my-experiments.org {"
     # every request but the browser's token login passes the password first, in this order (a route)

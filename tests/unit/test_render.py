@@ -275,28 +275,54 @@ def test_docker_api_gate_passes_only_the_log_viewer_calls(method, target, passes
 
 
 PINNED = {"caddy": "caddy:2@sha256:" + "c" * 64, "postgres": "postgres:16@sha256:" + "d" * 64,
-          "redis": "redis:7@sha256:" + "e" * 64, "python": "python:3.11-slim@sha256:" + "f" * 64}
+          "redis": "redis:7@sha256:" + "e" * 64, "python": "python:3.11-slim@sha256:" + "f" * 64,
+          "ray": "rayproject/ray:2.60.0-py311@sha256:" + "a" * 64}
+OFFICIAL = {"caddy", "postgres", "redis", "python"}  # Docker's official images: docker-library/repo-info records them
 
 
 def test_infrastructure_images_come_from_one_file(pem, tmp_path, monkeypatch):
-    """Every infrastructure image a server runs is read from images.json (or the file LABSTACK_INFRA_IMAGES names,
-    as the test bed does for its stand-ins), nowhere else."""
+    """Every infrastructure image a server runs is read from images.json, nowhere else."""
     assert json.loads(images.IMAGES_FILE.read_text()).keys() == set(images.NAMES)
-    override = tmp_path / "images.json"
-    override.write_text(json.dumps(PINNED))
-    monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(override))
+    file = tmp_path / "images.json"
+    file.write_text(json.dumps({name: {"image": reference} for name, reference in PINNED.items()}))
+    monkeypatch.setattr(images, "IMAGES_FILE", file)
     cfg = config(pem, **PROXIES["internal-logs"])
     proxy = yaml.safe_load(proxy_files(cfg.proxy)["compose.yaml"])["services"]
     data = yaml.safe_load(data_compose(cfg.apps[0]))["services"]
     assert {name: spec["image"] for name, spec in {**proxy, **data}.items()} == {
         "caddy": PINNED["caddy"], "logviewer": PINNED["python"], "docker-api": PINNED["python"],
         "postgres": PINNED["postgres"], "redis": PINNED["redis"]}
-    assert all(images.PINNED.match(reference) for reference in PINNED.values())
+
+
+def test_every_infrastructure_image_is_pinned_with_its_record():
+    """A server never runs an infrastructure image by tag alone: each official image is pinned to the digest its
+    docker-library/repo-info record gives (commit and date beside it); only a non-official image may stay unpinned,
+    with the reason written beside it."""
+    entries = json.loads(images.IMAGES_FILE.read_text())
+    for name, entry in entries.items():
+        if images.PINNED.match(entry["image"]):
+            assert re.match(r"\d{4}-\d{2}-\d{2}", entry["date"]), entry
+            if name in OFFICIAL:
+                repository, tag = entry["image"].split("@")[0].split(":")
+                assert re.fullmatch(rf"docker-library/repo-info@[0-9a-f]{{40}} repos/{repository}/remote/{tag}\.md",
+                                    entry["record"]) or entry["record"] == f"docker pull {repository}:{tag}", entry
+        else:
+            assert name not in OFFICIAL, f"{name}: official image {entry['image']} is not pinned by digest"
+            assert len(entry.get("unpinned", "")) > 40, f"{name}: {entry['image']} unpinned without a reason"
+    assert {name for name, entry in entries.items() if not images.PINNED.match(entry["image"])} <= {"ray"}
+
+
+@pytest.mark.parametrize("reference", ["caddy:2", "caddy:2@sha256:" + "c" * 63, "caddy@sha256:" + "c" * 64,
+                                       "caddy:2@sha1:" + "c" * 64])
+def test_an_unpinned_reference_is_not_taken_for_a_pin(reference):
+    assert not images.PINNED.match(reference)
 
 
 def test_image_update_pins_each_tag_to_the_digest_docker_resolved(tmp_path, monkeypatch):
     file = tmp_path / "images.json"
-    file.write_text(json.dumps({"caddy": "caddy:2", "postgres": "postgres:16@sha256:" + "0" * 64}))
+    file.write_text(json.dumps({"caddy": {"image": "caddy:2", "unpinned": "not yet"},
+                                "postgres": {"image": "postgres:16@sha256:" + "0" * 64, "record": "old",
+                                             "date": "2020-01-01"}}))
     monkeypatch.setattr(images, "IMAGES_FILE", file)
     calls = []
 
@@ -308,15 +334,29 @@ def test_image_update_pins_each_tag_to_the_digest_docker_resolved(tmp_path, monk
 
     monkeypatch.setattr(images.subprocess, "run", docker)
     assert images.update() == {"caddy": "caddy:2@sha256:" + "a" * 64, "postgres": "postgres:16@sha256:" + "b" * 64}
-    assert json.loads(file.read_text())["postgres"] == "postgres:16@sha256:" + "b" * 64
+    written = json.loads(file.read_text())
+    assert written["postgres"]["image"] == "postgres:16@sha256:" + "b" * 64
+    assert written["postgres"]["record"] == "docker pull postgres:16" and "unpinned" not in written["caddy"]
     assert ["docker", "pull", "-q", "postgres:16"] in calls  # the tag, never the old digest
 
 
-def test_the_test_bed_runs_its_stand_ins_under_the_pinned_tags():
-    """The stand-ins have digests of their own; the e2e tests render them by the same tags images.json pins."""
-    standins = json.loads((Path(__file__).parents[1] / "e2e" / "standin-images.json").read_text())
-    pinned = json.loads(images.IMAGES_FILE.read_text())
-    assert standins == {name: reference.split("@")[0] for name, reference in pinned.items()}
+def test_the_test_bed_registers_its_stand_ins_under_the_pinned_references(tmp_path):
+    """The stand-ins carry the production tags; the test bed's engines also resolve each pinned reference to
+    them (tests/testbed/images.py register_pins), so end-to-end tests run the program's own references."""
+    from tests.testbed.images import STANDARD_IMAGES, register_pins
+    store = tmp_path / "image" / "overlay2" / "repositories.json"
+    store.parent.mkdir(parents=True)
+    ids = {name: "sha256:" + hashlib.sha256(name.encode()).hexdigest() for name in STANDARD_IMAGES}
+    store.write_text(json.dumps({"Repositories": {
+        name.split(":")[0]: {name: image_id} for name, image_id in ids.items()}}))
+    pins = register_pins(tmp_path, STANDARD_IMAGES)
+    pinned = {entry.split("@")[0]: entry for entry in images.infra_images().values() if "@" in entry}
+    assert pins == {tag: reference for tag, reference in pinned.items() if tag in STANDARD_IMAGES}
+    assert set(pins) == {"caddy:2", "postgres:16", "redis:7", "python:3.11-slim"}
+    repositories = json.loads(store.read_text())["Repositories"]
+    for tag, reference in pins.items():
+        repository = tag.split(":")[0]
+        assert repositories[repository][f"{repository}@{reference.split('@')[1]}"] == ids[tag]
 
 
 @pytest.mark.parametrize("command, argv", [
