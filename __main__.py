@@ -34,7 +34,8 @@ if cfg.existing_server:
                                 cfg.key_pair.private_key())
     nodes = [head]
     head_ready = HostSetup(name, HostSetupArgs(node=head, storage_gb=cfg.storage_gb,
-                                               proxy=cfg.proxy if cfg.apps else None)).ready
+                                               proxy=cfg.proxy if cfg.apps else None,
+                                               container_metadata=cfg.container_metadata)).ready
 else:
     facts = resolve_cloud_facts(cfg)
     cluster = Cluster(name, ClusterArgs(config=cfg, facts=facts, placement=place(cfg, facts),

@@ -73,7 +73,7 @@ class Cluster(pulumi.ComponentResource):
         setups = {node.name: HostSetup(node.name, HostSetupArgs(
             node=node, storage_gb=cfg.cluster.worker_storage_gb if node.role == WORKER else cfg.storage_gb,
             proxy=cfg.proxy if node.role == HEAD and serves_http else None,
-            data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
+            container_metadata=cfg.container_metadata, data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
             if data_volume and node.role == HEAD else None), opts=self._moved("labstack:index:DockerHost"))
             for node in self.nodes}
         self.head_ready = setups[name].ready

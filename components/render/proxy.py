@@ -12,8 +12,8 @@ import yaml
 from components.config import ProxyConfig
 from components.render.images import infra_image
 from components.layout import (CADDY_ACCESS_LOG, CADDY_ETC, HOOKS_DIR, LABEL_APP, PROXY_CONFIG, PROXY_DATA, PROXY_DOCKER_API, PROXY_ETC,
-                               PROXY_FILES, PROXY_NETWORK, PROXY_PROJECT, PROXY_SITES, REMOTE_HOOKS, SERVER_APP,
-                               labels)
+                               PROXY_FILES, PROXY_NETWORK, PROXY_PROJECT, PROXY_RAY_GATE, PROXY_SITES, RAY_GATE_DIR,
+                               REMOTE_HOOKS, SERVER_APP, labels)
 
 CADDYFILE = f"{CADDY_ETC}/{PROXY_FILES['PROXY_CADDYFILE']}"
 CADDY_SITES = CADDY_ETC + PROXY_SITES.removeprefix(PROXY_ETC)  # PROXY_SITES as Caddy sees it
@@ -48,7 +48,9 @@ def proxy_compose(proxy: ProxyConfig) -> str:
         "command": ["caddy", "run", "--config", CADDYFILE, "--adapter", "caddyfile"],
         "ports": ["80:80", "443:443", "443:443/udp"],
         # The whole directory, not single files: files proxy-up.sh and deploy-app.sh replace keep reaching Caddy.
-        "volumes": [f"{PROXY_ETC}:{CADDY_ETC}:ro", f"{PROXY_DATA}:/data", f"{PROXY_CONFIG}:/config"],
+        # PROXY_RAY_GATE: the socket of Ray's dashboard gate (hooks/ray-site.sh), which no other container mounts.
+        "volumes": [f"{PROXY_ETC}:{CADDY_ETC}:ro", f"{PROXY_DATA}:/data", f"{PROXY_CONFIG}:/config",
+                    f"{PROXY_RAY_GATE}:{RAY_GATE_DIR}"],
         "labels": labels(SERVER_APP, "proxy"),
         "networks": ["proxy"],
     }}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from components.layout import PROXY_ACCESS_LOG, RAY_TOKEN_FILE
-from tests.e2e.test_cluster import check_browser_login
+from tests.e2e.test_cluster import assert_no_container_reaches_rays_gate, check_browser_login
 from tests.e2e.test_cluster_program import STACK, ClusterStack, new_node
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
@@ -42,6 +42,8 @@ def test_the_programs_head_serves_ray_behind_the_password_and_the_token(testbed,
         assert status(site, head.ip, "/api/jobs/") == "401"
         assert status(site, head.ip, "/api/jobs/", basic) == "401"
         assert status(site, head.ip, "/api/version", basic, f"Proxy-Authorization: Bearer {token}") == "200"
+        # no container but Caddy reaches Ray's gate
+        assert_no_container_reaches_rays_gate(head)
         # a browser: the password, then Ray's own token prompt and its cookie; the token in no log of Caddy's
         check_browser_login(site, head.ip, PASSWORD, token, tmp_path / "cookies")
         assert token not in head.run(f"sudo -n cat {PROXY_ACCESS_LOG}").stdout

@@ -121,6 +121,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
             'test "$(python3 -c \'import sys; print("%d.%d" % sys.version_info[:2])\')" = 3.11\n'
             "pip install --quiet --break-system-packages --no-index --find-links /tmp/wheels $WHEELS\n"
             "ray --version\n"
+            # the official image's user (uid 1000, group users), whom labstack runs Ray as
+            "useradd --uid 1000 --gid 100 --create-home --home-dir /home/ray --shell /bin/bash ray\n"
         ),
     ),
     Recipe(

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import bcrypt
+import pytest
 import yaml
+
+from components.config import ConfigError, load_stack_config
 
 from components.render.bundle import read_bundle
 from components.render.proxy import dashboard_password_hash
@@ -354,3 +357,31 @@ def test_the_dashboard_hash_salt_is_a_state_secret_not_a_function_of_the_passwor
     assert bcrypt_salt(hashed) != bcrypt_salt(dashboard_password_hash("hunter2-hunter2", "elif", "0" * 64))
     result = deploy(pem, aws=state, dashboardPassword="hunter2-hunter2")
     assert "privateKeyOpenssh" in result.one("tls:index/privateKey:PrivateKey", "paris-batch2-dashboard-key").outputs
+
+
+def test_every_node_guards_the_instance_metadata_before_any_container_runs_user_code(pem):
+    """The metadata guard (hooks/metadata-guard.sh) runs on every node after Docker and before apps, jobs or Ray;
+    `labstack:containerMetadata: true` turns it to `allow`, and the change alone runs the step again."""
+    with recorded_dependencies() as dependencies:
+        result = deploy(pem, cluster={"workers": 1}, dashboardPassword="hunter2-hunter2")
+    cmds = commands(result)
+    instance_id = result.outputs["instanceId"]
+    guards = {name: cmd for name, cmd in cmds.items() if name.endswith("-metadata-guard")}
+    assert sorted(guards) == ["paris-batch2-metadata-guard", "paris-batch2-worker-1-metadata-guard"]
+    assert guards["paris-batch2-metadata-guard"].inputs["create"] == "sudo -n /opt/labstack/hooks/metadata-guard.sh block"
+    assert guards["paris-batch2-metadata-guard"].inputs["triggers"] == ["block", instance_id]
+    for node in ("paris-batch2", "paris-batch2-worker-1"):
+        assert f"{node}-docker" in dependencies[f"{node}-metadata-guard"]
+        assert f"{node}-metadata-guard" in dependencies[f"{node}-ray"]  # Ray, as its user, after the rules
+    assert "paris-batch2-metadata-guard" in dependencies["paris-batch2-elif-deploy"]
+    allowed = commands(deploy(pem, containerMetadata=True))["paris-batch2-metadata-guard"].inputs
+    assert allowed["create"] == "sudo -n /opt/labstack/hooks/metadata-guard.sh allow"
+    assert allowed["triggers"][0] == "allow"
+
+
+def test_container_metadata_takes_only_a_boolean(pem):
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(base_config(pem, containerMetadata="sometimes"), stack="paris-batch2")
+    assert caught.value.problems == [
+        "labstack:containerMetadata = 'sometimes': expected true or false (true lets the code your containers run "
+        "reach the instance metadata service)"]
