@@ -82,7 +82,7 @@ def test_only_root_on_the_host_reaches_the_metadata_service(testbed_hosts, metad
     as_ray = (f"sudo -n docker run --rm --network host --user {RAY_USER} --security-opt no-new-privileges "
               f"{infra_image('python')} ")
     # Without the guard every one of them reads the user data (the stand-in and its routes work).
-    last_line = USER_DATA.splitlines()[-1]
+    last_line = USER_DATA.splitlines()[-1].strip()
     assert [fetch(host, service, prefix) for prefix in ("sudo -n ", "", bridged)] == [last_line] * 3
 
     guard = hook("metadata-guard.sh", "block", service)
