@@ -41,7 +41,7 @@ from bench.common import TimedEngine, open_testbed, spread  # noqa: E402
 from components.layout import RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE  # noqa: E402
 from labstack.stacks.offline import FakeAws  # noqa: E402
 from tests.e2e.engine import evaluate_with_dependencies  # noqa: E402
-from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key  # noqa: E402
+from tests.e2e.fixtures import _new_host_key  # noqa: E402
 from labstack.clusters import parse_nodes  # noqa: E402
 from labstack.ssh.target import RemoteError  # noqa: E402
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES  # noqa: E402
@@ -177,7 +177,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
     args = parser.parse_args()
-    os.environ["LABSTACK_INFRA_IMAGES"] = str(STANDIN_IMAGES)  # the stand-in Ray image, by its production tag
     testbed = open_testbed((RAY_IMAGE,))
     if testbed is None:
         return 1

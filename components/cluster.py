@@ -39,6 +39,7 @@ class ClusterArgs:
     facts: CloudFacts
     placement: Placement
     operator_side: OperatorSide  # where the data volume's destroy step runs its snapshot
+    dashboard_key: Optional[pulumi.Input[str]] = None  # secret (components.remote.state_secret.dashboard_key)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -72,7 +73,7 @@ class Cluster(pulumi.ComponentResource):
         setups = {node.name: HostSetup(node.name, HostSetupArgs(
             node=node, storage_gb=cfg.cluster.worker_storage_gb if node.role == WORKER else cfg.storage_gb,
             proxy=cfg.proxy if node.role == HEAD and serves_http else None,
-            data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
+            container_metadata=cfg.container_metadata, data_volume=(data_volume.volume_id, cfg.data_volume.size_gb, data_volume.ready)
             if data_volume and node.role == HEAD else None), opts=self._moved("labstack:index:DockerHost"))
             for node in self.nodes}
         self.head_ready = setups[name].ready
@@ -152,7 +153,8 @@ class Cluster(pulumi.ComponentResource):
         token = ray_token(name, opts=self._moved())
         RayNode(name, RayNodeArgs(
             node=head, role=HEAD, head_address=head.private_address, image=image, token=token,
-            after=setups[name].docker_ready, proxy=cfg.proxy, site_after=setups[name].ready,
+            after=setups[name].docker_ready, proxy=cfg.proxy, dashboard_key=self._args.dashboard_key,
+            site_after=setups[name].ready,
             site_host=head.public_address.apply(lambda address: f"ray.{cfg.base_host(address)}")), opts=self._moved())
         for worker in self.nodes[1:]:
             RayNode(worker.name, RayNodeArgs(node=worker, role=WORKER, head_address=head.private_address, image=image,

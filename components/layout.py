@@ -29,6 +29,8 @@ PROXY_DATA = f"{PROXY_SRV}/data"  # Caddy's /data: certificates
 PROXY_CONFIG = f"{PROXY_SRV}/config"  # Caddy's /config: its autosaved configuration
 EXPORT_SCRATCH = f"{SRV}/export-scratch"  # 0700: each app's own-export folder while `invoke export` fetches it
 PROXY_DOCKER_API = f"{PROXY_SRV}/docker-api"  # the log viewer's read-only Docker API socket (0700)
+PROXY_RAY_GATE = f"{PROXY_SRV}/ray-gate"  # 0700: the socket of Ray's dashboard gate (ray-site.sh), Caddy's alone
+RAY_GATE_DIR = "/run/labstack-ray-gate"  # PROXY_RAY_GATE as Caddy and the gate see it
 CADDY_LOCAL_ROOT_CA = f"{PROXY_DATA}/caddy/pki/authorities/local/root.crt"  # with tls: internal
 CADDY_ETC = "/etc/caddy"  # PROXY_ETC as the Caddy container sees it (the whole directory is mounted)
 DB_PASSWORD_MOUNT = "/run/secrets/db-password"  # STATE_FILES["DB_PASSWORD"] as Postgres sees it
@@ -113,7 +115,10 @@ RAY_PORTS = {
 }
 RAY_PROJECT = "labstack-ray"  # the compose project (or container name) of the Ray node on every cluster node
 RAY_ETC = f"{ETC}/ray"  # 0700 root: the Ray token and the node's recorded run settings
-RAY_TOKEN_FILE = f"{RAY_ETC}/token"  # 0600 root: Ray's auth token (RAY_AUTH_MODE=token), the same on every node
+RAY_TOKEN_FILE = f"{RAY_ETC}/token"  # 0400 RAY_USER: Ray's auth token (RAY_AUTH_MODE=token), the same on every node
+# Ray runs as the official image's `ray` user, never root: with host networking only the user tells its processes
+# from the host's own, and the metadata guard (hooks/metadata-guard.sh) lets only root reach the metadata service.
+RAY_USER = "1000:100"
 LABEL_RAY_SETTINGS = "org.labstack.ray-settings"  # on the Ray container: a hash of what it was started with
 
 # --- script jobs (invoke job.*): one folder per job, <id>/ = the uploaded files, status.json, job.log, .labstack/ ----
@@ -127,6 +132,8 @@ WATCHER_ETC = f"{ETC}/watcher"  # watcher.env: its settings (IDLE_SECONDS, MAX_S
 WATCHER_STATE = "/var/lib/labstack/watcher"  # survives a stop: last activity, running seconds, its log, the stops
 WATCHER_RUN = "/run/labstack-watcher"  # gone at every boot: when this boot's watching began, the last CPU sample
 WATCHER_UNIT = "labstack-auto-stop"  # .service + .timer
+METADATA_GUARD_UNIT = "labstack-metadata-guard"  # .service: hooks/metadata-guard.sh's rules again at every boot
+METADATA_SERVICE = "169.254.169.254"  # EC2's instance metadata service (IMDS)
 PROXY_ACCESS_LOG = f"{PROXY_DATA}/access.log"  # Caddy's access log (its /data/access.log): the apps' HTTP activity
 CADDY_ACCESS_LOG = "/data/access.log"  # PROXY_ACCESS_LOG as the Caddy container sees it
 
@@ -182,6 +189,7 @@ def bash_layout() -> str:
         "LABSTACK_HOOKS": REMOTE_HOOKS, "LABSTACK_ETC": ETC, "LABSTACK_SRV": SRV, "APPS_ETC": APPS_ETC,
         "APPS_SRV": APPS_SRV, "PROXY_ETC": PROXY_ETC, "PROXY_SITES": PROXY_SITES, "PROXY_SRV": PROXY_SRV,
         "PROXY_DATA": PROXY_DATA, "PROXY_CONFIG": PROXY_CONFIG, "PROXY_DOCKER_API": PROXY_DOCKER_API,
+        "PROXY_RAY_GATE": PROXY_RAY_GATE,
         "CADDY_LOCAL_ROOT_CA": CADDY_LOCAL_ROOT_CA, "EXPORT_SCRATCH": EXPORT_SCRATCH,
         "RAY_ETC": RAY_ETC, "RAY_TOKEN_FILE": RAY_TOKEN_FILE, "JOBS_SRV": JOBS_SRV, "JOBS_STORE": JOBS_STORE,
         "WATCHER_ETC": WATCHER_ETC, "WATCHER_STATE": WATCHER_STATE, "WATCHER_RUN": WATCHER_RUN,
@@ -190,7 +198,8 @@ def bash_layout() -> str:
     names = {
         "CADDY_ETC": CADDY_ETC, "PROXY_NETWORK": PROXY_NETWORK, "PROXY_PROJECT": PROXY_PROJECT,
         "LABEL_APP": LABEL_APP, "LABEL_COLOR": LABEL_COLOR, "LABEL_ROLE": LABEL_ROLE,
-        **PROXY_FILES, **STATE_FILES, **RAY_PORTS, "RAY_PROJECT": RAY_PROJECT,
+        **PROXY_FILES, **STATE_FILES, **RAY_PORTS, "RAY_PROJECT": RAY_PROJECT, "RAY_GATE_DIR": RAY_GATE_DIR,
+        "RAY_USER": RAY_USER, "METADATA_GUARD_UNIT": METADATA_GUARD_UNIT, "METADATA_SERVICE": METADATA_SERVICE,
         "POST_DEPLOY_MARK": POST_DEPLOY_MARK, "POST_DEPLOY_LINES": POST_DEPLOY_LINES, "LABEL_RAY_SETTINGS": LABEL_RAY_SETTINGS,
         "SERVER_APP": SERVER_APP, "WATCHER_UNIT": WATCHER_UNIT,
     }

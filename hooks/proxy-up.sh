@@ -9,7 +9,7 @@ require_root "$@"
 bundle=$(unpack_stdin_bundle)
 trap 'rm -rf "$bundle"' EXIT
 install -d -m 0755 "$PROXY_SITES" "$PROXY_DATA" "$PROXY_CONFIG"
-install -d -m 0700 "$PROXY_DOCKER_API"  # the log viewer's Docker API socket: root only
+install -d -m 0700 "$PROXY_DOCKER_API" "$PROXY_RAY_GATE"  # the log viewer's and Ray's gate sockets: root only
 
 # The files in place now are the ones Caddy runs: kept until Caddy accepts the new ones, and put back if it
 # refuses them, so no later Caddy restart reads a configuration Caddy refused.

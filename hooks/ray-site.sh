@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Serve Ray's dashboard and Jobs API through the head's Caddy at ray.<host>. Ray listens on 127.0.0.1 only, which
-# Caddy (on the PROXY_NETWORK bridge) cannot reach: a small gate, a second Caddy in the host's network, forwards the
-# bridge's gateway address (reachable from containers on this host, never routed from outside it) to Ray's port.
+# Caddy (on the PROXY_NETWORK bridge) cannot reach: a small gate, a second Caddy in the host's network, forwards a
+# Unix socket to Ray's port. The socket is in PROXY_RAY_GATE, a root-only directory mounted into Caddy's container
+# and no other: a TCP address on the host (the bridge's gateway) would answer every container on the head, since
+# a container's traffic to a host address goes through INPUT, not Docker's isolation between networks.
 # The site (components/render/proxy.py ray_site_file) asks for the dashboard password; Ray asks for its token (a
 # client's Proxy-Authorization, or in a browser Ray's own prompt and cookie).
 # Usage: sudo ray-site.sh CADDY_IMAGE < site.caddy      (the site with {{UPSTREAM}} left for this hook)
@@ -15,18 +17,17 @@ image=${1:?usage: ray-site.sh CADDY_IMAGE < SITE}
 site=$(cat)
 [ -n "$site" ] || die "no Caddy site on stdin"
 [ -n "$(proxy_container)" ] || die "the proxy is not running; run proxy-up.sh first"
-gateway=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$PROXY_NETWORK")
-[ -n "$gateway" ] || die "the Docker network $PROXY_NETWORK has no gateway address; run proxy-up.sh again"
-upstream="$gateway:$RAY_DASHBOARD_PORT"
+socket="$RAY_GATE_DIR/gate.sock"  # as Caddy and the gate see it
+upstream="unix/$socket"
 
-# The gate: bound to the gateway address only (Ray holds 127.0.0.1 on the same port), no admin endpoint, no HTTPS
-# of its own (Caddy's site terminates TLS), no access log (Caddy's site logs each request once).
-install -d -m 0700 "$RAY_ETC"
+# The gate: a Unix socket only (Ray holds 127.0.0.1), no admin endpoint, no HTTPS of its own (Caddy's site
+# terminates TLS), no access log (Caddy's site logs each request once).
+install -d -m 0700 "$RAY_ETC" "$PROXY_RAY_GATE"
 gate_conf="$RAY_ETC/gate.caddy"
 new_conf=$(mktemp "$RAY_ETC/gate.XXXXXX")
 # Any Host header: the site passes ray.<host> on.
-printf '{\n\tadmin off\n\tauto_https off\n}\nhttp://:%s {\n\tbind %s\n\treverse_proxy 127.0.0.1:%s\n}\n' \
-  "$RAY_DASHBOARD_PORT" "$gateway" "$RAY_DASHBOARD_PORT" > "$new_conf"
+printf '{\n\tadmin off\n\tauto_https off\n}\nhttp:// {\n\tbind unix/%s\n\treverse_proxy 127.0.0.1:%s\n}\n' \
+  "$socket" "$RAY_DASHBOARD_PORT" > "$new_conf"
 chmod 0644 "$new_conf"
 mv -f "$new_conf" "$gate_conf"
 gate="$RAY_PROJECT-gate"
@@ -35,11 +36,12 @@ running=$(docker inspect -f '{{.State.Running}} {{index .Config.Labels "'"$LABEL
   2>/dev/null || true)
 if [ "$running" != "true $settings" ]; then
   docker rm -f "$gate" >/dev/null 2>&1 || true
+  # The socket a stopped gate left (an engine restart, a reboot) is removed before Caddy binds it again.
   docker run -d --name "$gate" --network host --restart unless-stopped \
     --label "$LABEL_ROLE=ray-gate" --label "$LABEL_RAY_SETTINGS=$settings" \
-    -v "$gate_conf:/ray-gate.caddy:ro" \
-    "$image" caddy run --config /ray-gate.caddy --adapter caddyfile >/dev/null
-  log "ray gate listening on $upstream"
+    -v "$gate_conf:/ray-gate.caddy:ro" -v "$PROXY_RAY_GATE:$RAY_GATE_DIR" --entrypoint sh \
+    "$image" -c "rm -f $socket && exec caddy run --config /ray-gate.caddy --adapter caddyfile" >/dev/null
+  log "ray gate listening on $socket"
 fi
 
 # The site, with the gate as its upstream; a site Caddy refuses leaves the previous one in place.

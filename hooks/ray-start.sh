@@ -29,7 +29,9 @@ token=$(head -c 4096)
 [ -n "$token" ] || die "no Ray token on stdin"
 new_token=$(mktemp "$RAY_ETC/token.XXXXXX")
 printf '%s' "$token" > "$new_token"
-chmod 0600 "$new_token"
+# Readable by Ray's user in its container (mounted alone); RAY_ETC keeps everyone but root out of it on the host.
+chown "$RAY_USER" "$new_token"
+chmod 0400 "$new_token"
 mv -f "$new_token" "$RAY_TOKEN_FILE"
 
 # The object store: 30% of the machine's memory (Ray's own default share), in /dev/shm of the container.
@@ -56,7 +58,7 @@ fi
 start+=("${ports[@]}" --object-store-memory="$object_store" --disable-usage-stats --block)
 
 # What the running container was started with: the same settings and token keep it.
-settings=$(printf '%s\n' "$image" "$shm" "${start[@]}" | cat - "$RAY_TOKEN_FILE" | sha256sum | cut -c1-16)
+settings=$(printf '%s\n' "$image" "$shm" "$RAY_USER" "${start[@]}" | cat - "$RAY_TOKEN_FILE" | sha256sum | cut -c1-16)
 running=$(docker inspect -f '{{.State.Running}} {{index .Config.Labels "'"$LABEL_RAY_SETTINGS"'"}}' \
   "$RAY_PROJECT" 2>/dev/null || true)
 if [ "$running" = "true $settings" ]; then
@@ -78,7 +80,11 @@ pulled=$(since "$began")
 # policy starts it again. Either way this hook waits, bounded, until the node is in the cluster.
 docker rm -f "$RAY_PROJECT" >/dev/null 2>&1 || true
 # The token file is mounted read-only; RAY_AUTH_TOKEN_PATH makes Ray read it (the value is in no environment).
+# Ray and the jobs it runs share the host's network, so they run as RAY_USER (the official image's `ray`), never
+# root, and cannot gain privileges (the image's sudo included): the metadata guard (metadata-guard.sh) keeps the
+# instance metadata service, with the role's credentials and the host key in the user data, for root alone.
 docker run -d --name "$RAY_PROJECT" --network host --restart unless-stopped --shm-size="$shm" \
+  --user "$RAY_USER" --security-opt no-new-privileges \
   --label "$LABEL_ROLE=ray-$role" --label "$LABEL_RAY_SETTINGS=$settings" \
   -v "$RAY_TOKEN_FILE:/run/secrets/ray-token:ro" \
   -e RAY_AUTH_MODE=token -e RAY_AUTH_TOKEN_PATH=/run/secrets/ray-token \

@@ -221,6 +221,12 @@ class StackFile(Settings):
         False, description="`true` serves each app's recent container logs at `https://<app host>/labstack-logs/` "
                            "behind the same basic auth (needs `dashboardPassword`; a small viewer container with read "
                            "access to the Docker API, reachable only through Caddy)")
+    container_metadata: Annotated[bool, flag("expected true or false (true lets the code your containers run "
+                                             "reach the instance metadata service)")] = Field(
+        False, description="`true` lets the containers that run your code reach the instance metadata service: Ray's "
+                           "tasks (host networking) then get the instance role's credentials and the user data, which "
+                           "holds the server's SSH host key; apps, jobs and functions on Docker's networks still get "
+                           "no token past the hop limit of 1. Default: root on the server only")
     exports_dir: Annotated[str, text()] = Field(
         "exports", description="where exports land on this machine (relative to the project)")
     discard_data_on_destroy: Annotated[bool, flag("expected true or false (true deletes apps without exporting their "

@@ -93,6 +93,7 @@ class StackConfig:
     proxy: ProxyConfig
     existing_server: Optional[ExistingServerConfig]
     discard_data_on_destroy: bool  # only an explicit `true` lets a delete skip the export
+    container_metadata: bool  # true: no metadata guard (hooks/metadata-guard.sh) on the nodes labstack made
     exports_dir: str
     registry_auth: Mapping[str, RegistryLogin]  # logins for private registries other than ECR
     warnings: tuple[str, ...] = ()  # never fail: `invoke check` shows them, the program logs them
@@ -185,6 +186,7 @@ def stack_config(file: StackFile, stack: str, project: str) -> StackConfig:
                           dashboard_path=file.dashboard_path, log_viewer=file.log_viewer,
                           dashboard_password=file.dashboard_password),
         existing_server=file.existing_server, discard_data_on_destroy=file.discard_data_on_destroy,
+        container_metadata=file.container_metadata,
         exports_dir=file.exports_dir, registry_auth=dict(file.registry_auth),
         spot=file.spot, budget=file.budget,
         cluster=cluster_config(file.cluster, file.instance_type, file.storage_gb),

@@ -41,6 +41,7 @@ class AppArgs:
     proxy: ProxyConfig
     secrets: pulumi.Input[dict] = field(default_factory=dict)
     dashboard_password: pulumi.Input[Optional[str]] = None
+    dashboard_key: pulumi.Input[Optional[str]] = None  # secret (components.remote.state_secret.dashboard_key)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     export: Optional[ExportOnDelete] = None
 
@@ -56,8 +57,8 @@ class App(pulumi.ComponentResource):
         self.app_name = app.name
 
         def bundle(values: list) -> str:
-            host, secrets, password, server_id = values
-            dashboard = dashboard_password_hash(password, app.name) if password else None
+            host, secrets, password, key, server_id = values
+            dashboard = dashboard_password_hash(password, app.name, key) if password else None
             return make_bundle({
                 **app_commands(app),
                 "release.conf": release_conf(app, host, tls_internal=args.proxy.tls == "internal",
@@ -73,7 +74,8 @@ class App(pulumi.ComponentResource):
         # the old resource's delete (remove-app.sh) after the new one's create. The instance id is in the bundle,
         # so a new instance changes the input and the deploy runs again there as an update.
         payload = pulumi.Output.secret(
-            pulumi.Output.all(args.host, args.secrets, args.dashboard_password, args.node.instance_id).apply(bundle))
+            pulumi.Output.all(args.host, args.secrets, args.dashboard_password, args.dashboard_key,
+                              args.node.instance_id).apply(bundle))
         # Its output can hold what an app prints (the init command's output, a failing release's logs, post-deploy
         # response bodies): not streamed into Pulumi's log, and secret in the state.
         deployed = command.remote.Command(
@@ -122,6 +124,7 @@ class AppsArgs:
     known_hosts: pulumi.Input[str]  # the head's line, for the export's SSH
     operator_side: OperatorSide
     after: list[pulumi.Resource] = field(default_factory=list)  # the head set up (and logged in to registries)
+    dashboard_key: Optional[pulumi.Input[str]] = None  # secret (components.remote.state_secret.dashboard_key)
 
 
 def deploy_apps(args: AppsArgs) -> list[App]:
@@ -135,5 +138,6 @@ def deploy_apps(args: AppsArgs) -> list[App]:
     return [App(f"{cfg.server_name}-{app.name}", AppArgs(
         app=app, node=args.head, host=args.head.public_address.apply(functools.partial(cfg.app_host, app)),
         proxy=cfg.proxy, secrets=pulumi.Output.secret({k: v.get_secret_value() for k, v in app.secrets.items()}),
-        dashboard_password=pulumi.Output.secret(password), depends_on=args.after, export=export))
+        dashboard_password=pulumi.Output.secret(password), dashboard_key=args.dashboard_key, depends_on=args.after,
+        export=export))
         for app in cfg.apps]

@@ -25,6 +25,8 @@ class HostSetupArgs:
     proxy: Optional[ProxyConfig]
     # labstack:dataVolume on this node: (volume id, size GB, its attachment); mounted before Docker starts.
     data_volume: Optional[tuple[pulumi.Input[str], int, list[pulumi.Resource]]] = None
+    # labstack:containerMetadata: the containers that run user code may reach the instance metadata service.
+    container_metadata: bool = False
 
 
 class HostSetup(pulumi.ComponentResource):
@@ -66,8 +68,13 @@ class HostSetup(pulumi.ComponentResource):
                                                            after=[ready, *attached]),
                                        pulumi.ResourceOptions(parent=self)).ready
         docker = step("docker", hook("install-docker.sh", node.login_user), before_docker)
-        self.docker_ready = [docker]
-        self.ready = [docker]
+        # Before any container that runs user code (Ray's start waits for docker_ready): the instance metadata
+        # service (role credentials, the user data with the host key) for root on the host only. The setting is
+        # the trigger, so changing it runs the step again.
+        mode = "allow" if args.container_metadata else "block"
+        guard = step("metadata-guard", hook("metadata-guard.sh", mode), [docker], triggers=[mode])
+        self.docker_ready = [docker, guard]
+        self.ready = [docker, guard]
         if args.proxy is not None:
             self.ready.append(step("proxy", hook("proxy-up.sh"), [docker], stdin=make_bundle(proxy_files(args.proxy))))
         if node.instance_id is not None:

@@ -3,33 +3,27 @@ delete step (hooks/ray-drain.sh) that drains the node so its tasks are reschedul
 head, with a dashboard password, hooks/ray-site.sh serves the dashboard and Jobs API through Caddy at ray.<host>."""
 from __future__ import annotations
 
-import hashlib
+import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
 import pulumi_command as command
-import pulumi_tls as tls
 
 from components.config import ProxyConfig
 from components.layout import hook
 from components.nodes import HEAD, NodeHandle
 from components.render.images import infra_image
-from components.render.proxy import dashboard_password_hash, ray_site_file
+from components.render.proxy import dashboard_password_hash, ray_login_mark, ray_site_file
+from components.remote.state_secret import state_secret
 
 # How long a removed worker's running tasks get to finish before its Ray stops (they are retried elsewhere after).
 DRAIN_DEADLINE_S = 60
 
 
 def ray_token(name: str, opts: Optional[pulumi.ResourceOptions] = None) -> pulumi.Output[str]:
-    """The cluster's Ray auth token: a secret kept in the stack's state, the same on every node.
-
-    Derived from a generated ED25519 key (pulumi-tls, already pinned): 256 bits of randomness made once and stored
-    encrypted in the state, so the token stays the same across updates and never appears in the program's source or
-    a command line."""
-    seed = tls.PrivateKey(f"{name}-ray-token", algorithm="ED25519", opts=opts)
-    return pulumi.Output.secret(seed.private_key_openssh.apply(
-        lambda key: hashlib.sha256(b"labstack ray token\0" + key.encode()).hexdigest()))
+    """The cluster's Ray auth token: a secret kept in the stack's state, the same on every node."""
+    return state_secret(f"{name}-ray-token", b"labstack ray token", opts=opts)
 
 
 @dataclass
@@ -43,6 +37,7 @@ class RayNodeArgs:
     # The head only: ray.<host> through Caddy, behind proxy.dashboard_password (None: no site, SSH tunnel only).
     site_host: Optional[pulumi.Input[str]] = None
     proxy: Optional[ProxyConfig] = None
+    dashboard_key: Optional[pulumi.Input[str]] = None  # secret (components.remote.state_secret.dashboard_key)
     site_after: list[pulumi.Resource] = field(default_factory=list)  # Caddy running (the site step also waits for Ray)
 
 
@@ -77,9 +72,11 @@ class RayNode(pulumi.ComponentResource):
         self.ready = [start]
         if args.role == HEAD and args.site_host is not None and args.proxy and args.proxy.dashboard_password:
             password = args.proxy.dashboard_password.get_secret_value()
-            # The site holds the password's bcrypt hash: kept encrypted in the state, like the password.
-            site = pulumi.Output.secret(pulumi.Output.from_input(args.site_host).apply(
-                lambda host: ray_site_file(host, args.proxy, dashboard_password_hash(password, "ray"))))
+            # The site holds the password's bcrypt hash and the login mark: kept encrypted in the state, like the
+            # password.
+            site = pulumi.Output.secret(pulumi.Output.all(args.site_host, args.dashboard_key).apply(
+                lambda values: ray_site_file(values[0], args.proxy, dashboard_password_hash(password, "ray", values[1]),
+                                             ray_login_mark(password, values[1]))))
             # Not in `ready`: workers join the head's Ray without waiting for its site.
             command.remote.Command(
                 f"{name}-ray-site", connection=node.connection, create=hook("ray-site.sh", infra_image("caddy")),

@@ -1,23 +1,27 @@
-"""The infrastructure images every server runs (Caddy, Postgres, Redis, and Python for the log viewer and its
-Docker API gate), in one place: images.json beside this file.
+"""The infrastructure images every server runs (Caddy, Postgres, Redis, Python for the log viewer and its Docker API
+gate, and Ray's default image), in one place: images.json beside this file.
 
-Pinned, an entry reads `name:tag@sha256:<digest>`: the tag says what it is, the digest is what runs (Docker ignores
-the tag when a digest is given), so no server picks up a changed image by surprise. A new digest changes the
-rendered compose files, so the next `pulumi up` rolls it out (blue/green for the apps' own services).
+Pinned, an entry's `image` reads `name:tag@sha256:<digest>`: the tag says what it is, the digest is what runs (Docker
+ignores the tag when a digest is given), so no server picks up a changed image by surprise. A new digest changes the
+rendered compose files, so the next `pulumi up` rolls it out (blue/green for the apps' own services). Beside each
+pin, `record` and `date` say where the digest was read: for the official images, the multi-platform index digest
+docker-library/repo-info records for that tag (repos/<image>/remote/<tag>.md, at the commit named) and the date of
+that build. An entry may stay unpinned only with an `unpinned` reason (tests/unit/test_render.py refuses any other).
 
 Update path, on a machine that reaches Docker Hub: `venv/bin/python -m components.render.images --update` pulls each
-`name:tag`, writes the digest it resolved to into images.json; review the diff, run the tests, commit.
+`name:tag`, writes the digest it resolved to into images.json (its record: that pull and its date); review the diff,
+run the tests, commit.
 
-The test bed's stand-in images carry the same tags but digests of their own: the end-to-end tests point
-LABSTACK_INFRA_IMAGES at a file of their own (tests/e2e/standin-images.json).
+The test bed's stand-in images carry the production tags and are registered under these pinned references in its
+engines (tests/testbed/images.py, register_pins), so the program renders the same references everywhere.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 IMAGES_FILE = Path(__file__).with_name("images.json")
@@ -25,13 +29,14 @@ NAMES = ("caddy", "postgres", "redis", "python", "ray")  # ray: the default imag
 PINNED = re.compile(r"^[a-z0-9][a-z0-9./_-]*:[\w.-]+@sha256:[0-9a-f]{64}$")
 
 
-def images_file() -> Path:
-    return Path(os.environ.get("LABSTACK_INFRA_IMAGES") or IMAGES_FILE)
+def infra_images() -> dict[str, str]:
+    """NAMES -> the reference a server runs."""
+    return {name: entry["image"] for name, entry in json.loads(IMAGES_FILE.read_text()).items()}
 
 
 def infra_image(name: str) -> str:
-    """The reference a server runs for one of NAMES, read when a file is rendered (so an override applies)."""
-    return json.loads(images_file().read_text())[name]
+    """The reference a server runs for one of NAMES."""
+    return infra_images()[name]
 
 
 def _resolved_digest(tag: str) -> str:
@@ -47,10 +52,14 @@ def _resolved_digest(tag: str) -> str:
 
 
 def update() -> dict[str, str]:
-    images = json.loads(IMAGES_FILE.read_text())
-    pinned = {name: f"{ref.split('@')[0]}@{_resolved_digest(ref.split('@')[0])}" for name, ref in images.items()}
+    """Pin every entry to the digest its tag resolves to now (the tag, never the old digest, is pulled)."""
+    today = datetime.now(timezone.utc).date().isoformat()
+    pinned = {}
+    for name, reference in infra_images().items():
+        tag = reference.split("@")[0]
+        pinned[name] = {"image": f"{tag}@{_resolved_digest(tag)}", "record": f"docker pull {tag}", "date": today}
     IMAGES_FILE.write_text(json.dumps(pinned, indent=2) + "\n")
-    return pinned
+    return {name: entry["image"] for name, entry in pinned.items()}
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ site file per app."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Optional
 
 import bcrypt
@@ -11,8 +12,8 @@ import yaml
 from components.config import ProxyConfig
 from components.render.images import infra_image
 from components.layout import (CADDY_ACCESS_LOG, CADDY_ETC, HOOKS_DIR, LABEL_APP, PROXY_CONFIG, PROXY_DATA, PROXY_DOCKER_API, PROXY_ETC,
-                               PROXY_FILES, PROXY_NETWORK, PROXY_PROJECT, PROXY_SITES, REMOTE_HOOKS, SERVER_APP,
-                               labels)
+                               PROXY_FILES, PROXY_NETWORK, PROXY_PROJECT, PROXY_RAY_GATE, PROXY_SITES, RAY_GATE_DIR,
+                               REMOTE_HOOKS, SERVER_APP, labels)
 
 CADDYFILE = f"{CADDY_ETC}/{PROXY_FILES['PROXY_CADDYFILE']}"
 CADDY_SITES = CADDY_ETC + PROXY_SITES.removeprefix(PROXY_ETC)  # PROXY_SITES as Caddy sees it
@@ -47,7 +48,9 @@ def proxy_compose(proxy: ProxyConfig) -> str:
         "command": ["caddy", "run", "--config", CADDYFILE, "--adapter", "caddyfile"],
         "ports": ["80:80", "443:443", "443:443/udp"],
         # The whole directory, not single files: files proxy-up.sh and deploy-app.sh replace keep reaching Caddy.
-        "volumes": [f"{PROXY_ETC}:{CADDY_ETC}:ro", f"{PROXY_DATA}:/data", f"{PROXY_CONFIG}:/config"],
+        # PROXY_RAY_GATE: the socket of Ray's dashboard gate (hooks/ray-site.sh), which no other container mounts.
+        "volumes": [f"{PROXY_ETC}:{CADDY_ETC}:ro", f"{PROXY_DATA}:/data", f"{PROXY_CONFIG}:/config",
+                    f"{PROXY_RAY_GATE}:{RAY_GATE_DIR}"],
         "labels": labels(SERVER_APP, "proxy"),
         "networks": ["proxy"],
     }}
@@ -140,16 +143,15 @@ RAY_LOGIN_COOKIE = "labstack-ray-login"  # the mark of a browser that gave the p
 RAY_LOGIN_PATH = "/api/authenticate"  # where Ray's dashboard page posts the token; Ray answers with its cookie
 
 
-def ray_site_file(host: str, proxy: ProxyConfig, dashboard_hash: str) -> str:
+def ray_site_file(host: str, proxy: ProxyConfig, dashboard_hash: str, mark: str) -> str:
     """Caddy site for Ray's dashboard and Jobs API on the head; hooks/ray-site.sh fills in {{UPSTREAM}} (the
     host-network gate in front of Ray's 127.0.0.1 port). The dashboard password guards the whole site. Clients send
     Ray's token in Proxy-Authorization (which Caddy's logs redact, unlike a custom header); it reaches Ray as its
     Authorization header, replacing the basic-auth one, which Ray would take for a wrong token. A browser instead
     gets Ray's own prompt: the page posts the token to RAY_LOGIN_PATH as `Authorization: Bearer`, which takes the
     place of the password in that one request, so that request passes on the mark the site gives every browser that
-    gave the password (a cookie holding a digest of the password's bcrypt hash, never the token); Ray answers with
-    its token cookie (made Secure here: Ray sees plain HTTP), which Ray then reads on every call after the password."""
-    mark = hashlib.sha256(f"{RAY_LOGIN_COOKIE}:{dashboard_hash}".encode()).hexdigest()
+    gave the password (a cookie holding MARK, ray_login_mark, never the token); Ray answers with its token cookie
+    (made Secure here: Ray sees plain HTTP), which Ray then reads on every call after the password."""
     return "\n".join([
         f"{host} {{", *ACCESS_LOG,
         "\t@login {", "\t\tmethod POST", f"\t\tpath {RAY_LOGIN_PATH}", '\t\theader Authorization "Bearer *"',
@@ -165,11 +167,20 @@ def ray_site_file(host: str, proxy: ProxyConfig, dashboard_hash: str) -> str:
         "\t\t\trequest_header -Proxy-Authorization", "\t\t\treverse_proxy {{UPSTREAM}}", "\t\t}", "\t}", "}", ""])
 
 
-def dashboard_password_hash(password: str, app: str) -> str:
-    """bcrypt hash with a salt derived from the password and app, so the same password renders the same site file
-    (a random salt would redeploy every app on every `pulumi up`)."""
-    salt_source = hashlib.sha256(f"labstack-dashboard:{app}:{password}".encode()).digest()
+def dashboard_password_hash(password: str, app: str, key: str) -> str:
+    """bcrypt (cost 12) with a salt keyed by the stack's dashboard key (components.remote.state_secret), never by
+    the password: a guess against a site file, a backup or the state costs a bcrypt per app and stack, and no
+    precomputed table serves two stacks. The key is kept in the state, so the same password renders the same site
+    file (a fresh random salt would redeploy every app on every `pulumi up`)."""
+    salt_source = hmac.new(key.encode(), f"labstack-dashboard-salt:{app}".encode(), hashlib.sha256).digest()
     alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     # bcrypt salts are 22 chars of its base64 alphabet; the last one may only carry 4 bits, so keep it in ".Oeu".
     salt = "".join(alphabet[b % 64] for b in salt_source[:21]) + ".Oeu"[salt_source[21] % 4]
     return bcrypt.hashpw(password.encode(), f"$2b$12${salt}".encode()).decode()
+
+
+def ray_login_mark(password: str, key: str) -> str:
+    """The cookie value marking a browser that gave the dashboard password (ray_site_file): keyed by the stack's
+    dashboard key, so no file on the server or in a backup (the bcrypt hash included) yields it, and a new
+    password makes a new mark, logging every browser out."""
+    return hmac.new(key.encode(), f"{RAY_LOGIN_COOKIE}:{password}".encode(), hashlib.sha256).hexdigest()

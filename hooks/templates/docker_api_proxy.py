@@ -2,9 +2,10 @@
 
 The Docker socket is root on the server, so the log viewer never gets it. This gate holds it instead, runs with no
 network at all (network_mode: none) and listens on a Unix socket in a directory shared with the log viewer alone
-(labstack's PROXY_DOCKER_API). It forwards GET requests for the container list, one container's inspect and one
-container's logs (never followed), with only the query parameters those calls take; anything else gets 403.
-Standard library only.
+(labstack's PROXY_DOCKER_API). It forwards exactly the two calls the log viewer (logviewer.py) makes: GET the container
+list and GET one container's logs (never followed), with only the query parameters the viewer sends; anything else
+gets 403. Not even a container's inspect: it holds the container's environment (an app's secrets, DATABASE_URL with
+the database password). Standard library only.
 """
 import http.client
 import os
@@ -19,12 +20,10 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 LISTEN = sys.argv[1] if len(sys.argv) > 1 else "/run/labstack-docker/docker.sock"
 VERSION = r"(?:/v[0-9]+\.[0-9]+)?"
 CONTAINER = r"[0-9a-f]{12,64}"
-# path pattern -> the query parameters that call may carry
+# path pattern -> the query parameters that call may carry: the log viewer's calls (app_containers, the logs read)
 ALLOWED = {
-    re.compile(rf"^{VERSION}/containers/json$"): {"all", "filters", "limit"},
-    re.compile(rf"^{VERSION}/containers/{CONTAINER}/json$"): set(),
-    re.compile(rf"^{VERSION}/containers/{CONTAINER}/logs$"): {"stdout", "stderr", "timestamps", "tail", "since",
-                                                             "until"},
+    re.compile(rf"^{VERSION}/containers/json$"): {"all", "filters"},
+    re.compile(rf"^{VERSION}/containers/{CONTAINER}/logs$"): {"stdout", "stderr", "timestamps", "tail"},
 }
 
 

@@ -114,16 +114,10 @@ class Stack:
         raise AssertionError(f"{path} did not answer 200 within {seconds}s: {status} {body[:300]}")
 
 
-# The test bed's stand-ins carry the production tags but digests of their own (tests/testbed/images.py), so the
-# program renders them by tag here, whatever components/render/images.json pins.
-STANDIN_IMAGES = Path(__file__).with_name("standin-images.json")
-
-
 @pytest.fixture
-def make_stack(testbed, registry_service, tmp_path, monkeypatch):
+def make_stack(testbed, registry_service, tmp_path):
     """Factory: a test bed host plus a stack config deploying `apps` to it (EC2 mode, host key via cloud-init).
     Exports go to the test's own folder; the hosts are stopped after the test."""
-    monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(STANDIN_IMAGES))
     hosts = []
 
     def make(apps: dict, name: str = "paris-batch2", **extra) -> Stack:

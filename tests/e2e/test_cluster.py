@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import secrets
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -19,11 +20,11 @@ from pydantic import SecretStr
 import labstack.stacks.stackfile
 
 from components.config import ProxyConfig
-from components.layout import (HOOKS_DIR, PROXY_ACCESS_LOG, PROXY_NETWORK, PROXY_SITES, RAY_PORTS, RAY_PROJECT,
-                               RAY_TOKEN_FILE, REMOTE_HOOKS, hook)
+from components.layout import (HOOKS_DIR, PROXY_ACCESS_LOG, PROXY_NETWORK, PROXY_PROJECT, PROXY_SITES,
+                               RAY_GATE_DIR, RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE, REMOTE_HOOKS, hook)
 from components.render.bundle import directory_files, make_bundle
 from components.render.images import infra_image
-from components.render.proxy import dashboard_password_hash, proxy_files, ray_site_file
+from components.render.proxy import dashboard_password_hash, proxy_files, ray_login_mark, ray_site_file
 from components.remote.host_setup import _modes
 from labstack.clusters import node_statuses, read_token, runtime_env, tunnel
 from labstack.ssh.target import SshTarget
@@ -183,8 +184,35 @@ def serve_ray_site(head) -> None:
                         log_viewer=False, dashboard_password=SecretStr(PASSWORD))
     head.run(f"sudo -n mkdir -p {PROXY_SITES}")
     head.run(hook("proxy-up.sh"), input=make_bundle(proxy_files(proxy)), timeout=180)
-    site = ray_site_file(RAY_HOST, proxy, dashboard_password_hash(PASSWORD, "ray"))
+    key = "4d" * 32  # the stack's dashboard key
+    site = ray_site_file(RAY_HOST, proxy, dashboard_password_hash(PASSWORD, "ray", key), ray_login_mark(PASSWORD, key))
     head.run(hook("ray-site.sh", infra_image("caddy")), input=site)
+
+
+# From a container: one line per address, whether Ray's dashboard port answers there.
+PROBE = ("import socket, sys\n"
+         "for address in sys.argv[1:]:\n"
+         "    try:\n"
+         "        socket.create_connection((address, PORT), 3).close(); print(address, 'open')\n"
+         "    except OSError:\n"
+         "        print(address, 'refused')\n").replace("PORT", str(RAY_DASHBOARD_PORT))
+
+
+def assert_no_container_reaches_rays_gate(head) -> None:
+    """Only Caddy reaches Ray's gate (a socket in a directory only Caddy's container mounts): a container on the
+    proxy network beside Caddy, or on Docker's default bridge, finds Ray's dashboard port closed on every address of
+    the head (the networks' gateways, its private IP)."""
+    gateways = [head.run(f"sudo -n docker network inspect -f '{{{{range .IPAM.Config}}}}{{{{.Gateway}}}}{{{{end}}}}' "
+                         f"{network}").stdout.strip() for network in (PROXY_NETWORK, "bridge")]
+    addresses = [*gateways, head.ip]
+    for network in (PROXY_NETWORK, "bridge"):
+        seen = head.run(f"sudo -n docker run --rm --network {network} {infra_image('python')} python3 -c "
+                        f"{shlex.quote(PROBE)} {' '.join(addresses)}").stdout.splitlines()
+        assert seen == [f"{address} refused" for address in addresses], (network, seen)
+    mounts = head.run("sudo -n docker ps -q | xargs sudo -n docker inspect -f "
+                      "'{{.Name}} {{range .Mounts}}{{.Destination}} {{end}}'").stdout.splitlines()
+    holders = sorted(line.split()[0] for line in mounts if RAY_GATE_DIR in line.split()[1:])
+    assert holders == sorted([f"/{RAY_PROJECT}-gate", f"/{PROXY_PROJECT}-caddy-1"]), mounts
 
 
 def check_ops_tasks(head, token: str, ips: set[str], tmp_path: Path) -> None:
@@ -315,10 +343,8 @@ def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthent
     assert through_caddy(head, "/api/jobs/", basic, f"Proxy-Authorization: Bearer {token}") == "200"
     assert through_caddy(head, "/api/version", basic, f"Proxy-Authorization: Bearer {token}") == "200"
     assert through_caddy(head, "/api/jobs/", f"Proxy-Authorization: Bearer {token}") == "401"  # no password
-    # the gate answers only on the proxy network's gateway address, and Ray still wants the token there
-    gateway = head.run(f"sudo -n docker network inspect -f '{{{{range .IPAM.Config}}}}{{{{.Gateway}}}}{{{{end}}}}' "
-                       f"{PROXY_NETWORK}").stdout.strip()
-    assert head.run(f"{curl}--max-time 5 http://{gateway}:{RAY_DASHBOARD_PORT}/api/jobs/").stdout == "401"
+    # the gate is a socket only Caddy mounts: no other container on the head reaches it
+    assert_no_container_reaches_rays_gate(head)
     outside = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
                               f"http://{head.ip}:{RAY_DASHBOARD_PORT}/api/version"], check=False, capture_output=True, text=True)
     assert outside.stdout == "000"

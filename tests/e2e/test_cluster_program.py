@@ -20,7 +20,7 @@ import pytest
 from components.layout import RAY_PROJECT
 from labstack.stacks.offline import FakeAws
 from tests.e2e.engine import RemoteEngine, evaluate_with_dependencies
-from tests.e2e.fixtures import STANDIN_IMAGES, _new_host_key
+from tests.e2e.fixtures import _new_host_key
 from tests.e2e.test_cluster import job_result, on_head, submit_on_head, wait_alive
 from tests.testbed.images import RAY_IMAGE, STANDARD_IMAGES
 
@@ -114,8 +114,7 @@ def wait_task_running(host, task: str, seconds: float = 180) -> None:
     raise AssertionError(f"no ray::{task} process on {host.ip} within {seconds}s")
 
 
-def test_workers_two_three_two_through_the_program_create_only_the_missing_drain_first(testbed, tmp_path, monkeypatch):
-    monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(STANDIN_IMAGES))
+def test_workers_two_three_two_through_the_program_create_only_the_missing_drain_first(testbed, tmp_path):
     pem = tmp_path / "stack.pem"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(pem)], check=True)
     hosts = []

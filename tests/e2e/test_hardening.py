@@ -74,9 +74,12 @@ def test_server_hardening(make_stack, example_images):
             "        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(\"/run/labstack-docker/docker.sock\")\n"
             "c = C(\"localhost\"); c.request(\"{method}\", \"{path}\"); print(c.getresponse().status)\n")
     answers = {(method, path): python_in(stack, viewer, gate.format(method=method, path=path)).stdout.strip()
-               for method, path in (("GET", "/containers/json"), ("POST", "/containers/create"),
+               for method, path in (("GET", "/containers/json"), ("GET", f"/containers/{elif_web}/logs?stdout=1"),
+                                    ("GET", f"/containers/{elif_web}/json"), ("POST", "/containers/create"),
                                     ("GET", "/images/json"), ("POST", f"/containers/{elif_web}/stop"))}
-    assert answers == {("GET", "/containers/json"): "200", ("POST", "/containers/create"): "403",
+    # Not even inspect: it holds a container's environment (the app's secrets, DATABASE_URL).
+    assert answers == {("GET", "/containers/json"): "200", ("GET", f"/containers/{elif_web}/logs?stdout=1"): "200",
+                       ("GET", f"/containers/{elif_web}/json"): "403", ("POST", "/containers/create"): "403",
                        ("GET", "/images/json"): "403", ("POST", f"/containers/{elif_web}/stop"): "403"}
     status, logs = stack.status_and_body("/labstack-logs/web?tail=20", host=ELIF_HOST, auth=f"admin:{PASSWORD}")
     assert status == 200 and "GET /" in logs

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from components.layout import PROXY_ACCESS_LOG, RAY_TOKEN_FILE
-from tests.e2e.fixtures import STANDIN_IMAGES
-from tests.e2e.test_cluster import check_browser_login
+from tests.e2e.test_cluster import assert_no_container_reaches_rays_gate, check_browser_login
 from tests.e2e.test_cluster_program import STACK, ClusterStack, new_node
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
@@ -28,8 +27,7 @@ def status(host: str, ip: str, path: str, *headers: str) -> str:
     return subprocess.run([*argv, f"https://{host}{path}"], check=False, capture_output=True, text=True).stdout
 
 
-def test_the_programs_head_serves_ray_behind_the_password_and_the_token(testbed, tmp_path, monkeypatch):
-    monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(STANDIN_IMAGES))
+def test_the_programs_head_serves_ray_behind_the_password_and_the_token(testbed, tmp_path):
     pem = tmp_path / "stack.pem"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(pem)], check=True)
     head = new_node(testbed, pem)
@@ -44,6 +42,8 @@ def test_the_programs_head_serves_ray_behind_the_password_and_the_token(testbed,
         assert status(site, head.ip, "/api/jobs/") == "401"
         assert status(site, head.ip, "/api/jobs/", basic) == "401"
         assert status(site, head.ip, "/api/version", basic, f"Proxy-Authorization: Bearer {token}") == "200"
+        # no container but Caddy reaches Ray's gate
+        assert_no_container_reaches_rays_gate(head)
         # a browser: the password, then Ray's own token prompt and its cookie; the token in no log of Caddy's
         check_browser_login(site, head.ip, PASSWORD, token, tmp_path / "cookies")
         assert token not in head.run(f"sudo -n cat {PROXY_ACCESS_LOG}").stdout

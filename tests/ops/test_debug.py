@@ -17,7 +17,6 @@ from labstack import images
 pytestmark = pytest.mark.testbed
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "app"
-STANDIN_IMAGES = Path(__file__).resolve().parents[1] / "e2e" / "standin-images.json"
 STACK = """\
 config:
   aws:region: eu-west-3
@@ -69,7 +68,6 @@ def test_debug_runs_the_app_locally_and_removes_it(build_engine, write_stack, se
     pinned = images.push(build_engine, built)
     write_stack(text=STACK.format(pem=server_pem, image=pinned))
     monkeypatch.setenv("DOCKER_HOST", host.docker_url)
-    monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(STANDIN_IMAGES))
     environ = {"API_TOKEN": "t0ken with $ and 'quotes'"}
     said: list[str] = []
     seen: dict = {}

@@ -856,7 +856,9 @@ def ensure_engine_seed(image_names, log=print) -> Path | None:
     paths = images.ensure_images(names, log)
     import hashlib
     dockerd_version = sh(["dockerd", "--version"]).stdout.strip()
-    key = hashlib.sha256(repr((names, [str(paths[n]) for n in names], dockerd_version, "seed-v1")).encode())
+    pins = images.pinned_references(names)  # a new pin makes a new seed
+    key = hashlib.sha256(repr((names, [str(paths[n]) for n in names], dockerd_version, "seed-v1",
+                               sorted(pins.items()))).encode())
     d = images.CACHE_DIR / "engines" / key.hexdigest()[:16]
     if (d / "done").exists():
         return d / "docker"
@@ -874,6 +876,7 @@ def ensure_engine_seed(image_names, log=print) -> Path | None:
             for n in names:
                 h.load_image(paths[n])
             h.stop_docker()
+            images.register_pins(h.data_dir / "var-lib-docker", names)  # components/render/images.json's pins
             # the data root moves to the cache before the host's directories are removed
             os.rename(h.data_dir / "var-lib-docker", d / "docker")
             # network state (docker0's bip) belongs to the seed host's index; each host's engine makes its own

@@ -121,6 +121,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
             'test "$(python3 -c \'import sys; print("%d.%d" % sys.version_info[:2])\')" = 3.11\n'
             "pip install --quiet --break-system-packages --no-index --find-links /tmp/wheels $WHEELS\n"
             "ray --version\n"
+            # the official image's user (uid 1000, group users), whom labstack runs Ray as
+            "useradd --uid 1000 --gid 100 --create-home --home-dir /home/ray --shell /bin/bash ray\n"
         ),
     ),
     Recipe(
@@ -456,6 +458,34 @@ def ensure_image(name: str, log=print) -> Path:
 
 def ensure_images(names=STANDARD_IMAGES, log=print) -> dict[str, Path]:
     return {n: ensure_image(n, log) for n in names}
+
+
+def pinned_references(names) -> dict[str, str]:
+    """Stand-in name (a production tag) -> the pinned reference components/render/images.json gives that tag."""
+    from components.render.images import infra_images
+    by_tag = {reference.split("@")[0]: reference for reference in infra_images().values() if "@" in reference}
+    return {name: by_tag[name] for name in names if name in by_tag}
+
+
+def register_pins(data_root: Path, names) -> dict[str, str]:
+    """Make a stopped engine's data root resolve each pinned reference to its stand-in, so the program's own
+    pinned references (`caddy:2@sha256:...`) run the stand-ins with no test-only override. A stand-in cannot
+    have the official digest (that is the registry's manifest digest), and no Docker API adds a digest reference;
+    the engine's reference store (image/<driver>/repositories.json) holds one as `<repository>@<digest>` beside
+    the tag, exactly as a `docker pull` by digest leaves it. Returns what was registered."""
+    pins = pinned_references(names)
+    for store in data_root.glob("image/*/repositories.json"):
+        repositories = json.loads(store.read_text())
+        for name, reference in pins.items():
+            repository, tag = name.rsplit(":", 1)
+            digest = reference.split("@", 1)[1]
+            # the store's names are normalised (docker.io/library/caddy); try both spellings
+            for repo_key in (repository, f"docker.io/library/{repository}", f"docker.io/{repository}"):
+                references = repositories["Repositories"].get(repo_key, {})
+                if f"{repo_key}:{tag}" in references:
+                    references[f"{repo_key}@{digest}"] = references[f"{repo_key}:{tag}"]
+        store.write_text(json.dumps(repositories))
+    return pins
 
 
 def prune_cache(log=print) -> None:

@@ -77,10 +77,14 @@ STEP_PREREQUISITES = {
     "paris-batch2-ready": ["paris-batch2-hooks"],
     "paris-batch2-docker": ["paris-batch2-ready"],
     "paris-batch2-grow-fs": ["paris-batch2-ready"],
+    # the instance metadata service for root on the host only, before any container runs user code
+    "paris-batch2-metadata-guard": ["paris-batch2-docker"],
     "paris-batch2-proxy": ["paris-batch2-docker"],
-    "paris-batch2-elif-deploy": ["paris-batch2-docker", "paris-batch2-grow-fs", "paris-batch2-proxy"],
+    "paris-batch2-elif-deploy": ["paris-batch2-docker", "paris-batch2-metadata-guard", "paris-batch2-grow-fs",
+                                 "paris-batch2-proxy"],
     # labstack:autoStop (off for a stack with apps: the step installs no settings and turns any watcher off)
-    "paris-batch2-watcher": ["paris-batch2-docker", "paris-batch2-grow-fs", "paris-batch2-proxy"],
+    "paris-batch2-watcher": ["paris-batch2-docker", "paris-batch2-metadata-guard", "paris-batch2-grow-fs",
+                             "paris-batch2-proxy"],
 }
 
 

@@ -1,9 +1,14 @@
 """The deploy layer under mocks: remote commands, their order, pinning, secrets, and the files they carry."""
 from __future__ import annotations
 
+import bcrypt
+import pytest
 import yaml
 
+from components.config import ConfigError, load_stack_config
+
 from components.render.bundle import read_bundle
+from components.render.proxy import dashboard_password_hash
 from labstack.stacks.offline import FakeAws, evaluate
 from tests.unit.helpers import (STEP_PREREQUISITES, assert_deploy_dependencies, assert_deploy_order, base_config,
                                 digest, recorded_dependencies, registered)
@@ -111,7 +116,8 @@ def test_app_bundle_is_secret_and_renders_compose(pem):
 
 
 def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
-    result = deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2-hunter2")
+    state = FakeAws(zones={"my-experiments.org": "ZMYEXP"})
+    result = deploy(pem, aws=state, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2-hunter2")
     files = bundle_of(result)
     assert "s3cr3t" not in files["app.compose.yaml"]  # secrets live in a root-only env file on the server
     assert files["secrets.env"] == 'API_TOKEN="s3cr3t"\n'
@@ -121,8 +127,9 @@ def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
     assert "@protected path /dashboard /dashboard/*" in site and "basicauth @protected" in site
     assert "admin $2b$12$" in site and "hunter2-hunter2" not in site
     assert "s3cr3t" not in repr(result.outputs) and "hunter2-hunter2" not in repr(result.outputs)
-    # Same password, same hash: an unchanged stack does not redeploy.
-    again = bundle_of(deploy(pem, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2-hunter2"))
+    # Same password and state, same hash: an unchanged stack does not redeploy.
+    again = bundle_of(deploy(pem, aws=state, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}},
+                             dashboardPassword="hunter2-hunter2"))
     assert again["site.caddy"] == site
 
 
@@ -324,3 +331,57 @@ def test_masking_skips_short_values_and_keeps_every_links_structure():
         "workerId": URL_MASK}  # percent-encoded: masked whole
     # The host (asserted equal above) is never masked, even when a secret equals it.
     assert mask_secrets(link, short) == link
+
+
+def dashboard_hash(pem, password: str, aws: FakeAws) -> str:
+    site = bundle_of(deploy(pem, aws=aws, dashboardPassword=password))["site.caddy"]
+    return next(line.split()[1] for line in site.splitlines() if line.startswith("\t\tadmin "))
+
+
+def bcrypt_salt(hashed: str) -> str:
+    assert hashed.startswith("$2b$12$") and len(hashed) == 60  # cost 12
+    return hashed[7:29]
+
+
+def test_the_dashboard_hash_salt_is_a_state_secret_not_a_function_of_the_password(pem):
+    """Anyone with a site file, a backup or the state tests a guess at bcrypt's cost: the salt comes from a random
+    key kept in the stack's state, never from the password; it stays the same across deploys (no needless
+    redeploy)."""
+    state = FakeAws(zones={"my-experiments.org": "ZMYEXP"})
+    hashed = dashboard_hash(pem, "hunter2-hunter2", state)
+    assert bcrypt.checkpw(b"hunter2-hunter2", hashed.encode())
+    assert dashboard_hash(pem, "hunter2-hunter2", state) == hashed  # stable across deploys
+    assert bcrypt_salt(dashboard_hash(pem, "correct horse battery", state)) == bcrypt_salt(hashed)  # not the password's
+    other_stack = dashboard_hash(pem, "hunter2-hunter2", FakeAws(zones={"my-experiments.org": "ZMYEXP"}))
+    assert bcrypt_salt(other_stack) != bcrypt_salt(hashed)  # the same password elsewhere: another salt
+    assert bcrypt_salt(hashed) != bcrypt_salt(dashboard_password_hash("hunter2-hunter2", "elif", "0" * 64))
+    result = deploy(pem, aws=state, dashboardPassword="hunter2-hunter2")
+    assert "privateKeyOpenssh" in result.one("tls:index/privateKey:PrivateKey", "paris-batch2-dashboard-key").outputs
+
+
+def test_every_node_guards_the_instance_metadata_before_any_container_runs_user_code(pem):
+    """The metadata guard (hooks/metadata-guard.sh) runs on every node after Docker and before apps, jobs or Ray;
+    `labstack:containerMetadata: true` turns it to `allow`, and the change alone runs the step again."""
+    with recorded_dependencies() as dependencies:
+        result = deploy(pem, cluster={"workers": 1}, dashboardPassword="hunter2-hunter2")
+    cmds = commands(result)
+    instance_id = result.outputs["instanceId"]
+    guards = {name: cmd for name, cmd in cmds.items() if name.endswith("-metadata-guard")}
+    assert sorted(guards) == ["paris-batch2-metadata-guard", "paris-batch2-worker-1-metadata-guard"]
+    assert guards["paris-batch2-metadata-guard"].inputs["create"] == "sudo -n /opt/labstack/hooks/metadata-guard.sh block"
+    assert guards["paris-batch2-metadata-guard"].inputs["triggers"] == ["block", instance_id]
+    for node in ("paris-batch2", "paris-batch2-worker-1"):
+        assert f"{node}-docker" in dependencies[f"{node}-metadata-guard"]
+        assert f"{node}-metadata-guard" in dependencies[f"{node}-ray"]  # Ray, as its user, after the rules
+    assert "paris-batch2-metadata-guard" in dependencies["paris-batch2-elif-deploy"]
+    allowed = commands(deploy(pem, containerMetadata=True))["paris-batch2-metadata-guard"].inputs
+    assert allowed["create"] == "sudo -n /opt/labstack/hooks/metadata-guard.sh allow"
+    assert allowed["triggers"][0] == "allow"
+
+
+def test_container_metadata_takes_only_a_boolean(pem):
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(base_config(pem, containerMetadata="sometimes"), stack="paris-batch2")
+    assert caught.value.problems == [
+        "labstack:containerMetadata = 'sometimes': expected true or false (true lets the code your containers run "
+        "reach the instance metadata service)"]

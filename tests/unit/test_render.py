@@ -95,11 +95,14 @@ SITES = {"plain": ({}, None), "dashboard": ({"dashboardPassword": "hunter2-hunte
          "dashboard-logs": ({"dashboardPassword": "hunter2-hunter2", "logViewer": "true", "dashboardUser": "lab"}, "hunter2-hunter2")}
 
 
+KEY = "5e" * 32  # a stack's dashboard key (components.remote.state_secret.dashboard_key)
+
+
 @pytest.mark.parametrize("site", SITES)
 def test_site_file(pem, site):
     settings, password = SITES[site]
     proxy = config(pem, **settings).proxy
-    dashboard = dashboard_password_hash(password, "elif") if password else None
+    dashboard = dashboard_password_hash(password, "elif", KEY) if password else None
     assert_snapshot(f"site-{site}.caddy", site_file(HOST, proxy, dashboard, app="elif"))
 
 
@@ -196,47 +199,130 @@ def _gate():
 CONTAINER = "3f" * 32
 
 
+# Every route of the Docker Engine API (v1.43, docs.docker.com/engine/api/v1.43), {id} filled in.
+DOCKER_API_ROUTES = [(method, path.replace("{id}", CONTAINER)) for method, path in [
+    ("GET", "/containers/json"), ("POST", "/containers/create"), ("GET", "/containers/{id}/json"),
+    ("GET", "/containers/{id}/top"), ("GET", "/containers/{id}/logs"), ("GET", "/containers/{id}/changes"),
+    ("GET", "/containers/{id}/export"), ("GET", "/containers/{id}/stats"), ("POST", "/containers/{id}/resize"),
+    ("POST", "/containers/{id}/start"), ("POST", "/containers/{id}/stop"), ("POST", "/containers/{id}/restart"),
+    ("POST", "/containers/{id}/kill"), ("POST", "/containers/{id}/update"), ("POST", "/containers/{id}/rename"),
+    ("POST", "/containers/{id}/pause"), ("POST", "/containers/{id}/unpause"), ("POST", "/containers/{id}/attach"),
+    ("GET", "/containers/{id}/attach/ws"), ("POST", "/containers/{id}/wait"), ("DELETE", "/containers/{id}"),
+    ("HEAD", "/containers/{id}/archive"), ("GET", "/containers/{id}/archive"), ("PUT", "/containers/{id}/archive"),
+    ("POST", "/containers/prune"), ("POST", "/containers/{id}/exec"),
+    ("GET", "/images/json"), ("POST", "/build"), ("POST", "/build/prune"), ("POST", "/images/create"),
+    ("GET", "/images/{id}/json"), ("GET", "/images/{id}/history"), ("POST", "/images/{id}/push"),
+    ("POST", "/images/{id}/tag"), ("DELETE", "/images/{id}"), ("GET", "/images/search"), ("POST", "/images/prune"),
+    ("POST", "/commit"), ("GET", "/images/{id}/get"), ("GET", "/images/get"), ("POST", "/images/load"),
+    ("GET", "/networks"), ("GET", "/networks/{id}"), ("DELETE", "/networks/{id}"), ("POST", "/networks/create"),
+    ("POST", "/networks/{id}/connect"), ("POST", "/networks/{id}/disconnect"), ("POST", "/networks/prune"),
+    ("GET", "/volumes"), ("POST", "/volumes/create"), ("GET", "/volumes/{id}"), ("PUT", "/volumes/{id}"),
+    ("DELETE", "/volumes/{id}"), ("POST", "/volumes/prune"),
+    ("POST", "/exec/{id}/start"), ("POST", "/exec/{id}/resize"), ("GET", "/exec/{id}/json"),
+    ("GET", "/swarm"), ("POST", "/swarm/init"), ("POST", "/swarm/join"), ("POST", "/swarm/leave"),
+    ("POST", "/swarm/update"), ("GET", "/swarm/unlockkey"), ("POST", "/swarm/unlock"),
+    ("GET", "/nodes"), ("GET", "/nodes/{id}"), ("DELETE", "/nodes/{id}"), ("POST", "/nodes/{id}/update"),
+    ("GET", "/services"), ("POST", "/services/create"), ("GET", "/services/{id}"), ("DELETE", "/services/{id}"),
+    ("POST", "/services/{id}/update"), ("GET", "/services/{id}/logs"),
+    ("GET", "/tasks"), ("GET", "/tasks/{id}"), ("GET", "/tasks/{id}/logs"),
+    ("GET", "/secrets"), ("POST", "/secrets/create"), ("GET", "/secrets/{id}"), ("DELETE", "/secrets/{id}"),
+    ("POST", "/secrets/{id}/update"),
+    ("GET", "/configs"), ("POST", "/configs/create"), ("GET", "/configs/{id}"), ("DELETE", "/configs/{id}"),
+    ("POST", "/configs/{id}/update"),
+    ("GET", "/plugins"), ("GET", "/plugins/privileges"), ("POST", "/plugins/pull"), ("GET", "/plugins/{id}/json"),
+    ("DELETE", "/plugins/{id}"), ("POST", "/plugins/{id}/enable"), ("POST", "/plugins/{id}/disable"),
+    ("POST", "/plugins/{id}/upgrade"), ("POST", "/plugins/create"), ("POST", "/plugins/{id}/push"),
+    ("POST", "/plugins/{id}/set"),
+    ("POST", "/auth"), ("GET", "/info"), ("GET", "/version"), ("GET", "/_ping"), ("HEAD", "/_ping"),
+    ("GET", "/events"), ("GET", "/system/df"), ("GET", "/distribution/{id}/json"), ("POST", "/session"),
+]]
+# What the log viewer calls (hooks/templates/logviewer.py: app_containers and the logs read), nothing else.
+VIEWER_CALLS = [("GET", "/containers/json"), ("GET", f"/containers/{CONTAINER}/logs")]
+
+
+def test_docker_api_gate_refuses_every_route_the_log_viewer_does_not_call():
+    gate = _gate()
+    assert [route for route in DOCKER_API_ROUTES if gate.allowed(*route)] == VIEWER_CALLS
+    for method, path in DOCKER_API_ROUTES:  # the same under a versioned path
+        assert gate.allowed(method, f"/v1.43{path}") is ((method, path) in VIEWER_CALLS)
+
+
+def test_the_log_viewer_calls_only_what_the_gate_passes():
+    """Each Docker API call in logviewer.py is one of VIEWER_CALLS (the gate's list stays the viewer's list)."""
+    source = (HOOKS_DIR / "templates" / "logviewer.py").read_text()
+    called = re.findall(r'docker_get\(f"([^"?]+)', source)
+    assert [re.sub(r"\{[^}]+\}", CONTAINER, path) for path in called] == [path for _, path in VIEWER_CALLS]
+
+
 @pytest.mark.parametrize("method,target,passes", [
     ("GET", "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22org.labstack.app%3Delif%22%5D%7D", True),
     ("GET", "/v1.43/containers/json", True),
-    ("GET", f"/containers/{CONTAINER}/json", True),
     ("GET", f"/containers/{CONTAINER}/logs?stdout=1&stderr=1&timestamps=1&tail=300", True),
+    ("GET", f"/containers/{CONTAINER}/json", False),  # inspect: the container's environment, with its secrets
+    ("GET", f"/v1.43/containers/{CONTAINER}/json", False),
+    ("GET", "/containers/json?size=1", False),  # parameters the viewer never sends
     ("GET", f"/containers/{CONTAINER}/logs?follow=1&stdout=1", False),  # would hold a thread forever
-    ("POST", f"/containers/{CONTAINER}/exec", False),
-    ("POST", "/containers/create", False),
-    ("DELETE", f"/containers/{CONTAINER}", False),
+    ("GET", f"/containers/{CONTAINER}/logs?since=0&stdout=1", False),
+    ("POST", "/containers/json", False),
+    ("HEAD", f"/containers/{CONTAINER}/logs", False),
     ("GET", f"/containers/{CONTAINER}/archive?path=/etc", False),  # reading a container's files
-    ("GET", "/images/json", False),
-    ("GET", "/secrets", False),
     ("GET", f"/containers/{CONTAINER}/../../images/json", False),
+    ("GET", f"/containers/{CONTAINER}/logs/../json", False),
+    ("GET", "/containers/elif-blue-web/logs", False),  # by name: the viewer uses ids
 ])
 def test_docker_api_gate_passes_only_the_log_viewer_calls(method, target, passes):
     assert _gate().allowed(method, target) is passes
 
 
 PINNED = {"caddy": "caddy:2@sha256:" + "c" * 64, "postgres": "postgres:16@sha256:" + "d" * 64,
-          "redis": "redis:7@sha256:" + "e" * 64, "python": "python:3.11-slim@sha256:" + "f" * 64}
+          "redis": "redis:7@sha256:" + "e" * 64, "python": "python:3.11-slim@sha256:" + "f" * 64,
+          "ray": "rayproject/ray:2.60.0-py311@sha256:" + "a" * 64}
+OFFICIAL = {"caddy", "postgres", "redis", "python"}  # Docker's official images: docker-library/repo-info records them
 
 
 def test_infrastructure_images_come_from_one_file(pem, tmp_path, monkeypatch):
-    """Every infrastructure image a server runs is read from images.json (or the file LABSTACK_INFRA_IMAGES names,
-    as the test bed does for its stand-ins), nowhere else."""
+    """Every infrastructure image a server runs is read from images.json, nowhere else."""
     assert json.loads(images.IMAGES_FILE.read_text()).keys() == set(images.NAMES)
-    override = tmp_path / "images.json"
-    override.write_text(json.dumps(PINNED))
-    monkeypatch.setenv("LABSTACK_INFRA_IMAGES", str(override))
+    file = tmp_path / "images.json"
+    file.write_text(json.dumps({name: {"image": reference} for name, reference in PINNED.items()}))
+    monkeypatch.setattr(images, "IMAGES_FILE", file)
     cfg = config(pem, **PROXIES["internal-logs"])
     proxy = yaml.safe_load(proxy_files(cfg.proxy)["compose.yaml"])["services"]
     data = yaml.safe_load(data_compose(cfg.apps[0]))["services"]
     assert {name: spec["image"] for name, spec in {**proxy, **data}.items()} == {
         "caddy": PINNED["caddy"], "logviewer": PINNED["python"], "docker-api": PINNED["python"],
         "postgres": PINNED["postgres"], "redis": PINNED["redis"]}
-    assert all(images.PINNED.match(reference) for reference in PINNED.values())
+
+
+def test_every_infrastructure_image_is_pinned_with_its_record():
+    """A server never runs an infrastructure image by tag alone: each official image is pinned to the digest its
+    docker-library/repo-info record gives (commit and date beside it); only a non-official image may stay unpinned,
+    with the reason written beside it."""
+    entries = json.loads(images.IMAGES_FILE.read_text())
+    for name, entry in entries.items():
+        if images.PINNED.match(entry["image"]):
+            assert re.match(r"\d{4}-\d{2}-\d{2}", entry["date"]), entry
+            if name in OFFICIAL:
+                repository, tag = entry["image"].split("@")[0].split(":")
+                assert re.fullmatch(rf"docker-library/repo-info@[0-9a-f]{{40}} repos/{repository}/remote/{tag}\.md",
+                                    entry["record"]) or entry["record"] == f"docker pull {repository}:{tag}", entry
+        else:
+            assert name not in OFFICIAL, f"{name}: official image {entry['image']} is not pinned by digest"
+            assert len(entry.get("unpinned", "")) > 40, f"{name}: {entry['image']} unpinned without a reason"
+    assert {name for name, entry in entries.items() if not images.PINNED.match(entry["image"])} <= {"ray"}
+
+
+@pytest.mark.parametrize("reference", ["caddy:2", "caddy:2@sha256:" + "c" * 63, "caddy@sha256:" + "c" * 64,
+                                       "caddy:2@sha1:" + "c" * 64])
+def test_an_unpinned_reference_is_not_taken_for_a_pin(reference):
+    assert not images.PINNED.match(reference)
 
 
 def test_image_update_pins_each_tag_to_the_digest_docker_resolved(tmp_path, monkeypatch):
     file = tmp_path / "images.json"
-    file.write_text(json.dumps({"caddy": "caddy:2", "postgres": "postgres:16@sha256:" + "0" * 64}))
+    file.write_text(json.dumps({"caddy": {"image": "caddy:2", "unpinned": "not yet"},
+                                "postgres": {"image": "postgres:16@sha256:" + "0" * 64, "record": "old",
+                                             "date": "2020-01-01"}}))
     monkeypatch.setattr(images, "IMAGES_FILE", file)
     calls = []
 
@@ -248,15 +334,29 @@ def test_image_update_pins_each_tag_to_the_digest_docker_resolved(tmp_path, monk
 
     monkeypatch.setattr(images.subprocess, "run", docker)
     assert images.update() == {"caddy": "caddy:2@sha256:" + "a" * 64, "postgres": "postgres:16@sha256:" + "b" * 64}
-    assert json.loads(file.read_text())["postgres"] == "postgres:16@sha256:" + "b" * 64
+    written = json.loads(file.read_text())
+    assert written["postgres"]["image"] == "postgres:16@sha256:" + "b" * 64
+    assert written["postgres"]["record"] == "docker pull postgres:16" and "unpinned" not in written["caddy"]
     assert ["docker", "pull", "-q", "postgres:16"] in calls  # the tag, never the old digest
 
 
-def test_the_test_bed_runs_its_stand_ins_under_the_pinned_tags():
-    """The stand-ins have digests of their own; the e2e tests render them by the same tags images.json pins."""
-    standins = json.loads((Path(__file__).parents[1] / "e2e" / "standin-images.json").read_text())
-    pinned = json.loads(images.IMAGES_FILE.read_text())
-    assert standins == {name: reference.split("@")[0] for name, reference in pinned.items()}
+def test_the_test_bed_registers_its_stand_ins_under_the_pinned_references(tmp_path):
+    """The stand-ins carry the production tags; the test bed's engines also resolve each pinned reference to
+    them (tests/testbed/images.py register_pins), so end-to-end tests run the program's own references."""
+    from tests.testbed.images import STANDARD_IMAGES, register_pins
+    store = tmp_path / "image" / "overlay2" / "repositories.json"
+    store.parent.mkdir(parents=True)
+    ids = {name: "sha256:" + hashlib.sha256(name.encode()).hexdigest() for name in STANDARD_IMAGES}
+    store.write_text(json.dumps({"Repositories": {
+        name.split(":")[0]: {name: image_id} for name, image_id in ids.items()}}))
+    pins = register_pins(tmp_path, STANDARD_IMAGES)
+    pinned = {entry.split("@")[0]: entry for entry in images.infra_images().values() if "@" in entry}
+    assert pins == {tag: reference for tag, reference in pinned.items() if tag in STANDARD_IMAGES}
+    assert set(pins) == {"caddy:2", "postgres:16", "redis:7", "python:3.11-slim"}
+    repositories = json.loads(store.read_text())["Repositories"]
+    for tag, reference in pins.items():
+        repository = tag.split(":")[0]
+        assert repositories[repository][f"{repository}@{reference.split('@')[1]}"] == ids[tag]
 
 
 @pytest.mark.parametrize("command, argv", [
