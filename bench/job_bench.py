@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import open_testbed, spread  # noqa: E402
-from components.layout import HOOKS_DIR, JOBS_SRV, REMOTE_HOOKS  # noqa: E402
+from components.layout import JOBS_SRV  # noqa: E402
 from labstack.jobs import server as jobs  # noqa: E402
 from labstack.ssh.target import SshTarget  # noqa: E402
 
@@ -112,8 +112,7 @@ def main() -> int:
     host = testbed.new_host()
     work = Path(tempfile.mkdtemp(prefix="job-bench-"))
     try:
-        host.exec_in(["mkdir", "-p", REMOTE_HOOKS])
-        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
+        host.install_hooks()  # what HostSetup copies on a server
         target = SshTarget(host=host.ip, user=host.user, key_path=Path(host.key_path),
                            known_hosts=host.known_hosts_line(), stack="bench")
         script = work / "run.sh"

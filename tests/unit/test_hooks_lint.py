@@ -84,7 +84,8 @@ def layout_literals_in(text: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("hook", [p for p in sorted(HOOKS.rglob("*")) if p.is_file() and p.name != "layout.sh"],
+@pytest.mark.parametrize("hook", [p for p in sorted(HOOKS.rglob("*")) if p.is_file() and p.name != "layout.sh"
+                                  and "__pycache__" not in p.parts],
                          ids=lambda p: str(p.relative_to(HOOKS)))
 def test_hooks_take_every_server_name_from_layout_sh(hook):
     assert layout_literals_in(hook.read_text()) == [], \
