@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import List
 
 # command -> (module, function); a module is imported only for its command (each start costs the job's latency).
 COMMANDS = {
@@ -13,7 +12,7 @@ COMMANDS = {
 }
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     from .node import Fail
 
     if not argv or argv[0] not in COMMANDS:

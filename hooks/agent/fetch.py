@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-from typing import Dict, List
 
 from . import contract, records
 from .node import Fail
@@ -34,7 +33,7 @@ def resolve(job_id: str, path: str) -> str:
     return relative
 
 
-def files_under(folder: str, relative: str) -> List[str]:
+def files_under(folder: str, relative: str) -> list[str]:
     """Regular files (not links) at or under `relative`, job-folder-relative, sorted."""
     top = os.path.join(folder, relative)
     if not os.path.isdir(top) or os.path.islink(top):
@@ -68,7 +67,7 @@ def manifest_tar(lines: str) -> bytes:
     return out.getvalue()
 
 
-def fetch(args: List[str]) -> int:
+def fetch(args: list[str]) -> int:
     """ID PATH > out.tar."""
     if len(args) != 2:
         raise Fail("usage: job-fetch.sh ID PATH")
@@ -77,7 +76,7 @@ def fetch(args: List[str]) -> int:
     folder = records.job_dir(job_id)
     # Hashed in a thread while tar streams (the page cache serves the second read; hashlib leaves the other core
     # to tar and ssh), then sent as a second archive: the reader reads on past the first one's end blocks.
-    digests: Dict[str, str] = {}
+    digests: dict[str, str] = {}
 
     def hash_all() -> None:
         for name in files_under(folder, relative):

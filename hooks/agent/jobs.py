@@ -5,7 +5,6 @@ import os
 import signal
 import sys
 import time
-from typing import Dict, List
 
 from . import contract, records
 from .node import Fail, docker_quiet, log, now_utc, process_alive, read_identity
@@ -20,7 +19,7 @@ def supervisor_alive(job_id: str) -> bool:
     return identity is not None and process_alive(*identity)
 
 
-def stop_job_process(job_id: str, job: Dict[str, str]) -> None:
+def stop_job_process(job_id: str, job: dict[str, str]) -> None:
     """Kill what runs the script: the container, or the script's process group on the host."""
     if job["mode"] == "container":
         docker_quiet("kill", records.container_of(job_id))
@@ -41,7 +40,7 @@ def _read(path: str):
         return None
 
 
-def is_orphan(job_id: str, job: Dict[str, str], now: float) -> bool:
+def is_orphan(job_id: str, job: dict[str, str], now: float) -> bool:
     """An active job whose supervisor is gone (engine restart, reboot, kill). A just-submitted job's supervisor may
     not have written its pid yet."""
     if job["state"] not in contract.ACTIVE or supervisor_alive(job_id):
@@ -62,7 +61,7 @@ def reconcile(job_id: str) -> None:
             records.set_state(job_id, state=contract.INTERRUPTED, endedAt=now_utc())
 
 
-def all_statuses() -> List[dict]:
+def all_statuses() -> list[dict]:
     import json
 
     result = []
@@ -72,7 +71,7 @@ def all_statuses() -> List[dict]:
     return result
 
 
-def status(args: List[str]) -> int:
+def status(args: list[str]) -> int:
     """[ID]: the status record of one job or of every job (one JSON line each), oldest first; orphans settled."""
     if len(args) > 1:
         raise Fail("usage: job-status.sh [ID]")
@@ -83,7 +82,7 @@ def status(args: List[str]) -> int:
     return 0
 
 
-def logs(args: List[str]) -> int:
+def logs(args: list[str]) -> int:
     """ID [--follow]: the job's log; --follow keeps printing until the supervisor (the job) ends."""
     if not args or len(args) > 2 or args[1:] not in ([], ["--follow"]):
         raise Fail("usage: job-logs.sh ID [--follow]")
@@ -101,7 +100,7 @@ def logs(args: List[str]) -> int:
     return 0
 
 
-def cancel(args: List[str]) -> int:
+def cancel(args: list[str]) -> int:
     """ID: stop the job and wait until it is recorded as cancelled; a job that has ended is left as it is."""
     if len(args) != 1:
         raise Fail("usage: job-cancel.sh ID")

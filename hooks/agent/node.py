@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 import sys
 import time
-from typing import Optional, Sequence
 
 
 class Fail(Exception):
@@ -24,7 +24,7 @@ def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def process_start(pid: int) -> Optional[str]:
+def process_start(pid: int) -> str | None:
     """The start time (clock ticks after boot, field 22 of /proc/<pid>/stat) of a live, non-zombie process: with the
     pid, it names one process, whatever reuses the pid later. A killed process not yet reaped is a zombie: gone."""
     try:
@@ -39,7 +39,7 @@ def process_alive(pid: int, start: str) -> bool:
     return process_start(pid) == start
 
 
-def read_identity(path: str) -> Optional[tuple]:
+def read_identity(path: str) -> tuple | None:
     """A "PID START" record (the job's supervisor): (pid, start), or None when there is none."""
     try:
         with open(path) as handle:
@@ -49,7 +49,7 @@ def read_identity(path: str) -> Optional[tuple]:
         return None
 
 
-def docker(*args: str, timeout: Optional[float] = None, capture: bool = True) -> subprocess.CompletedProcess:
+def docker(*args: str, timeout: float | None = None, capture: bool = True) -> subprocess.CompletedProcess:
     """One engine command; its output captured, a failure returned (the callers decide what it means)."""
     out = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.run(["docker", *args], stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=timeout,

@@ -12,8 +12,8 @@ import fcntl
 import json
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Dict, Iterator, Optional
 
 from . import contract, layout
 from .node import Fail
@@ -43,7 +43,7 @@ def need_job(job_id: str) -> str:
     return job_id
 
 
-def read_fields(path: str) -> Dict[str, str]:
+def read_fields(path: str) -> dict[str, str]:
     fields = {}
     with open(path) as handle:
         for line in handle:
@@ -53,12 +53,12 @@ def read_fields(path: str) -> Dict[str, str]:
     return fields
 
 
-def field_lines(fields: Dict[str, str]) -> str:
+def field_lines(fields: dict[str, str]) -> str:
     """Values were checked at submit: none needs quoting but the empty one."""
     return "".join(f"{key}={value or chr(39) * 2}\n" for key, value in fields.items())
 
 
-def load(job_id: str) -> Dict[str, str]:
+def load(job_id: str) -> dict[str, str]:
     """meta + state: every field of the record, '' where unset."""
     job = {key: "" for key in (*contract.META_FIELDS, *contract.STATE_FIELDS)}
     job.update(read_fields(meta_path(job_id, "meta")))
@@ -66,7 +66,7 @@ def load(job_id: str) -> Dict[str, str]:
     return job
 
 
-def status_record(job_id: str, job: Dict[str, str]) -> str:
+def status_record(job_id: str, job: dict[str, str]) -> str:
     record = {"id": job_id}
     for key in contract.STATUS_FIELDS[1:]:
         value = job.get(key, "")
@@ -90,11 +90,12 @@ def write_status(job_id: str) -> None:
 def set_state(job_id: str, **changes: object) -> None:
     """New state fields (with the job's lock held), then status.json."""
     path = meta_path(job_id, "state")
-    lines = [line for line in open(path).read().splitlines()
-             if line.partition("=")[0] not in changes]
+    with open(path) as handle:
+        lines = [line for line in handle.read().splitlines() if line.partition("=")[0] not in changes]
     lines += [f"{key}={value}" for key, value in changes.items()]
-    with open(path, "w") as handle:
+    with open(path + ".tmp", "w") as handle:
         handle.write("\n".join(lines) + "\n")
+    os.replace(path + ".tmp", path)
     write_status(job_id)
 
 
@@ -134,5 +135,5 @@ def job_ids() -> list:
                   and os.path.isfile(os.path.join(layout.JOBS_SRV, name, contract.STATUS_FILE)))
 
 
-def optional_int(text: Optional[str]) -> Optional[int]:
+def optional_int(text: str | None) -> int | None:
     return int(text) if text and text.strip().isdigit() else None

@@ -4,6 +4,7 @@ container start (~0.15-0.35 s, more than an ssh round trip)."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import glob
 import os
 import shutil
@@ -11,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
 
 from . import contract, layout, records, store
 from .node import (Fail, agent_argv, docker, docker_quiet, log, now_utc, process_alive, process_start,
@@ -29,13 +29,13 @@ HANDOVER_SECONDS = 5  # a waiting container that does not read its fifo by then 
 ENGINE_GRACE = 10  # seconds after a signal exit in which an engine that went away makes the job interrupted
 
 
-def labels() -> List[str]:
+def labels() -> list[str]:
     return ["--label", f"{layout.LABEL_APP}={layout.SERVER_APP}", "--label", f"{layout.LABEL_ROLE}={contract.JOB_ROLE}"]
 
 
 # --- waiting containers ---------------------------------------------------------------------------------------------
 
-def spare_record(folder: str) -> Tuple[Dict[str, str], bool]:
+def spare_record(folder: str) -> tuple[dict[str, str], bool]:
     """A waiting folder's record (image, container, pid, start) and whether its container's process is still the one
     recorded; ({}, False) when there is none."""
     try:
@@ -46,11 +46,11 @@ def spare_record(folder: str) -> Tuple[Dict[str, str], bool]:
     return spare, bool(pid) and process_alive(pid, spare.get("start", ""))
 
 
-def spare_folders() -> List[str]:
+def spare_folders() -> list[str]:
     return sorted(glob.glob(os.path.join(layout.JOBS_SRV, ".spare-*")))
 
 
-def claim_spare(image: str, job_id: str) -> Tuple[Optional[str], str]:
+def claim_spare(image: str, job_id: str) -> tuple[str | None, str]:
     """A live waiting folder of `image`, moved to .incoming-<id>.spare: (its new path, its container), or (None, '').
     A rename is atomic: of two submits racing for one folder (or spare discarding it), one gets it."""
     for folder in spare_folders():
@@ -93,7 +93,7 @@ def hand_over(fifo: str, script: str, seconds: float = HANDOVER_SECONDS) -> bool
         os.close(fd)
 
 
-def spare(args: List[str]) -> int:
+def spare(args: list[str]) -> int:
     """IMAGE: a waiting container of IMAGE for the next job of that image. One per server: a live one of IMAGE is
     kept, any other (another image, or one an engine restart or reboot ended) is removed."""
     if len(args) != 1:
@@ -103,8 +103,6 @@ def spare(args: List[str]) -> int:
         raise Fail(f"bad image '{image}'")
     os.makedirs(layout.JOBS_SRV, exist_ok=True)
     os.chmod(layout.JOBS_SRV, 0o700)
-    import fcntl
-
     with open(os.path.join(layout.JOBS_SRV, ".spare.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two jobs starting at once make one waiting container, not two
         for folder in spare_folders():
@@ -156,7 +154,7 @@ def start_spare(image: str) -> None:
 
 # --- submit -----------------------------------------------------------------------------------------------------------
 
-def check_submit(args: List[str]) -> Tuple[str, int, str, str, str, str]:
+def check_submit(args: list[str]) -> tuple[str, int, str, str, str, str]:
     if len(args) != 6:
         raise Fail("usage: job-submit.sh ID BYTES IMAGE|--on-host SCRIPT NAME SUBMITTER <files.tar")
     job_id, size, image, script, name, by = args
@@ -198,7 +196,7 @@ def unpack(folder: str, script: str) -> None:
     os.chmod(meta, 0o755)
 
 
-def submit(args: List[str]) -> int:
+def submit(args: list[str]) -> int:
     """ID BYTES IMAGE|--on-host SCRIPT NAME SUBMITTER < files.tar: the files into JOBS_SRV/<id>/ and the supervisor
     started detached, so the job survives the SSH session that submitted it. The job's id on stdout."""
     job_id, size, image, script, name, by = check_submit(args)
@@ -266,7 +264,7 @@ def engine_went_away(identity: str, seconds: float = ENGINE_GRACE) -> bool:
     return False
 
 
-def end_state(job_id: str, code: int) -> Dict[str, object]:
+def end_state(job_id: str, code: int) -> dict[str, object]:
     """The script's end: cancelled when the operator asked, else complete (exit 0) or failed."""
     if records.flag(job_id, "cancel"):
         return {"state": contract.CANCELLED, "exitCode": code}
@@ -284,7 +282,7 @@ def interrupted(job_id: str, container: str) -> None:
         records.set_state(job_id, state=contract.INTERRUPTED, endedAt=now_utc())
 
 
-def supervise(args: List[str]) -> int:
+def supervise(args: list[str]) -> int:
     """ID: run one job to its end and record it: submitted -> running -> complete | failed | cancelled | interrupted.
     Submit starts it detached; run by hand only to re-run a job that never started."""
     if len(args) != 1:
@@ -318,7 +316,7 @@ def supervise(args: List[str]) -> int:
     return 0
 
 
-def start_container(job_id: str, job: Dict[str, str]) -> Optional[str]:
+def start_container(job_id: str, job: dict[str, str]) -> str | None:
     """The job's container running: the waiting container it was handed (renamed to the job's name), or a new one.
     None (the job recorded failed, START_FAILED_EXIT) when the engine cannot start it."""
     container = contract.container_name(job_id)
@@ -343,10 +341,10 @@ def start_container(job_id: str, job: Dict[str, str]) -> Optional[str]:
     return container
 
 
-def start_on_host(job_id: str, job: Dict[str, str]) -> subprocess.Popen:
+def start_on_host(job_id: str, job: dict[str, str]) -> subprocess.Popen:
     """The script as root on the host, in its own process group (cancel stops the group), with the job's env."""
-    variables = dict(line.split("=", 1) for line in open(records.meta_path(job_id, "env")).read().splitlines()
-                     if "=" in line)
+    with open(records.meta_path(job_id, "env")) as handle:
+        variables = dict(line.split("=", 1) for line in handle.read().splitlines() if "=" in line)
     child = subprocess.Popen(["sh", "-c", JOB_RUNNER, "sh", job["script"]], cwd=records.job_dir(job_id),
                              env={**os.environ, **variables}, stdin=subprocess.DEVNULL, start_new_session=True)
     with open(records.meta_path(job_id, "child"), "w") as handle:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from typing import List, Tuple
 
 from . import contract, layout
 from .node import Fail
@@ -34,7 +33,7 @@ def inside_folder(folder: str, relative: str) -> bool:
     return os.path.realpath(os.path.join(folder, relative)).startswith(base + "/")
 
 
-def read_list(path: str) -> List[Tuple[str, str]]:
+def read_list(path: str) -> list[tuple[str, str]]:
     """A reuse or store list: "SHA256 PATH" lines; none: empty."""
     try:
         with open(path) as handle:
@@ -99,7 +98,7 @@ def forget_unlinked() -> None:
             os.unlink(path)
 
 
-def have(args: List[str]) -> int:
+def have(args: list[str]) -> int:
     """BYTES < digests: which of the sha256 digests on stdin the store holds (one per line). BYTES, the whole upload,
     is checked against the free disk first, so a job that cannot fit is refused before its files are hashed."""
     if len(args) != 1 or not args[0].isdigit():

@@ -24,7 +24,7 @@ def api_host(testbed):
     host = testbed.new_host()
     try:
         host.exec_in(["mkdir", "-p", REMOTE_HOOKS])
-        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
+        host.exec_in(["sh", "-c", f"cp -r {HOOKS_DIR}/. {REMOTE_HOOKS}/"])
         yield host
     finally:
         testbed.stop_host(host)
