@@ -30,7 +30,7 @@ STATUS_FIELDS = ("id", "state", "exitCode", "submittedAt", "startedAt", "endedAt
 META_FIELDS = ("name", "image", "submittedBy", "submittedAt", "mode", "script")  # fixed at submit
 STATE_FIELDS = ("state", "exitCode", "startedAt", "endedAt")  # change as the job runs
 
-# --- files in a job folder JOBS_SRV/<id>/ ------------------------------------------------------------------------------
+# --- files in a job folder JOBS_SRV/<id>/ -----------------------------------------------------------------------------
 STATUS_FILE = "status.json"
 LOG_FILE = "job.log"
 META_DIR = ".labstack"  # the agent's own files: meta, state, env, supervisor, lock, child, container, cancel, go, ...
@@ -41,7 +41,7 @@ MANIFEST = ".labstack-sha256sums"  # fetch's last tar member: "<sha256>  <path>"
 RESERVED_NAMES = (STATUS_FILE, LOG_FILE)  # with .labstack*: names an upload cannot use at the top of the job folder
 ROOM_MARGIN = 64 * 1024 * 1024  # free disk a submit needs beyond its files: the job's log and first outputs
 
-# --- names -------------------------------------------------------------------------------------------------------------
+# --- names ------------------------------------------------------------------------------------------------------------
 JOB_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 IMAGE_RE = re.compile(r"^[A-Za-z0-9._/:@-]{1,255}$")

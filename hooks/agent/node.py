@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Sequence
 import sys
 import time
 
@@ -49,8 +47,11 @@ def read_identity(path: str) -> tuple | None:
         return None
 
 
-def docker(*args: str, timeout: float | None = None, capture: bool = True) -> subprocess.CompletedProcess:
-    """One engine command; its output captured, a failure returned (the callers decide what it means)."""
+def docker(*args: str, timeout: float | None = None, capture: bool = True):
+    """One engine command (a subprocess.CompletedProcess); its output captured, a failure returned (the callers
+    decide what it means)."""
+    import subprocess
+
     out = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.run(["docker", *args], stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=timeout,
                           text=True)
@@ -58,16 +59,59 @@ def docker(*args: str, timeout: float | None = None, capture: bool = True) -> su
 
 def docker_quiet(*args: str) -> bool:
     """An engine command whose output nobody reads (rm -f, kill): did it succeed?"""
+    import subprocess
+
     return subprocess.run(["docker", *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
-def spawn_detached(argv: Sequence[str], log_path: str) -> subprocess.Popen:
-    """A process in its own session (no terminal, stdio off the SSH channel): the SSH session can end at once and a
-    killed connection does not reach it."""
-    with open(log_path, "ab") as out:
-        return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-                                close_fds=True)
+def start(argv: list, fds: dict | None = None, cwd: str | None = None, env: dict | None = None,
+          new_session: bool = False) -> int:
+    """A process started by fork and exec, its pid: the paths a job's start waits for need no subprocess module
+    (its import costs more than the rest of a submit). `fds`: target fd -> fd to put there."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if new_session:
+                os.setsid()
+            for target, source in (fds or {}).items():
+                os.dup2(source, target)
+            if cwd:
+                os.chdir(cwd)
+            os.execvpe(argv[0], argv, os.environ if env is None else env)
+        finally:
+            os._exit(127)
+    return pid
+
+
+def wait(pid: int) -> int:
+    """The exit code of a process `start` started; 128+N for a signal N, as a shell says it."""
+    _, status = os.waitpid(pid, 0)
+    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def daemonize(log_path: str) -> None:
+    """This (forked) process in its own session, stdio off the SSH channel: stdin /dev/null, output to log_path. The
+    SSH session can end at once and a killed connection does not reach it."""
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(null)
+    os.close(out)
+
+
+def spawn_detached(argv: list, log_path: str) -> int:
+    """A process in its own session (no terminal, stdio off the SSH channel); its pid."""
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        return start(argv, fds={0: null, 1: out, 2: out}, new_session=True)
+    finally:
+        os.close(out)
+        os.close(null)
 
 
 AGENT_FLAGS = ("-I", "-S", "-B")  # as hooks/lib.sh's run_agent

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import glob
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 from . import contract, layout, records, store
-from .node import (Fail, agent_argv, docker, docker_quiet, log, now_utc, process_alive, process_start,
-                   spawn_detached)
+from .node import (Fail, agent_argv, daemonize, docker, docker_quiet, log, now_utc, process_alive, process_start,
+                   spawn_detached, start, wait)
 
 # Runs the job's script in its folder (the container's /job, or the folder itself on the host), output to job.log:
 # a script with a #! line runs with its own interpreter, others with bash (sh where the image has no bash).
@@ -47,7 +43,19 @@ def spare_record(folder: str) -> tuple[dict[str, str], bool]:
 
 
 def spare_folders() -> list[str]:
-    return sorted(glob.glob(os.path.join(layout.JOBS_SRV, ".spare-*")))
+    return [os.path.join(layout.JOBS_SRV, name) for name in sorted(os.listdir(layout.JOBS_SRV))
+            if name.startswith(".spare-")]
+
+
+def new_folder(prefix: str) -> str:
+    """A new private folder JOBS_SRV/<prefix><random> (as mktemp -d, without the tempfile module's imports)."""
+    while True:
+        path = os.path.join(layout.JOBS_SRV, prefix + os.urandom(4).hex())
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
 
 
 def claim_spare(image: str, job_id: str) -> tuple[str | None, str]:
@@ -68,6 +76,8 @@ def claim_spare(image: str, job_id: str) -> tuple[str | None, str]:
 
 def remove_spare(folder: str, container: str) -> None:
     """A waiting container (none: '') and its folder, gone."""
+    import shutil
+
     if container:
         docker_quiet("rm", "-f", container)
     shutil.rmtree(folder, ignore_errors=True)
@@ -124,8 +134,8 @@ def spare(args: list[str]) -> int:
 
 
 def start_spare(image: str) -> None:
-    folder = tempfile.mkdtemp(prefix=".spare-", dir=layout.JOBS_SRV)
-    container = contract.SPARE_PREFIX + folder.rsplit(".spare-", 1)[1].lower().replace("_", "-")
+    folder = new_folder(".spare-")
+    container = contract.SPARE_PREFIX + folder.rsplit(".spare-", 1)[1]
     try:
         meta = os.path.join(folder, contract.META_DIR)
         os.mkdir(meta)
@@ -176,9 +186,9 @@ def unpack(folder: str, script: str) -> None:
     """The tar stream on stdin into `folder`, the files it left out copied from the store, the records' files made
     (the job may run as the image's own user, not root: it reads its files and env and writes its outputs and
     job.log there; JOBS_SRV, 0700 root, keeps everyone on the host but root out)."""
-    untar = subprocess.run(["tar", "-x", "--no-same-owner", "-C", folder, "-f", "-"])
-    if untar.returncode != 0:
-        raise Fail("the upload (a tar stream on stdin) could not be unpacked", untar.returncode)
+    untar = wait(start(["tar", "-x", "--no-same-owner", "-C", folder, "-f", "-"]))
+    if untar != 0:
+        raise Fail("the upload (a tar stream on stdin) could not be unpacked", untar)
     if not store.reuse_files(folder):
         raise Fail("a file this upload left out is no longer on the server; send it whole", contract.REUSE_MISS_EXIT)
     store.store_files(folder)
@@ -207,7 +217,7 @@ def submit(args: list[str]) -> int:
         raise Fail(f"job {job_id} exists already")
     store.check_room(size)
     incoming, waiting = claim_spare(image, job_id) if mode == "container" else (None, "")
-    incoming = incoming or tempfile.mkdtemp(prefix=f".incoming-{job_id}.", dir=layout.JOBS_SRV)
+    incoming = incoming or new_folder(f".incoming-{job_id}.")
     try:
         unpack(incoming, script)
         with open(os.path.join(incoming, contract.META_DIR, "meta"), "w") as handle:
@@ -222,11 +232,33 @@ def submit(args: list[str]) -> int:
     if waiting:
         start_in_waiting_container(job_id, waiting, script)
     records.write_status(job_id)
-    supervisor = spawn_detached(agent_argv("job-supervise", job_id), records.meta_path(job_id, "supervisor.log"))
+    supervisor = fork_supervisor(job_id)
     with open(records.meta_path(job_id, "supervisor"), "w") as handle:
-        handle.write(f"{supervisor.pid} {process_start(supervisor.pid)}\n")
+        handle.write(f"{supervisor} {process_start(supervisor)}\n")
     sys.stdout.write(job_id + "\n")
     return 0
+
+
+def fork_supervisor(job_id: str) -> int:
+    """The job's supervisor: this process forked (no second interpreter start before the job runs), detached."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        daemonize(records.meta_path(job_id, "supervisor.log"))
+        code = supervise([job_id])
+    except Fail as failure:
+        sys.stderr.write(f"labstack: error: {failure}\n")
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def start_in_waiting_container(job_id: str, container: str, script: str) -> None:
@@ -237,7 +269,7 @@ def start_in_waiting_container(job_id: str, container: str, script: str) -> None
         handle.write(container + "\n")
     if not hand_over(records.meta_path(job_id, "go"), script):
         os.unlink(records.meta_path(job_id, "container"))
-        spawn_detached(["docker", "rm", "-f", container], os.devnull)
+        spawn_detached(["docker", "rm", "-f", container], os.devnull)  # not waited for: the job goes on
     os.unlink(records.meta_path(job_id, "spare"))
 
 
@@ -311,8 +343,7 @@ def supervise(args: list[str]) -> int:
         spawn_detached(agent_argv("job-spare", job["image"]), records.meta_path(job_id, "supervisor.log"))
         watch_container(job_id, container, engine)
     else:
-        code = child.wait()
-        finish(job_id, 128 - code if code < 0 else code)
+        finish(job_id, wait(child))
     return 0
 
 
@@ -328,12 +359,17 @@ def start_container(job_id: str, job: dict[str, str]) -> str | None:
             handle.write(container + "\n")
         return container
     folder = records.job_dir(job_id)
-    with open(os.path.join(folder, contract.LOG_FILE), "ab") as job_log:
-        started = subprocess.run(["docker", "run", "-d", "--name", container, *labels(), "-v", f"{folder}:/job",
-                                  "-w", "/job", "--env-file", records.meta_path(job_id, "env"), "--entrypoint",
-                                  "/bin/sh", job["image"], "-c", JOB_RUNNER, "sh", job["script"]],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=job_log)
-    if started.returncode != 0:
+    null = os.open(os.devnull, os.O_RDWR)
+    job_log = os.open(os.path.join(folder, contract.LOG_FILE), os.O_WRONLY | os.O_APPEND)
+    try:
+        started = wait(start(["docker", "run", "-d", "--name", container, *labels(), "-v", f"{folder}:/job", "-w",
+                              "/job", "--env-file", records.meta_path(job_id, "env"), "--entrypoint", "/bin/sh",
+                              job["image"], "-c", JOB_RUNNER, "sh", job["script"]],
+                             fds={0: null, 1: null, 2: job_log}))
+    finally:
+        os.close(null)
+        os.close(job_log)
+    if started != 0:
         now = now_utc()
         records.set_state(job_id, state=contract.FAILED, exitCode=contract.START_FAILED_EXIT, startedAt=now,
                           endedAt=now)
@@ -341,14 +377,15 @@ def start_container(job_id: str, job: dict[str, str]) -> str | None:
     return container
 
 
-def start_on_host(job_id: str, job: dict[str, str]) -> subprocess.Popen:
-    """The script as root on the host, in its own process group (cancel stops the group), with the job's env."""
+def start_on_host(job_id: str, job: dict[str, str]) -> int:
+    """The script as root on the host, in its own process group (cancel stops the group), with the job's env; its
+    pid."""
     with open(records.meta_path(job_id, "env")) as handle:
         variables = dict(line.split("=", 1) for line in handle.read().splitlines() if "=" in line)
-    child = subprocess.Popen(["sh", "-c", JOB_RUNNER, "sh", job["script"]], cwd=records.job_dir(job_id),
-                             env={**os.environ, **variables}, stdin=subprocess.DEVNULL, start_new_session=True)
+    child = start(["sh", "-c", JOB_RUNNER, "sh", job["script"]], cwd=records.job_dir(job_id),
+                  env={**os.environ, **variables}, new_session=True)
     with open(records.meta_path(job_id, "child"), "w") as handle:
-        handle.write(f"{child.pid}\n")
+        handle.write(f"{child}\n")
     return child
 
 

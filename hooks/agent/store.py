@@ -3,7 +3,6 @@ received them, so the next upload of the same file leaves it out and gets a chec
 entry no job folder links any more (its jobs were removed) is dropped."""
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 
@@ -45,6 +44,8 @@ def read_list(path: str) -> list[tuple[str, str]]:
 
 def copy_checked(source: str, target: str, digest: str) -> bool:
     """Copy `source` to `target`, hashing as it goes: is the copy's sha256 `digest`?"""
+    import hashlib  # only here: loading OpenSSL costs a submit without reused files more than its unpacking
+
     hasher = hashlib.sha256()
     with open(source, "rb") as reader, open(target, "wb") as writer:
         while chunk := reader.read(CHUNK):

@@ -3,8 +3,9 @@
 Everything goes through the pinned SSH connection of labstack.ssh.target (SshTarget), one ssh command per step, and the
 node agent does the server side (hooks/agent, run by the hooks job-*.sh): job-submit.sh receives the files as one tar
 stream and starts a detached supervisor that runs the script in a container of the image (or on the host) and keeps
-JOBS_SRV/<id>/status.json. States, exit codes and names are the agent's contract (hooks/agent/contract.py). The checks that need no server (script, files, env, names, fetch paths) run before
-anything is sent, so bad input leaves nothing behind.
+JOBS_SRV/<id>/status.json. States, exit codes and names are the agent's contract (hooks/agent/contract.py). The
+checks that need no server (script, files, env, names, fetch paths) run before anything is sent, so bad input leaves
+nothing behind.
 """
 from __future__ import annotations
 

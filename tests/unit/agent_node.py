@@ -13,6 +13,7 @@ from typing import Optional
 
 from components.layout import HOOKS_DIR, JOBS_SRV, JOBS_STORE
 from hooks.agent import contract
+from hooks.agent.node import process_start
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 
@@ -101,7 +102,7 @@ class Node:
     def supervisor_gone(self, job_id: str, seconds: float = 30) -> None:
         pid = int(self.meta(job_id, "supervisor").read_text().split()[0])
         deadline = time.monotonic() + seconds
-        while Path(f"/proc/{pid}").exists() and "Z" != Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]:
+        while process_start(pid) is not None:  # alive, and not a zombie
             assert time.monotonic() < deadline, "the supervisor did not end"
             time.sleep(0.05)
 
