@@ -6,19 +6,20 @@ tests, which then need no root) prefixes every path, as in bash.
 from __future__ import annotations
 
 import os
-import re
 
 LAYOUT_SH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "layout.sh")
-_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(\S*)$")
+_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def read_layout(path: str = LAYOUT_SH, root: str = "") -> dict:
+    """NAME=value lines (not the functions, arrays or the LABSTACK_ROOT default line)."""
     names = {}
     with open(path) as handle:
         for line in handle:
-            found = _LINE.match(line.rstrip("\n"))
-            if found and not found.group(2).startswith("${"):
-                names[found.group(1)] = found.group(2).replace("$LABSTACK_ROOT", root)
+            key, sep, value = line.rstrip("\n").partition("=")
+            if sep and key[:1].isupper() and set(key) <= _KEY and value and not value.startswith(("${", "(")) \
+                    and not any(char.isspace() for char in value):
+                names[key] = value.replace("$LABSTACK_ROOT", root)
     return names
 
 

@@ -9,16 +9,12 @@ Jobs started by the earlier bash hooks wrote the same files; they are read as th
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from . import contract, layout
 from .node import Fail
-
-_ESCAPED = re.compile(r"\\(.)")
 
 
 def job_dir(job_id: str) -> str:
@@ -49,8 +45,30 @@ def read_fields(path: str) -> dict[str, str]:
         for line in handle:
             key, sep, value = line.rstrip("\n").partition("=")
             if sep:
-                fields[key] = "" if value == "''" else _ESCAPED.sub(r"\1", value)
+                fields[key] = "" if value == "''" else unescape(value)
     return fields
+
+
+def unescape(value: str) -> str:
+    """A value as printf %q wrote it (a backslash before a character the shell would read otherwise)."""
+    out, escaped = [], False
+    for char in value:
+        if char == "\\" and not escaped:
+            escaped = True
+            continue
+        out.append(char)
+        escaped = False
+    return "".join(out)
+
+
+def json_value(value: object) -> str:
+    """A JSON value of the record (no json module: its import costs the node more than writing the record)."""
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(char if char >= " " else f"\\u{ord(char):04x}" for char in text) + '"'
 
 
 def field_lines(fields: dict[str, str]) -> str:
@@ -76,7 +94,7 @@ def status_record(job_id: str, job: dict[str, str]) -> str:
             record[key] = value
         else:
             record[key] = value or None
-    return json.dumps(record, separators=(",", ":")) + "\n"
+    return "{" + ",".join(f'"{key}":{json_value(value)}' for key, value in record.items()) + "}\n"
 
 
 def write_status(job_id: str) -> None:

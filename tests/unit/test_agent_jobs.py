@@ -296,3 +296,17 @@ def test_logs_follow_ends_with_the_job(node):
     node.wait_for("j-ticks", "running", "complete")
     assert node.hook("job-logs", "j-ticks", "--follow").stdout == b"tick 1\ntick 2\ntick 3\n"
     assert node.status("j-ticks")["state"] == "complete"
+
+
+@pytest.mark.parametrize("name, pattern", [
+    ("JOB_ID_RE", r"[a-z0-9][a-z0-9-]{0,63}"), ("SHA256_RE", r"[0-9a-f]{64}"), ("IMAGE_RE", r"[A-Za-z0-9._/:@-]{1,255}"),
+    ("SCRIPT_RE", r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}"), ("NAME_RE", r"[A-Za-z0-9._-]{0,64}"),
+    ("SUBMITTER_RE", r"[A-Za-z0-9._@-]{1,128}")])
+def test_the_contracts_name_patterns_are_the_character_classes_they_replace(name, pattern):
+    import re
+
+    samples = ["", "a", "A", "-x", ".x", "_x", "20261128-215501-3fa2", "a" * 64, "a" * 65, "f" * 64, "F" * 64,
+               "python:3.11-slim", "r@sha256:" + "a" * 64, "run.sh", "bad image", "x/y", "ana@laptop", "é", "a\n",
+               "a" * 255, "a" * 256]
+    assert [getattr(contract, name).match(text) for text in samples] == [
+        bool(re.fullmatch(pattern, text)) for text in samples]
