@@ -2,8 +2,8 @@
 
 Latency = from the call on this machine to the moment the job's script runs (the script writes `date +%s.%N`; the
 test bed hosts share this machine's clock). Sides: `jobs.submit` (container of python:3.11-slim, the default) with
-the container of that image that waits once a job of the image has started (hooks/job-spare.sh; the bench waits, off
-the clock, until it is there), the same with none waiting (`cold`: the first job of an image on a server, or the
+the container of that image that waits once a job of the image has started (the node agent's job-spare; the bench
+waits, off the clock, until it is there), the same with none waiting (`cold`: the first job of an image on a server, or the
 first after a reboot), `jobs.submit(on_host=True)`, one `ssh host 'cat > run.sh && nohup sh run.sh &'` (the issue's yardstick) and one
 `ssh host 'cat > run.sh && docker run -d ... sh run.sh'` (the same container work done by hand: a container's start
 alone costs the engine about as much as the whole nohup line). Throughput = bytes per second
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import open_testbed, spread  # noqa: E402
-from components.layout import HOOKS_DIR, JOBS_SRV, REMOTE_HOOKS  # noqa: E402
+from components.layout import JOBS_SRV  # noqa: E402
 from labstack.jobs import server as jobs  # noqa: E402
 from labstack.ssh.target import SshTarget  # noqa: E402
 
@@ -50,7 +50,7 @@ def started_at(host, path: str, seconds: float = 60) -> float:
 
 def spare_ready(host, seconds: float = 60) -> None:
     """Wait (off the clock) until a container of the job image waits for the next job, as it does once a job of
-    that image has started (hooks/job-spare.sh)."""
+    that image has started (the node agent's job-spare)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if host.docker("ps", "-q", "--filter", "name=^labstack-job-spare-").stdout.strip():
@@ -112,8 +112,7 @@ def main() -> int:
     host = testbed.new_host()
     work = Path(tempfile.mkdtemp(prefix="job-bench-"))
     try:
-        host.exec_in(["mkdir", "-p", REMOTE_HOOKS])
-        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
+        host.install_hooks()  # what HostSetup copies on a server
         target = SshTarget(host=host.ip, user=host.user, key_path=Path(host.key_path),
                            known_hosts=host.known_hosts_line(), stack="bench")
         script = work / "run.sh"

@@ -103,3 +103,8 @@ try_reload_proxy() {
     return 1
   fi
 }
+
+# The node agent (hooks/agent: jobs and the auto-stop watcher, Python's standard library only) in place of this
+# shell, by the server's own python3; -I -S: nothing from the caller's environment or site-packages; -B: no byte-code
+# caches (the hooks arrive with mtime 0, so a cache could outlive a change of its source of the same size).
+run_agent() { exec python3 -I -S -B "$(dirname "${BASH_SOURCE[0]}")/agent" "$@"; }

@@ -16,6 +16,8 @@ from typing import Optional
 
 ENV = "LABSTACK_PROJECT"
 PROGRAM_PACKAGE = "components"  # the Pulumi program's package, imported from the project folder
+# Imported from the project folder too: the program, and the node agent's contract (hooks/agent/contract.py).
+FROM_PROJECT = (PROGRAM_PACKAGE, "hooks")
 
 
 class ProjectNotFound(Exception):
@@ -91,10 +93,11 @@ def project_dir() -> Path:
 
 
 class _ProgramWithoutProject(importlib.abc.MetaPathFinder):
-    """Turns `import components` without a project folder into the one clear error instead of ModuleNotFoundError."""
+    """Turns `import components` (or `hooks`) without a project folder into the one clear error instead of
+    ModuleNotFoundError."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname == PROGRAM_PACKAGE and locate() is None:
+        if fullname in FROM_PROJECT and locate() is None:
             project_dir()  # raises ProjectNotFound with the reason
         return None
 

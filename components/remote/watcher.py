@@ -14,6 +14,7 @@ from components.config.auto_stop import AutoStopConfig
 from components.layout import hook
 from components.nodes import NodeHandle
 from components.render.bundle import make_bundle
+from hooks.agent import contract
 
 
 @dataclass
@@ -27,18 +28,18 @@ class WatcherArgs:
 
 def watcher_files(auto_stop: Optional[AutoStopConfig], budget_env: Mapping[str, str],
                   busy_commands: Mapping[str, str]) -> dict[str, str]:
-    """The settings auto-stop.sh reads; no files at all turn the watcher off."""
+    """The settings the node agent's watcher reads (contract.WATCHER_SETTINGS); no files at all turn it off."""
     if auto_stop is None and not budget_env:
         return {}
     settings = {"IDLE_SECONDS": str(auto_stop.idle_seconds) if auto_stop else "0",  # 0: no idle stop
                 "MAX_SECONDS": str(auto_stop.max_seconds or "") if auto_stop else "",
-                "CPU_PERCENT": str(auto_stop.cpu_percent) if auto_stop else "10",
+                "CPU_PERCENT": str(auto_stop.cpu_percent if auto_stop else contract.DEFAULT_CPU_PERCENT),
                 "BUSY_COMMANDS": " ".join(sorted(busy_commands)) if auto_stop else "",
                 **budget_env}
-    files = {"watcher.env": "# labstack's auto-stop watcher (written by watcher-up.sh; read by auto-stop.sh)\n"
-                            + "".join(f"{key}='{value}'\n" for key, value in settings.items())}
+    files = {contract.WATCHER_ENV: "# labstack's auto-stop watcher (written by watcher-up.sh; read by auto-stop.sh)\n"
+                                   + "".join(f"{key}='{value}'\n" for key, value in settings.items())}
     if auto_stop:
-        files.update({f"busy-{app}.cmd": command_line for app, command_line in busy_commands.items()})
+        files.update({contract.busy_command_file(app): command_line for app, command_line in busy_commands.items()})
     return files
 
 

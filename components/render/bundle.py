@@ -36,4 +36,7 @@ def read_bundle(bundle: str) -> dict[str, bytes]:
 
 
 def directory_files(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    """Every file under `directory` but Python's byte-code caches (made wherever the node agent is imported, e.g. by
+    the tests: they would change the bundle, and so re-run the step, without any source changing)."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}

@@ -1,10 +1,11 @@
 """Script jobs on a stack's server (invoke job.*): upload, start detached, status, logs, wait, fetch, cancel.
 
 Everything goes through the pinned SSH connection of labstack.ssh.target (SshTarget), one ssh command per step, and the
-hooks job-*.sh do the server side: job-submit.sh receives the files as one tar stream and starts a detached
-supervisor (job-supervise.sh) that runs the script in a container of the image (or on the host) and keeps
-JOBS_SRV/<id>/status.json. The checks that need no server (script, files, env, names, fetch paths) run before
-anything is sent, so bad input leaves nothing behind.
+node agent does the server side (hooks/agent, run by the hooks job-*.sh): job-submit.sh receives the files as one tar
+stream and starts a detached supervisor that runs the script in a container of the image (or on the host) and keeps
+JOBS_SRV/<id>/status.json. States, exit codes and names are the agent's contract (hooks/agent/contract.py). The
+checks that need no server (script, files, env, names, fetch paths) run before anything is sent, so bad input leaves
+nothing behind.
 """
 from __future__ import annotations
 
@@ -26,27 +27,19 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Optional
 
 from components.layout import hook
+from hooks.agent import contract
+from hooks.agent.contract import (ACTIVE, CANCELLED_EXIT, IMAGE_RE, INTERRUPTED_EXIT, JOB_ID_RE, MANIFEST, SCRIPT_RE,
+                                  STATES, UNKNOWN_JOB_EXIT, REUSE_MISS_EXIT)
 from labstack.local import key_value, sha256_file
 from labstack.ssh.target import RemoteError, SshTarget
 
 DEFAULT_IMAGE = "python:3.11-slim"
-STATES = ("submitted", "running", "complete", "failed", "cancelled", "interrupted")
-ACTIVE = ("submitted", "running")
-JOB_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # --name, when given (the server's contract.NAME_RE allows none)
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-IMAGE_RE = re.compile(r"^[A-Za-z0-9._/:@-]{1,255}$")
-SCRIPT_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
-MANIFEST = ".labstack-sha256sums"  # job-fetch.sh's last tar member
-UNKNOWN_JOB_EXIT = 3  # the hooks' exit code for a job id the server does not know
-REUSE_MISS_EXIT = 4  # job-submit.sh: a file the upload left out is no longer on the server unchanged
 # Files of 1 MiB or more are offered for reuse (job-have.sh) when they add up to 8 MiB: below that, the extra ssh
 # round trip costs more than sending them.
 REUSE_MIN_FILE = 1 << 20
 REUSE_MIN_TOTAL = 8 << 20
-# Exit codes of jobs that have no script exit code of their own.
-CANCELLED_EXIT = 130
-INTERRUPTED_EXIT = 75
 
 
 class JobError(RemoteError):
@@ -123,7 +116,7 @@ def upload_plan(script: Path, files: list[Path]) -> dict[str, Path]:
         if not path.exists():
             raise JobError(f"--files {path}: no such file or folder")
         name = path.resolve().name
-        if not SCRIPT_RE.match(name) or name.startswith(".labstack") or name in ("status.json", "job.log"):
+        if not SCRIPT_RE.match(name) or name.startswith(contract.META_DIR) or name in contract.RESERVED_NAMES:
             raise JobError(f"--files {path}: the name {name!r} cannot be used in the job folder (letters, digits, "
                            "'.', '_', '-'; not status.json, job.log or .labstack*)")
         if name in plan and plan[name].resolve() != path.resolve():
@@ -150,7 +143,7 @@ def submitter() -> str:
 def submit_argv(job_id: str, size: int, script_name: str, *, image: Optional[str], on_host: bool, name: str,
                 by: str) -> str:
     """The remote command of a submit (the tar stream goes to its stdin)."""
-    return hook("job-submit.sh", job_id, size, "--on-host" if on_host else image, script_name, name, by)
+    return hook("job-submit.sh", job_id, size, contract.ON_HOST if on_host else image, script_name, name, by)
 
 
 def parse_statuses(text: str) -> list[dict]:
@@ -171,9 +164,9 @@ def parse_statuses(text: str) -> list[dict]:
 
 def exit_code_of(status: dict) -> int:
     """The exit code `job.wait` ends with: the script's, or 130 (cancelled) / 75 (interrupted) without one."""
-    if status["state"] in ("complete", "failed") and status.get("exitCode") is not None:
+    if status["state"] in (contract.COMPLETE, contract.FAILED) and status.get("exitCode") is not None:
         return int(status["exitCode"])
-    return CANCELLED_EXIT if status["state"] == "cancelled" else INTERRUPTED_EXIT
+    return CANCELLED_EXIT if status["state"] == contract.CANCELLED else INTERRUPTED_EXIT
 
 
 # --- remote steps -------------------------------------------------------------------------------------------------
@@ -276,9 +269,10 @@ def _send(target: SshTarget, command: str, plan: dict[str, Path], env_text: byte
           reuse: dict[str, str]) -> subprocess.CompletedProcess:
     """One submit: the tar stream (without the files in `reuse`, named in .labstack/reuse instead; the other large
     files named in .labstack/store for the next job) into job-submit.sh."""
-    lists = {".labstack/env": (env_text, 0o600),
-             ".labstack/reuse": ("".join(f"{d} {m}\n" for m, d in reuse.items()).encode(), 0o644),
-             ".labstack/store": ("".join(f"{d} {m}\n" for m, d in digests.items() if m not in reuse).encode(), 0o644)}
+    lists = {contract.ENV_FILE: (env_text, 0o600),
+             contract.REUSE_LIST: ("".join(f"{d} {m}\n" for m, d in reuse.items()).encode(), 0o644),
+             contract.STORE_LIST: ("".join(f"{d} {m}\n" for m, d in digests.items() if m not in reuse).encode(),
+                                   0o644)}
 
     def member(info: tarfile.TarInfo) -> Optional[tarfile.TarInfo]:
         return None if info.name in reuse else _plain_member(info)
@@ -290,7 +284,7 @@ def _send(target: SshTarget, command: str, plan: dict[str, Path], env_text: byte
             for arcname, path in plan.items():
                 archive.add(str(path), arcname=arcname, filter=member)
             for list_name, (data, mode) in lists.items():
-                if data or list_name == ".labstack/env":
+                if data or list_name == contract.ENV_FILE:
                     info = tarfile.TarInfo(list_name)
                     info.size, info.mode = len(data), mode
                     archive.addfile(info, _bytes_io(data))

@@ -38,13 +38,13 @@ def target(job_host):
 
 def _server_jobs(host) -> list[str]:
     """What the jobs folder holds, hidden entries included (a half-written `.incoming-*` would show), without the
-    waiting container's folder and lock (job-spare.sh replaces them in the background)."""
+    waiting container's folder and lock (the node agent replaces them in the background)."""
     names = host.run(f"sudo ls -A {JOBS_SRV} 2>/dev/null || true").stdout.split()
     return sorted(n for n in names if not n.startswith(".spare"))
 
 
 def _waiting_containers(host, seconds=60, image="python:3.11-slim") -> list[str]:
-    """Ids of the running waiting containers of `image`, once there is one (job-spare.sh starts it in the
+    """Ids of the running waiting containers of `image`, once there is one (the node agent starts it in the
     background, and replaces one of another image)."""
     deadline = time.monotonic() + seconds
     while True:
@@ -152,8 +152,9 @@ def test_cancel_and_two_jobs_at_once(target, tmp_path):
 
 
 def test_a_waiting_container_takes_the_next_job_of_its_image(target, job_host, tmp_path):
-    """Once a container job runs, a container of its image waits (job-spare.sh); the next job of that image runs in it
-    (the script sees its own variables, /job, its name), and a waiting container that died is never handed a job."""
+    """Once a container job runs, a container of its image waits (started by the node agent); the next job of that
+    image runs in it (the script sees its own variables, /job, its name), and a waiting container that died is never
+    handed a job."""
     script = tmp_path / "where.sh"
     script.write_text('mkdir -p out\nprintf "%s|%s|%s\\n" "$TAG" "$(pwd)" "$(hostname)" > out/where\nsleep "$NAP"\n')
     first = jobs.submit(target, script, [], env={"TAG": "first one", "NAP": "0"})

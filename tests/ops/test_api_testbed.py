@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 import labstack
-from components.layout import HOOKS_DIR, REMOTE_HOOKS
 from labstack.stacks import stackfile
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
@@ -23,8 +22,7 @@ pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 def api_host(testbed):
     host = testbed.new_host()
     try:
-        host.exec_in(["mkdir", "-p", REMOTE_HOOKS])
-        host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
+        host.install_hooks()  # what HostSetup copies on a server
         yield host
     finally:
         testbed.stop_host(host)

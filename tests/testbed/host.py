@@ -646,10 +646,11 @@ LogLevel VERBOSE
         sh(self._nsenter() + ["tar", "-x", "--no-same-owner", "-C", remote_dir], input=archive.getvalue(), text=False)
 
     def install_hooks(self) -> None:
-        """The hooks where HostSetup copies them on a server."""
+        """The hooks where HostSetup copies them on a server: the whole folder (the scripts, the node agent's
+        package, the templates)."""
         from components.layout import HOOKS_DIR, REMOTE_HOOKS
 
-        self.copy_in(sorted([*Path(HOOKS_DIR).glob("*.sh"), *Path(HOOKS_DIR).glob("*.bash")]), REMOTE_HOOKS)
+        self.copy_in(sorted(Path(HOOKS_DIR).iterdir()), REMOTE_HOOKS)
 
     def give_block_device(self, by_id_name: str, device: str) -> None:
         """Show `device` (a loop device) to this host only as /dev/disk/by-id/<by_id_name>, the name EC2's Nitro

@@ -84,7 +84,8 @@ def layout_literals_in(text: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("hook", [p for p in sorted(HOOKS.rglob("*")) if p.is_file() and p.name != "layout.sh"],
+@pytest.mark.parametrize("hook", [p for p in sorted(HOOKS.rglob("*")) if p.is_file() and p.name != "layout.sh"
+                                  and "__pycache__" not in p.parts],
                          ids=lambda p: str(p.relative_to(HOOKS)))
 def test_hooks_take_every_server_name_from_layout_sh(hook):
     assert layout_literals_in(hook.read_text()) == [], \
@@ -99,3 +100,23 @@ def test_hooks_take_every_server_name_from_layout_sh(hook):
 ])
 def test_the_layout_literal_check_finds_spelled_out_names(line):
     assert layout_literals_in(line), line
+
+
+@pytest.mark.parametrize("module", sorted((HOOKS / "agent").glob("*.py")), ids=lambda p: p.name)
+def test_the_node_agent_needs_only_the_standard_library(module):
+    """It runs with the server's own python3 (-I -S: no site-packages), as old as Ubuntu 22.04's 3.10."""
+    import ast
+    import sys
+
+    tree = ast.parse(module.read_text(), feature_version=(3, 10))
+    outside = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        outside += [name for name in names if name.split(".")[0] not in (*sys.stdlib_module_names, "__future__",
+                                                                          "agent")]
+    assert outside == []
