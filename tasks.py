@@ -1,6 +1,8 @@
 """labstack's invoke tasks: thin entry points (flags, messages) over the tested labstack package. Groups of tasks for one kind
 of work (ray.*, job.*, ...) live in labstack/tasks/<group>.py and are added to `ns` at the bottom of this file."""
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
+
+from labstack.tasks.invoke_support import name_tasks, task
 
 from labstack.tasks import cost as cost_tasks
 from labstack.tasks import debug as debug_tasks
@@ -202,4 +204,5 @@ ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
 ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run
 ns.add_collection(Collection.from_module(ray_tasks, name="ray"))
 ns.add_task(debug_tasks.debug)  # invoke debug: an app locally as on its server (labstack/stacks/debug.py)
+name_tasks(ns)
 # `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (labstack/tasks/invoke_support.py).

@@ -1,5 +1,7 @@
 """`invoke ray.*`: Ray on a cluster stack, through an SSH tunnel pinned to the head's host key (labstack/clusters.py)."""
-from invoke import Exit, task
+from invoke import Exit
+
+from labstack.tasks.invoke_support import task
 
 STACK = "stack name (stacks/Pulumi.<stack>.yaml)"
 

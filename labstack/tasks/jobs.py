@@ -3,7 +3,9 @@ labstack/tasks/jobs_run.py."""
 import sys
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Exit
+
+from labstack.tasks.invoke_support import task
 
 from labstack.tasks.errors import call as _call
 from labstack.tasks.jobs_run import run  # noqa: F401 (job.run)
