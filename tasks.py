@@ -8,6 +8,7 @@ from labstack.tasks import cost as cost_tasks
 from labstack.tasks import debug as debug_tasks
 from labstack.tasks import jobs as job_tasks
 from labstack.tasks import clusters as ray_tasks
+from labstack.tasks import stacks as stack_tasks
 from labstack.tasks.errors import call as _run
 
 
@@ -203,6 +204,9 @@ ns.add_collection(Collection("list", list_regions, list_types, list_instances, l
 ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
 ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run
 ns.add_collection(Collection.from_module(ray_tasks, name="ray"))
+for verb in (stack_tasks.new, stack_tasks.preview, stack_tasks.destroy, stack_tasks.outputs, stack_tasks.config,
+             stack_tasks.pulumi_):
+    ns.add_task(verb)  # the Pulumi verbs besides up (labstack/tasks/stacks.py)
 ns.add_task(debug_tasks.debug)  # invoke debug: an app locally as on its server (labstack/stacks/debug.py)
 name_tasks(ns)
 # `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (labstack/tasks/invoke_support.py).

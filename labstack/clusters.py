@@ -32,8 +32,8 @@ TUNNEL_WAIT_S = 20  # ssh's own ConnectTimeout is 15 s; the forward answers righ
 def require_ray(stack: str, config: StackConfig) -> None:
     """The ray.* tasks need a cluster stack that runs Ray."""
     if config.cluster is None:
-        raise RemoteError(f"stack {stack!r} is not a cluster: set labstack:cluster (e.g. `pulumi config set --path "
-                          f"'labstack:cluster.workers' 2 -s {stack}`) and run `invoke up -s {stack}`")
+        raise RemoteError(f"stack {stack!r} is not a cluster: set labstack:cluster (e.g. `invoke config -s {stack} "
+                          f"--set 'labstack:cluster.workers'=2`) and run `invoke up -s {stack}`")
     if config.cluster.engine != "ray":
         raise RemoteError(f"stack {stack!r} runs no Ray (labstack:cluster.engine = {config.cluster.engine!r}); use "
                           f"`invoke ssh -s {stack} --node worker-1` to reach its machines")

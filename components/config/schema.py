@@ -29,6 +29,7 @@ from components.config.cost import (BudgetSettings, Spot, over_hourly_budget, sp
 from components.config.messages import SECRET_SHOWN_AS
 from components.config.registry import RegistryLogin, registry_hosts
 from components.config.ssh_keys import KeyFile, host_key_line, key_file
+from components.config.placeholders import MAKE_IT_YOURS, documentation_network, is_example_host
 from components.config.values import (Shown, choice, flag, mapping, network_list, passes, port_list, problem,
                                       secret_entry, secret_field, text, whole_number)
 
@@ -82,6 +83,9 @@ def _dns_host(host: str) -> str:
     if "." not in host or len(host) > 253 or not is_dns_name(host):
         raise problem("expected a DNS name such as elif.my-experiments.org (letters, digits and dashes, at least two "
                       "labels)", shown=host)
+    if is_example_host(host):
+        raise problem(f"{MAKE_IT_YOURS}: the example's domain; use a name under a domain whose Route53 hosted zone "
+                      "you have, e.g. `invoke config -s <stack> --set labstack:dnsHost=elif.<your-domain>`", shown=host)
     return host
 
 
@@ -335,9 +339,24 @@ class StackFile(Settings):
         if not self.ssh_cidrs:
             return [self.at("ssh_cidrs", None, problem(line=(
                 "labstack:sshCidrs is not set: SSH (22) opens only to the networks you list, e.g. `pulumi config set "
-                "--path 'labstack:sshCidrs[0]' 198.51.100.0/24` (your lab's network; write 0.0.0.0/0 to open it to "
-                "the whole internet on purpose)")))]
+                "--path 'labstack:sshCidrs[0]' <your-address>/32` (your lab's network, or this machine's address: "
+                "`curl -s https://checkip.amazonaws.com`; write 0.0.0.0/0 to open it to the whole internet on "
+                "purpose)")))]
         return []
+
+    @rule("ssh_cidrs", "ingress_cidrs", "ingress_ipv6_cidrs")
+    def _networks_are_real(self, context: dict) -> list:
+        found = []
+        for field in ("ssh_cidrs", "ingress_cidrs", "ingress_ipv6_cidrs"):
+            key = type(self).model_fields[field].alias
+            for index, cidr in enumerate(getattr(self, field) or ()):
+                rfc = documentation_network(cidr)
+                if rfc:
+                    found.append(self.at(field, cidr, problem(
+                        f"{MAKE_IT_YOURS}: a documentation-only network ({rfc}), from which nobody connects; list "
+                        f"your lab's network or this machine's address (`curl -s https://checkip.amazonaws.com`): "
+                        f"`pulumi config set --path '{key}[{index}]' <your-address>/32`"), str(index)))
+        return found
 
     @rule("security_group", "existing_server", "ingress_ports", "tls")
     def _acme_is_reachable(self, context: dict) -> list:

@@ -15,7 +15,7 @@ from labstack.stacks.stackfile import StackFileError, list_stacks, load, read_of
 from policy import rules
 
 NOT_A_PREVIEW = ("This is an offline check under Pulumi mocks, not a `pulumi preview`: AWS was not contacted, so "
-                 "AMIs, hosted zones and subnets are assumed to exist. Run `pulumi preview -s {stack}` for that.")
+                 "AMIs, hosted zones and subnets are assumed to exist. Run `invoke preview -s {stack}` for that.")
 
 
 def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None) -> bool:

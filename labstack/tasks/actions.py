@@ -99,7 +99,7 @@ def push(stack: str, app: str, *, repo: Optional[str] = None, force: bool = Fals
     console.print(f"pinned labstack:apps.{app}.image = [bold]{pinned}[/] in {stackfile.stack_file(stack)}")
     if previous and previous != pinned:
         console.print(f"  (was {previous})", style="dim", markup=False)
-    console.print(f"next: [bold]pulumi up -s {stack}[/] deploys exactly this image")
+    console.print(f"next: [bold]invoke up -s {stack}[/] deploys exactly this image")
     print(pinned)  # plain: one unwrapped line scripts can read
     return pinned
 
@@ -189,7 +189,7 @@ def list_types(region: str, client_for=lifecycle.ec2_client) -> list[dict]:
 
 def list_instances(region: Optional[str] = None, states=None, key_name: Optional[str] = None,
                    client_for=lifecycle.ec2_client) -> list[inventory.InstanceRow]:
-    regions = [region] if region else inventory.regions(client_for(default_region()))
+    regions = [lifecycle.check_region(region)] if region else inventory.regions(client_for(default_region()))
     with progress("listing instances") as report:
         report(f"{len(regions)} region(s)")
         rows = inventory.instances(regions, states=states, key_name=key_name, client_for=client_for)
@@ -293,6 +293,13 @@ def ops_errors() -> tuple[type[BaseException], ...]:
 def error_message(error: BaseException) -> str:
     """The text a task prints for one of ops_errors(): a broken stack file as the same problem lines `pulumi up`
     prints (key = value: fix), anything else as one `labstack: …` line."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    if isinstance(error, NoCredentialsError):
+        return ("labstack: no AWS credentials found: run `aws configure` (or `aws configure --profile <name>` and "
+                "`export AWS_PROFILE=<name>`), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    if isinstance(error, NoRegionError):
+        return "labstack: no AWS region given: pass --region (e.g. --region eu-west-3) or `export AWS_REGION=eu-west-3`"
     if isinstance(error, ConfigError):
         return (f"labstack: the stack configuration has {len(error.problems)} problem(s):\n"
                 + "\n".join(f"  - {problem}" for problem in error.problems))

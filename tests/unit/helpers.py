@@ -33,8 +33,8 @@ def base_config(pem: Path, **overrides) -> dict:
     config = {
         "aws:region": "eu-west-3",
         "labstack:serverPem": str(pem),
-        "labstack:dnsHost": "elif.my-experiments.org",
-        "labstack:sshCidrs": ["198.51.100.0/24"],  # required when labstack makes the security group
+        "labstack:dnsHost": "elif.experiments.test",
+        "labstack:sshCidrs": ["100.64.0.0/24"],  # required when labstack makes the security group
     }
     config.update({k if ":" in k else f"labstack:{k}": v for k, v in overrides.items()})
     return {k: v for k, v in config.items() if v is not None}

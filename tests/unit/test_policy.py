@@ -62,7 +62,7 @@ def edited(resources: list[Resource], type_: str, change) -> list[Resource]:
 
 def closed_config(pem: Path, **overrides) -> dict:
     """The example's server with nothing but web ports open to the world and SSH only from the lab's network."""
-    settings = dict(instanceType="m7i.large", ingressPorts=[22, 80, 443], ingressCidrs=["198.51.100.0/24"],
+    settings = dict(instanceType="m7i.large", ingressPorts=[22, 80, 443], ingressCidrs=["100.64.0.0/24"],
                     ingressIpv6Cidrs=[])
     settings.update(overrides)
     return base_config(pem, **settings)

@@ -55,7 +55,7 @@ def test_a_server_task_reads_the_typed_stack_without_pulumi(tmp_path, monkeypatc
     result, imported = run_invoke(tmp_path, "apps", "-s", "paris-batch2")
     assert result.returncode == 1
     assert result.stderr.strip() == ("labstack: stack 'paris-batch2' has no server address or host key in its "
-                                     "outputs (publicIp, knownHosts): run `pulumi up -s paris-batch2` first")
+                                     "outputs (publicIp, knownHosts): run `invoke up -s paris-batch2` first")
     assert [call["argv"] for call in calls()] == [["stack", "output", "--json", "--stack", "paris-batch2"]]
     assert imported == []
 
