@@ -132,8 +132,21 @@ class RaySession:
     client: Any  # ray.job_submission.JobSubmissionClient
 
 
+RAY_MISSING = ("Ray's client is not installed in this virtualenv (optional, ~250 MB): add it with "
+               "`bash setup.sh --ray` (or `venv/bin/pip install -r requirements-ray.txt`)")
+
+
+def require_ray_client() -> None:
+    """The ray.* tasks need Ray's client, which `bash setup.sh` leaves out unless asked (--ray)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise RemoteError(RAY_MISSING)
+
+
 @contextlib.contextmanager
 def ray_session(stack: str) -> Iterator[RaySession]:
+    require_ray_client()
     target = ray_head(stack)
     headers = {"Authorization": f"Bearer {read_token(target)}"}
     with tunnel(target) as url:

@@ -31,7 +31,8 @@ class AutoStopSettings(Settings):
 
     enabled: Annotated[bool, flag()] = Field(
         True, description="`false` turns the watcher off (also written `autoStop: false`)")
-    idle_minutes: Annotated[Optional[int], whole_number(MIN_IDLE_MINUTES, MAX_IDLE_MINUTES, " minutes", example=60)] = Field(
+    idle_minutes: Annotated[Optional[int],
+                            whole_number(MIN_IDLE_MINUTES, MAX_IDLE_MINUTES, " minutes", example=60)] = Field(
         None, description=f"stop after this long without an SSH session, a running job, a Ray task, an HTTP request "
                           f"to an app, an app's busy signal or CPU above cpuPercent (default {DEFAULT_IDLE_MINUTES})")
     max_hours: Annotated[Optional[int], whole_number(1, MAX_LIFETIME_HOURS, " hours", example=72)] = Field(

@@ -49,7 +49,8 @@ def _as_invoke(words: str, stack: str) -> str:
 def as_invoke(text: str, stack: str = "<stack>") -> str:
     """A message's `pulumi ...` commands as the labstack tasks that run them with the project's state backend and
     passphrase file (a bare `pulumi` in a new shell knows neither), naming the stack: `pulumi config set --path
-    'labstack:autoStop.idleMinutes' 60` becomes `invoke config -s paris-batch2 --set 'labstack:autoStop.idleMinutes'=60`."""
+    'labstack:autoStop.idleMinutes' 60` becomes
+    `invoke config -s paris-batch2 --set 'labstack:autoStop.idleMinutes'=60`."""
     return _PULUMI_SPAN.sub(lambda found: f"`{_as_invoke(found.group(1), stack)}`", text)
 
 

@@ -56,8 +56,8 @@ def outputs(c, stack, json=False, key=None):
     values = _call(verbs.outputs, stack)
     if key is not None:
         if key not in values:
-            raise Exit(f"labstack: stack {stack!r} has no output {key!r} (it has: {', '.join(sorted(values)) or 'none'})",
-                       code=1)
+            known = ", ".join(sorted(values)) or "none"
+            raise Exit(f"labstack: stack {stack!r} has no output {key!r} (it has: {known})", code=1)
         value = values[key]
         print(value if isinstance(value, str) else jsonlib.dumps(value))
         return
@@ -70,8 +70,9 @@ def outputs(c, stack, json=False, key=None):
     _out().print(table)
 
 
-@task(iterable=["set"], help={"stack": STACK, "set": "KEY=VALUE to set (repeatable), e.g. labstack:instanceType=t3.large "
-                              "or 'labstack:autoStop.idleMinutes=60'", "secret": "store the values encrypted"})
+@task(iterable=["set"], help={"stack": STACK, "secret": "store the values encrypted",
+                              "set": "KEY=VALUE to set (repeatable), e.g. labstack:instanceType=t3.large or "
+                                     "'labstack:autoStop.idleMinutes=60'"})
 def config(c, stack, set=None, secret=False):
     """Set config values of a stack (`pulumi config set`; works before the first `up`); without --set, show them."""
     from labstack.stacks import verbs

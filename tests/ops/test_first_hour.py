@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -63,7 +64,8 @@ def test_outputs_as_table_json_and_one_value(write_stack, recording_pulumi, monk
     table = capsys.readouterr().out
     assert outputs["sshCommand"] in table  # piped: never wrapped at 80 columns
     assert invoke("outputs", "-s", "paris-batch2", "--key", "nope") == 1
-    assert capsys.readouterr().err.strip() == "labstack: stack 'paris-batch2' has no output 'nope' (it has: sshCommand, url)"
+    assert capsys.readouterr().err.strip() == ("labstack: stack 'paris-batch2' has no output 'nope' (it has: sshCommand, "
+                                               "url)")
 
 
 def test_new_stack_works_before_the_first_up(write_stack, stacks_dir, recording_pulumi, capsys):
@@ -101,7 +103,8 @@ EXAMPLE_LINES = [
     "nobody connects; list your lab's network or this machine's address (`curl -s https://checkip.amazonaws.com`): "
     "`invoke config -s paris-batch2 --set 'labstack:sshCidrs[0]'=<your-address>/32`",
     "labstack:dnsHost = 'elif.my-experiments.org': make it yours: the example's domain; use a name under a domain "
-    "whose Route53 hosted zone you have, e.g. `invoke config -s paris-batch2 --set labstack:dnsHost=elif.<your-domain>`",
+    "whose Route53 hosted zone you have, e.g. `invoke config -s paris-batch2 --set "
+    "labstack:dnsHost=elif.<your-domain>`",
     "labstack:apps.elif.image = 'ghcr.io/your-lab/elif@sha256:8872819b3733d273a2399877f1a949d28ab6ad53d2dc7ee09f0dbe3b"
     "af50859d': make it yours: the example's image, which no registry holds; build and push your app's: "
     "`invoke build push -s paris-batch2 --app elif --repo ghcr.io/<your-lab>/elif`"]
@@ -236,3 +239,35 @@ def test_regions_are_checked_offline_before_any_aws_call(argv, line, monkeypatch
     monkeypatch.setattr(botocore.endpoint.Endpoint, "make_request", no_network)
     assert invoke(*argv) == 1
     assert capsys.readouterr().err.strip().splitlines() == [line]
+
+
+# --- output for scripts and long evaluations ----------------------------------------------------------------------
+
+def test_list_instances_as_json(capsys):
+    from labstack.tasks import actions as commands
+    from tests.ops.test_list_instances import SELF_STOPPED, OneRegion
+
+    [row] = commands.list_instances("eu-west-3", client_for=lambda region: OneRegion(SELF_STOPPED), as_json=True)
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [{**rows[0], "instance_id": row.instance_id, "stack": row.stack, "region": "eu-west-3",
+                     "stopped": "2026-11-29 01:17: stopped itself (watcher)"}]
+
+
+def test_every_list_task_takes_json():
+    import tasks
+
+    listing = [name for name in tasks.ns.task_names if name.startswith("list.")] + ["job.status", "ray.jobs"]
+    assert {name: "json" in [a.name for a in tasks.ns[name].get_arguments()] for name in listing} == \
+        {name: True for name in listing}
+
+
+def test_a_large_cluster_check_summarises_its_outputs(stacks_dir, server_pem, capsys):
+    (stacks_dir / "Pulumi.sweep.yaml").write_text(
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {server_pem}\n  labstack:sshCidrs: [100.64.0.0/24]\n"
+        "  labstack:cluster:\n    workers: 20\n    workerType: c7i.large\n")
+    assert invoke("check", "-s", "sweep") == 0
+    out = capsys.readouterr().out
+    assert "✓ sweep: the config is valid" in out
+    assert max(len(line) for line in out.splitlines()) <= 300
+    assert len(out) < 6000, len(out)
+    assert re.search(r"    output \w+: a (map of \d+ entries|list of \d+ items)", out), out
