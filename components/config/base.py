@@ -110,7 +110,7 @@ class Settings(BaseModel):
                     context["fix"] = context["fix"].replace("{default}", str(shown))
                 error_type = PydanticCustomError("labstack", "{fix}", context)
             else:  # a shape no value type of ours lets through; still our words, never pydantic's
-                error_type = problem("not a valid value here; see the README's config tables")
+                error_type = problem("not a valid value here; see docs/configuration.md")
             problems.append({"type": error_type, "loc": loc, "input": value})
         return problems
 

@@ -65,7 +65,7 @@ def problem_lines(error: ValidationError, order: Mapping[str, int], secret_keys:
         key = ".".join(loc)
         context = e.get("ctx") or {}
         if e["type"] != "labstack":  # never pydantic's wording: every model explains its errors (base.Settings)
-            context = {"fix": "not a valid value here; see the README's config tables"}
+            context = {"fix": "not a valid value here; see docs/configuration.md"}
         # Our texts may say `{key}`, `{app}` (the name under the root key: the app under labstack:apps) and
         # `{config_set}` (how to set this key); the value is put in after, so it is never read as a placeholder.
         config_set = "pulumi config set " + (f"--path '{key}'" if len(loc) > 1 else key)

@@ -1,5 +1,5 @@
 """The stack file's schema: every `labstack:` key (and `aws:region`) of stacks/Pulumi.<stack>.yaml with its default,
-its meaning and its checks, written once. The README's config tables and stacks/labstack.schema.json are generated
+its meaning and its checks, written once. The configuration reference (docs/configuration.md) and stacks/labstack.schema.json are generated
 from these models (`python -m components.config.docs`); `components.config.stack` turns a validated file into the
 StackConfig the program uses.
 """
@@ -105,7 +105,7 @@ OWN_TAGS = 7
 
 def _apps(value: Any) -> Any:
     if value and not isinstance(value, dict):
-        raise problem("expected a map of app name to settings; see the README's apps section")
+        raise problem("expected a map of app name to settings; see docs/configuration.md")
     return value or {}
 
 
@@ -144,8 +144,7 @@ class StackFile(Settings):
         "alone)"))] = Field("auto", description="`auto`: Pulumi leaves the power state alone (a server that stopped "
                                                 "itself stays stopped and is not drift); `running` or `stopped`: "
                                                 "Pulumi starts or stops the server to match on every `pulumi up` "
-                                                "([docs/lifecycle.md](docs/lifecycle.md)); not with "
-                                                "`existingServer`")
+                                                "([Lifecycle](lifecycle.md)); not with `existingServer`")
     ami: Annotated[str, text(passes(lambda ami: AMI_ID_RE.match(ami) or SSM_PATH_RE.match(ami),
                                     "expected an AMI id such as ami-0123456789abcdef0 or an SSM parameter path "
                                     "starting with /")), Shown("Ubuntu 24.04 SSM path")] = Field(
@@ -245,14 +244,14 @@ class StackFile(Settings):
                           "at it)")
     cluster: Optional[ClusterSettings] = Field(
         None, description="`{workers: 4, workerType: c7i.4xlarge, workerStorageGb: 64, engine: ray, image: …}`: the "
-                          "stack is a cluster, the server its head plus `workers` worker nodes (README, Clusters)")
+                          "stack is a cluster, the server its head plus `workers` worker nodes (docs/clusters.md)")
     auto_stop: AutoStop = Field(
         None, description="`{idleMinutes: 60, maxHours: 72}`, `true` or `false`: each server stops itself when idle "
                           "(and after maxHours in any case); default on (30 idle minutes) for stacks without apps, off "
-                          "with apps (README, Auto-stop)")
+                          "with apps (docs/data-and-cost.md, Auto-stop)")
     data_volume: Optional[DataVolumeSettings] = Field(
         None, description="`{sizeGb: 100, onDestroy: snapshot}` or `{id: vol-…}`: an encrypted gp3 EBS volume "
-                          "mounted at /srv/labstack, so the apps' data outlives the instance (README, Data volume)")
+                          "mounted at /srv/labstack, so the apps' data outlives the instance (docs/data-and-cost.md, Data volume)")
 
     @classmethod
     def own_keys(cls, data: Any) -> dict:
@@ -268,7 +267,7 @@ class StackFile(Settings):
     @classmethod
     def unknown_fix(cls, hint: Optional[str]) -> str:
         return "unknown key: " + (f"did you mean {hint}?" if hint else
-                                  "not a labstack setting; see the README's config table")
+                                  "not a labstack setting; see docs/configuration.md")
 
     @rule("region", "existing_server")
     def _region_is_needed(self, context: dict) -> list:

@@ -24,7 +24,7 @@ LIST_FIX = "expected a list, e.g. `pulumi config set --path 'KEY[0]' VALUE` or a
 
 @dataclass(frozen=True)
 class Shown:
-    """How the README's default column shows a default that is not a plain value (e.g. "the stack name")."""
+    """How the configuration reference's default column shows a default that is not a plain value (e.g. "the stack name")."""
 
     text: str
 

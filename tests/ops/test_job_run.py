@@ -100,7 +100,7 @@ def test_the_operator_address_comes_from_checkip(tmp_path):
         def do_GET(self):
             self.send_response(200)
             self.end_headers()
-            self.wfile.write(b"198.51.100.23\n")
+            self.wfile.write(b"100.64.0.23\n")
 
         def log_message(self, *args):
             pass

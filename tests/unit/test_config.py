@@ -366,12 +366,13 @@ def test_a_value_pulumi_marks_secret_stays_masked_in_other_keys_lines(pem):
 
 # --- nothing accepted silently; each case with its exact line --------------------------------------------------------
 
-SSH_CIDRS_NOT_SET = ("labstack:sshCidrs is not set: SSH (22) opens only to the networks you list, e.g. `pulumi config "
-                     "set --path 'labstack:sshCidrs[0]' 100.64.0.0/24` (your lab's network; write 0.0.0.0/0 to open "
-                     "it to the whole internet on purpose)")
+SSH_CIDRS_NOT_SET = ("labstack:sshCidrs is not set: SSH (22) opens only to the networks you list, e.g. `invoke config "
+                     "-s s --set 'labstack:sshCidrs[0]'=<your-address>/32` (your lab's network, or this machine's "
+                     "address: `curl -s https://checkip.amazonaws.com`; write 0.0.0.0/0 to open it to the whole "
+                     "internet on purpose)")
 SAME_HOST = ("is also the host of app a: Caddy refuses two sites of one name and then serves none of the apps; give one "
              "of them another `host`")
-PLACEHOLDER = ("is a placeholder digest, not an image anyone pushed: run `invoke build push -s <stack> --app elif` to "
+PLACEHOLDER = ("is a placeholder digest, not an image anyone pushed: run `invoke build push -s s --app elif` to "
                "build, push and pin the real one")
 NOT_SCALAR = ("expected a text, number or boolean; a map or list is no environment value (write it as one quoted text, "
               "e.g. JSON, if the app parses it)")
@@ -432,7 +433,7 @@ EXACT = [
     ({"sshCidrs": None}, SSH_CIDRS_NOT_SET),
     ({"sshCidrs": []}, SSH_CIDRS_NOT_SET),
     ({"sshCidrs": ["everyone"]},
-     "labstack:sshCidrs = 'everyone': expected an IPv4 or IPv6 network in CIDR form such as 100.65.0.0/24"),
+     "labstack:sshCidrs = 'everyone': expected an IPv4 or IPv6 network in CIDR form such as 203.0.113.0/24"),
     ({"securityGroup": "sg-0123456789abcdef0"}, "labstack:sshCidrs = '[\"100.64.0.0/24\"]': has no effect with an "
                                                 "existing labstack:securityGroup; remove one of them"),
     ({"apps": {"elif": {"image": PINNED, "workers": "lots"}}},
@@ -551,7 +552,7 @@ def test_the_readme_counts_the_bad_inputs_these_tests_check():
     the stack file reader's UNREADABLE: the whole line, word for word)."""
     from tests.unit.test_stackfile import UNREADABLE
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
     total, exact = len(BAD_INPUTS) + len(EXACT) + len(UNREADABLE), len(EXACT) + len(UNREADABLE)
     assert f"({total} bad inputs in three tables" in readme and f"{exact} of them asserted word for word" in readme
 
