@@ -8,61 +8,49 @@ command the same way.
 """
 from __future__ import annotations
 
-import json
 import re
+import subprocess
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from labstack.stacks import stackfile
-from labstack.stacks.pulumi_cli import POLICY_CONFIG, POLICY_PACK, PulumiCli, PulumiError
+from labstack.stacks.pulumi_cli import PulumiCli, PulumiError
 
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-def _policy() -> list[str]:
-    config = ["--policy-pack-config", str(POLICY_CONFIG)] if POLICY_CONFIG.is_file() else []
-    return ["--policy-pack", str(POLICY_PACK), *config]
-
-
 def preview(stack: str, *, cli: Optional[PulumiCli] = None) -> None:
-    """`pulumi preview`: what `up` would change, asking AWS (the offline `invoke check` does not)."""
-    stackfile.load(stack)
-    cli = cli or PulumiCli()
-    env = cli.environment()
-    cli.select(stack, env)
-    cli.run(["preview", "--stack", stack, *_policy()], env=env)
+    """`pulumi preview` with labstack's policy pack: what `up` would change, asking AWS (`invoke check` does not)."""
+    from labstack.stack import Stack
+
+    Stack(stack, cli=cli).preview()
 
 
-def destroy(stack: str, *, yes: bool = False, cli: Optional[PulumiCli] = None) -> None:
-    """`pulumi destroy`: the program's delete steps run (every app's data exported first), so it runs from the
-    project folder, as the tasks always do."""
-    stackfile.read_stack_text(stack)  # an unknown stack: one line, before pulumi makes an empty one
-    cli = cli or PulumiCli()
-    env = cli.environment()
-    cli.select(stack, env)
-    cli.run(["destroy", "--stack", stack, *(["--yes"] if yes else [])], env=env)
+def destroy(stack: str, *, yes: bool = False, cli: Optional[PulumiCli] = None,
+            confirm: Callable[[str], str] = input) -> None:
+    """`pulumi destroy`: the program's delete steps run (every app's data exported first). The Automation API never
+    asks, so without yes labstack asks, as `up` does (and refuses when there is no terminal to ask in)."""
+    from labstack.stack import Stack
+
+    server = Stack(stack, cli=cli)
+    server.config  # an unknown stack or a broken stack file: one line, before pulumi starts
+    server.cli.can_update(stack, yes, confirm)
+    if not yes and confirm(f"Destroy every resource of {stack} (apps' data exported first)? [y/N] ").strip().lower() \
+            not in ("y", "yes"):
+        raise PulumiError(f"destroy of {stack} not confirmed: nothing was changed")
+    server.destroy()
 
 
 def outputs(stack: str, *, cli: Optional[PulumiCli] = None) -> dict:
     """The stack's outputs (`pulumi stack output --json`); secret ones stay `[secret]`."""
     stackfile.read_stack_text(stack)
-    cli = cli or PulumiCli()
-    result = cli.run(["stack", "output", "--json", "--stack", stack], capture=True)
-    try:
-        return json.loads(result.stdout or "{}")
-    except ValueError:
-        raise PulumiError(f"`pulumi stack output --json --stack {stack}` did not answer JSON") from None
+    return (cli or PulumiCli()).outputs(stack)
 
 
 def _is_path(key: str) -> bool:
     """`labstack:autoStop.idleMinutes`, `labstack:sshCidrs[0]`: a nested key, set with pulumi's --path."""
     _, _, name = key.partition(":")
     return any(mark in name for mark in ".[")
-
-
-def config_set_args(stack: str, key: str, value: str, secret: bool = False) -> list[str]:
-    return ["config", "set", *(["--path"] if _is_path(key) else []), *(["--secret"] if secret else []), key, value,
-            "--stack", stack]
 
 
 def parse_settings(pairs: Iterable[str]) -> list[tuple[str, str]]:
@@ -77,19 +65,18 @@ def parse_settings(pairs: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def config(stack: str, settings: Iterable[str] = (), *, secret: bool = False,
-           cli: Optional[PulumiCli] = None) -> None:
-    """Set config values in the stack file (`pulumi config set`, creating the stack in the backend if it is new, so
-    it works before the first `up`); without settings, show the stack's config."""
+           cli: Optional[PulumiCli] = None, show: Callable[[str], None] = print) -> None:
+    """Set config values in the stack file (`pulumi config set`, creating the stack in the state if it is new, so
+    it works before the first `up`); without settings, show the stack's config (secrets as [secret])."""
     stackfile.read_stack_text(stack)
     pairs = parse_settings(settings)
     cli = cli or PulumiCli()
-    env = cli.environment()
-    cli.select(stack, env)
     if not pairs:
-        cli.run(["config", "--stack", stack], env=env)
+        for key, value in sorted(cli.all_config(stack).items()):
+            show(f"{key} = {'[secret]' if value.secret else value.value}")
         return
     for key, value in pairs:
-        cli.run(config_set_args(stack, key, value, secret), env=env)
+        cli.set_config(stack, key, value, path=_is_path(key), secret=secret)
 
 
 def passthrough(stack: Optional[str], words: list[str], *, cli: Optional[PulumiCli] = None) -> int:
@@ -101,7 +88,9 @@ def passthrough(stack: Optional[str], words: list[str], *, cli: Optional[PulumiC
     cli = cli or PulumiCli()
     env = cli.environment()
     args = [*words, *(["--stack", stack] if stack else [])]
-    return cli.run(args, env=env, check=False).returncode
+    # The terminal's own streams (a command may ask, e.g. `stack rm`); run_pulumi's Ctrl-C care is for updates the
+    # tasks start, and a Ctrl-C here reaches pulumi through the terminal as for any command typed there.
+    return subprocess.run([cli.binary, *args], cwd=cli.project_dir, env=env).returncode
 
 
 def new(stack: str, like: str) -> Path:

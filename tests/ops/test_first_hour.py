@@ -16,7 +16,15 @@ from tests.ops.test_tasks import invoke
 from tests.unit.helpers import write_private_key
 
 POLICY = str(POLICY_PACK)
-SELECT = ["stack", "select", "--create", "--stack", "paris-batch2"]
+SELECT = ["stack", "select", "--stack", "paris-batch2"]
+HISTORY = ["stack", "history", "--json", "--show-secrets", "--page-size", "1", "--page", "1", "--stack", "paris-batch2"]
+
+
+def typed(calls):
+    """The recorded commands as an operator would type them: without the Automation API's own flags."""
+    from labstack.stacks.pulumi_cli import _without_automation_flags
+
+    return [_without_automation_flags(argv) for argv in calls]
 
 
 # --- verbs: every printed command works as printed in a new shell -------------------------------------------------
@@ -26,9 +34,19 @@ def test_preview_destroy_and_passthrough_run_pulumi_with_the_projects_state(writ
     assert invoke("preview", "-s", "paris-batch2") == 0
     assert invoke("destroy", "-s", "paris-batch2", "--yes") == 0
     assert invoke("pulumi", "-s", "paris-batch2", "--", "stack", "export", "--file", "backup.json") == 0
-    assert recording_pulumi() == [SELECT, ["preview", "--stack", "paris-batch2", "--policy-pack", POLICY],
-                                  SELECT, ["destroy", "--stack", "paris-batch2", "--yes"],
-                                  ["stack", "export", "--file", "backup.json", "--stack", "paris-batch2"]]
+    assert typed(recording_pulumi()) == [
+        SELECT, ["preview", "--policy-pack", POLICY, "--stack", "paris-batch2"],
+        SELECT, ["destroy", "--yes", "--stack", "paris-batch2"], HISTORY,
+        ["stack", "export", "--file", "backup.json", "--stack", "paris-batch2"]]
+
+
+def test_destroy_without_yes_asks_and_without_a_terminal_refuses(write_stack, recording_pulumi, capsys):
+    write_stack()
+    assert invoke("destroy", "-s", "paris-batch2") == 1  # pytest's stdin is no terminal
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "labstack: updating paris-batch2 needs a yes: run it in a terminal to confirm after the preview, or pass "
+        "--yes (yes=True in Python) to update without asking"]
+    assert recording_pulumi() == []
 
 
 def test_config_sets_plain_nested_and_secret_values_creating_the_stack(write_stack, recording_pulumi):
@@ -36,10 +54,11 @@ def test_config_sets_plain_nested_and_secret_values_creating_the_stack(write_sta
     assert invoke("config", "-s", "paris-batch2", "--set", "labstack:instanceType=t3.large",
                   "--set", "labstack:autoStop.idleMinutes=60") == 0
     assert invoke("config", "-s", "paris-batch2", "--secret", "--set", "labstack:dashboardPassword=a=b") == 0
-    assert recording_pulumi() == [
-        SELECT, ["config", "set", "labstack:instanceType", "t3.large", "--stack", "paris-batch2"],
-        ["config", "set", "--path", "labstack:autoStop.idleMinutes", "60", "--stack", "paris-batch2"],
-        SELECT, ["config", "set", "--secret", "labstack:dashboardPassword", "a=b", "--stack", "paris-batch2"]]
+    assert typed(recording_pulumi()) == [
+        SELECT, ["config", "set", "labstack:instanceType", "--plaintext", "--stack", "paris-batch2", "--", "t3.large"],
+        ["config", "set", "--path", "labstack:autoStop.idleMinutes", "--plaintext", "--stack", "paris-batch2", "--",
+         "60"],
+        SELECT, ["config", "set", "labstack:dashboardPassword", "--secret", "--stack", "paris-batch2", "--", "a=b"]]
 
 
 def test_config_refuses_a_setting_without_key_and_value(write_stack, recording_pulumi, capsys):
@@ -77,8 +96,9 @@ def test_new_stack_works_before_the_first_up(write_stack, stacks_dir, recording_
         "then `invoke check -s rome-pilot` and `invoke up -s rome-pilot`")
     assert recording_pulumi() == []  # no Pulumi CLI needed to start a stack
     assert invoke("config", "-s", "rome-pilot", "--set", "labstack:instanceType=t3.large") == 0
-    assert recording_pulumi() == [["stack", "select", "--create", "--stack", "rome-pilot"],
-                                  ["config", "set", "labstack:instanceType", "t3.large", "--stack", "rome-pilot"]]
+    assert typed(recording_pulumi()) == [
+        ["stack", "select", "--stack", "rome-pilot"],
+        ["config", "set", "labstack:instanceType", "--plaintext", "--stack", "rome-pilot", "--", "t3.large"]]
     assert invoke("new", "-s", "rome-pilot", "--like", "paris-batch2") == 1
     assert "exists already" in capsys.readouterr().err
     assert invoke("new", "-s", "x y", "--like", "paris-batch2") == 1
