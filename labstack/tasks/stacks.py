@@ -5,18 +5,10 @@ import shlex
 
 from invoke import Exit
 
+from labstack.tasks.errors import call as _call
 from labstack.tasks.invoke_support import task
 
 STACK = "stack name (stacks/Pulumi.<stack>.yaml)"
-
-
-def _call(action, *args, **kwargs):
-    from labstack.tasks import actions as commands
-
-    try:
-        return action(*args, **kwargs)
-    except commands.ops_errors() as error:
-        raise Exit(commands.error_message(error), code=1)
 
 
 @task(help={"stack": "the new stack's name, e.g. rome-pilot", "like": "the stack file to copy, e.g. paris-batch2"})
