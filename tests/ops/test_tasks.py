@@ -249,7 +249,7 @@ def test_app_names_never_reach_a_remote_shell_unchecked(tmp_path):
 
 
 def test_push_pins_the_digest_of_an_app_written_without_the_namespace(write_stack, server_pem):
-    path = write_stack(text=f"config:\n  aws:region: eu-west-3\n  serverPem: {server_pem}\n  sshCidrs: [198.51.100.0/24]\n"
+    path = write_stack(text=f"config:\n  aws:region: eu-west-3\n  serverPem: {server_pem}\n  sshCidrs: [100.64.0.0/24]\n"
                             f"  apps:\n    elif:\n      image: 127.0.0.1:5000/lab/elif@sha256:{digest('ab')}\n")
     pinned = "127.0.0.1:5000/lab/elif@sha256:" + digest("cd")
     assert stackfile.set_app_image("paris-batch2", "elif", pinned).endswith(digest("ab"))

@@ -394,7 +394,7 @@ EXACT = [
     ({"apps": {"elif": {"image": AB}}}, f"labstack:apps.elif.image = '{AB}': {PLACEHOLDER}"),
     ({"apps": {"elif": {"image": COUNTING}}}, f"labstack:apps.elif.image = '{COUNTING}': {PLACEHOLDER}"),
     ({"cluster": {"workers": 1}, "dashboardPassword": "correct-horse-battery", "apps": {"ray": {"image": PINNED}}},
-     f"labstack:apps.ray.host = 'ray.elif.my-experiments.org': {RAYS_SITE}"),
+     f"labstack:apps.ray.host = 'ray.elif.experiments.test': {RAYS_SITE}"),
     ({"cluster": {"workers": 1}, "dashboardPassword": "correct-horse-battery", "dnsHost": None,
       "apps": {"elif": {"image": PINNED, "host": "Ray"}}}, f"labstack:apps.elif.host = 'ray.<ip>.nip.io': {RAYS_SITE}"),
     ({"apps": {"elif": {"image": PINNED, "volumes": {"uploads": "/app/uploads", "files": "/app/uploads/"}}}},
