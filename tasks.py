@@ -1,11 +1,14 @@
 """labstack's invoke tasks: thin entry points (flags, messages) over the tested labstack package. Groups of tasks for one kind
 of work (ray.*, job.*, ...) live in labstack/tasks/<group>.py and are added to `ns` at the bottom of this file."""
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
+
+from labstack.tasks.invoke_support import name_tasks, task
 
 from labstack.tasks import cost as cost_tasks
 from labstack.tasks import debug as debug_tasks
 from labstack.tasks import jobs as job_tasks
 from labstack.tasks import clusters as ray_tasks
+from labstack.tasks import stacks as stack_tasks
 from labstack.tasks.errors import call as _run
 
 
@@ -29,6 +32,7 @@ def up(c, stack, yes=False):
 # --- images, data, lifecycle, inventory. The work happens in labstack/tasks/actions.py. ------------------------
 
 STACK_HELP = "stack name (stacks/Pulumi.<stack>.yaml)"
+JSON_HELP = "the rows as JSON, for scripts"
 BUILD_HELP = {
     "stack": STACK_HELP, "app": "app name in labstack:apps (default: the stack's only app)",
     "repo": "image repository to push to, e.g. ghcr.io/lab/elif (default: the one in the app's image)",
@@ -103,48 +107,49 @@ def storage(c, stack, gb, yes=False):
     _run(commands.storage, stack, size, yes=yes)
 
 
-@task(name="regions")
-def list_regions(c):
+@task(name="regions", help={"json": JSON_HELP})
+def list_regions(c, json=False):
     """The AWS regions your account can use."""
     from labstack.tasks import actions as commands
 
-    _run(commands.list_regions)
+    _run(commands.list_regions, as_json=json)
 
 
-@task(name="types", help={"region": "AWS region, e.g. eu-west-3"})
-def list_types(c, region):
+@task(name="types", help={"region": "AWS region, e.g. eu-west-3", "json": JSON_HELP})
+def list_types(c, region, json=False):
     """Instance types of a region with vCPUs, memory and an hourly price estimate."""
     from labstack.tasks import actions as commands
 
-    _run(commands.list_types, region)
+    _run(commands.list_types, region, as_json=json)
 
 
-@task(name="volumes", help={"region": "AWS region (default: the default region)"})
-def list_volumes(c, region=None):
+@task(name="volumes", help={"region": "AWS region (default: the default region)", "json": JSON_HELP})
+def list_volumes(c, region=None, json=False):
     """labstack's EBS volumes (tag labstack:stack) with size, stack, state and monthly cost."""
     from labstack.data import volumes
 
-    _run(volumes.list_storage, "volumes", region)
+    _run(volumes.list_storage, "volumes", region, as_json=json)
 
 
-@task(name="snapshots", help={"region": "AWS region (default: the default region)"})
-def list_snapshots(c, region=None):
+@task(name="snapshots", help={"region": "AWS region (default: the default region)", "json": JSON_HELP})
+def list_snapshots(c, region=None, json=False):
     """labstack's EBS snapshots (e.g. data volumes' final snapshots) with size, stack, state and monthly cost."""
     from labstack.data import volumes
 
-    _run(volumes.list_storage, "snapshots", region)
+    _run(volumes.list_storage, "snapshots", region, as_json=json)
 
 
 @task(name="instances", help={"region": "one region (default: every region)", "running": "only running ones",
                               "stopped": "only stopped ones", "terminated": "only terminated ones",
-                              "key_name": "instances launched with this EC2 key pair instead of labstack's tag"})
-def list_instances(c, region=None, running=False, stopped=False, terminated=False, key_name=None):
+                              "key_name": "instances launched with this EC2 key pair instead of labstack's tag",
+                              "json": JSON_HELP})
+def list_instances(c, region=None, running=False, stopped=False, terminated=False, key_name=None, json=False):
     """labstack's instances (tag labstack:stack) with name, state, uptime and hourly cost."""
     from labstack.tasks import actions as commands
 
     states = [name for name, wanted in (("running", running), ("stopped", stopped), ("terminated", terminated))
               if wanted]
-    _run(commands.list_instances, region, states=states or None, key_name=key_name)
+    _run(commands.list_instances, region, states=states or None, key_name=key_name, as_json=json)
 
 
 @task(help={"stack": STACK_HELP})
@@ -201,5 +206,9 @@ ns.add_collection(Collection("list", list_regions, list_types, list_instances, l
 ns.add_collection(Collection.from_module(cost_tasks, name="cost"))
 ns.add_collection(Collection.from_module(job_tasks, name="job"))  # job.submit/status/... and job.run
 ns.add_collection(Collection.from_module(ray_tasks, name="ray"))
+for verb in (stack_tasks.new, stack_tasks.preview, stack_tasks.destroy, stack_tasks.outputs, stack_tasks.config,
+             stack_tasks.pulumi_):
+    ns.add_task(verb)  # the Pulumi verbs besides up (labstack/tasks/stacks.py)
 ns.add_task(debug_tasks.debug)  # invoke debug: an app locally as on its server (labstack/stacks/debug.py)
+name_tasks(ns)
 # `invoke build push -s S --app A`: invoke.yaml makes build borrow push's flags (labstack/tasks/invoke_support.py).

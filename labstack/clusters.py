@@ -32,8 +32,8 @@ TUNNEL_WAIT_S = 20  # ssh's own ConnectTimeout is 15 s; the forward answers righ
 def require_ray(stack: str, config: StackConfig) -> None:
     """The ray.* tasks need a cluster stack that runs Ray."""
     if config.cluster is None:
-        raise RemoteError(f"stack {stack!r} is not a cluster: set labstack:cluster (e.g. `pulumi config set --path "
-                          f"'labstack:cluster.workers' 2 -s {stack}`) and run `invoke up -s {stack}`")
+        raise RemoteError(f"stack {stack!r} is not a cluster: set labstack:cluster (e.g. `invoke config -s {stack} "
+                          f"--set 'labstack:cluster.workers'=2`) and run `invoke up -s {stack}`")
     if config.cluster.engine != "ray":
         raise RemoteError(f"stack {stack!r} runs no Ray (labstack:cluster.engine = {config.cluster.engine!r}); use "
                           f"`invoke ssh -s {stack} --node worker-1` to reach its machines")
@@ -134,8 +134,21 @@ class RaySession:
     client: Any  # ray.job_submission.JobSubmissionClient
 
 
+RAY_MISSING = ("Ray's client is not installed in this virtualenv (optional, ~250 MB): add it with "
+               "`bash setup.sh --ray` (or `venv/bin/pip install -r requirements-ray.txt`)")
+
+
+def require_ray_client() -> None:
+    """The ray.* tasks need Ray's client, which `bash setup.sh` leaves out unless asked (--ray)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise RemoteError(RAY_MISSING)
+
+
 @contextlib.contextmanager
 def ray_session(stack: str) -> Iterator[RaySession]:
+    require_ray_client()
     target = ray_head(stack)
     headers = {"Authorization": f"Bearer {read_token(target)}"}
     with tunnel(target) as url:

@@ -157,7 +157,7 @@ def _collect(target: SshTarget, job_id: str, code: int, image: str, fn: Callable
         fetched = jobs.fetch(target, job_id, path="out/", dest=out)
     except Exception as error:
         raise FunctionError(f"job {job_id} ({_name(fn)}) ended with exit code {code} and left no result "
-                            f"({error}); its log: `invoke job.logs -s {target.stack} {job_id}`") from None
+                            f"({error}); its log: `invoke job.logs -s {target.stack} --job {job_id}`") from None
     return _result(Path(fetched), image, job_id, code)
 
 

@@ -2,7 +2,7 @@
 
 Pulumi-free on purpose (the operator tasks import it and must start fast); what needs the engine lives in
 `components.config.pulumi_source` (the config as the engine hands it) and `components.config.cloud` (AWS lookups).
-The schema of the stack file is `components.config.schema`; the README's tables and stacks/labstack.schema.json are
+The schema of the stack file is `components.config.schema`; the configuration reference (docs/configuration.md) and stacks/labstack.schema.json are
 generated from it by `python -m components.config.docs`.
 """
 from components.config.apps import (AppConfig, PostDeployCommand, PostDeployConfig, PostDeployRequest,  # noqa: F401

@@ -11,6 +11,7 @@ from pydantic_core import PydanticUseDefault
 from components.config.base import Settings, rule
 from components.config.formats import (APP_NAME_RE, ENV_NAME_RE, PINNED_IMAGE_RE, RESERVED_ENV, URL_PATH_RE,
                                        is_dns_name)
+from components.config.placeholders import MAKE_IT_YOURS, is_example_image
 from components.config.values import Shown, choice, env_text, flag, mapping, passes, problem, text, whole_number
 
 POST_DEPLOY_FIX = "expected {path: /launch, method: POST, expectStatus: 200} or {command: ...}"
@@ -119,6 +120,9 @@ def _real_digest(image: str) -> str:
     if len(set(digest)) < 8 or any(digest == (digest[:period] * 64)[:64] for period in range(1, 33)):
         raise problem("is a placeholder digest, not an image anyone pushed: run `invoke build push -s <stack> --app "
                       "{app}` to build, push and pin the real one", shown=image)
+    if is_example_image(image):
+        raise problem(f"{MAKE_IT_YOURS}: the example's image, which no registry holds; build and push your app's: "
+                      "`invoke build push -s <stack> --app {app} --repo ghcr.io/<your-lab>/{app}`", shown=image)
     return image
 
 

@@ -31,10 +31,11 @@ class AutoStopSettings(Settings):
 
     enabled: Annotated[bool, flag()] = Field(
         True, description="`false` turns the watcher off (also written `autoStop: false`)")
-    idle_minutes: Annotated[Optional[int], whole_number(MIN_IDLE_MINUTES, MAX_IDLE_MINUTES, " minutes")] = Field(
+    idle_minutes: Annotated[Optional[int],
+                            whole_number(MIN_IDLE_MINUTES, MAX_IDLE_MINUTES, " minutes", example=60)] = Field(
         None, description=f"stop after this long without an SSH session, a running job, a Ray task, an HTTP request "
                           f"to an app, an app's busy signal or CPU above cpuPercent (default {DEFAULT_IDLE_MINUTES})")
-    max_hours: Annotated[Optional[int], whole_number(1, MAX_LIFETIME_HOURS, " hours")] = Field(
+    max_hours: Annotated[Optional[int], whole_number(1, MAX_LIFETIME_HOURS, " hours", example=72)] = Field(
         None, description="stop this long after the server started, busy or not (a warning goes to the server's "
                           "log an hour before); default: no cap")
     cpu_percent: Annotated[Optional[int], whole_number(1, 100, " %")] = Field(

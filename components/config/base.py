@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, mod
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.config.values import problem
+from components.config.values import Shown, problem
 
 Detail = dict[str, Any]  # one error as ValidationError.from_exception_data takes it: type, loc, input
 
@@ -105,10 +105,12 @@ class Settings(BaseModel):
             elif kind == "labstack":
                 context = dict(e["ctx"])
                 if len(loc) == 1 and loc[0] in fields:  # a field's own fix may quote its default
-                    context["fix"] = context["fix"].replace("{default}", str(fields[loc[0]][1].default))
+                    default = fields[loc[0]][1].default
+                    shown = context.get("example") if default is None or isinstance(default, Shown) else default
+                    context["fix"] = context["fix"].replace("{default}", str(shown))
                 error_type = PydanticCustomError("labstack", "{fix}", context)
             else:  # a shape no value type of ours lets through; still our words, never pydantic's
-                error_type = problem("not a valid value here; see the README's config tables")
+                error_type = problem("not a valid value here; see docs/configuration.md")
             problems.append({"type": error_type, "loc": loc, "input": value})
         return problems
 

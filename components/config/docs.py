@@ -1,6 +1,7 @@
-"""The README's config tables and the editors' JSON schema (stacks/labstack.schema.json), generated from the schema's
-models so a key's meaning and default are written once. `python -m components.config.docs` rewrites both; a test
-fails when either is stale."""
+"""The configuration reference's tables (docs/configuration.md) and the editors' JSON schema
+(stacks/labstack.schema.json), generated from the schema's models so a key's meaning and default are written once.
+`python -m components.config.docs` rewrites both; a test (and `mkdocs build --strict` of the docs site) fails when
+either is stale."""
 from __future__ import annotations
 
 import json
@@ -16,11 +17,12 @@ from pydantic_core import PydanticUndefined
 from components.config.apps import AppSettings
 from components.config.cluster import ClusterSettings
 from components.config.formats import NAMESPACE, RESERVED_ENV
+from components.config.messages import as_invoke
 from components.config.schema import StackFile
 from components.config.values import Secure, Shown
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-README = PROJECT_DIR / "README.md"
+PAGE = PROJECT_DIR / "docs" / "configuration.md"
 JSON_SCHEMA = PROJECT_DIR / "stacks" / "labstack.schema.json"
 REGION = re.compile(r"(<!-- config:start -->\n)(.*?)(<!-- config:end -->)", re.S)
 
@@ -43,18 +45,18 @@ def _shown_default(field: FieldInfo) -> str:
 
 def _table(model: type[BaseModel], heading: str) -> list[str]:
     rows = [f"| {heading} | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{field.alias or name}` | {_shown_default(field)} | {field.description} |"
+    rows += [f"| `{field.alias or name}` | {_shown_default(field)} | {as_invoke(field.description or '')} |"
              for name, field in model.model_fields.items()]
     return rows
 
 
-def readme_region() -> str:
+def page_region() -> str:
     """The text between `<!-- config:start -->` and `<!-- config:end -->`."""
     env = ", ".join(f"`{name}`" for name in RESERVED_ENV[:-1])
     lines = [*_table(StackFile, "key"), "",
              "Settings of one app (`labstack:apps.<name>`; names are lower-case letters, digits and dashes):", "",
              *_table(AppSettings, "setting"), "",
-             "Settings of a cluster (`labstack:cluster`; README, Clusters):", "",
+             "Settings of a cluster (`labstack:cluster`; [Clusters](clusters.md)):", "",
              *_table(ClusterSettings, "setting"), "",
              f"Every app container gets {env} and `{RESERVED_ENV[-1]}=/data` (a host",
              "directory that survives redeploys)."]
@@ -108,16 +110,16 @@ def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
-def readme_with_region(readme: str) -> str:
-    if not REGION.search(readme):
-        raise ValueError("README.md has no <!-- config:start --> ... <!-- config:end --> region")
-    return REGION.sub(lambda match: match.group(1) + readme_region() + match.group(3), readme, count=1)
+def page_with_region(page: str) -> str:
+    if not REGION.search(page):
+        raise ValueError(f"{PAGE} has no <!-- config:start --> ... <!-- config:end --> region")
+    return REGION.sub(lambda match: match.group(1) + page_region() + match.group(3), page, count=1)
 
 
 def main() -> None:
-    README.write_text(readme_with_region(README.read_text()))
+    PAGE.write_text(page_with_region(PAGE.read_text()))
     JSON_SCHEMA.write_text(json_schema_text())
-    print(f"wrote the config tables in {README.relative_to(PROJECT_DIR)} and {JSON_SCHEMA.relative_to(PROJECT_DIR)}",
+    print(f"wrote the config tables in {PAGE.relative_to(PROJECT_DIR)} and {JSON_SCHEMA.relative_to(PROJECT_DIR)}",
           file=sys.stderr)
 
 

@@ -1,5 +1,5 @@
 """The stack file's schema: every `labstack:` key (and `aws:region`) of stacks/Pulumi.<stack>.yaml with its default,
-its meaning and its checks, written once. The README's config tables and stacks/labstack.schema.json are generated
+its meaning and its checks, written once. The configuration reference (docs/configuration.md) and stacks/labstack.schema.json are generated
 from these models (`python -m components.config.docs`); `components.config.stack` turns a validated file into the
 StackConfig the program uses.
 """
@@ -29,6 +29,7 @@ from components.config.cost import (BudgetSettings, Spot, over_hourly_budget, sp
 from components.config.messages import SECRET_SHOWN_AS
 from components.config.registry import RegistryLogin, registry_hosts
 from components.config.ssh_keys import KeyFile, host_key_line, key_file
+from components.config.placeholders import MAKE_IT_YOURS, documentation_network, is_example_host
 from components.config.values import (Shown, choice, flag, mapping, network_list, passes, port_list, problem,
                                       secret_entry, secret_field, text, whole_number)
 
@@ -82,6 +83,9 @@ def _dns_host(host: str) -> str:
     if "." not in host or len(host) > 253 or not is_dns_name(host):
         raise problem("expected a DNS name such as elif.my-experiments.org (letters, digits and dashes, at least two "
                       "labels)", shown=host)
+    if is_example_host(host):
+        raise problem(f"{MAKE_IT_YOURS}: the example's domain; use a name under a domain whose Route53 hosted zone "
+                      "you have, e.g. `invoke config -s <stack> --set labstack:dnsHost=elif.<your-domain>`", shown=host)
     return host
 
 
@@ -101,7 +105,7 @@ OWN_TAGS = 7
 
 def _apps(value: Any) -> Any:
     if value and not isinstance(value, dict):
-        raise problem("expected a map of app name to settings; see the README's apps section")
+        raise problem("expected a map of app name to settings; see docs/configuration.md")
     return value or {}
 
 
@@ -140,8 +144,7 @@ class StackFile(Settings):
         "alone)"))] = Field("auto", description="`auto`: Pulumi leaves the power state alone (a server that stopped "
                                                 "itself stays stopped and is not drift); `running` or `stopped`: "
                                                 "Pulumi starts or stops the server to match on every `pulumi up` "
-                                                "([docs/lifecycle.md](docs/lifecycle.md)); not with "
-                                                "`existingServer`")
+                                                "([Lifecycle](lifecycle.md)); not with `existingServer`")
     ami: Annotated[str, text(passes(lambda ami: AMI_ID_RE.match(ami) or SSM_PATH_RE.match(ami),
                                     "expected an AMI id such as ami-0123456789abcdef0 or an SSM parameter path "
                                     "starting with /")), Shown("Ubuntu 24.04 SSM path")] = Field(
@@ -247,14 +250,14 @@ class StackFile(Settings):
                           "at it)")
     cluster: Optional[ClusterSettings] = Field(
         None, description="`{workers: 4, workerType: c7i.4xlarge, workerStorageGb: 64, engine: ray, image: …}`: the "
-                          "stack is a cluster, the server its head plus `workers` worker nodes (README, Clusters)")
+                          "stack is a cluster, the server its head plus `workers` worker nodes (docs/clusters.md)")
     auto_stop: AutoStop = Field(
         None, description="`{idleMinutes: 60, maxHours: 72}`, `true` or `false`: each server stops itself when idle "
                           "(and after maxHours in any case); default on (30 idle minutes) for stacks without apps, off "
-                          "with apps (README, Auto-stop)")
+                          "with apps (docs/data-and-cost.md, Auto-stop)")
     data_volume: Optional[DataVolumeSettings] = Field(
         None, description="`{sizeGb: 100, onDestroy: snapshot}` or `{id: vol-…}`: an encrypted gp3 EBS volume "
-                          "mounted at /srv/labstack, so the apps' data outlives the instance (README, Data volume)")
+                          "mounted at /srv/labstack, so the apps' data outlives the instance (docs/data-and-cost.md, Data volume)")
 
     @classmethod
     def own_keys(cls, data: Any) -> dict:
@@ -270,7 +273,7 @@ class StackFile(Settings):
     @classmethod
     def unknown_fix(cls, hint: Optional[str]) -> str:
         return "unknown key: " + (f"did you mean {hint}?" if hint else
-                                  "not a labstack setting; see the README's config table")
+                                  "not a labstack setting; see docs/configuration.md")
 
     @rule("region", "existing_server")
     def _region_is_needed(self, context: dict) -> list:
@@ -341,9 +344,24 @@ class StackFile(Settings):
         if not self.ssh_cidrs:
             return [self.at("ssh_cidrs", None, problem(line=(
                 "labstack:sshCidrs is not set: SSH (22) opens only to the networks you list, e.g. `pulumi config set "
-                "--path 'labstack:sshCidrs[0]' 198.51.100.0/24` (your lab's network; write 0.0.0.0/0 to open it to "
-                "the whole internet on purpose)")))]
+                "--path 'labstack:sshCidrs[0]' <your-address>/32` (your lab's network, or this machine's address: "
+                "`curl -s https://checkip.amazonaws.com`; write 0.0.0.0/0 to open it to the whole internet on "
+                "purpose)")))]
         return []
+
+    @rule("ssh_cidrs", "ingress_cidrs", "ingress_ipv6_cidrs")
+    def _networks_are_real(self, context: dict) -> list:
+        found = []
+        for field in ("ssh_cidrs", "ingress_cidrs", "ingress_ipv6_cidrs"):
+            key = type(self).model_fields[field].alias
+            for index, cidr in enumerate(getattr(self, field) or ()):
+                rfc = documentation_network(cidr)
+                if rfc:
+                    found.append(self.at(field, cidr, problem(
+                        f"{MAKE_IT_YOURS}: a documentation-only network ({rfc}), from which nobody connects; list "
+                        f"your lab's network or this machine's address (`curl -s https://checkip.amazonaws.com`): "
+                        f"`pulumi config set --path '{key}[{index}]' <your-address>/32`"), str(index)))
+        return found
 
     @rule("security_group", "existing_server", "ingress_ports", "tls")
     def _acme_is_reachable(self, context: dict) -> list:

@@ -41,6 +41,11 @@ def host_key_line(host_key: str) -> str:
                       "/etc/ssh/ssh_host_ed25519_key.pub", shown=host_key) from None
     return line
 
+def keygen(path: Path) -> str:
+    """The command that makes a key at `path`, its folder first (~/.ssh may not exist yet; ssh wants it private)."""
+    return f"mkdir -p -m 700 {path.parent} && ssh-keygen -t ed25519 -f {path}"
+
+
 def read_public_key(path: Path, fail: Callable[[str], None]) -> Optional[str]:
     """The OpenSSH public half of a local private key, after the checks ssh itself would make."""
     from cryptography.exceptions import UnsupportedAlgorithm
@@ -51,17 +56,18 @@ def read_public_key(path: Path, fail: Callable[[str], None]) -> Optional[str]:
         fail(f"{path} is a directory; give the private key file in it, e.g. {path / 'id_ed25519'}")
         return None
     if not path.is_file():
-        fail(f"no such file {path}; create one with `ssh-keygen -t ed25519 -f {path}`")
+        fail(f"no such file {path}; create one with `{keygen(path)}`")
         return None
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        fail(f"the key is readable by others (mode {mode:o}); ssh will refuse it: run `chmod 400 {path}`")
-        return None
+    # The public half first: a .pub is world-readable by design, and "chmod" would be the wrong advice for it.
     data = path.read_bytes()
     if data.lstrip().startswith((b"ssh-", b"ecdsa-sha2-", b"sk-")):  # an OpenSSH public key line
         private = path.with_suffix("") if path.suffix == ".pub" else None
         fail("this is the public half of a key; labstack needs the private one" +
              (f": drop the .pub ({private})" if private else " (the file without .pub)"))
+        return None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        fail(f"the key is readable by others (mode {mode:o}); ssh will refuse it: run `chmod 400 {path}`")
         return None
     key = None
     for loader in (serialization.load_ssh_private_key, serialization.load_pem_private_key):
@@ -79,7 +85,7 @@ def read_public_key(path: Path, fail: Callable[[str], None]) -> Optional[str]:
         return None
     if isinstance(key, dsa.DSAPrivateKey):
         fail("DSA keys are refused: EC2 does not accept them and OpenSSH disabled them as too weak; "
-             f"make an Ed25519 key with `ssh-keygen -t ed25519 -f {path.with_name('labstack_ed25519')}`")
+             f"make an Ed25519 key with `{keygen(path.with_name('labstack_ed25519'))}`")
         return None
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size < 2048:
         fail(f"RSA key of {key.key_size} bits is too weak; use at least 2048 bits or `ssh-keygen -t ed25519`")

@@ -25,7 +25,7 @@ from components.config.auto_stop import AutoStopConfig, auto_stop_config
 from components.config.data_volume import DataVolumeConfig, data_volume_config
 from components.config.apps import PROCESS_COMMANDS, AppConfig, is_compound, looks_like_a_secret_name
 from components.config.formats import is_ip, resolved_host
-from components.config.messages import ConfigError, problem_lines
+from components.config.messages import ConfigError, as_invoke, problem_lines
 from components.config.registry import EcrRepository, RegistryLogin, ecr_repositories
 from components.config.cost import BudgetSettings, SpotSettings, unpriced_warning
 from components.config.schema import SECRET_KEYS, ExistingServerConfig, StackFile
@@ -145,10 +145,11 @@ def load_stack_config(raw: Mapping[str, Any], stack: str, project: str = "labsta
         file = StackFile.model_validate(dict(raw), context={"stack": stack, "secret_keys": masked,
                                                             "encrypted_keys": encrypted})
     except ValidationError as error:
-        raise ConfigError(problem_lines(error, ORDER, masked)) from None
+        raise ConfigError(problem_lines(error, ORDER, masked, stack)) from None
     unpriced = unpriced_warning(file.region or "", file.instance_types(), file.spot, file.budget)
     return replace(stack_config(file, stack, project),
-                   warnings=(*warnings, *config_warnings(file), *([unpriced] if unpriced else [])))
+                   warnings=tuple(as_invoke(warning, stack) for warning in
+                                  (*warnings, *config_warnings(file), *([unpriced] if unpriced else []))))
 
 
 def config_warnings(file: StackFile) -> list[str]:

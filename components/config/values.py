@@ -24,13 +24,13 @@ LIST_FIX = "expected a list, e.g. `pulumi config set --path 'KEY[0]' VALUE` or a
 
 @dataclass(frozen=True)
 class Shown:
-    """How the README's default column shows a default that is not a plain value (e.g. "the stack name")."""
+    """How the configuration reference's default column shows a default that is not a plain value (e.g. "the stack name")."""
 
     text: str
 
 
 def problem(fix: str = "", *, shown: Any = _NOT_GIVEN, line: Optional[str] = None,
-            secret: bool = False) -> PydanticCustomError:
+            secret: bool = False, example: Optional[str] = None) -> PydanticCustomError:
     """One refusal. `fix` follows `key = 'value': `; `line` replaces the whole line (placeholders `{key}`, `{app}`);
     `shown` is the value to quote when it is not the input as written (e.g. normalised); `secret` masks it."""
     context: dict[str, Any] = {"fix": fix}
@@ -40,6 +40,8 @@ def problem(fix: str = "", *, shown: Any = _NOT_GIVEN, line: Optional[str] = Non
         context["line"] = line
     if secret:
         context["secret"] = True
+    if example is not None:  # `{default}` in the fix, for a field whose default is no value (None)
+        context["example"] = example
     return PydanticCustomError("labstack", "{fix}", context)
 
 
@@ -88,15 +90,16 @@ def _int_text_schema(low: int, high: int) -> Any:
     return Union[Annotated[int, Field(ge=low, le=high)], Annotated[str, Field(pattern=r"^\s*[+-]?[0-9]+\s*$")]]
 
 
-def whole_number(low: int, high: int, unit: str = "") -> BeforeValidator:
+def whole_number(low: int, high: int, unit: str = "", example: Optional[int] = None) -> BeforeValidator:
     """An int or its text form, between low and high. `{config_set}` and `{default}` in the fix are filled in where
-    the key and the field's default are known."""
+    the key and the field's default are known; a field without a default value shows `example` (else `low`)."""
     def parse(value: Any) -> int:
         _unset_if_empty(value)
         try:
             number = int(str(value).strip())
         except ValueError:
-            raise problem(f"expected a whole number{unit}, e.g. `{{config_set}} {{default}}`") from None
+            raise problem(f"expected a whole number{unit}, e.g. `{{config_set}} {{default}}`",
+                          example=str(low if example is None else example)) from None
         if not low <= number <= high:
             raise problem(f"must be between {low} and {high}{unit}")
         return number

@@ -45,8 +45,8 @@ def main() -> int:
         restarted = start_again(target, app)
         reason = "interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt) else str(error)
         print(f"labstack: {app}: the export before the delete failed, so nothing was deleted{restarted}: {reason}. "
-              "Fix that and run the delete again, or set labstack:discardDataOnDestroy to true (then `pulumi up`) "
-              "to delete without an export.", file=sys.stderr)
+              f"Fix that and run the delete again, or delete without an export: `invoke config -s {target.stack} --set "
+              f"labstack:discardDataOnDestroy=true`, then `invoke up -s {target.stack}`.", file=sys.stderr)
         return 1
     print(f"labstack: {env['LABSTACK_APP']}: exported to {result.path}", file=sys.stderr)
     return 0

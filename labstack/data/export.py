@@ -73,7 +73,7 @@ def postgres_container(target: SshTarget, app: str) -> str:
     ids = container_ids(target, app, role="postgres")
     if not ids:
         raise ExportError(f"the Postgres of app {app!r} is not running on {target.host}; bring the stack up "
-                          f"(`pulumi up -s {target.stack or '<stack>'}`) before exporting")
+                          f"(`invoke up -s {target.stack or '<stack>'}`) before exporting")
     return ids[0]
 
 

@@ -70,15 +70,17 @@ def print_rows(rows: list[StorageRow], kind: str, region: str, out: Callable[[An
     out(table)
 
 
-def list_storage(kind: str, region: Optional[str] = None) -> list[StorageRow]:
+def list_storage(kind: str, region: Optional[str] = None, as_json: bool = False) -> list[StorageRow]:
     """The task's action: `kind` is volumes or snapshots; region: the stack's default region when not given."""
-    from rich.console import Console
-
     from labstack.tasks.actions import default_region
+    from labstack.terminal import print_json, results_console
     from labstack.stacks.lifecycle import ec2_client
 
     region = region or default_region()
     ec2 = ec2_client(region)
     rows = volume_rows(ec2, region) if kind == "volumes" else snapshot_rows(ec2, region)
-    print_rows(rows, kind, region, Console().print)
+    if as_json:
+        print_json(rows)
+    else:
+        print_rows(rows, kind, region, results_console().print)
     return rows

@@ -118,7 +118,8 @@ def write_stack_file(stack: str, config: dict) -> Path:
     if path.exists():
         raise JobRunError(f"{path} exists already; is another `invoke job.run` using the name {stack}?")
     header = (f"# Throwaway job stack made by `invoke job.run` at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.\n"
-              "# It is destroyed when its job ends; `pulumi destroy` + `pulumi stack rm` if it was kept.\n")
+              f"# It is destroyed when its job ends; if it was kept: `invoke destroy -s {stack}` then\n"
+              f"# `invoke pulumi -s {stack} -- stack rm`.\n")
     path.write_text(header + yaml.safe_dump({"config": config}, sort_keys=False))
     return path
 

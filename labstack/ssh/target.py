@@ -105,7 +105,8 @@ class SshTarget:
         if result.returncode == 255:  # ssh's own failure, not the remote command's
             if "Host key verification failed" in stderr or "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr:
                 return (f"the server at {self.host} did not present the host key this stack pinned (knownHosts); "
-                        "refusing to connect. If the server was replaced, run `pulumi up` to refresh the outputs")
+                        f"refusing to connect. If the server was replaced, run `invoke up -s "
+                        f"{self.stack or '<stack>'}` to refresh the outputs")
             return f"cannot reach {self.user}@{self.host}:{self.port} over SSH: {stderr.splitlines()[-1] if stderr else 'no answer'}"
         tail = "\n".join(stderr.splitlines()[-8:])
         return f"{what} failed on {self.host} (exit {result.returncode}){': ' + tail if tail else ''}"
@@ -129,7 +130,7 @@ def stack_outputs(stack: str, cli: Optional[PulumiCli] = None) -> dict:
     try:
         return cli.outputs(stack)
     except (PulumiError, ValueError) as error:
-        raise RemoteError(f"cannot read the outputs of stack {stack!r} ({error}); has `pulumi up -s {stack}` run?") \
+        raise RemoteError(f"cannot read the outputs of stack {stack!r} ({error}); has `invoke up -s {stack}` run?") \
             from None
 
 
@@ -141,10 +142,10 @@ def target_for_stack(stack: str, outputs: Optional[dict] = None, cli: Optional[P
     host, known_hosts = outputs.get("publicIp"), outputs.get("knownHosts")
     if not host or not known_hosts:
         raise RemoteError(f"stack {stack!r} has no server address or host key in its outputs (publicIp, "
-                          f"knownHosts): run `pulumi up -s {stack}` first")
+                          f"knownHosts): run `invoke up -s {stack}` first")
     if config.key_pair.pem_path is None:
         raise RemoteError(f"labstack:serverPem is not set in stack {stack!r}: labstack needs the private key to log "
-                          "in (`pulumi config set labstack:serverPem ~/.ssh/<key>`)")
+                          f"in (`invoke config -s {stack} --set labstack:serverPem=~/.ssh/<key>`)")
     existing = config.existing_server
     return SshTarget(host=str(host), user=existing.user if existing else LOGIN_USER, key_path=config.key_pair.pem_path,
                      known_hosts=str(known_hosts), port=existing.port if existing else 22, stack=stack)

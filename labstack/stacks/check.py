@@ -12,19 +12,25 @@ from components.config import ConfigError
 from labstack.stacks.offline import Evaluation, evaluate
 from labstack.stacks.pulumi_cli import POLICY_CONFIG
 from labstack.stacks.stackfile import StackFileError, list_stacks, load, read_offline
+from labstack.terminal import notes_console, results_console
 from policy import rules
 
 NOT_A_PREVIEW = ("This is an offline check under Pulumi mocks, not a `pulumi preview`: AWS was not contacted, so "
-                 "AMIs, hosted zones and subnets are assumed to exist. Run `pulumi preview -s {stack}` for that.")
+                 "AMIs, hosted zones and subnets are assumed to exist. Run `invoke preview -s {stack}` for that.")
 
 
-def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None) -> bool:
+LONG_OUTPUT = 200  # characters: a longer output (a 100-worker cluster's node map) is summarised, not printed
+
+
+def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None,
+                 notes: Optional[Console] = None) -> bool:
     """Evaluate one stack file (or all of them, each whatever the others hold); print a summary and the warnings;
     return True when every one is valid (warnings never fail)."""
-    console = console or Console()
+    console = console or results_console()
+    notes = notes or notes_console()
     stacks = [stack] if stack else list_stacks()
     all_ok = True
-    for name in stacks:
+    for number, name in enumerate(stacks, 1):
         try:
             offline = read_offline(name)
         except StackFileError as unreadable:
@@ -32,7 +38,9 @@ def check_stacks(stack: Optional[str] = None, console: Optional[Console] = None)
             console.print(str(unreadable), markup=False, highlight=False, soft_wrap=True)
             all_ok = False
             continue
-        result = evaluate(offline.config, name, secret_keys=offline.secret_keys)
+        # A cluster of 100 workers takes seconds under the mocks: a spinner says which stack (on a terminal only).
+        with notes.status(f"evaluating {name} under Pulumi mocks ({number} of {len(stacks)})"):
+            result = evaluate(offline.config, name, secret_keys=offline.secret_keys)
         warnings = offline.warnings
         if result.error is None:
             warnings = load(name).warnings  # the reader's and the config's
@@ -86,4 +94,16 @@ def _print_resources(console: Console, stack: str, result) -> None:
         table.add_row(str(count), type_token.split(":")[-1], next(r.name for r in custom if r.type == type_token))
     console.print(table)
     for key, value in result.outputs.items():
-        console.print(f"    output {key}: {value}", markup=False, highlight=False)
+        console.print(f"    output {key}: {_summary(value)}", markup=False, highlight=False)
+
+
+def _summary(value) -> str:
+    """An output as `invoke outputs` would show it, or, when long, what it holds (the values come after `up`)."""
+    text = str(value)
+    if len(text) <= LONG_OUTPUT:
+        return text
+    if isinstance(value, dict):
+        return f"a map of {len(value)} entries ({', '.join(list(map(str, value))[:3])}, ...)"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} items"
+    return text[:LONG_OUTPUT] + f"... ({len(text)} characters)"

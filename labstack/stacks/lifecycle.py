@@ -22,11 +22,24 @@ class LifecycleError(RuntimeError):
 
 
 def ec2_client(region: str, endpoint_url: Optional[str] = None):
-    """boto3 EC2 client; LABSTACK_AWS_ENDPOINT_URL points every task at another endpoint (moto in the tests)."""
+    """boto3 EC2 client; LABSTACK_AWS_ENDPOINT_URL points every task at another endpoint (moto in the tests). The
+    region is checked offline first (botocore's own list), so a typo is one line instead of a DNS error."""
     import boto3
 
+    check_region(region)
     return boto3.client("ec2", region_name=region,
                         endpoint_url=endpoint_url or os.environ.get("LABSTACK_AWS_ENDPOINT_URL") or None)
+
+
+def check_region(region: str) -> str:
+    from components.config.aws_names import did_you_mean, known_regions
+
+    regions = known_regions()
+    if region not in regions:
+        meant = did_you_mean(region, regions)
+        raise LifecycleError(f"--region {region!r} is no AWS region" + (f": did you mean {meant}?" if meant else
+                             "; `invoke list.regions` lists those your account can use, e.g. eu-west-3"))
+    return region
 
 
 def set_desired_state(stack: str, state: str, cli: Optional[PulumiCli] = None, yes: bool = False) -> None:
@@ -60,7 +73,7 @@ def instance_state(ec2, instance_id: str) -> str:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ClientError as error:
         raise LifecycleError(f"instance {instance_id} not found ({error.response['Error'].get('Code')}); was the "
-                             "stack destroyed? `pulumi refresh` updates its state") from None
+                             f"stack destroyed? `invoke pulumi -s {stack} -- refresh` updates its state") from None
     instances = [i for r in reservations for i in r["Instances"]]
     if not instances:
         raise LifecycleError(f"instance {instance_id} not found; was the stack destroyed?")

@@ -214,12 +214,18 @@ class PulumiCli:
         with self._errors():
             handle.destroy(on_output=on_output, on_event=on_event)
 
-    def set_config(self, stack: str, key: str, value: str, *, path: bool = False) -> None:
+    def set_config(self, stack: str, key: str, value: str, *, path: bool = False, secret: bool = False) -> None:
         from pulumi.automation import ConfigValue
 
         handle = self.stack(stack)
         with self._errors():
-            handle.set_config(key, ConfigValue(value=value), path=path)
+            handle.set_config(key, ConfigValue(value=value, secret=secret), path=path)
+
+    def all_config(self, stack: str) -> dict:
+        """The stack's config: key -> ConfigValue (value, secret)."""
+        handle = self.stack(stack)
+        with self._errors():
+            return handle.get_all_config()
 
     def get_config(self, stack: str, key: str, *, path: bool = False) -> str:
         handle = self.stack(stack, create=False)

@@ -214,7 +214,7 @@ def read_stack_text(stack: str) -> StackText:
     if not path.is_file():
         known = ", ".join(list_stacks()) or "none"
         raise StackFileError(f"unknown stack {stack!r}: no file {path} (stacks there: {known}); start one from "
-                             f"the example: `cp stacks/Pulumi.paris-batch2.yaml stacks/Pulumi.{stack}.yaml`")
+                             f"the example: `invoke new -s {stack} --like paris-batch2`")
     return parse_stack_text(path, decode_stack_bytes(path, path.read_bytes()))
 
 
@@ -327,8 +327,7 @@ def build_context(stack: str, app: str) -> Path:
     build = settings.get("build")
     if not build:
         raise StackFileError(f"labstack:apps.{app}.build is not set: the folder with the app's code, relative to "
-                             f"{PROJECT_DIR} (e.g. `pulumi config set --path 'labstack:apps.{app}.build' "
-                             f"examples/app -s {stack}`)")
+                             f"{PROJECT_DIR} (e.g. `invoke config -s {stack} --set 'labstack:apps.{app}.build'=examples/app`)")
     path = Path(os.path.expanduser(str(build)))
     return path if path.is_absolute() else PROJECT_DIR / path
 

@@ -20,6 +20,7 @@ from components.config import ConfigError
 from labstack import images
 from labstack.data import export as export_mod
 from labstack.local import key_value
+from labstack.terminal import print_json, results_console
 from labstack.ssh import commands as remote_commands
 from labstack.ssh.target import RemoteError, SshTarget, stack_outputs, target_for_stack
 from labstack.stack import Stack
@@ -30,8 +31,8 @@ console = Console(stderr=True, highlight=False)  # progress and notes on stderr;
 
 
 def _out() -> Console:
-    """Results on stdout; piped or captured, tables keep their columns instead of folding to 80 characters."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 220)
+    """Results on stdout; piped or captured, never wrapped (labstack/terminal.py)."""
+    return results_console()
 
 
 @contextlib.contextmanager
@@ -99,7 +100,7 @@ def push(stack: str, app: str, *, repo: Optional[str] = None, force: bool = Fals
     console.print(f"pinned labstack:apps.{app}.image = [bold]{pinned}[/] in {stackfile.stack_file(stack)}")
     if previous and previous != pinned:
         console.print(f"  (was {previous})", style="dim", markup=False)
-    console.print(f"next: [bold]pulumi up -s {stack}[/] deploys exactly this image")
+    console.print(f"next: [bold]invoke up -s {stack}[/] deploys exactly this image")
     print(pinned)  # plain: one unwrapped line scripts can read
     return pinned
 
@@ -168,8 +169,11 @@ def default_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def list_regions(client_for=lifecycle.ec2_client) -> list[str]:
+def list_regions(client_for=lifecycle.ec2_client, as_json: bool = False) -> list[str]:
     names = inventory.regions(client_for(default_region()))
+    if as_json:
+        print_json(names)
+        return names
     table = Table("region")
     for name in names:
         table.add_row(name)
@@ -177,8 +181,11 @@ def list_regions(client_for=lifecycle.ec2_client) -> list[str]:
     return names
 
 
-def list_types(region: str, client_for=lifecycle.ec2_client) -> list[dict]:
+def list_types(region: str, client_for=lifecycle.ec2_client, as_json: bool = False) -> list[dict]:
     rows = inventory.instance_types(region, client_for(region))
+    if as_json:
+        print_json(rows)
+        return rows
     table = Table("type", "vCPUs", "memory GiB", "arch", "USD/h", title=f"instance types in {region}",
                   caption=inventory.PRICE_NOTE)
     for row in rows:
@@ -188,11 +195,14 @@ def list_types(region: str, client_for=lifecycle.ec2_client) -> list[dict]:
 
 
 def list_instances(region: Optional[str] = None, states=None, key_name: Optional[str] = None,
-                   client_for=lifecycle.ec2_client) -> list[inventory.InstanceRow]:
-    regions = [region] if region else inventory.regions(client_for(default_region()))
+                   client_for=lifecycle.ec2_client, as_json: bool = False) -> list[inventory.InstanceRow]:
+    regions = [lifecycle.check_region(region)] if region else inventory.regions(client_for(default_region()))
     with progress("listing instances") as report:
         report(f"{len(regions)} region(s)")
         rows = inventory.instances(regions, states=states, key_name=key_name, client_for=client_for)
+    if as_json:
+        print_json(rows)
+        return rows
     self_stopped = any(inventory.STOP_CAUSES["Client.InstanceInitiatedShutdown"] in r.stopped for r in rows)
     table = Table("name", "stack", "state", "type", "region", "public IP", "uptime", "USD/h", "id", "stopped (UTC)",
                   caption=inventory.PRICE_NOTE + ("\n" + inventory.SELF_STOP_NOTE if self_stopped else ""))
@@ -293,6 +303,13 @@ def ops_errors() -> tuple[type[BaseException], ...]:
 def error_message(error: BaseException) -> str:
     """The text a task prints for one of ops_errors(): a broken stack file as the same problem lines `pulumi up`
     prints (key = value: fix), anything else as one `labstack: …` line."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    if isinstance(error, NoCredentialsError):
+        return ("labstack: no AWS credentials found: run `aws configure` (or `aws configure --profile <name>` and "
+                "`export AWS_PROFILE=<name>`), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    if isinstance(error, NoRegionError):
+        return "labstack: no AWS region given: pass --region (e.g. --region eu-west-3) or `export AWS_REGION=eu-west-3`"
     if isinstance(error, ConfigError):
         return (f"labstack: the stack configuration has {len(error.problems)} problem(s):\n"
                 + "\n".join(f"  - {problem}" for problem in error.problems))

@@ -1,5 +1,7 @@
 """`invoke ray.*`: Ray on a cluster stack, through an SSH tunnel pinned to the head's host key (labstack/clusters.py)."""
-from invoke import Exit, task
+from invoke import Exit
+
+from labstack.tasks.invoke_support import task
 
 STACK = "stack name (stacks/Pulumi.<stack>.yaml)"
 
@@ -66,8 +68,10 @@ def submit(c, stack, working_dir=None, pip=None, follow=False):
         raise Exit(f"labstack: the job ended {final}", code=1)
 
 
-def _jobs(stack):
+def _jobs(stack, as_json=False):
     from rich.table import Table
+
+    from labstack.terminal import print_json
 
     from labstack.tasks import actions as commands
 
@@ -75,16 +79,20 @@ def _jobs(stack):
 
     with ray_cluster.ray_session(stack) as session:
         found = session.client.list_jobs()
+    if as_json:
+        print_json([{"job": job.submission_id or job.job_id, "status": str(job.status), "entrypoint": job.entrypoint,
+                     "start_time": job.start_time, "end_time": job.end_time} for job in found])
+        return
     table = Table("job", "status", "entrypoint")
     for job in sorted(found, key=lambda job: job.start_time or 0):
         table.add_row(job.submission_id or job.job_id or "", str(job.status), job.entrypoint)
     commands._out().print(table)
 
 
-@task(help={"stack": STACK})
-def jobs(c, stack):
+@task(help={"stack": STACK, "json": "the jobs as JSON, for scripts"})
+def jobs(c, stack, json=False):
     """The cluster's Ray jobs and their status."""
-    _call(_jobs, stack)
+    _call(_jobs, stack, as_json=json)
 
 
 def _logs(stack, job, follow):

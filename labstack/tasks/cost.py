@@ -1,5 +1,7 @@
 """`invoke cost [-s STACK]`: what each stack has cost since launch and costs per month (labstack/cost/report.py)."""
-from invoke import Exit, task
+from invoke import Exit
+
+from labstack.tasks.invoke_support import task
 
 
 @task(default=True, help={"stack": "stack name as in stacks/Pulumi.<stack>.yaml (default: every stack file)"})

@@ -2,7 +2,9 @@
 runs it, until Ctrl-C (labstack/stacks/debug.py)."""
 import subprocess
 
-from invoke import Exit, task
+from invoke import Exit
+
+from labstack.tasks.invoke_support import task
 
 
 @task(help={"stack": "stack name (stacks/Pulumi.<stack>.yaml)",

@@ -3,7 +3,9 @@ labstack/tasks/jobs_run.py."""
 import sys
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Exit
+
+from labstack.tasks.invoke_support import task
 
 from labstack.tasks.errors import call as _call
 from labstack.tasks.jobs_run import run  # noqa: F401 (job.run)
@@ -35,21 +37,24 @@ def submit(c, stack, script, files=None, image=None, on_host=False, name=None, e
     print(_call(go))
 
 
-@task(help={"stack": STACK, "job": "one job id (default: every job)"})
-def status(c, stack, job=None):
+@task(help={"stack": STACK, "job": "one job id (default: every job)", "json": "the records as JSON, for scripts"})
+def status(c, stack, job=None, json=False):
     """A table of the server's jobs: state, exit code, times, image, who submitted it."""
-    from rich.console import Console
     from rich.table import Table
 
     from labstack.stack import Stack
+    from labstack.terminal import print_json, results_console
 
     records = _call(lambda: [j.last_record for j in Stack(stack).jobs()] if job is None else [_job(stack, job).record()])
+    if json:
+        print_json(records)
+        return
     table = Table("job", "name", "state", "exit", "started", "ended", "image", "submitted by")
     for record in records:
         table.add_row(record["id"], record.get("name") or "", record["state"], _text(record.get("exitCode")),
                       _text(record.get("startedAt")), _text(record.get("endedAt")),
                       record.get("image") or "(host)", _text(record.get("submittedBy")))
-    Console().print(table)
+    results_console().print(table)
 
 
 def _text(value):

@@ -1,5 +1,7 @@
 """`invoke job.run`: a script job on a throwaway instance (labstack/jobs/throwaway.py), part of the `job` collection."""
-from invoke import Exit, task
+from invoke import Exit
+
+from labstack.tasks.invoke_support import task
 
 RUN_HELP = {
     "type": "EC2 instance type of the throwaway instance, e.g. c7i.4xlarge",

@@ -16,8 +16,8 @@ from labstack.stacks.offline import FakeAws, evaluate
 from tests.e2e.engine import RemoteEngine, evaluate_with_dependencies
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "app"
-DNS_HOST = "elif.my-experiments.org"
-ZONES = {"my-experiments.org": "ZMYEXPERIMENTS"}
+DNS_HOST = "elif.experiments.test"
+ZONES = {"experiments.test": "ZMYEXPERIMENTS"}
 
 
 @dataclass

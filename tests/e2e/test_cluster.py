@@ -271,18 +271,18 @@ def check_invoke_tasks(head, token: str, tmp_path: Path, monkeypatch, capsys) ->
     out = capsys.readouterr().out
     job = re.search(r"^submitted (\S+)$", out, re.M).group(1)
     assert "HELLO 3" in out
-    assert invoke("ray.logs", "-s", "bed", job) == 0
+    assert invoke("ray.logs", "-s", "bed", "--job", job) == 0
     assert "HELLO 3" in capsys.readouterr().out
     assert invoke("ray.submit", "-s", "bed", "--working-dir", str(tmp_path / "job"), "--", "python", "wait.py") == 0
     waiting = re.search(r"^submitted (\S+)$", capsys.readouterr().out, re.M).group(1)
     deadline = time.monotonic() + 120
     while True:
-        assert invoke("ray.logs", "-s", "bed", waiting) == 0
+        assert invoke("ray.logs", "-s", "bed", "--job", waiting) == 0
         if "WAITING" in capsys.readouterr().out:
             break
         assert time.monotonic() < deadline, f"{waiting} never printed WAITING"
         time.sleep(2)
-    assert invoke("ray.stop", "-s", "bed", waiting) == 0
+    assert invoke("ray.stop", "-s", "bed", "--job", waiting) == 0
     assert capsys.readouterr().out.strip() == f"stopped {waiting}"
     # ray.jobs: every job of the cluster (check_ops_tasks' two and these two) with its state, once the stop landed
     deadline = time.monotonic() + 60

@@ -160,7 +160,7 @@ def test_two_apps_on_one_host_and_removal_keeps_data(make_stack, example_images)
                       "env": {"EXAMPLE_DEBUG_ENV": "1", "WHO": "pilot"}}}
     stack = make_stack(apps)
     stack.up()
-    elif_host, pilot_host = "elif.elif.my-experiments.org", "pilot.elif.my-experiments.org"
+    elif_host, pilot_host = "elif.elif.experiments.test", "pilot.elif.experiments.test"
     stack.wait_serving("/env/WHO", host=elif_host)
     assert stack.status_and_body("/env/WHO", host=elif_host) == (200, "elif")
     assert stack.status_and_body("/env/WHO", host=pilot_host) == (200, "pilot")
@@ -213,7 +213,7 @@ def test_existing_server_mode_deploys_without_aws(make_stack, example_images):
     stack.wait_serving("/health")
     # The DNS record is the user's here: SSH outputs name the address labstack connects to.
     assert evaluation.outputs["knownHosts"] == f"{stack.host.ip} {stack.host.host_public_key}"
-    assert evaluation.outputs["url"] == "https://elif.my-experiments.org"
+    assert evaluation.outputs["url"] == "https://elif.experiments.test"
     # A declared volume: the server folder volumes/<name>, mounted where the app said, in web and workers alike.
     for role in ("web", "worker"):
         container = stack.host.run(f"docker ps -q --filter label=org.labstack.app=elif "

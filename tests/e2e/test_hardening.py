@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
-ELIF_HOST, PILOT_HOST = "elif.elif.my-experiments.org", "pilot.elif.my-experiments.org"
+ELIF_HOST, PILOT_HOST = "elif.elif.experiments.test", "pilot.elif.experiments.test"
 PASSWORD = "hunter2 $x long enough"
 TOKEN = "s3cr3t-token-value"
 

@@ -36,14 +36,14 @@ def test_init_once_launch_through_public_name_and_env_verbatim(make_stack, examp
     from components.render.post_deploy import post_deploy_summary
     shown = post_deploy_summary(runs[-1].result.stdout, [TRICKY])
     assert shown.startswith("HTTP 200\n") and json.loads(shown.split("\n", 1)[1]) == {
-        "launched": True, "url": "https://elif.my-experiments.org/"}
+        "launched": True, "url": "https://elif.experiments.test/"}
     assert db_count(stack, "init_runs") == 1
     status, body = stack.status_and_body("/launches")
     assert status == 200 and json.loads(body)["launches"] == 1
     url = stack.host.run("sudo docker exec $(sudo docker ps -q --filter label=com.docker.compose.project=elif-data "
                          "--filter label=com.docker.compose.service=postgres) psql -U elif -d elif -tAc "
                          "'select host from participants'").stdout.strip()
-    assert url == "elif.my-experiments.org"  # the Host header of the public URL, not an internal address
+    assert url == "elif.experiments.test"  # the Host header of the public URL, not an internal address
 
     # Values reach the container verbatim; lower-case names keep their case.
     assert stack.status_and_body("/env/mode") == (200, TRICKY)

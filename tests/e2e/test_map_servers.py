@@ -142,11 +142,11 @@ def test_cancel_of_map_async_cancels_every_running_call(stacks):
 
 
 def test_the_readmes_map_example_runs_as_printed(stacks, capsys):
-    readme = (labstack.stacks.stackfile.PROJECT_DIR / "README.md").read_text()
+    readme = (labstack.stacks.stackfile.PROJECT_DIR / "docs" / "jobs-and-functions.md").read_text()
     section = readme.split("### Many calls at once", 1)[1].split("\n## ", 1)[0]
     example = section.split("```python\n", 1)[1].split("```", 1)[0]
     scope: dict = {"__name__": "readme_example"}
-    exec(compile(example, "README.md (Many calls at once)", "exec"), scope)
+    exec(compile(example, "docs/jobs-and-functions.md (Many calls at once)", "exec"), scope)
     simulate = scope["simulate"]
     assert scope["scores"] == [simulate(seed) for seed in range(8)]
     assert scope["more"] == [simulate(seed) for seed in range(100, 104)]

@@ -18,7 +18,7 @@ STACK_FILE = """\
 config:
   aws:region: eu-west-3
   labstack:serverPem: {pem}  # the lab's deploy key
-  labstack:sshCidrs: [198.51.100.0/24]
+  labstack:sshCidrs: [100.64.0.0/24]
   labstack:storageGb: "40"
   labstack:apps:
     elif:

@@ -127,7 +127,7 @@ def test_the_api_works_from_a_folder_outside_the_checkout(tmp_path):
     from tests.unit.helpers import write_private_key
     write_private_key(key)
     (project / "stacks" / "Pulumi.base.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [203.0.113.0/24]\n")
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [100.65.0.0/24]\n")
     notebook = tmp_path / "notebooks"
     notebook.mkdir()
     code = ("import labstack\n"

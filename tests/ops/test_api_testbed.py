@@ -93,7 +93,7 @@ def test_run_returns_output_and_the_first_failures_exit_code(stack):
 
 
 def test_the_readmes_python_example_runs_as_printed(stack, tmp_path, monkeypatch, capsys):
-    readme = (stackfile.PROJECT_DIR / "README.md").read_text()
+    readme = (stackfile.PROJECT_DIR / "docs" / "jobs-and-functions.md").read_text()
     section = readme.split("## Use from Python", 1)[1]
     example = section.split("```python\n", 1)[1].split("```", 1)[0]
     lab = stackfile.STACKS_DIR / "Pulumi.lab.yaml"
@@ -102,7 +102,7 @@ def test_the_readmes_python_example_runs_as_printed(stack, tmp_path, monkeypatch
     (tmp_path / "analyse.py").write_text("import os, sys\nos.makedirs('out', exist_ok=True)\n"
                                          "open('out/summary.txt', 'w').write(' '.join(sys.argv[1:]))\n")
     scope: dict = {}
-    exec(compile(example, "README.md (Use from Python)", "exec"), scope)
+    exec(compile(example, "docs/jobs-and-functions.md (Use from Python)", "exec"), scope)
     assert scope["setup"].exit_code == 0 and scope["setup"].output.startswith("Python 3.")
     assert scope["results"].resolve() == tmp_path / "results" / "out"
     assert (scope["results"] / "summary.txt").read_text() == "--seed 1"

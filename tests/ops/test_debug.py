@@ -21,7 +21,7 @@ STACK = """\
 config:
   aws:region: eu-west-3
   labstack:serverPem: {pem}
-  labstack:sshCidrs: [198.51.100.0/24]
+  labstack:sshCidrs: [100.64.0.0/24]
   labstack:apps:
     elif:
       image: {image}

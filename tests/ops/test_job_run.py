@@ -44,9 +44,9 @@ def test_the_throwaway_stack_file_copies_connection_settings_and_sets_the_watche
                       "labstack:ingressPorts": [22], "labstack:tls": "internal",
                       "labstack:autoStop": {"idleMinutes": job_run.IDLE_MINUTES, "maxHours": 2}}
     alone = job_run.stack_config(job_run.Machine("t3.micro", region="eu-central-1"),
-                                 operator_address=lambda: "203.0.113.9/32")
+                                 operator_address=lambda: "100.65.0.9/32")
     assert alone == {"aws:region": "eu-central-1", "labstack:serverPem": "~/.ssh/labstack_ed25519",
-                     "labstack:sshCidrs": ["203.0.113.9/32"], "labstack:instanceType": "t3.micro",
+                     "labstack:sshCidrs": ["100.65.0.9/32"], "labstack:instanceType": "t3.micro",
                      "labstack:ingressPorts": [22], "labstack:tls": "internal",
                      "labstack:autoStop": {"idleMinutes": job_run.IDLE_MINUTES, "maxHours": 4}}
 
@@ -92,7 +92,7 @@ def test_no_region_is_one_clear_error(stacks_dir, monkeypatch):
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     with pytest.raises(job_run.JobRunError, match=r"^no region for the throwaway instance: pass --region"):
-        job_run.stack_config(job_run.Machine("t3.micro"), operator_address=lambda: "203.0.113.9/32")
+        job_run.stack_config(job_run.Machine("t3.micro"), operator_address=lambda: "100.65.0.9/32")
 
 
 def test_the_operator_address_comes_from_checkip(tmp_path):
@@ -100,7 +100,7 @@ def test_the_operator_address_comes_from_checkip(tmp_path):
         def do_GET(self):
             self.send_response(200)
             self.end_headers()
-            self.wfile.write(b"198.51.100.23\n")
+            self.wfile.write(b"100.64.0.23\n")
 
         def log_message(self, *args):
             pass
@@ -109,7 +109,7 @@ def test_the_operator_address_comes_from_checkip(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        assert job_run.operator_cidr(f"http://127.0.0.1:{server.server_port}/") == "198.51.100.23/32"
+        assert job_run.operator_cidr(f"http://127.0.0.1:{server.server_port}/") == "100.64.0.23/32"
     finally:
         server.shutdown()
     with pytest.raises(job_run.JobRunError, match="pass --like STACK to use that stack's sshCidrs"):

@@ -33,7 +33,7 @@ def test_tasks_on_a_deployed_stack(make_stack, example_images, write_stack, reco
     # What `pulumi stack output --json` would answer after this `pulumi up`.
     monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps(evaluation.outputs))
     write_stack(text=f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {stack.host.key_path}\n"
-                     "  labstack:sshCidrs: [198.51.100.0/24]\n"
+                     "  labstack:sshCidrs: [100.64.0.0/24]\n"
                      f"  labstack:exportsDir: {tmp_path / 'exports'}\n"
                      f"  labstack:apps:\n    elif:\n      image: {example_images.v1}\n")
     capfd.readouterr()

@@ -108,14 +108,14 @@ def test_a_broken_stack_file_gives_its_problems_not_a_traceback(write_stack, ser
                                                                 argv):
     server_pem.chmod(0o644)
     write_stack(text=f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {server_pem}\n"
-                     "  labstack:sshCidrs: [198.51.100.0/24]\n  labstack:storageGb: lots\n")
+                     "  labstack:sshCidrs: [100.64.0.0/24]\n  labstack:storageGb: lots\n")
     assert invoke(*argv) == 1
     header, *problems = capsys.readouterr().err.splitlines()
     assert header == "labstack: the stack configuration has 2 problem(s):"
     assert sorted(problems) == [  # the order of the lines is the config's business
         f"  - labstack:serverPem = '{server_pem}': the key is readable by others (mode 644); ssh will refuse it: run "
         f"`chmod 400 {server_pem}`",
-        "  - labstack:storageGb = 'lots': expected a whole number GB, e.g. `pulumi config set labstack:storageGb 32`"]
+        "  - labstack:storageGb = 'lots': expected a whole number GB, e.g. `invoke config -s paris-batch2 --set labstack:storageGb=32`"]
     assert recording_pulumi() == []  # nothing ran against a stack file `pulumi up` would refuse
 
 
@@ -130,7 +130,7 @@ def test_unknown_app_and_missing_outputs(write_stack, recording_pulumi, monkeypa
     assert invoke("stats", "-s", "paris-batch2") == 1
     assert capsys.readouterr().err.strip() == (
         "labstack: stack 'paris-batch2' has no server address or host key in its outputs (publicIp, knownHosts): "
-        "run `pulumi up -s paris-batch2` first")
+        "run `invoke up -s paris-batch2` first")
     assert invoke("restart", "-s", "paris-batch2") == 1
     assert "has no EC2 instance in its outputs" in capsys.readouterr().err
 
@@ -140,7 +140,7 @@ def test_ssh_target_comes_from_outputs_and_config(write_stack, server_pem, recor
 
     write_stack()
     monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({
-        "publicIp": "203.0.113.7", "knownHosts": "elif.my-experiments.org,203.0.113.7 ssh-ed25519 AAAAC3Nza"}))
+        "publicIp": "203.0.113.7", "knownHosts": "elif.experiments.test,203.0.113.7 ssh-ed25519 AAAAC3Nza"}))
     target = target_for_stack("paris-batch2")
     assert recording_pulumi()[-1] == ["stack", "output", "--json", "--stack", "paris-batch2"]
     argv = target.ssh_argv("true")
@@ -148,7 +148,7 @@ def test_ssh_target_comes_from_outputs_and_config(write_stack, server_pem, recor
     assert "StrictHostKeyChecking=yes" in argv and argv[argv.index("-i") + 1] == str(server_pem)
     assert argv[argv.index("-p") + 1] == "22"
     known = Path(next(a for a in argv if a.startswith("UserKnownHostsFile=")).split("=", 1)[1])
-    assert known.read_text() == "elif.my-experiments.org,203.0.113.7 ssh-ed25519 AAAAC3Nza\n"
+    assert known.read_text() == "elif.experiments.test,203.0.113.7 ssh-ed25519 AAAAC3Nza\n"
 
 
 def test_push_pins_the_digest_keeping_comments_and_order(write_stack):
@@ -249,7 +249,7 @@ def test_app_names_never_reach_a_remote_shell_unchecked(tmp_path):
 
 
 def test_push_pins_the_digest_of_an_app_written_without_the_namespace(write_stack, server_pem):
-    path = write_stack(text=f"config:\n  aws:region: eu-west-3\n  serverPem: {server_pem}\n  sshCidrs: [198.51.100.0/24]\n"
+    path = write_stack(text=f"config:\n  aws:region: eu-west-3\n  serverPem: {server_pem}\n  sshCidrs: [100.64.0.0/24]\n"
                             f"  apps:\n    elif:\n      image: 127.0.0.1:5000/lab/elif@sha256:{digest('ab')}\n")
     pinned = "127.0.0.1:5000/lab/elif@sha256:" + digest("cd")
     assert stackfile.set_app_image("paris-batch2", "elif", pinned).endswith(digest("ab"))

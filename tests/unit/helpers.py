@@ -33,8 +33,8 @@ def base_config(pem: Path, **overrides) -> dict:
     config = {
         "aws:region": "eu-west-3",
         "labstack:serverPem": str(pem),
-        "labstack:dnsHost": "elif.my-experiments.org",
-        "labstack:sshCidrs": ["198.51.100.0/24"],  # required when labstack makes the security group
+        "labstack:dnsHost": "elif.experiments.test",
+        "labstack:sshCidrs": ["100.64.0.0/24"],  # required when labstack makes the security group
     }
     config.update({k if ":" in k else f"labstack:{k}": v for k, v in overrides.items()})
     return {k: v for k, v in config.items() if v is not None}
@@ -100,3 +100,22 @@ def assert_deploy_dependencies(dependencies: dict[str, set[str]], readiness: str
     assert dependencies["paris-batch2-hooks"] >= {readiness}, dependencies["paris-batch2-hooks"]
     for step, before in STEP_PREREQUISITES.items():
         assert dependencies[step] >= set(before), (step, dependencies[step])
+
+
+# The example stacks' placeholders, which the config refuses until replaced ("make it yours"), and the values tests
+# that need a deployable example use instead.
+MADE_YOURS = {"198.51.100.0/24": "100.64.0.0/24", "203.0.113.0/24": "100.65.0.0/24", "192.0.2.0/24": "100.66.0.0/24",
+              "my-experiments.org": "experiments.test", "ghcr.io/your-lab/": "ghcr.io/psych-lab/"}
+
+
+def made_yours_text(text: str) -> str:
+    for placeholder, ours in MADE_YOURS.items():
+        text = text.replace(placeholder, ours)
+    return text
+
+
+def made_yours(config: dict) -> dict:
+    """An example stack's config with the test's own network, domain and image repository."""
+    import json
+
+    return json.loads(made_yours_text(json.dumps(config)))

@@ -16,7 +16,7 @@ IMAGE = "ghcr.io/lab/elif@sha256:" + digest("ab")
 
 def watchers(pem, **settings) -> dict[str, dict[str, str]]:
     """Per watcher step: the files it installs (none: the watcher is off)."""
-    evaluation = evaluate(base_config(pem, **settings), "sweep", FakeAws(zones={"my-experiments.org": "ZMYEXP"})).ok()
+    evaluation = evaluate(base_config(pem, **settings), "sweep", FakeAws(zones={"experiments.test": "ZMYEXP"})).ok()
     return {r.name: {name: data.decode() for name, data in read_bundle(r.inputs["stdin"]).items()}
             for r in evaluation.of_type(COMMAND) if r.name.endswith("-watcher")}
 

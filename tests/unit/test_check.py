@@ -17,9 +17,9 @@ def stacks(tmp_path, monkeypatch):
     key = tmp_path / "id_ed25519"
     write_private_key(key)
     (tmp_path / "Pulumi.good.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n  labstack:instanceType: t3.small\n")
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [100.64.0.0/24]\n  labstack:instanceType: t3.small\n")
     (tmp_path / "Pulumi.broken.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n  labstack:storageGb: '2'\n"
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [100.64.0.0/24]\n  labstack:storageGb: '2'\n"
         "  labstack:desiredState: asleep\n")
     return tmp_path
 
@@ -53,13 +53,13 @@ def test_all_stacks_fail_when_one_is_broken(stacks):
 def test_unknown_stack_lists_known_ones(stacks):
     ok, text = run_check("nope")
     assert not ok and "unknown stack 'nope'" in text
-    assert "broken, good" in text and "cp stacks/Pulumi.paris-batch2.yaml stacks/Pulumi.nope.yaml" in text
+    assert "broken, good" in text and "`invoke new -s nope --like paris-batch2`" in text
 
 
 def test_stack_with_secure_values_checks_cleanly_and_prints_no_ciphertext(stacks):
     key = stacks / "id_ed25519"
     (stacks / "Pulumi.secret.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [100.64.0.0/24]\n"
         "  labstack:dashboardPassword:\n    secure: v1:ciphertextAAAA\n"
         "  labstack:appSecrets:\n    elif:\n      API_TOKEN:\n        secure: v1:ciphertextBBBB\n"
         "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + digest("0f") + "\n")
@@ -80,25 +80,25 @@ def test_an_unreadable_stack_is_one_line_and_the_others_are_still_checked(stacks
 def test_warnings_are_shown_and_never_fail(stacks):
     key = stacks / "id_ed25519"
     (stacks / "Pulumi.warned.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [100.64.0.0/24]\n"
         "  labstack:apps:\n    elif:\n      image: registry.example.org/lab/elif@sha256:" + digest("0f") + "\n"
         "      env:\n        API_TOKEN: plain\n")
     ok, text = run_check("warned")
     assert ok and "✓ warned" in text
     assert ("    ! labstack:apps.elif.env.API_TOKEN: the name looks secret but the value is plain text in the stack "
-            "file (and in git); if it is a credential, move it: `pulumi config set --secret --path "
-            "'labstack:appSecrets.elif.API_TOKEN' <value>` and remove it from env") in text
+            "file (and in git); if it is a credential, move it: `invoke config -s warned --secret "
+            "--set 'labstack:appSecrets.elif.API_TOKEN'=<value>` and remove it from env") in text
 
 
 def test_a_plain_password_in_the_file_is_refused_by_check(stacks):
     key = stacks / "id_ed25519"
     (stacks / "Pulumi.plain.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [100.64.0.0/24]\n"
         "  labstack:dashboardPassword: correct-horse-battery\n")
     ok, text = run_check("plain")
     assert not ok and "correct-horse" not in text
     assert ("labstack:dashboardPassword = '[secret]': is in plain text in the stack file: set it encrypted with "
-            "`pulumi config set --secret labstack:dashboardPassword <password>`") in text
+            "`invoke config -s plain --secret --set labstack:dashboardPassword=<password>`") in text
 
 
 @pytest.mark.parametrize("key, meant", [("labstak:dnsHost", "labstack:dnsHost"), ("lbastack:tags", "labstack:tags")])
@@ -107,7 +107,7 @@ def test_a_misspelt_namespace_is_one_line_from_check_and_from_the_program(stacks
     from labstack.stacks.offline import evaluate
     from tests.unit.helpers import base_config
 
-    value = "elif.my-experiments.org" if key.endswith("dnsHost") else {"team": "psych"}
+    value = "elif.experiments.test" if key.endswith("dnsHost") else {"team": "psych"}
     line = f"{key} = {value!r}: unknown key: did you mean {meant}?".replace("{'team': 'psych'}", '\'{"team": "psych"}\'')
     (stacks / "Pulumi.typo.yaml").write_text((stacks / "Pulumi.good.yaml").read_text() + f"  {key}: {value}\n")
     ok, text = run_check()
@@ -147,7 +147,7 @@ def test_the_policies_run_offline_in_check(stacks):
 
 def test_advisory_policies_are_warnings_in_check(stacks, monkeypatch):
     good = (stacks / "Pulumi.good.yaml").read_text()
-    (stacks / "Pulumi.wide.yaml").write_text(good.replace("[198.51.100.0/24]", "[0.0.0.0/0]"))
+    (stacks / "Pulumi.wide.yaml").write_text(good.replace("[100.64.0.0/24]", "[0.0.0.0/0]"))
     config = stacks / "policy-config.json"
     config.write_text('{"ssh-not-open-to-world": "advisory", "instance-type-allowed": "disabled"}')
     monkeypatch.setattr("labstack.stacks.check.POLICY_CONFIG", config)

@@ -126,10 +126,10 @@ def test_zero_workers_is_the_head_alone(pem):
 @pytest.mark.parametrize("settings, line", [
     ({"workers": -1}, "labstack:cluster.workers = '-1': must be between 0 and 500"),
     ({"workers": 501}, "labstack:cluster.workers = '501': must be between 0 and 500"),
-    ({"workers": "two"}, "labstack:cluster.workers = 'two': expected a whole number, e.g. `pulumi config set --path "
-                         "'labstack:cluster.workers' 0`"),
-    ({"workers": 2.5}, "labstack:cluster.workers = '2.5': expected a whole number, e.g. `pulumi config set --path "
-                       "'labstack:cluster.workers' 0`"),
+    ({"workers": "two"}, "labstack:cluster.workers = 'two': expected a whole number, e.g. `invoke config -s sweep "
+                         "--set 'labstack:cluster.workers'=0`"),
+    ({"workers": 2.5}, "labstack:cluster.workers = '2.5': expected a whole number, e.g. `invoke config -s sweep "
+                       "--set 'labstack:cluster.workers'=0`"),
     ({"engine": "spark"}, "labstack:cluster.engine = 'spark': must be `ray` (Ray on every node, workers joined to the "
                           "head) or `none` (plain machines on a private network)"),
     ({"image": "ghcr.io/my-lab/sweep:1"}, "labstack:cluster.image = 'ghcr.io/my-lab/sweep:1': must be pinned by "

@@ -18,7 +18,7 @@ PINNED = "registry.example.org/lab/elif@sha256:" + digest("0f")
 BAD_INPUTS = [
     ({"serverName": "Paris_Batch2"}, "labstack:serverName", "lower-case letters"),
     ({"serverName": "paris batch"}, "labstack:serverName", "dashes"),
-    ({"aws:region": None}, "aws:region", "pulumi config set aws:region"),
+    ({"aws:region": None}, "aws:region", "invoke config -s paris-batch2 --set aws:region="),
     ({"aws:region": "paris"}, "aws:region", "region code"),
     ({"instanceType": "large"}, "labstack:instanceType", "m7i.large"),
     ({"instanceType": "m7g.large"}, "labstack:instanceType", "ARM (Graviton)"),
@@ -41,7 +41,7 @@ BAD_INPUTS = [
     ({"network": "create", "vpcCidr": "10.0.0.0/8"}, "labstack:vpcCidr", "/16 and /24"),
     ({"vpcCidr": "10.1.0.0/16"}, "labstack:vpcCidr", "only used with labstack:network = create"),
     ({"dnsHost": "localhost"}, "labstack:dnsHost", "at least two labels"),
-    ({"dnsHost": "*.my-experiments.org"}, "labstack:dnsHost", "wildcard"),
+    ({"dnsHost": "*.experiments.test"}, "labstack:dnsHost", "wildcard"),
     ({"dnsHost": "elif_lab.org"}, "labstack:dnsHost", "letters, digits and dashes"),
     ({"dnsZoneId": "zone-1"}, "labstack:dnsZoneId", "Z0123456789ABCDEFGHIJ"),
     ({"tags": ["a", "b"]}, "labstack:tags", "map of tag names"),
@@ -107,7 +107,7 @@ def test_defaults(pem):
     assert cfg.ami == DEFAULT_AMI_SSM_PATH
     assert cfg.firewall.ports == (22, 80, 443)  # no app port: apps are reached through Caddy
     assert cfg.firewall.cidrs == ("0.0.0.0/0",) and cfg.firewall.ipv6_cidrs == ("::/0",)
-    assert cfg.firewall.ssh_cidrs == ("198.51.100.0/24",)  # as base_config gives it: there is no default
+    assert cfg.firewall.ssh_cidrs == ("100.64.0.0/24",)  # as base_config gives it: there is no default
     assert cfg.network.mode == "default"
 
 
@@ -163,7 +163,7 @@ def test_encrypted_key_says_what_to_do(tmp_path):
 
 
 def test_zone_candidates_longest_first():
-    assert zone_candidates("elif.my-experiments.org") == ["elif.my-experiments.org", "my-experiments.org"]
+    assert zone_candidates("elif.experiments.test") == ["elif.experiments.test", "experiments.test"]
 
 
 # --- checks that need AWS's answers, evaluated through the program under mocks ---
@@ -193,13 +193,13 @@ def test_arm_ami_with_x86_type_is_refused(pem):
 def test_dns_host_without_zone_is_refused(pem):
     result = evaluate(base_config(pem), "s", FakeAws(zones={"other-lab.org": "ZOTHER"}))
     assert isinstance(result.error, ConfigError)
-    assert "no public Route53 hosted zone" in str(result.error) and "my-experiments.org" in str(result.error)
+    assert "no public Route53 hosted zone" in str(result.error) and "experiments.test" in str(result.error)
     assert result.resources == []
 
 
 def test_zone_id_that_cannot_hold_host_is_refused(pem):
     result = evaluate(base_config(pem, dnsZoneId="ZOTHER"), "s", FakeAws(zones={"other-lab.org": "ZOTHER"}))
-    assert isinstance(result.error, ConfigError) and "cannot hold elif.my-experiments.org" in str(result.error)
+    assert isinstance(result.error, ConfigError) and "cannot hold elif.experiments.test" in str(result.error)
 
 
 def test_unknown_subnet_is_refused(pem):
@@ -361,17 +361,18 @@ def test_a_value_pulumi_marks_secret_stays_masked_in_other_keys_lines(pem):
         load_stack_config(raw, stack="s", secret_keys={"labstack:keyPair"})
     assert caught.value.problems == [
         "labstack:serverPem is not set: labstack deploys apps over SSH and needs the private key of key pair "
-        "'[secret]': `pulumi config set labstack:serverPem <path>`"]
+        "'[secret]': `invoke config -s s --set labstack:serverPem=<path>`"]
 
 
 # --- nothing accepted silently; each case with its exact line --------------------------------------------------------
 
-SSH_CIDRS_NOT_SET = ("labstack:sshCidrs is not set: SSH (22) opens only to the networks you list, e.g. `pulumi config "
-                     "set --path 'labstack:sshCidrs[0]' 198.51.100.0/24` (your lab's network; write 0.0.0.0/0 to open "
-                     "it to the whole internet on purpose)")
+SSH_CIDRS_NOT_SET = ("labstack:sshCidrs is not set: SSH (22) opens only to the networks you list, e.g. `invoke config "
+                     "-s s --set 'labstack:sshCidrs[0]'=<your-address>/32` (your lab's network, or this machine's "
+                     "address: `curl -s https://checkip.amazonaws.com`; write 0.0.0.0/0 to open it to the whole "
+                     "internet on purpose)")
 SAME_HOST = ("is also the host of app a: Caddy refuses two sites of one name and then serves none of the apps; give one "
              "of them another `host`")
-PLACEHOLDER = ("is a placeholder digest, not an image anyone pushed: run `invoke build push -s <stack> --app elif` to "
+PLACEHOLDER = ("is a placeholder digest, not an image anyone pushed: run `invoke build push -s s --app elif` to "
                "build, push and pin the real one")
 NOT_SCALAR = ("expected a text, number or boolean; a map or list is no environment value (write it as one quoted text, "
               "e.g. JSON, if the app parses it)")
@@ -384,16 +385,16 @@ RAYS_SITE = ("is where this cluster serves Ray's dashboard (a Ray cluster with l
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
 EXACT = [
-    ({"apps": {"a": {"image": PINNED, "host": "@"}, "b": {"image": PINNED, "host": "elif.my-experiments.org"}}},
-     f"labstack:apps.b.host = 'elif.my-experiments.org': {SAME_HOST}"),
+    ({"apps": {"a": {"image": PINNED, "host": "@"}, "b": {"image": PINNED, "host": "elif.experiments.test"}}},
+     f"labstack:apps.b.host = 'elif.experiments.test': {SAME_HOST}"),
     ({"apps": {"a": {"image": PINNED}, "b": {"image": PINNED, "host": "A"}}},  # a label, in another case
-     f"labstack:apps.b.host = 'a.elif.my-experiments.org': {SAME_HOST}"),
+     f"labstack:apps.b.host = 'a.elif.experiments.test': {SAME_HOST}"),
     ({"apps": {"elif": {"image": ZEROS}}}, f"labstack:apps.elif.image = '{ZEROS}': {PLACEHOLDER}"),
     ({"apps": {"elif": {"image": FS}}}, f"labstack:apps.elif.image = '{FS}': {PLACEHOLDER}"),
     ({"apps": {"elif": {"image": AB}}}, f"labstack:apps.elif.image = '{AB}': {PLACEHOLDER}"),
     ({"apps": {"elif": {"image": COUNTING}}}, f"labstack:apps.elif.image = '{COUNTING}': {PLACEHOLDER}"),
     ({"cluster": {"workers": 1}, "dashboardPassword": "correct-horse-battery", "apps": {"ray": {"image": PINNED}}},
-     f"labstack:apps.ray.host = 'ray.elif.my-experiments.org': {RAYS_SITE}"),
+     f"labstack:apps.ray.host = 'ray.elif.experiments.test': {RAYS_SITE}"),
     ({"cluster": {"workers": 1}, "dashboardPassword": "correct-horse-battery", "dnsHost": None,
       "apps": {"elif": {"image": PINNED, "host": "Ray"}}}, f"labstack:apps.elif.host = 'ray.<ip>.nip.io': {RAYS_SITE}"),
     ({"apps": {"elif": {"image": PINNED, "volumes": {"uploads": "/app/uploads", "files": "/app/uploads/"}}}},
@@ -433,11 +434,11 @@ EXACT = [
     ({"sshCidrs": []}, SSH_CIDRS_NOT_SET),
     ({"sshCidrs": ["everyone"]},
      "labstack:sshCidrs = 'everyone': expected an IPv4 or IPv6 network in CIDR form such as 203.0.113.0/24"),
-    ({"securityGroup": "sg-0123456789abcdef0"}, "labstack:sshCidrs = '[\"198.51.100.0/24\"]': has no effect with an "
+    ({"securityGroup": "sg-0123456789abcdef0"}, "labstack:sshCidrs = '[\"100.64.0.0/24\"]': has no effect with an "
                                                 "existing labstack:securityGroup; remove one of them"),
     ({"apps": {"elif": {"image": PINNED, "workers": "lots"}}},
-     "labstack:apps.elif.workers = 'lots': expected a whole number, e.g. `pulumi config set --path "
-     "'labstack:apps.elif.workers' 0`"),
+     "labstack:apps.elif.workers = 'lots': expected a whole number, e.g. `invoke config -s s "
+     "--set 'labstack:apps.elif.workers'=0`"),
     ({"logViewer": "yes"}, "labstack:logViewer = 'yes': expected true or false: Pulumi reads `yes` as the text 'yes', "
                            "not a boolean; write true"),
     ({"discardDataOnDestroy": "off"}, "labstack:discardDataOnDestroy = 'off': expected true or false (true deletes "
@@ -445,7 +446,7 @@ EXACT = [
                                       "'off', not a boolean; write false"),
     ({"dashboardPassword": "short-pw"},
      "labstack:dashboardPassword = '[secret]': is shorter than 12 characters; it guards every app's dashboard on the "
-     "open internet: `pulumi config set --secret labstack:dashboardPassword \"$(openssl rand -base64 18)\"`"),
+     "open internet: `invoke config -s s --secret --set labstack:dashboardPassword=\"$(openssl rand -base64 18)\"`"),
 ]
 
 
@@ -462,7 +463,7 @@ def test_a_misspelt_required_key_is_one_line_not_two(pem):
     assert _problems(raw) == ["aws:regoin = 'eu-west-3': unknown key: did you mean aws:region?"]
     # Without the misspelling the missing region is still reported, with the command that sets it.
     del raw["aws:regoin"]
-    assert _problems(raw) == ["aws:region is not set: run `pulumi config set aws:region eu-west-3` (or your region)"]
+    assert _problems(raw) == ["aws:region is not set: run `invoke config -s s --set aws:region=eu-west-3` (or your region)"]
 
 def test_ssh_open_to_the_world_only_when_written(pem):
     cfg = load_stack_config(base_config(pem, sshCidrs=["0.0.0.0/0", "::/0"]), stack="s")
@@ -492,9 +493,9 @@ def test_server_pem_that_is_no_private_key_is_named(tmp_path, name, content, lin
 
 
 PLAIN_PASSWORD = ("labstack:dashboardPassword = '[secret]': is in plain text in the stack file: set it encrypted with "
-                  "`pulumi config set --secret labstack:dashboardPassword <password>`")
+                  "`invoke config -s s --secret --set labstack:dashboardPassword=<password>`")
 PLAIN_APP_SECRET = ("labstack:appSecrets.elif.API_TOKEN = '[secret]': is in plain text in the stack file: set it "
-                    "encrypted with `pulumi config set --secret --path 'labstack:appSecrets.elif.API_TOKEN' <value>`")
+                    "encrypted with `invoke config -s s --secret --set 'labstack:appSecrets.elif.API_TOKEN'=<value>`")
 
 
 @pytest.mark.parametrize("encrypted, lines", [
@@ -524,8 +525,8 @@ def test_secret_looking_env_names_warn_and_never_fail(pem):
         "API_TOKEN": "x", "DB_PASSWORD": "y", "SIGNING_KEY": "z", "DEBUG": "1", "KEYBOARD": "us"}}}), stack="s")
     assert cfg.warnings == tuple(
         f"labstack:apps.elif.env.{name}: the name looks secret but the value is plain text in the stack file (and in "
-        f"git); if it is a credential, move it: `pulumi config set --secret --path 'labstack:appSecrets.elif.{name}' "
-        "<value>` and remove it from env" for name in ("API_TOKEN", "DB_PASSWORD", "SIGNING_KEY"))
+        f"git); if it is a credential, move it: `invoke config -s s --secret --set "
+        f"'labstack:appSecrets.elif.{name}'=<value>` and remove it from env" for name in ("API_TOKEN", "DB_PASSWORD", "SIGNING_KEY"))
 
 
 
@@ -551,7 +552,7 @@ def test_the_readme_counts_the_bad_inputs_these_tests_check():
     the stack file reader's UNREADABLE: the whole line, word for word)."""
     from tests.unit.test_stackfile import UNREADABLE
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
     total, exact = len(BAD_INPUTS) + len(EXACT) + len(UNREADABLE), len(EXACT) + len(UNREADABLE)
     assert f"({total} bad inputs in three tables" in readme and f"{exact} of them asserted word for word" in readme
 

@@ -48,8 +48,8 @@ def test_spot_and_budget_settings_reach_the_stack_config(pem):
 
 def test_bad_spot_and_budget_values_are_one_line_each(pem):
     assert problems(pem, spot="yes", budget={"hourly": -1, "total": "lots", "monthly": 3}) == [
-        "labstack:spot = 'yes': expected true, false or {maxPrice: <USD per hour>}, e.g. `pulumi config set "
-        "labstack:spot true`: Pulumi reads `yes` as text, not a boolean",
+        "labstack:spot = 'yes': expected true, false or {maxPrice: <USD per hour>}, e.g. `invoke config -s paris-batch2 "
+        "--set labstack:spot=true`: Pulumi reads `yes` as text, not a boolean",
         "labstack:budget.hourly = '-1': must be more than 0 (USD)",
         "labstack:budget.total = 'lots': expected an amount in USD such as 3.0",
         "labstack:budget.monthly = '3': unknown setting; known: hourly, total",
@@ -57,8 +57,8 @@ def test_bad_spot_and_budget_values_are_one_line_each(pem):
     assert problems(pem, spot={"maxprice": 0.05}) == [
         "labstack:spot.maxprice = '0.05': unknown setting; did you mean maxPrice?"]
     assert problems(pem, spot=[1]) == [
-        "labstack:spot = '[1]': expected true, false or {maxPrice: <USD per hour>}, e.g. `pulumi config set "
-        "labstack:spot true`"]
+        "labstack:spot = '[1]': expected true, false or {maxPrice: <USD per hour>}, e.g. `invoke config -s paris-batch2 "
+        "--set labstack:spot=true`"]
 
 
 def test_an_hourly_budget_below_the_instances_price_is_refused_naming_price_and_key(pem):
@@ -78,7 +78,7 @@ def test_a_type_the_table_lacks_is_a_warning_not_a_pass_in_silence(pem):
     cfg = load_stack_config(base_config(pem, instanceType="x2iedn.xlarge", budget={"hourly": 1}), "paris-batch2")
     assert cfg.warnings == (
         "labstack:budget.hourly: no built-in price for x2iedn.xlarge in eu-west-3, so the hourly budget is not "
-        "checked before `pulumi up`; `invoke cost -s <stack>` prices it from the AWS Pricing API once it runs",)
+        "checked before `invoke up -s paris-batch2`; `invoke cost -s <stack>` prices it from the AWS Pricing API once it runs",)
 
 
 def test_spot_is_refused_for_a_stack_with_apps(pem):
@@ -163,7 +163,7 @@ def test_invoke_check_refuses_an_over_budget_stack_file(pem, tmp_path, monkeypat
     monkeypatch.setattr(labstack.stacks.stackfile, "STACKS_DIR", stacks)
     (stacks / "Pulumi.gpu-run.yaml").write_text(
         "config:\n  aws:region: eu-west-3\n  labstack:serverPem: " + str(pem) + "\n"
-        "  labstack:sshCidrs: [198.51.100.0/24]\n  labstack:instanceType: g5.xlarge\n"
+        "  labstack:sshCidrs: [100.64.0.0/24]\n  labstack:instanceType: g5.xlarge\n"
         "  labstack:budget: {hourly: 1.0}\n")
     console = Console(record=True, width=400)
     assert check_stacks("gpu-run", console) is False

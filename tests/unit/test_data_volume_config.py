@@ -34,7 +34,7 @@ def test_an_existing_volume_and_a_snapshot_are_taken_as_given(pem):
 
 def test_delete_needs_discard_data_on_destroy(pem):
     assert problems(pem, dataVolume={"onDestroy": "delete"}) == [
-        "labstack:dataVolume.onDestroy = 'delete': deletes the volume and its data on `pulumi destroy`: also set "
+        "labstack:dataVolume.onDestroy = 'delete': deletes the volume and its data on `invoke destroy -s lab`: also set "
         "labstack:discardDataOnDestroy true, or use `snapshot` (default) or `retain`"]
     cfg = load_stack_config(base_config(pem, dataVolume={"onDestroy": "delete"}, discardDataOnDestroy=True), "lab")
     assert cfg.data_volume.on_destroy == "delete"

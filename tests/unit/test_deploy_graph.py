@@ -22,7 +22,7 @@ def deploy(pem, apps=None, aws=None, **overrides):
     apps = apps if apps is not None else {"elif": {"image": IMAGE, "host": "@", "workers": 2, "workerCommand": "python worker.py",
                                                    "env": {"mode": "live", "PRICE": "5$ each"}}}
     config = base_config(pem, apps=apps, **overrides)
-    return evaluate(config, "paris-batch2", aws or FakeAws(zones={"my-experiments.org": "ZMYEXP"})).ok()
+    return evaluate(config, "paris-batch2", aws or FakeAws(zones={"experiments.test": "ZMYEXP"})).ok()
 
 
 def commands(result):
@@ -63,7 +63,7 @@ def test_cloud_init_delivers_the_host_key_and_is_secret(pem):
     assert cloud["ssh_deletekeys"] is True and cloud["ssh_genkeytypes"] == []
     assert "userData" in instance.secret_inputs
     assert instance.inputs["userDataReplaceOnChange"] is True
-    assert result.outputs["knownHosts"] == f"elif.my-experiments.org,{result.outputs['publicIp']} " \
+    assert result.outputs["knownHosts"] == f"elif.experiments.test,{result.outputs['publicIp']} " \
                                            f"{cloud['ssh_keys']['ed25519_public']}"
 
 
@@ -112,7 +112,7 @@ def test_app_bundle_is_secret_and_renders_compose(pem):
     assert "POSTGRES_PASSWORD" not in data["postgres"]["environment"]
     conf = dict(line.split("=", 1) for line in files["release.conf"].splitlines())
     assert (conf["IMAGE"], conf["PORT"], conf["HEALTH_PATH"], conf["HOST"]) == (
-        IMAGE, "5000", "/health", "elif.my-experiments.org")
+        IMAGE, "5000", "/health", "elif.experiments.test")
 
 
 def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
@@ -140,9 +140,9 @@ def test_app_hosts(pem):
     hosts = {name.split("-")[2]: dict(line.split("=", 1) for line in bundle_of(result, name)["release.conf"]
                                       .splitlines())["HOST"]
              for name in commands(result) if name.endswith("-deploy")}
-    assert hosts == {"elif": "elif.elif.my-experiments.org", "pilot": "elif.my-experiments.org",
+    assert hosts == {"elif": "elif.elif.experiments.test", "pilot": "elif.experiments.test",
                      "other": "survey.other-lab.org"}
-    assert result.outputs["appUrls"]["pilot"] == "https://elif.my-experiments.org"
+    assert result.outputs["appUrls"]["pilot"] == "https://elif.experiments.test"
 
 
 def test_without_dns_apps_get_a_nip_io_name(pem):
@@ -169,7 +169,7 @@ def test_no_apps_means_a_prepared_watched_server_and_no_deploy(pem):
 
 def test_stopping_the_server_changes_no_remote_command(pem):
     # A stopped server keeps its apps in the stack: unchanged inputs run nothing, and nothing is deleted.
-    aws = FakeAws(zones={"my-experiments.org": "ZMYEXP"})  # one "state": the same generated host key twice
+    aws = FakeAws(zones={"experiments.test": "ZMYEXP"})  # one "state": the same generated host key twice
     running = {r.name: r.inputs for r in deploy(pem, aws=aws).of_type(COMMAND)}
     stopped = deploy(pem, aws=aws, desiredState="stopped")
     assert {r.name: r.inputs for r in stopped.of_type(COMMAND)} == running
@@ -233,7 +233,7 @@ def test_existing_server_with_a_dns_host_names_what_answers(pem):
     they point it at the server), but SSH outputs name the address labstack connects to."""
     host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApC3jxkeASzf6e7cORPKQZB3SdvvaTjJxYsb2XMRYgR"
     result = deploy(pem, **{"aws:region": None, "existingServer": {"host": "203.0.113.7", "hostKey": host_key}})
-    assert result.outputs["url"] == "https://elif.my-experiments.org"
+    assert result.outputs["url"] == "https://elif.experiments.test"
     assert result.outputs["knownHosts"] == f"203.0.113.7 {host_key}"
     assert result.outputs["sshCommand"] == f"ssh -i {pem} ubuntu@203.0.113.7"
     assert [r for r in result.resources if r.type.startswith("aws:route53")] == []
@@ -292,7 +292,7 @@ def test_the_post_deploy_answer_is_shown_with_the_apps_secrets_masked(pem):
     body = "Recruitment started: https://app.prolific.com/studies/abc?token=s3cret-token\nworkers: 3\n"
     printed = ("labstack: elif: release abc is serving\n"
                f"labstack-post-deploy 201 {base64.b64encode(body.encode()).decode()}\n")
-    aws = FakeAws(zones={"my-experiments.org": "ZMYEXP"}, command_stdout={"paris-batch2-elif-deploy": printed})
+    aws = FakeAws(zones={"experiments.test": "ZMYEXP"}, command_stdout={"paris-batch2-elif-deploy": printed})
     result = deploy(pem, aws=aws, appSecrets={"elif": {"PROLIFIC_TOKEN": "s3cret-token"}},
                     dashboardPassword="correct-horse-battery")
     assert result.outputs["postDeploy"] == {

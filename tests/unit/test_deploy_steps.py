@@ -50,7 +50,7 @@ def pem(tmp_path_factory) -> Path:
 
 def rendered(pem: Path, image: str = IMAGE_V1, tls_internal: bool = False, **settings) -> dict[str, str]:
     """The files the App component sends to deploy-app.sh, for app `elif`."""
-    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:sshCidrs": ["198.51.100.0/24"],
+    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:sshCidrs": ["100.64.0.0/24"],
            "labstack:apps": {"elif": {"image": image, "workers": 1, "workerCommand": "python worker.py", **settings}}}
     config = load_stack_config(raw, "steps")
     app = config.apps[0]
@@ -347,7 +347,7 @@ def test_a_first_site_caddy_refuses_is_removed(server, pem):
 
 
 def test_proxy_up_puts_back_the_files_caddy_refused(server, pem):
-    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:sshCidrs": ["198.51.100.0/24"],
+    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:sshCidrs": ["100.64.0.0/24"],
            "labstack:apps": {"elif": {"image": IMAGE_V1}}}
     accepted = proxy_files(load_stack_config(raw, "steps").proxy)
     for file_name, text in accepted.items():

@@ -12,7 +12,7 @@ IMAGE = "ghcr.io/lab/elif@sha256:" + digest("ab")
 
 
 def alarms(pem, **settings):
-    found = evaluate(base_config(pem, **settings), "sweep", FakeAws(zones={"my-experiments.org": "ZMYEXP"})).ok()
+    found = evaluate(base_config(pem, **settings), "sweep", FakeAws(zones={"experiments.test": "ZMYEXP"})).ok()
     instances = {r.name.removesuffix("-instance"): r.id for r in found.of_type("aws:ec2/instance:Instance")}
     return {r.name: r.inputs for r in found.of_type(ALARM)}, instances
 

@@ -10,7 +10,7 @@ from tests.unit.helpers import assert_deploy_dependencies, base_config, digest, 
 STATE = "aws:ec2transitgateway/instanceState:InstanceState"
 INSTANCE = "aws:ec2/instance:Instance"
 IMAGE = "registry.example.org/psychlab/elif@sha256:" + digest("ab")
-ZONES = {"my-experiments.org": "ZMYEXP"}
+ZONES = {"experiments.test": "ZMYEXP"}
 
 
 def stack(pem, aws=None, **overrides):

@@ -67,6 +67,7 @@ def test_the_packages_pins_are_the_requirements_files_pins():
     for extra in meta["optional-dependencies"].values():
         declared.update(_pins(extra))
     required = _pins((PROJECT / "requirements.txt").read_text().splitlines())
+    required.update(_pins((PROJECT / "requirements-ray.txt").read_text().splitlines()))
     required.update(_pins((PROJECT / "requirements-dev.txt").read_text().splitlines()))
     assert declared, "no pins read from pyproject.toml"
     assert {name: required.get(name) for name in declared} == declared

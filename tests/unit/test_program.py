@@ -8,13 +8,13 @@ import pytest
 from components.config import DEFAULT_AMI_SSM_PATH
 from labstack.stacks.offline import FakeAws, evaluate
 from labstack.stacks.stackfile import list_stacks, read_stack_config
-from tests.unit.helpers import base_config, digest, recorded_dependencies, write_private_key
+from tests.unit.helpers import base_config, digest, made_yours, recorded_dependencies, write_private_key
 
 INSTANCE = "aws:ec2/instance:Instance"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 RECORD = "aws:route53/record:Record"
-ZONES = {"my-experiments.org": "ZMYEXPERIMENTS"}
+ZONES = {"experiments.test": "ZMYEXPERIMENTS"}
 
 
 def run(config, **aws):
@@ -30,7 +30,7 @@ def test_ingress_rules_cover_each_port_for_ipv4_and_ipv6(paris):
     rules = {(r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"],
               r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")) for r in paris.of_type(INGRESS)}
     # 22 only from labstack:sshCidrs (helpers.base_config's lab network); no 5000: apps are reached through Caddy
-    expected = {(22, 22, "tcp", "198.51.100.0/24")} | {(p, p, "tcp", cidr) for p in (80, 443)
+    expected = {(22, 22, "tcp", "100.64.0.0/24")} | {(p, p, "tcp", cidr) for p in (80, 443)
                                                        for cidr in ("0.0.0.0/0", "::/0")}
     assert rules == expected
     group_id = paris.one("aws:ec2/securityGroup:SecurityGroup").id
@@ -41,10 +41,10 @@ def test_ingress_rules_cover_each_port_for_ipv4_and_ipv6(paris):
 
 
 def test_custom_ports_and_cidrs(pem):
-    result = run(base_config(pem, ingressPorts=[22, 8443], ingressCidrs=["198.51.100.0/24"], ingressIpv6Cidrs=[],
+    result = run(base_config(pem, ingressPorts=[22, 8443], ingressCidrs=["100.64.0.0/24"], ingressIpv6Cidrs=[],
                              tls="internal"))  # acme would need 80 and 443
     assert {(r.inputs["fromPort"], r.inputs["cidrIpv4"]) for r in result.of_type(INGRESS)} == {
-        (22, "198.51.100.0/24"), (8443, "198.51.100.0/24")}
+        (22, "100.64.0.0/24"), (8443, "100.64.0.0/24")}
 
 
 def test_instance_uses_ami_from_ssm_parameter_with_imdsv2_and_encrypted_gp3(paris):
@@ -82,7 +82,7 @@ def test_key_pair_imports_public_half_of_local_ed25519_key(tmp_path):
     imported = result.one("aws:ec2/keyPair:KeyPair")
     assert imported.inputs["publicKey"] == public and public.startswith("ssh-ed25519 ")
     assert result.one(INSTANCE).inputs["keyName"] == imported.outputs["keyName"]
-    assert result.outputs["sshCommand"] == f"ssh -i {key_file} ubuntu@elif.my-experiments.org"
+    assert result.outputs["sshCommand"] == f"ssh -i {key_file} ubuntu@elif.experiments.test"
 
 
 def test_existing_key_pair_and_security_group_are_used_not_created(pem):
@@ -99,7 +99,7 @@ def test_existing_key_pair_and_security_group_are_used_not_created(pem):
 def test_dns_records_point_host_and_wildcard_at_elastic_ip(paris):
     eip = paris.one("aws:ec2/eip:Eip")
     records = {r.inputs["name"]: r.inputs for r in paris.of_type(RECORD)}
-    assert set(records) == {"elif.my-experiments.org", "*.elif.my-experiments.org"}
+    assert set(records) == {"elif.experiments.test", "*.elif.experiments.test"}
     for record in records.values():
         assert record["type"] == "A" and record["zoneId"] == "ZMYEXPERIMENTS"
         assert record["records"] == [eip.outputs["publicIp"]]
@@ -107,7 +107,7 @@ def test_dns_records_point_host_and_wildcard_at_elastic_ip(paris):
 
 
 def test_zone_found_by_longest_matching_suffix(pem):
-    zones = {"my-experiments.org": "ZPARENT", "elif.my-experiments.org": "ZCHILD"}
+    zones = {"experiments.test": "ZPARENT", "elif.experiments.test": "ZCHILD"}
     result = evaluate(base_config(pem), "s", FakeAws(zones=zones)).ok()
     assert {r.inputs["zoneId"] for r in result.of_type(RECORD)} == {"ZCHILD"}
 
@@ -136,11 +136,11 @@ def test_outputs(paris, pem):
     host_key = " ".join(paris.one("tls:index/privateKey:PrivateKey").outputs["publicKeyOpenssh"].split()[:2])
     assert paris.outputs["instanceId"] == instance.id and instance.id.startswith("i-")
     assert paris.outputs["publicIp"] == ip
-    assert paris.outputs["dnsHost"] == "elif.my-experiments.org"
-    assert paris.outputs["url"] == "https://elif.my-experiments.org"
+    assert paris.outputs["dnsHost"] == "elif.experiments.test"
+    assert paris.outputs["url"] == "https://elif.experiments.test"
     assert paris.outputs["region"] == "eu-west-3" and paris.outputs["instanceType"] == "m7i.large"
-    assert paris.outputs["knownHosts"] == f"elif.my-experiments.org,{ip} {host_key}"
-    assert paris.outputs["sshCommand"] == f"ssh -i {pem} ubuntu@elif.my-experiments.org"
+    assert paris.outputs["knownHosts"] == f"elif.experiments.test,{ip} {host_key}"
+    assert paris.outputs["sshCommand"] == f"ssh -i {pem} ubuntu@elif.experiments.test"
     assert paris.outputs["appUrls"] == {}
     # A plain server is one node, the head, under the server's name: the same values as the head's own outputs.
     assert paris.outputs["nodes"] == {"paris-batch2": {
@@ -195,7 +195,7 @@ def test_every_child_is_parented_to_a_labstack_component(paris):
 def test_every_stack_file_evaluates_cleanly(stack, tmp_path, monkeypatch):
     # The example stacks name keys under ~/.ssh; give this test a home where they exist, as a user would.
     monkeypatch.setenv("HOME", str(tmp_path))
-    config = read_stack_config(stack)
+    config = made_yours(read_stack_config(stack))  # the example refuses its placeholders
     if "labstack:serverPem" in config:
         pem_path = tmp_path / ".ssh" / config["labstack:serverPem"].removeprefix("~/.ssh/")
         pem_path.parent.mkdir()

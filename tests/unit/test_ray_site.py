@@ -19,12 +19,12 @@ PASSWORD = "correct-horse-battery"
 
 def test_the_head_serves_ray_host_behind_the_password_and_passes_the_clients_token(pem):
     evaluation = evaluate(base_config(pem, cluster={"workers": 1}, dashboardPassword=PASSWORD), "sweep").ok()
-    assert evaluation.outputs["rayDashboardUrl"] == "https://ray.elif.my-experiments.org"
+    assert evaluation.outputs["rayDashboardUrl"] == "https://ray.elif.experiments.test"
     site = evaluation.one(COMMAND, "sweep-ray-site").inputs
     assert site["create"] == f"sudo -n {REMOTE_HOOKS}/ray-site.sh {infra_image('caddy')}"
     assert "caddy:2@sha256:" in site["create"]  # pinned
     lines = site["stdin"].splitlines()
-    assert lines[0] == "ray.elif.my-experiments.org {"
+    assert lines[0] == "ray.elif.experiments.test {"
     # every request but the browser's token login passes the password first, in this order (a route)
     route = lines[lines.index("\thandle {") + 1:]
     assert route[:2] == ["\t\troute {", "\t\t\tbasicauth {"]

@@ -50,8 +50,8 @@ def test_a_plain_server_has_no_workers(pem):
 def test_ray_tasks_need_a_ray_cluster(pem):
     with pytest.raises(RemoteError) as error:
         ray_cluster.require_ray("sweep", config(pem))
-    assert str(error.value) == ("stack 'sweep' is not a cluster: set labstack:cluster (e.g. `pulumi config set --path "
-                                "'labstack:cluster.workers' 2 -s sweep`) and run `invoke up -s sweep`")
+    assert str(error.value) == ("stack 'sweep' is not a cluster: set labstack:cluster (e.g. `invoke config -s sweep "
+                                "--set 'labstack:cluster.workers'=2`) and run `invoke up -s sweep`")
     with pytest.raises(RemoteError) as error:
         ray_cluster.require_ray("sweep", config(pem, cluster={"workers": 1, "engine": "none"}))
     assert str(error.value) == ("stack 'sweep' runs no Ray (labstack:cluster.engine = 'none'); use `invoke ssh -s "

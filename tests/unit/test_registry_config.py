@@ -9,9 +9,9 @@ from components.config.stack import load_stack_config
 from tests.unit.helpers import base_config, digest
 
 DIGEST = "@sha256:" + digest("4be1c0de")
-FIX = ("expected a map registry -> {username, password}: `pulumi config set --path "
-       "'labstack:registryAuth[\"ghcr.io\"].username' <user>` and `pulumi config set --secret --path "
-       "'labstack:registryAuth[\"ghcr.io\"].password' <token>`")
+FIX = ("expected a map registry -> {username, password}: `invoke config -s paris-batch2 "
+       "--set 'labstack:registryAuth[\"ghcr.io\"].username'=<user>` and `invoke config -s paris-batch2 --secret "
+       "--set 'labstack:registryAuth[\"ghcr.io\"].password'=<token>`")
 
 
 def test_ecr_repositories_are_found_once_each_with_their_arn():
@@ -58,7 +58,7 @@ def test_a_registry_password_in_plain_text_is_refused_with_the_command_that_encr
         load_stack_config(raw, stack="paris-batch2", secret_keys=set())
     assert failure.value.problems == [
         f"labstack:registryAuth.{host}.password = '[secret]': the password is in plain text in the stack file: set it "
-        f"encrypted with `pulumi config set --secret --path 'labstack:registryAuth[\"{host}\"].password' <token>`"
+        f"encrypted with `invoke config -s paris-batch2 --secret --set 'labstack:registryAuth[\"{host}\"].password'=<token>`"
         for host in ("ghcr.io", "registry.example.org:5000")]
     # `--secret --path` makes Pulumi hold the whole key encrypted: then the stack is accepted.
     config = load_stack_config(raw, stack="paris-batch2", secret_keys={"labstack:registryAuth"})

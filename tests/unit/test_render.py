@@ -30,7 +30,7 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("LABSTACK_UPDATE_SNAPSHOTS") == "1"
 UPDATE_COMMAND = "LABSTACK_UPDATE_SNAPSHOTS=1 venv/bin/python -m pytest tests/unit/test_render.py"
 IMAGE = "ghcr.io/lab/elif@sha256:" + digest("9b1c")
-HOST = "elif.my-experiments.org"
+HOST = "elif.experiments.test"
 HOOKS_VERSION_RE = re.compile(r"^HOOKS_VERSION=([0-9a-f]{12})$", re.M)
 SCRIPT_SHA_RE = re.compile(r"(org\.labstack\.(logviewer|docker-api)-sha256: )([0-9a-f]{64})$", re.M)
 SCRIPTS = {"logviewer": "logviewer.py", "docker-api": "docker_api_proxy.py"}
@@ -55,8 +55,8 @@ def pem(tmp_path_factory) -> Path:
 
 
 def config(pem: Path, **settings):
-    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:dnsHost": "my-experiments.org",
-           "labstack:sshCidrs": ["198.51.100.0/24"],
+    raw = {"aws:region": "eu-west-3", "labstack:serverPem": str(pem), "labstack:dnsHost": "experiments.test",
+           "labstack:sshCidrs": ["100.64.0.0/24"],
            "labstack:apps": APPS, **{f"labstack:{key}": value for key, value in settings.items()}}
     return load_stack_config(raw, "paris-batch2")
 

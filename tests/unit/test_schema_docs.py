@@ -1,4 +1,4 @@
-"""The README's config tables and stacks/labstack.schema.json are generated from the schema's models: a stale copy
+"""The configuration reference's tables and stacks/labstack.schema.json are generated from the schema's models: a stale copy
 fails here, and every stack file passes the schema editors check it against."""
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ REGENERATE = "regenerate with `venv/bin/python -m components.config.docs`"
 STACK_FILES = sorted((docs.PROJECT_DIR / "stacks").glob("Pulumi.*.yaml"))
 
 
-def test_readme_config_tables_are_current():
-    readme = docs.README.read_text()
-    assert docs.readme_with_region(readme) == readme, f"the README's config tables are stale: {REGENERATE}"
+def test_the_configuration_reference_is_current():
+    page = docs.PAGE.read_text()
+    assert docs.page_with_region(page) == page, f"the tables of {docs.PAGE} are stale: {REGENERATE}"
 
 
 def test_json_schema_is_current():
     assert docs.JSON_SCHEMA.read_text() == docs.json_schema_text(), f"{docs.JSON_SCHEMA} is stale: {REGENERATE}"
 
 
-def test_readme_shows_defaults_as_the_models_hold_them():
-    region = docs.readme_region()
+def test_the_reference_shows_defaults_as_the_models_hold_them():
+    region = docs.page_region()
     for row in ("| `labstack:storageGb` | `32` |", "| `labstack:ingressPorts` | `[22, 80, 443]` |",
                 "| `labstack:serverName` | the stack name |", "| `aws:region` | (required) |",
                 "| `labstack:logViewer` | `false` |", "| `image` | (required) |", "| `postgres` | `true` |",

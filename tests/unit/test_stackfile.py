@@ -83,7 +83,7 @@ def stacks(tmp_path, monkeypatch):
     monkeypatch.setattr(labstack.stacks.stackfile, "STACKS_DIR", tmp_path)
     key = tmp_path / "id_ed25519"
     write_private_key(key)
-    head = (f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [198.51.100.0/24]\n"
+    head = (f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {key}\n  labstack:sshCidrs: [100.64.0.0/24]\n"
             f"  labstack:apps:\n    elif:\n      image: {PINNED}\n")
 
     def write(text: str) -> None:
@@ -111,11 +111,11 @@ def test_plain_secrets_in_the_file_are_refused_with_the_command(stacks):
         load("s")
     assert caught.value.problems == [
         "labstack:appSecrets.elif.API_TOKEN = '[secret]': is in plain text in the stack file: set it encrypted with "
-        "`pulumi config set --secret --path 'labstack:appSecrets.elif.API_TOKEN' <value>`",
+        "`invoke config -s s --secret --set 'labstack:appSecrets.elif.API_TOKEN'=<value>`",
         "labstack:appSecrets.elif.OTHER = '[secret]': is in plain text in the stack file: set it encrypted with "
-        "`pulumi config set --secret --path 'labstack:appSecrets.elif.OTHER' <value>`",
+        "`invoke config -s s --secret --set 'labstack:appSecrets.elif.OTHER'=<value>`",
         "labstack:dashboardPassword = '[secret]': is in plain text in the stack file: set it encrypted with "
-        "`pulumi config set --secret labstack:dashboardPassword <password>`"]
+        "`invoke config -s s --secret --set labstack:dashboardPassword=<password>`"]
     assert "correct-horse" not in str(caught.value) and "plain" not in str(caught.value).replace("plain text", "")
 
 
@@ -131,7 +131,7 @@ def test_a_registry_login_is_encrypted_when_each_password_is(stacks):
         load("s")
     assert caught.value.problems == [
         "labstack:registryAuth.ghcr.io.password = '[secret]': the password is in plain text in the stack file: set "
-        "it encrypted with `pulumi config set --secret --path 'labstack:registryAuth[\"ghcr.io\"].password' <token>`"]
+        "it encrypted with `invoke config -s s --secret --set 'labstack:registryAuth[\"ghcr.io\"].password'=<token>`"]
     assert "ghp_plain" not in str(caught.value)
 
 def test_reading_warnings_reach_the_typed_config(stacks):

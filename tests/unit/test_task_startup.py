@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.fakes import install_fake_pulumi
-from tests.unit.helpers import write_private_key
+from tests.unit.helpers import made_yours_text, write_private_key
 
 PROJECT = Path(__file__).resolve().parents[2]
 RUNTIME = ("pulumi", "pulumi_aws", "pulumi_command")
@@ -44,7 +44,15 @@ def test_invoke_list_needs_no_pulumi(tmp_path):
 
 def test_a_server_task_reads_the_typed_stack_without_pulumi(tmp_path, monkeypatch):
     """`invoke apps` goes as far as asking `pulumi stack output` (a recording fake answering `{}`) after reading
-    and validating the example stack file, key included, and imports no Pulumi module on the way."""
+    and validating the example stack file made yours (a project folder of its own: LABSTACK_PROJECT), key included,
+    and imports no Pulumi module on the way."""
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    for name in ("Pulumi.yaml", "__main__.py", "components", "policy", "hooks"):
+        (project / name).symlink_to(PROJECT / name)
+    example = (PROJECT / "stacks" / "Pulumi.paris-batch2.yaml").read_text()
+    (project / "stacks" / "Pulumi.paris-batch2.yaml").write_text(made_yours_text(example))
+    monkeypatch.setenv("LABSTACK_PROJECT", str(project))
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / ".ssh").mkdir()
     write_private_key(tmp_path / ".ssh" / "labstack_ed25519")  # the example stack's labstack:serverPem
@@ -55,7 +63,7 @@ def test_a_server_task_reads_the_typed_stack_without_pulumi(tmp_path, monkeypatc
     result, imported = run_invoke(tmp_path, "apps", "-s", "paris-batch2")
     assert result.returncode == 1
     assert result.stderr.strip() == ("labstack: stack 'paris-batch2' has no server address or host key in its "
-                                     "outputs (publicIp, knownHosts): run `pulumi up -s paris-batch2` first")
+                                     "outputs (publicIp, knownHosts): run `invoke up -s paris-batch2` first")
     assert [call["argv"] for call in calls()] == [["stack", "output", "--json", "--stack", "paris-batch2"]]
     assert imported == []
 
