@@ -116,7 +116,7 @@ def test_app_bundle_is_secret_and_renders_compose(pem):
 
 
 def test_secrets_and_dashboard_password_never_in_plain_outputs(pem):
-    state = FakeAws(zones={"my-experiments.org": "ZMYEXP"})
+    state = FakeAws(zones={"experiments.test": "ZMYEXP"})
     result = deploy(pem, aws=state, appSecrets={"elif": {"API_TOKEN": "s3cr3t"}}, dashboardPassword="hunter2-hunter2")
     files = bundle_of(result)
     assert "s3cr3t" not in files["app.compose.yaml"]  # secrets live in a root-only env file on the server
@@ -347,12 +347,12 @@ def test_the_dashboard_hash_salt_is_a_state_secret_not_a_function_of_the_passwor
     """Anyone with a site file, a backup or the state tests a guess at bcrypt's cost: the salt comes from a random
     key kept in the stack's state, never from the password; it stays the same across deploys (no needless
     redeploy)."""
-    state = FakeAws(zones={"my-experiments.org": "ZMYEXP"})
+    state = FakeAws(zones={"experiments.test": "ZMYEXP"})
     hashed = dashboard_hash(pem, "hunter2-hunter2", state)
     assert bcrypt.checkpw(b"hunter2-hunter2", hashed.encode())
     assert dashboard_hash(pem, "hunter2-hunter2", state) == hashed  # stable across deploys
     assert bcrypt_salt(dashboard_hash(pem, "correct horse battery", state)) == bcrypt_salt(hashed)  # not the password's
-    other_stack = dashboard_hash(pem, "hunter2-hunter2", FakeAws(zones={"my-experiments.org": "ZMYEXP"}))
+    other_stack = dashboard_hash(pem, "hunter2-hunter2", FakeAws(zones={"experiments.test": "ZMYEXP"}))
     assert bcrypt_salt(other_stack) != bcrypt_salt(hashed)  # the same password elsewhere: another salt
     assert bcrypt_salt(hashed) != bcrypt_salt(dashboard_password_hash("hunter2-hunter2", "elif", "0" * 64))
     result = deploy(pem, aws=state, dashboardPassword="hunter2-hunter2")
