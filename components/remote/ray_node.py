@@ -11,7 +11,7 @@ import pulumi
 import pulumi_command as command
 
 from components.config import ProxyConfig
-from components.layout import hook
+from components.layout import RAY_USER, hook
 from components.nodes import HEAD, NodeHandle
 from components.render.images import infra_image
 from components.render.proxy import dashboard_password_hash, ray_login_mark, ray_site_file
@@ -61,8 +61,9 @@ class RayNode(pulumi.ComponentResource):
         delete = (node_ip.apply(lambda ip: hook("ray-drain.sh", ip, DRAIN_DEADLINE_S))
                   if args.role != HEAD else None)
         # The token is stdin: a new token must replace the step to run it again; a replaced instance is a new
-        # server that needs Ray too.
-        triggers = [args.token, *([node.instance_id] if node.instance_id is not None else [])]
+        # server that needs Ray too; RAY_USER: a Ray started as another user (root, before the metadata guard)
+        # is started again as this one.
+        triggers = [args.token, RAY_USER, *([node.instance_id] if node.instance_id is not None else [])]
         start = command.remote.Command(
             f"{name}-ray", connection=node.connection, create=create, delete=delete, stdin=args.token,
             triggers=triggers, add_previous_output_in_env=False,

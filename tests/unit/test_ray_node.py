@@ -54,3 +54,4 @@ def test_the_head_starts_ray_and_a_worker_joins_it_and_is_drained_on_delete():
     assert "stdin" in head.secret_inputs and "stdin" in worker.secret_inputs
     assert all(token not in r.inputs["create"] and token not in r.inputs.get("delete", "") for r in (head, worker))
     assert head.inputs["triggers"][-1] == "i-paris"  # a replaced instance gets Ray again
+    assert head.inputs["triggers"][1] == "1000:100"  # a Ray that ran as root (before RAY_USER) starts again
