@@ -164,7 +164,7 @@ class Stack:
             from labstack.stacks import lifecycle
 
             state["instanceState"] = lifecycle.instance_state(lifecycle.ec2_client(outputs["region"]),
-                                                              outputs["instanceId"])
+                                                              outputs["instanceId"], self.name)
         return state
 
     def assert_powerable(self) -> None:

@@ -66,7 +66,7 @@ def grow_storage(config: StackConfig, gb: int, cli: Optional[PulumiCli] = None, 
     return current
 
 
-def instance_state(ec2, instance_id: str) -> str:
+def instance_state(ec2, instance_id: str, stack: str = "STACK") -> str:
     from botocore.exceptions import ClientError
 
     try:
@@ -88,7 +88,7 @@ def restart(stack: str, instance_id: str, region: str, *, ec2=None, wait_ssh: Ca
     Returns the seconds it took. `wait_ssh` is given the time left and must stop by then (the caller's bound).
     """
     ec2 = ec2 or ec2_client(region)
-    state = instance_state(ec2, instance_id)
+    state = instance_state(ec2, instance_id, stack)
     if state != "running":
         raise LifecycleError(f"stack {stack!r} has no running instance ({instance_id} is {state}); "
                              f"start it with `invoke start -s {stack}`")
@@ -97,7 +97,7 @@ def restart(stack: str, instance_id: str, region: str, *, ec2=None, wait_ssh: Ca
     ec2.reboot_instances(InstanceIds=[instance_id])
     deadline = started + timeout
     while True:
-        state = instance_state(ec2, instance_id)
+        state = instance_state(ec2, instance_id, stack)
         if state == "running":
             break
         if state in ("stopped", "stopping", "terminated", "shutting-down"):

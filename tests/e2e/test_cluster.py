@@ -21,7 +21,7 @@ import labstack.stacks.stackfile
 
 from components.config import ProxyConfig
 from components.layout import (HOOKS_DIR, PROXY_ACCESS_LOG, PROXY_NETWORK, PROXY_PROJECT, PROXY_SITES,
-                               RAY_GATE_DIR, RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE, REMOTE_HOOKS, hook)
+                               RAY_GATE_DIR, RAY_PORTS, RAY_PROJECT, RAY_TOKEN_FILE, RAY_USER, REMOTE_HOOKS, hook)
 from components.render.bundle import directory_files, make_bundle
 from components.render.images import infra_image
 from components.render.proxy import dashboard_password_hash, proxy_files, ray_login_mark, ray_site_file
@@ -314,7 +314,8 @@ def test_head_and_two_workers_run_spread_tasks_drain_rejoin_and_refuse_unauthent
     # three alive nodes, each under its host's private IP; the token file is root's alone and in no command line
     first = wait_alive(head, {head.ip, w1.ip, w2.ip})
     assert len(set(first.values())) == 3
-    assert head.run(f"sudo -n stat -c '%a %U' {RAY_TOKEN_FILE}").stdout.split() == ["600", "root"]
+    # readable by Ray's own user alone (RAY_USER: the image's ray user, which Ray runs as)
+    assert head.run(f"sudo -n stat -c '%a %u:%g' {RAY_TOKEN_FILE}").stdout.split() == ["400", RAY_USER]
     assert token not in head.run(f"sudo -n docker inspect {RAY_PROJECT}").stdout
     assert token not in head.run("ps -eo args").stdout
 

@@ -5,6 +5,7 @@ deploy, pause, export and removal starts with), and the next deploy converges wi
 that serves."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -225,7 +226,7 @@ def test_failed_image_pull_leaves_the_serving_release_described(make_stack, exam
     before = assert_state_matches_what_runs(stack, versions)
     serving = web_id(stack, before["COLOR"])
     files = stack.host.run(f"sudo find {APP_ETC} -type f -exec sha256sum {{}} +").stdout
-    missing = f"{registry}/labstack/example@sha256:{'5eed' * 16}"  # never pushed
+    missing = f"{registry}/labstack/example@sha256:{hashlib.sha256(b'never pushed').hexdigest()}"
     with Requests(stack) as requests:
         stack.config["labstack:apps"] = elif_app(missing)
         with pytest.raises(CommandFailed) as failed:

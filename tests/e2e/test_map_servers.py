@@ -12,7 +12,6 @@ import pytest
 
 import labstack
 import labstack.stacks.stackfile
-from components.layout import HOOKS_DIR, REMOTE_HOOKS
 from labstack.functions import RemoteTraceback
 from labstack.jobs import server as jobs
 from tests.fakes import install_fake_pulumi
@@ -30,8 +29,7 @@ def hosts(testbed):
         for _ in STACKS:
             host = testbed.new_host()
             started.append(host)
-            host.exec_in(["mkdir", "-p", REMOTE_HOOKS])  # what HostSetup copies on a server
-            host.exec_in(["sh", "-c", f"cp {HOOKS_DIR}/*.sh {HOOKS_DIR}/*.bash {REMOTE_HOOKS}/"])
+            host.install_hooks()  # the whole hooks folder, node agent included, as HostSetup copies it
         yield dict(zip(STACKS, started))
     finally:
         for host in started:
