@@ -296,13 +296,11 @@ def _document(like: Optional[str]):
     """The new stack file's document: the `like` stack's, comments and all, or an empty config."""
     from labstack.stacks import stackfile
 
-    yaml = stackfile.round_trip_yaml()
     if like is None:
         return {"config": {}}
-    document = yaml.load(stackfile.stack_file(like).read_text()) if stackfile.stack_file(like).is_file() else None
-    if document is None:
-        stackfile.read_stack_text(like)  # the standard message for an unknown stack
-    if "config" not in document or document["config"] is None:
+    stackfile.read_stack_text(like)  # an unknown or unreadable stack: the standard message
+    document = stackfile.round_trip_yaml().load(stackfile.stack_file(like).read_text()) or {}
+    if document.get("config") is None:
         document["config"] = {}
     return document
 

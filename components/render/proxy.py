@@ -28,7 +28,7 @@ def proxy_files(proxy: ProxyConfig) -> dict[str, str]:
         options += ["local_certs", "skip_install_trust"]
     elif proxy.acme_email:
         options.append(f"email {proxy.acme_email}")
-    # HTTP/1.1 only: a reload (every switch) shuts the previous configuration's server down gracefully, but Go's
+    # HTTP/1.1 only (`h1` in Caddy's protocol names): a reload (every switch) shuts the previous configuration's server down gracefully, but Go's
     # http.Server.Shutdown closes the connections it sees as idle, and x/net/http2 marks a connection idle right
     # after its preface, before its first request is read: a client that had just connected to the old server
     # loses its request (curl: "Error in the HTTP2 framing layer"; 4 of 1206 requests over 50 switches on the test

@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
@@ -112,6 +112,8 @@ class PulumiCli:
 
     project_dir: Path = PROJECT_DIR
     binary: str = "pulumi"
+    _handles: dict = field(default_factory=dict, init=False, repr=False)  # stack name -> Automation API handle
+    _automation: object = field(default=None, init=False, repr=False)  # the PulumiCommand, made on first use
 
     def require(self) -> None:
         """Fail before anything is made (state folder, passphrase file, stack) when there is no CLI to use them."""
@@ -139,7 +141,7 @@ class PulumiCli:
         """The Automation API's handle on `stack` (created in the state when new and create=True)."""
         from pulumi import automation as auto
 
-        handles = self.__dict__.setdefault("_handles", {})
+        handles = self._handles
         if stack in handles:  # selected (or created) once per PulumiCli: every later step uses the same handle
             return handles[stack]
         env = self.environment(announce)
@@ -155,7 +157,7 @@ class PulumiCli:
 
     def _command(self):
         self.require()
-        if getattr(self, "_automation", None) is None:
+        if self._automation is None:
             with self._errors():
                 self._automation = _automation_command(self.binary)
         return self._automation

@@ -21,19 +21,9 @@ pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
-def job_host(testbed):
-    host = testbed.new_host()
-    try:
-        host.install_hooks()  # what HostSetup copies on a server
-        yield host
-    finally:
-        testbed.stop_host(host)
-
-
-@pytest.fixture(scope="module")
-def target(job_host):
-    return SshTarget(host=job_host.ip, user=job_host.user, key_path=Path(job_host.key_path),
-                     known_hosts=job_host.known_hosts_line(), stack="testbed")
+def target(hooks_host):
+    return SshTarget(host=hooks_host.ip, user=hooks_host.user, key_path=Path(hooks_host.key_path),
+                     known_hosts=hooks_host.known_hosts_line(), stack="testbed")
 
 
 def _server_jobs(host) -> list[str]:
@@ -69,7 +59,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_folder_job_completes_and_outputs_come_back_identical(target, job_host, tmp_path):
+def test_folder_job_completes_and_outputs_come_back_identical(target, hooks_host, tmp_path):
     data = tmp_path / "data"
     (data / "sub").mkdir(parents=True)
     (data / "a.bin").write_bytes(os.urandom(300_000))
@@ -94,7 +84,7 @@ def test_folder_job_completes_and_outputs_come_back_identical(target, job_host, 
     assert [p.name for p in (tmp_path / "back").iterdir()] == ["out"]  # no temp folder left
     assert "done-by-script" in jobs.logs(target, job_id)
     # The job's container is gone; the job folder holds the record.
-    assert job_host.docker("ps", "-aq", "--filter", f"name=^labstack-job-{job_id}$").stdout.strip() == ""
+    assert hooks_host.docker("ps", "-aq", "--filter", f"name=^labstack-job-{job_id}$").stdout.strip() == ""
 
 
 def test_failing_script_ends_failed_with_its_exit_code_and_logs(target, tmp_path):
@@ -151,7 +141,7 @@ def test_cancel_and_two_jobs_at_once(target, tmp_path):
     assert {to_cancel: "cancelled", first: "complete", second: "complete"}.items() <= listed.items()
 
 
-def test_a_waiting_container_takes_the_next_job_of_its_image(target, job_host, tmp_path):
+def test_a_waiting_container_takes_the_next_job_of_its_image(target, hooks_host, tmp_path):
     """Once a container job runs, a container of its image waits (started by the node agent); the next job of that
     image runs in it (the script sees its own variables, /job, its name), and a waiting container that died is never
     handed a job."""
@@ -159,12 +149,12 @@ def test_a_waiting_container_takes_the_next_job_of_its_image(target, job_host, t
     script.write_text('mkdir -p out\nprintf "%s|%s|%s\\n" "$TAG" "$(pwd)" "$(hostname)" > out/where\nsleep "$NAP"\n')
     first = jobs.submit(target, script, [], env={"TAG": "first one", "NAP": "0"})
     assert jobs.wait(target, first) == 0
-    waiting = _waiting_containers(job_host)
+    waiting = _waiting_containers(hooks_host)
     assert len(waiting) == 1
     second = jobs.submit(target, script, [], env={"TAG": "second one", "NAP": "3"})
     _wait_state(target, second, "running")
     # Renamed to the job's name once it runs, so cancel and the status reads find it like any job's container.
-    assert job_host.docker("ps", "-q", "--no-trunc", "--filter",
+    assert hooks_host.docker("ps", "-q", "--no-trunc", "--filter",
                            f"name=^labstack-job-{second}$").stdout.split() == waiting
     assert jobs.wait(target, second) == 0
     # A container's host name is its short id: the waiting container ran the script.
@@ -173,9 +163,9 @@ def test_a_waiting_container_takes_the_next_job_of_its_image(target, job_host, t
     assert (record["state"], record["image"], record["mode"]) == ("complete", "python:3.11-slim", "container")
 
     # One waiting container at a time; kill it as an engine restart or a reboot would: the next job gets its own.
-    replacement = _waiting_containers(job_host)
+    replacement = _waiting_containers(hooks_host)
     assert len(replacement) == 1 and replacement != waiting
-    job_host.docker("kill", replacement[0])
+    hooks_host.docker("kill", replacement[0])
     third = jobs.submit(target, script, [], env={"TAG": "third one", "NAP": "0"})
     assert jobs.wait(target, third) == 0
     where = jobs.fetch(target, third, "out/where", tmp_path / "3").read_text()
@@ -183,49 +173,49 @@ def test_a_waiting_container_takes_the_next_job_of_its_image(target, job_host, t
 
     # One that stops reading (paused: its process is alive, the fifo is never opened) is given up after 5 s; the job
     # gets its own container and the stuck one is removed.
-    stuck = _waiting_containers(job_host)
+    stuck = _waiting_containers(hooks_host)
     assert len(stuck) == 1
-    job_host.docker("pause", stuck[0])
+    hooks_host.docker("pause", stuck[0])
     fourth = jobs.submit(target, script, [], env={"TAG": "fourth one", "NAP": "0"})
     assert jobs.wait(target, fourth) == 0
     where = jobs.fetch(target, fourth, "out/where", tmp_path / "4").read_text()
     assert where.startswith("fourth one|/job|") and stuck[0][:12] not in where
     deadline = time.monotonic() + 30
-    while job_host.docker("ps", "-aq", "--no-trunc", "--filter", f"id={stuck[0]}").stdout.strip():
+    while hooks_host.docker("ps", "-aq", "--no-trunc", "--filter", f"id={stuck[0]}").stdout.strip():
         assert time.monotonic() < deadline, "the stuck waiting container was not removed"
         time.sleep(0.5)
 
     # Cancel reaches a job that a waiting container runs.
-    assert len(_waiting_containers(job_host)) == 1
+    assert len(_waiting_containers(hooks_host)) == 1
     long = jobs.submit(target, script, [], env={"TAG": "long", "NAP": "300"})
     _wait_state(target, long, "running")
     assert jobs.cancel(target, long)["state"] == "cancelled"
-    assert job_host.docker("ps", "-aq", "--filter", f"name=^labstack-job-{long}$").stdout.strip() == ""
+    assert hooks_host.docker("ps", "-aq", "--filter", f"name=^labstack-job-{long}$").stdout.strip() == ""
 
 
-def test_engine_restart_and_reboot_mid_job_end_interrupted(target, job_host, tmp_path):
+def test_engine_restart_and_reboot_mid_job_end_interrupted(target, hooks_host, tmp_path):
     script = tmp_path / "long.sh"
     script.write_text("sleep 300\n")
     restarted = jobs.submit(target, script, [])
     _wait_state(target, restarted, "running")
-    job_host.restart_docker()
+    hooks_host.restart_docker()
     assert jobs.wait(target, restarted) == jobs.INTERRUPTED_EXIT
     assert jobs.statuses(target, restarted)[0]["state"] == "interrupted"
     # A reboot (`sudo reboot` on the host; the test bed's power switch ends every process of the host, the
     # supervisor too, and boots it with its disks): the first read after the boot settles the job.
     rebooted = jobs.submit(target, script, [])
     _wait_state(target, rebooted, "running")
-    job_host.run("sudo reboot", check=False)
-    assert job_host.wait_powered_off(timeout=60)["action"] == "reboot"
-    job_host.power_on()
+    hooks_host.run("sudo reboot", check=False)
+    assert hooks_host.wait_powered_off(timeout=60)["action"] == "reboot"
+    hooks_host.power_on()
     record = jobs.statuses(target, rebooted)[0]
     assert record["state"] == "interrupted" and record["endedAt"]
     # Nothing of the job runs after the boot (its container has no restart policy).
-    assert job_host.docker("ps", "-q", "--filter", f"name=^labstack-job-{rebooted}$").stdout.strip() == ""
+    assert hooks_host.docker("ps", "-q", "--filter", f"name=^labstack-job-{rebooted}$").stdout.strip() == ""
 
 
-def test_bad_input_is_refused_and_nothing_is_written(target, job_host, tmp_path):
-    before = _server_jobs(job_host)
+def test_bad_input_is_refused_and_nothing_is_written(target, hooks_host, tmp_path):
+    before = _server_jobs(hooks_host)
     with pytest.raises(jobs.JobError, match="no such file"):
         jobs.submit(target, tmp_path / "missing.sh", [])
     with pytest.raises(jobs.JobError, match="is a directory"):
@@ -243,19 +233,19 @@ def test_bad_input_is_refused_and_nothing_is_written(target, job_host, tmp_path)
         jobs.statuses(target, "20990101-000000-dead")
     with pytest.raises(jobs.JobError, match="no job"):
         jobs.fetch(target, "20990101-000000-dead", "out/", tmp_path / "x")
-    assert _server_jobs(job_host) == before
+    assert _server_jobs(hooks_host) == before
     # The hook itself refuses a path outside the job folder, even when the operator side is bypassed.
     job_id = jobs.submit(target, script, [])
     jobs.wait(target, job_id)
     with pytest.raises(jobs.JobError, match="inside the job folder"):
         jobs.fetch(target, job_id, "../../etc", tmp_path / "y")
-    refused = job_host.run(f"sudo -n {REMOTE_HOOKS}/job-fetch.sh {job_id} ../../etc", check=False)
+    refused = hooks_host.run(f"sudo -n {REMOTE_HOOKS}/job-fetch.sh {job_id} ../../etc", check=False)
     assert refused.returncode != 0 and "inside the job folder" in refused.stderr
     assert not (tmp_path / "y").exists() or list((tmp_path / "y").iterdir()) == []
-    assert json.loads(job_host.run(f"sudo cat {JOBS_SRV}/{job_id}/status.json").stdout)["state"] == "complete"
+    assert json.loads(hooks_host.run(f"sudo cat {JOBS_SRV}/{job_id}/status.json").stdout)["state"] == "complete"
 
 
-def test_large_files_the_server_holds_are_not_sent_again(target, job_host, tmp_path):
+def test_large_files_the_server_holds_are_not_sent_again(target, hooks_host, tmp_path):
     """Files of 1 MiB or more (8 MiB in all) that an earlier job folder still holds unchanged are copied on the server
     instead of sent; one changed there in place is sent after all; removing the earlier job's folder forgets them."""
     data = tmp_path / "data"
@@ -276,32 +266,32 @@ def test_large_files_the_server_holds_are_not_sent_again(target, job_host, tmp_p
 
     first, said = submit()
     assert said == []
-    store = sorted(job_host.run(f"sudo ls {JOBS_STORE}").stdout.split())
+    store = sorted(hooks_host.run(f"sudo ls {JOBS_STORE}").stdout.split())
     assert store == sorted({sha256_file(data / "a.bin"), sha256_file(data / "sub" / "b.bin")})
 
     second, said = submit()
     assert said == ["2 file(s) (9.4 MB) are on the server already: not sent again"]
-    reused = job_host.run(f"sudo cat {JOBS_SRV}/{second}/.labstack/reuse").stdout.split("\n")
+    reused = hooks_host.run(f"sudo cat {JOBS_SRV}/{second}/.labstack/reuse").stdout.split("\n")
     assert sorted(line.split(" ", 1)[1] for line in reused if line) == ["data/a.bin", "data/sub/b.bin"]
     # A copy, not a link: the second job cannot change the first job's files (or the store) in place.
-    assert job_host.run(f"sudo stat -c %h {JOBS_SRV}/{second}/data/a.bin").stdout.strip() == "1"
+    assert hooks_host.run(f"sudo stat -c %h {JOBS_SRV}/{second}/data/a.bin").stdout.strip() == "1"
 
     # The first job's file changes in place (the store's entry is the same file): the copy's check catches it.
-    job_host.run(f"sudo sh -c 'echo changed >> {JOBS_SRV}/{first}/data/a.bin'")
+    hooks_host.run(f"sudo sh -c 'echo changed >> {JOBS_SRV}/{first}/data/a.bin'")
     third, said = submit()
     assert said == ["2 file(s) (9.4 MB) are on the server already: not sent again",
                     "a file the server held has changed or gone there: sending everything"]
 
     # Job folders removed: the store forgets what no folder holds any more; everything is sent.
-    job_host.run(f"sudo rm -rf {JOBS_SRV}/{first} {JOBS_SRV}/{second} {JOBS_SRV}/{third}")
+    hooks_host.run(f"sudo rm -rf {JOBS_SRV}/{first} {JOBS_SRV}/{second} {JOBS_SRV}/{third}")
     _, said = submit()
     assert said == []
 
 
-def test_an_image_with_its_own_user_runs_jobs_in_and_out_of_a_waiting_container(target, job_host, tmp_path):
+def test_an_image_with_its_own_user_runs_jobs_in_and_out_of_a_waiting_container(target, hooks_host, tmp_path):
     """An image whose USER is not root reads its files and env and writes its outputs and log in the job folder,
     started by `docker run` and by a waiting container alike; a #! script runs though it was not executable here."""
-    job_host.exec_in(["sh", "-c", "printf 'FROM python:3.11-slim\\nUSER 1000:1000\\n' | "
+    hooks_host.exec_in(["sh", "-c", "printf 'FROM python:3.11-slim\\nUSER 1000:1000\\n' | "
                                   "docker build -q -t labstack-nonroot:1 - >/dev/null"])
     script = tmp_path / "who.sh"
     script.write_text('#!/bin/sh\nmkdir -p out\nprintf "%s %s %s\\n" "$(id -u)" "$TAG" "$(hostname)" > out/who\n'
@@ -311,7 +301,7 @@ def test_an_image_with_its_own_user_runs_jobs_in_and_out_of_a_waiting_container(
     assert jobs.wait(target, first) == 0, jobs.logs(target, first)
     assert jobs.fetch(target, first, "out/who", tmp_path / "1").read_text().split()[:2] == ["1000", "cold"]
     assert jobs.logs(target, first) == "logged\n"
-    waiting = _waiting_containers(job_host, image="labstack-nonroot:1")
+    waiting = _waiting_containers(hooks_host, image="labstack-nonroot:1")
     assert len(waiting) == 1
     second = jobs.submit(target, script, [], image="labstack-nonroot:1", env={"TAG": "warm"})
     assert jobs.wait(target, second) == 0, jobs.logs(target, second)

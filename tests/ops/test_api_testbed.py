@@ -18,29 +18,19 @@ from labstack.stacks import stackfile
 pytestmark = [pytest.mark.testbed, pytest.mark.e2e]
 
 
-@pytest.fixture(scope="module")
-def api_host(testbed):
-    host = testbed.new_host()
-    try:
-        host.install_hooks()  # what HostSetup copies on a server
-        yield host
-    finally:
-        testbed.stop_host(host)
-
-
 @pytest.fixture
-def stack(api_host, tmp_path, monkeypatch, recording_pulumi):
+def stack(hooks_host, tmp_path, monkeypatch, recording_pulumi):
     """Stack 'lab' on the bed host: its stack file names the host's key; its outputs its address and host key."""
     project = tmp_path / "lab"
     (project / "stacks").mkdir(parents=True)
     for part in ("Pulumi.yaml", "__main__.py", "components", "hooks", "policy"):
         (project / part).symlink_to(stackfile.PROJECT_DIR / part)
     (project / "stacks" / "Pulumi.lab.yaml").write_text(
-        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {api_host.key_path}\n"
+        f"config:\n  aws:region: eu-west-3\n  labstack:serverPem: {hooks_host.key_path}\n"
         f"  labstack:sshCidrs: [169.254.64.0/24]\n")
     monkeypatch.setattr(stackfile, "STACKS_DIR", project / "stacks")
-    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({"publicIp": api_host.ip,
-                                                          "knownHosts": api_host.known_hosts_line()}))
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({"publicIp": hooks_host.ip,
+                                                          "knownHosts": hooks_host.known_hosts_line()}))
     monkeypatch.setenv("LABSTACK_PROJECT", str(project))  # for the new Python process of the attach test
     return labstack.Stack("lab")
 

@@ -252,23 +252,13 @@ def test_ctrl_c_during_pulumi_up_waits_for_its_cancel_then_destroys(stacks_dir, 
 on_testbed = pytest.mark.testbed  # not a module mark: the tests above need no test bed
 
 
-@pytest.fixture(scope="module")
-def job_host(testbed):
-    host = testbed.new_host()
-    try:
-        host.install_hooks()  # what HostSetup copies on a server
-        yield host
-    finally:
-        testbed.stop_host(host)
-
-
 @pytest.fixture
-def on_host(job_host, stacks_dir, recording_pulumi, monkeypatch):
+def on_host(hooks_host, stacks_dir, recording_pulumi, monkeypatch):
     """A stack whose outputs (`pulumi stack output --json`) name the test bed host, with that host's login key."""
-    like_stack(stacks_dir, Path(job_host.key_path))
-    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({"publicIp": job_host.ip,
-                                                          "knownHosts": job_host.known_hosts_line()}))
-    return job_host
+    like_stack(stacks_dir, Path(hooks_host.key_path))
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps({"publicIp": hooks_host.ip,
+                                                          "knownHosts": hooks_host.known_hosts_line()}))
+    return hooks_host
 
 
 def cube_plus(x, plus=0):

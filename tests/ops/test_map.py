@@ -19,7 +19,7 @@ from labstack.jobs import server as jobs
 from labstack.jobs import throwaway as job_run
 from labstack.ssh.target import RemoteError
 from tests.ops.conftest import target_of
-from tests.ops.test_job_run import (LIKE, destroy_commands, history_command, job_host, like_stack,  # noqa: F401
+from tests.ops.test_job_run import (LIKE, destroy_commands, history_command, like_stack,  # noqa: F401
                                     on_host, outputs_commands, up_commands)
 
 on_testbed = pytest.mark.testbed

@@ -198,6 +198,17 @@ def testbed_host(testbed):
     testbed.stop_host(h)
 
 
+@pytest.fixture(scope="module")
+def hooks_host(testbed):
+    """One host per test file with labstack's hooks where HostSetup copies them on a server (jobs, the agent)."""
+    h = testbed.new_host()
+    try:
+        h.install_hooks()
+        yield h
+    finally:
+        testbed.stop_host(h)
+
+
 def _start_service(cls, needs: str | None = None):
     if needs and not shutil.which(needs):
         testbed_unavailable(f"no `{needs}` on this machine")
